@@ -1,0 +1,353 @@
+// Package client is the offline machine's side of airlock: its state
+// directory (installation keys, pending requests, installed licenses, the
+// last time seen) and the verification an ISV runs at every start.
+//
+// # Embedding
+//
+//	v := &client.Verifier{Product: "acme-cad", VendorKeys: pinned}
+//	lic, err := v.Verify()
+//	if err != nil {
+//		log.Fatalf("license: %v (%s)", err, result.CodeOf(err))
+//	}
+//
+// # State directory
+//
+// One directory, by default $AIRLOCK_HOME, else the platform's state
+// directory ($XDG_STATE_HOME/airlock or ~/.local/state/airlock on Linux).
+// It holds installation.key (the installation identity, age-encrypted unless
+// the user chose plaintext), installation.pub, pending (hashes of requests
+// waiting for their license), licenses/<product>.lic and clock (the last
+// time seen, to detect a clock turned back). Every write is atomic.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/internal/atomicfile"
+	"github.com/airlock-offline/airlock/result"
+)
+
+// EnvHome overrides the default state directory.
+const EnvHome = "AIRLOCK_HOME"
+
+// DefaultDir returns the state directory to use when none is given.
+func DefaultDir() (string, error) {
+	if d := os.Getenv(EnvHome); d != "" {
+		return d, nil
+	}
+	switch runtime.GOOS {
+	case "windows", "darwin":
+		d, err := os.UserConfigDir()
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(d, "airlock"), nil
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "airlock"), nil
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(h, ".local", "state", "airlock"), nil
+}
+
+// State is an open state directory.
+type State struct {
+	Dir string
+}
+
+// Open opens (creating, mode 0700) the state directory dir; "" means
+// DefaultDir.
+func Open(dir string) (*State, error) {
+	if dir == "" {
+		var err error
+		if dir, err = DefaultDir(); err != nil {
+			return nil, fmt.Errorf("cannot find the state directory: %w", err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "licenses"), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the state directory: %w", err)
+	}
+	return &State{Dir: dir}, nil
+}
+
+func (s *State) path(name ...string) string {
+	return filepath.Join(append([]string{s.Dir}, name...)...)
+}
+
+// Limits on state files.
+const (
+	maxStateFile = 64 << 10
+	maxPending   = 32
+)
+
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxStateFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", filepath.Base(path), maxStateFile)
+	}
+	return b, nil
+}
+
+// ErrNoInstallation means the installation identity has not been made yet.
+var ErrNoInstallation = errors.New("this installation has no key yet (run `airlock request` first)")
+
+// HasInstallation reports whether the installation identity exists.
+func (s *State) HasInstallation() bool {
+	_, err := os.Stat(s.path("installation.key"))
+	return err == nil
+}
+
+// CreateInstallation makes the installation identity. passphrase nil writes
+// the key in plaintext (the caller warns); workFactor 0 is the default.
+func (s *State) CreateInstallation(random io.Reader, passphrase []byte, workFactor int) (*crypto.Identity, error) {
+	id, err := crypto.Generate(crypto.RoleInstallation, random)
+	if err != nil {
+		return nil, err
+	}
+	var data []byte
+	if passphrase == nil {
+		data = id.MarshalPlaintext()
+	} else if data, err = id.MarshalEncrypted(passphrase, workFactor); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.CreateExclusive(s.path("installation.key"), data); err != nil {
+		return nil, fmt.Errorf("cannot write the installation key: %w", err)
+	}
+	if err := atomicfile.Write(s.path("installation.pub"), []byte(id.Public().String()+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("cannot write the installation public key: %w", err)
+	}
+	return id, nil
+}
+
+// Installation loads the installation identity; passphrase is called only
+// if the key file is encrypted.
+func (s *State) Installation(passphrase func() ([]byte, error)) (*crypto.Identity, error) {
+	data, err := readSmall(s.path("installation.key"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNoInstallation
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the installation key: %w", err)
+	}
+	id, err := crypto.ParseKeyFile(data, crypto.RoleInstallation, passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load the installation key: %w", err)
+	}
+	return id, nil
+}
+
+// InstallationPublic loads the installation's public keys, which verify
+// needs; it never needs the passphrase.
+func (s *State) InstallationPublic() (*crypto.Public, error) {
+	data, err := readSmall(s.path("installation.pub"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNoInstallation
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the installation public key: %w", err)
+	}
+	p, err := crypto.ParsePublic(string(data))
+	if err != nil || p.Role != crypto.RoleInstallation {
+		return nil, errors.New("the installation public key file is damaged")
+	}
+	return p, nil
+}
+
+var plainProduct = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func productFile(product string) string {
+	if plainProduct.MatchString(product) {
+		return product + ".lic"
+	}
+	h := sha256.Sum256([]byte(product))
+	return "p-" + hex.EncodeToString(h[:16]) + ".lic"
+}
+
+// LicensePath returns where the license of product is stored.
+func (s *State) LicensePath(product string) string {
+	return s.path("licenses", productFile(product))
+}
+
+// StoreLicense stores the armored license of product, atomically.
+func (s *State) StoreLicense(product string, armored []byte) error {
+	return atomicfile.Write(s.LicensePath(product), armored, 0o644)
+}
+
+// License returns the stored armored license of product, or an error with
+// code NOT_ACTIVATED.
+func (s *State) License(product string) ([]byte, error) {
+	b, err := readSmall(s.LicensePath(product))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, result.New(result.NotActivated, fmt.Sprintf("product %q is not activated on this machine", product))
+	}
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot read the stored license", err)
+	}
+	return b, nil
+}
+
+// RemoveLicense removes the stored license of product.
+func (s *State) RemoveLicense(product string) error {
+	err := os.Remove(s.LicensePath(product))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Products lists the products with a stored license (by file name).
+func (s *State) Products() ([]string, error) {
+	ents, err := os.ReadDir(s.path("licenses"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if n := e.Name(); strings.HasSuffix(n, ".lic") && !strings.HasPrefix(n, ".") {
+			out = append(out, strings.TrimSuffix(n, ".lic"))
+		}
+	}
+	return out, nil
+}
+
+// Pending requests: one line each, "<unix> <product-file> <hash hex>".
+
+type pending struct {
+	created int64
+	product string
+	hash    [32]byte
+}
+
+func (s *State) readPending() ([]pending, error) {
+	b, err := readSmall(s.path("pending"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []pending
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 {
+			continue
+		}
+		t, err1 := strconv.ParseInt(f[0], 10, 64)
+		h, err2 := hex.DecodeString(f[2])
+		if err1 != nil || err2 != nil || len(h) != 32 {
+			continue
+		}
+		p := pending{created: t, product: f[1]}
+		copy(p.hash[:], h)
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (s *State) writePending(ps []pending) error {
+	var b bytes.Buffer
+	for _, p := range ps {
+		fmt.Fprintf(&b, "%d %s %x\n", p.created, p.product, p.hash)
+	}
+	return atomicfile.Write(s.path("pending"), b.Bytes(), 0o600)
+}
+
+// AddPending remembers that a request with hash was made for product, so
+// that activate accepts only licenses that answer this installation's own
+// requests. The oldest entries beyond 32 are dropped.
+func (s *State) AddPending(product string, hash [32]byte, created time.Time) error {
+	ps, err := s.readPending()
+	if err != nil {
+		return err
+	}
+	ps = append(ps, pending{created.Unix(), productFile(product), hash})
+	if len(ps) > maxPending {
+		ps = ps[len(ps)-maxPending:]
+	}
+	return s.writePending(ps)
+}
+
+// Pending returns the hashes of the requests waiting for product.
+func (s *State) Pending(product string) ([][32]byte, error) {
+	ps, err := s.readPending()
+	if err != nil {
+		return nil, err
+	}
+	var out [][32]byte
+	pf := productFile(product)
+	for _, p := range ps {
+		if p.product == pf {
+			out = append(out, p.hash)
+		}
+	}
+	return out, nil
+}
+
+// ClearPending forgets the pending requests of product.
+func (s *State) ClearPending(product string) error {
+	ps, err := s.readPending()
+	if err != nil {
+		return err
+	}
+	pf := productFile(product)
+	keep := ps[:0]
+	for _, p := range ps {
+		if p.product != pf {
+			keep = append(keep, p)
+		}
+	}
+	return s.writePending(keep)
+}
+
+// LastSeen returns the latest time this state has seen (zero if never).
+func (s *State) LastSeen() (time.Time, error) {
+	b, err := readSmall(s.path("clock"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, errors.New("the clock file is damaged")
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// Touch records now as the last time seen if it is later than the one
+// recorded (by at least a minute, to spare the disk).
+func (s *State) Touch(now time.Time) error {
+	last, err := s.LastSeen()
+	if err == nil && !now.After(last.Add(time.Minute)) {
+		return nil
+	}
+	return atomicfile.Write(s.path("clock"), []byte(strconv.FormatInt(now.Unix(), 10)+"\n"), 0o600)
+}

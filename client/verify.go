@@ -1,0 +1,199 @@
+package client
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/fingerprint"
+	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/response"
+	"github.com/airlock-offline/airlock/result"
+)
+
+// DefaultClockTolerance is how far the clock may go back behind the last
+// time seen before verification reports CLOCK_TAMPERED. It absorbs NTP
+// corrections; it is far too short to rewind past an expiry.
+const DefaultClockTolerance = 15 * time.Minute
+
+// DefaultSkew is the difference tolerated between the desk's clock and this
+// machine's against a license's not-before time.
+const DefaultSkew = time.Hour
+
+// Verifier checks the stored license of one product on this machine. The
+// zero values of the optional fields mean the real thing: the default state
+// directory, the machine's own fingerprint source and the system clock.
+type Verifier struct {
+	Product    string
+	VendorKeys []*crypto.Public // pinned in the product; several during a rotation
+
+	Dir            string             // state directory; "" means DefaultDir
+	Source         fingerprint.Source // nil means fingerprint.OSSource()
+	Now            func() time.Time   // nil means time.Now
+	ClockTolerance time.Duration      // 0 means DefaultClockTolerance
+	Skew           time.Duration      // 0 means DefaultSkew
+	// ReadOnly stops Verify from recording the time seen (for status
+	// displays that must not change state).
+	ReadOnly bool
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+// Fingerprint computes this machine's fingerprint for the product as seen
+// by the vendor key kid.
+func (v *Verifier) Fingerprint(kid crypto.KeyID) (fingerprint.Fingerprint, error) {
+	src := v.Source
+	if src == nil {
+		src = fingerprint.OSSource()
+	}
+	rep, err := fingerprint.Collect(src)
+	if err != nil {
+		return fingerprint.Fingerprint{}, err
+	}
+	return rep.Hash(v.Product, kid), nil
+}
+
+// Verify checks the stored license against this installation, this machine
+// and this clock. A nil error means VALID; otherwise the error is a
+// *result.Error whose Code says why.
+func (v *Verifier) Verify() (*response.License, error) {
+	if len(v.VendorKeys) == 0 {
+		return nil, result.New(result.Internal, "no vendor public key is pinned")
+	}
+	st, err := Open(v.Dir)
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot open the state directory", err)
+	}
+	text, err := st.License(v.Product)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := st.InstallationPublic()
+	if err != nil {
+		return nil, result.Wrap(result.NotActivated, "this installation has no key", err)
+	}
+	data, err := armor.DecodeKind(text, armor.License)
+	if err != nil {
+		return nil, result.Wrap(result.Malformed, "the stored license is damaged", err)
+	}
+	lic, kid, err := response.Parse(data, v.VendorKeys...)
+	if err != nil {
+		return nil, err
+	}
+	now := v.now()
+	if err := v.checkClock(st, now); err != nil {
+		return lic, err
+	}
+	fp, err := v.Fingerprint(kid)
+	if err != nil {
+		return lic, result.Wrap(result.Internal, "cannot compute the fingerprint", err)
+	}
+	err = lic.Check(&response.Expect{
+		Product:      v.Product,
+		Installation: inst,
+		Fingerprint:  &fp,
+		Now:          now,
+		Skew:         v.skew(),
+	})
+	if !v.ReadOnly {
+		// Record the time seen whatever the outcome: a failed check must
+		// not leave a window to turn the clock back in.
+		if terr := st.Touch(now); terr != nil && err == nil {
+			return lic, result.Wrap(result.Internal, "cannot record the time seen", terr)
+		}
+	}
+	return lic, err
+}
+
+func (v *Verifier) skew() time.Duration {
+	if v.Skew == 0 {
+		return DefaultSkew
+	}
+	return v.Skew
+}
+
+func (v *Verifier) checkClock(st *State, now time.Time) error {
+	last, err := st.LastSeen()
+	if err != nil {
+		return result.Wrap(result.ClockTampered, "the record of the last time seen is damaged", err)
+	}
+	tol := v.ClockTolerance
+	if tol == 0 {
+		tol = DefaultClockTolerance
+	}
+	if !last.IsZero() && now.Before(last.Add(-tol)) {
+		return result.New(result.ClockTampered, fmt.Sprintf("the clock is behind the last time seen (%s); it was turned back", last.Format(time.RFC3339)))
+	}
+	return nil
+}
+
+// Activate checks an armored license received from the desk and, if it is
+// valid here and answers one of this installation's pending requests,
+// stores it atomically. If v.Product is empty, the license's own product is
+// used. It returns the license.
+func (v *Verifier) Activate(text []byte) (*response.License, error) {
+	if len(v.VendorKeys) == 0 {
+		return nil, result.New(result.Internal, "no vendor public key is pinned")
+	}
+	data, err := armor.DecodeKind(text, armor.License)
+	if err != nil {
+		return nil, result.Wrap(result.Malformed, "not a valid license", err)
+	}
+	lic, kid, err := response.Parse(data, v.VendorKeys...)
+	if err != nil {
+		return nil, err
+	}
+	w := *v
+	if w.Product == "" {
+		w.Product = lic.Product
+	}
+	st, err := Open(w.Dir)
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot open the state directory", err)
+	}
+	inst, err := st.InstallationPublic()
+	if err != nil {
+		return nil, result.Wrap(result.InstallationMismatch, "this installation has made no request", err)
+	}
+	pend, err := st.Pending(w.Product)
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot read the pending requests", err)
+	}
+	if len(pend) == 0 {
+		// Check the product first so the message says what is wrong.
+		if err := lic.Check(&response.Expect{Product: w.Product, Installation: inst, Now: w.now(), Skew: w.skew()}); result.CodeOf(err) == result.ProductMismatch || result.CodeOf(err) == result.InstallationMismatch {
+			return nil, err
+		}
+		return nil, result.New(result.RequestMismatch, fmt.Sprintf("this installation has no pending request for product %q", w.Product))
+	}
+	now := w.now()
+	if err := w.checkClock(st, now); err != nil {
+		return nil, err
+	}
+	fp, err := w.Fingerprint(kid)
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot compute the fingerprint", err)
+	}
+	if err := lic.Check(&response.Expect{
+		Product:       w.Product,
+		Installation:  inst,
+		Fingerprint:   &fp,
+		RequestHashes: pend,
+		Now:           now,
+		Skew:          w.skew(),
+	}); err != nil {
+		return nil, err
+	}
+	if err := st.StoreLicense(w.Product, armor.Encode(armor.License, data)); err != nil {
+		return nil, result.Wrap(result.Internal, "cannot store the license", err)
+	}
+	if err := st.Touch(now); err != nil {
+		return nil, result.Wrap(result.Internal, "cannot record the time seen", err)
+	}
+	return lic, nil
+}

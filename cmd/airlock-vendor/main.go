@@ -1,0 +1,638 @@
+// Command airlock-vendor is the vendor's desk: it holds the signing key and
+// the ledger, and turns activation requests into signed licenses.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/desk"
+	"github.com/airlock-offline/airlock/fingerprint"
+	"github.com/airlock-offline/airlock/internal/atomicfile"
+	"github.com/airlock-offline/airlock/internal/cli"
+	"github.com/airlock-offline/airlock/internal/inspect"
+	"github.com/airlock-offline/airlock/ledger"
+	"github.com/airlock-offline/airlock/licensekey"
+	"github.com/airlock-offline/airlock/request"
+	"github.com/airlock-offline/airlock/result"
+)
+
+const prog = "airlock-vendor"
+
+type app struct {
+	ui             *cli.UI
+	dir            string
+	db             string
+	passphraseFile string
+}
+
+func main() {
+	a := &app{ui: cli.Std(prog)}
+	os.Exit(a.run(os.Args[1:]))
+}
+
+func (a *app) globalFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&a.dir, "dir", a.dir, "the desk's directory")
+	fs.StringVar(&a.db, "db", a.db, "the ledger file")
+	fs.StringVar(&a.passphraseFile, "passphrase-file", a.passphraseFile, "read the key passphrase from this file")
+}
+
+func (a *app) newFlags(name string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(prog+" "+name, pflag.ContinueOnError)
+	fs.SetOutput(a.ui.Stderr)
+	fs.Usage = func() {}
+	a.globalFlags(fs)
+	return fs
+}
+
+func (a *app) run(args []string) int {
+	g := pflag.NewFlagSet(prog, pflag.ContinueOnError)
+	g.SetInterspersed(false)
+	g.SetOutput(a.ui.Stderr)
+	g.Usage = func() {}
+	a.globalFlags(g)
+	help := g.BoolP("help", "h", false, "")
+	if err := g.Parse(args); err != nil {
+		return a.ui.Fail(cli.Usagef("%v", err))
+	}
+	rest := g.Args()
+	if *help || (len(rest) > 0 && rest[0] == "help") {
+		fmt.Fprint(a.ui.Stdout, usage)
+		return 0
+	}
+	if len(rest) == 0 {
+		fmt.Fprint(a.ui.Stderr, usage)
+		return cli.ExitUsage
+	}
+	var err error
+	switch cmd, args := rest[0], rest[1:]; cmd {
+	case "init":
+		err = a.cmdInit(args)
+	case "pubkey":
+		err = a.cmdPubkey(args)
+	case "license":
+		if len(args) == 0 {
+			err = cli.Usagef("license needs a subcommand: create, list or show")
+			break
+		}
+		switch args[0] {
+		case "create":
+			err = a.cmdLicenseCreate(args[1:])
+		case "list":
+			err = a.cmdLicenseList(args[1:])
+		case "show":
+			err = a.cmdLicenseShow(args[1:])
+		default:
+			err = cli.Usagef("unknown license subcommand %q", args[0])
+		}
+	case "sign":
+		err = a.cmdSign(args)
+	case "inspect":
+		err = a.cmdInspect(args)
+	default:
+		err = cli.Usagef("unknown command %q", cmd)
+	}
+	if err != nil {
+		return a.ui.Fail(err)
+	}
+	return 0
+}
+
+// parse parses a subcommand's flags; --help prints the usage.
+func (a *app) parse(fs *pflag.FlagSet, args []string) (bool, error) {
+	help := fs.BoolP("help", "h", false, "")
+	if err := fs.Parse(args); err != nil {
+		return false, cli.Usagef("%v", err)
+	}
+	if *help {
+		fmt.Fprint(a.ui.Stdout, usage)
+		return true, nil
+	}
+	return false, nil
+}
+
+func (a *app) home() (string, error) {
+	if a.dir != "" {
+		return a.dir, nil
+	}
+	if d := os.Getenv("AIRLOCK_VENDOR_HOME"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find a directory for the desk: %w; pass --dir", err)
+	}
+	return filepath.Join(d, "airlock-vendor"), nil
+}
+
+func (a *app) path(name string) (string, error) {
+	h, err := a.home()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(h, name), nil
+}
+
+func (a *app) openLedger() (*ledger.Ledger, error) {
+	p := a.db
+	if p == "" {
+		var err error
+		if p, err = a.path("ledger.db"); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no ledger at %s: run `airlock-vendor init` first", p)
+		}
+	}
+	l, err := ledger.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the ledger: %w", err)
+	}
+	return l, nil
+}
+
+func (a *app) loadKey() (*crypto.Identity, error) {
+	p, err := a.path("vendor.key")
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no vendor key at %s: run `airlock-vendor init` first", p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the vendor key: %w", errors.Unwrap(err))
+	}
+	id, err := crypto.ParseKeyFile(data, crypto.RoleVendor, a.ui.Passphrase(a.passphraseFile, false))
+	if err != nil {
+		return nil, fmt.Errorf("cannot load the vendor key: %w", err)
+	}
+	return id, nil
+}
+
+func (a *app) loadPublic() (*crypto.Public, error) {
+	p, err := a.path("vendor.pub")
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no vendor public key at %s: run `airlock-vendor init` first", p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the vendor public key: %w", errors.Unwrap(err))
+	}
+	pub, err := crypto.ParsePublic(string(data))
+	if err != nil || pub.Role != crypto.RoleVendor {
+		return nil, errors.New("the vendor public key file is damaged")
+	}
+	return pub, nil
+}
+
+func (a *app) cmdInit(args []string) error {
+	fs := a.newFlags("init")
+	plaintext := fs.Bool("plaintext", false, "")
+	workFactor := fs.Int("scrypt-work-factor", crypto.DefaultWorkFactor, "")
+	_ = fs.MarkHidden("scrypt-work-factor")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return cli.Usagef("init takes no arguments")
+	}
+	home, err := a.home()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return fmt.Errorf("cannot create %s: %w", home, errors.Unwrap(err))
+	}
+	keyPath := filepath.Join(home, "vendor.key")
+	if _, err := os.Lstat(keyPath); err == nil {
+		return fmt.Errorf("a vendor key already exists at %s; refusing to replace it", keyPath)
+	}
+	id, err := crypto.Generate(crypto.RoleVendor, nil)
+	if err != nil {
+		return err
+	}
+	var data []byte
+	if *plaintext {
+		a.ui.Warnf("the private key is stored UNENCRYPTED at %s: anyone who can read that file can sign licenses", keyPath)
+		data = id.MarshalPlaintext()
+	} else {
+		pass, err := a.ui.Passphrase(a.passphraseFile, true)()
+		if err != nil {
+			return err
+		}
+		if data, err = id.MarshalEncrypted(pass, *workFactor); err != nil {
+			return err
+		}
+	}
+	if err := atomicfile.CreateExclusive(keyPath, data); err != nil {
+		return fmt.Errorf("cannot write the vendor key: %w", err)
+	}
+	if err := atomicfile.Write(filepath.Join(home, "vendor.pub"), []byte(id.Public().String()+"\n"), 0o644); err != nil {
+		return fmt.Errorf("cannot write the vendor public key: %w", err)
+	}
+	if a.db == "" {
+		a.db = filepath.Join(home, "ledger.db")
+	}
+	l, err := ledger.Open(a.db)
+	if err != nil {
+		return fmt.Errorf("cannot create the ledger: %w", err)
+	}
+	l.Close()
+	a.ui.Infof("vendor key %s created in %s", id.ID(), home)
+	a.ui.Infof("pin this public key in your product:")
+	fmt.Fprintln(a.ui.Stdout, id.Public().String())
+	return nil
+}
+
+func (a *app) cmdPubkey(args []string) error {
+	fs := a.newFlags("pubkey")
+	asJSON := fs.Bool("json", false, "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	pub, err := a.loadPublic()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(a.ui, map[string]string{"public_key": pub.String(), "key_id": pub.ID().String()})
+	}
+	fmt.Fprintln(a.ui.Stdout, pub.String())
+	return nil
+}
+
+type licenseJSON struct {
+	Key         string            `json:"license_key"`
+	Product     string            `json:"product"`
+	Licensee    string            `json:"licensee"`
+	MaxMachines int               `json:"max_machines"`
+	SeatsUsed   *int              `json:"seats_used,omitempty"`
+	Expires     string            `json:"expires,omitempty"`
+	Lease       string            `json:"lease,omitempty"`
+	Features    map[string]uint64 `json:"features,omitempty"`
+	Match       string            `json:"match_policy"`
+	Created     string            `json:"created"`
+	Suspended   bool              `json:"suspended"`
+	Sealed      []string          `json:"confidential_fields,omitempty"`
+}
+
+func toJSON(l *ledger.License) licenseJSON {
+	j := licenseJSON{Key: l.Key, Product: l.Product, Licensee: l.Licensee, MaxMachines: l.MaxMachines,
+		Features: l.Features, Match: l.MatchPolicy, Created: l.Created.UTC().Format(time.RFC3339), Suspended: l.Suspended}
+	if !l.Expires.IsZero() {
+		j.Expires = l.Expires.UTC().Format(time.RFC3339)
+	}
+	if l.LeasePeriod > 0 {
+		j.Lease = l.LeasePeriod.String()
+	}
+	for k := range l.Confidential {
+		j.Sealed = append(j.Sealed, k)
+	}
+	sort.Strings(j.Sealed)
+	return j
+}
+
+func writeJSON(ui *cli.UI, v any) error {
+	e := json.NewEncoder(ui.Stdout)
+	e.SetIndent("", "  ")
+	return e.Encode(v)
+}
+
+func (a *app) cmdLicenseCreate(args []string) error {
+	fs := a.newFlags("license create")
+	product := fs.String("product", "", "")
+	licensee := fs.String("licensee", "", "")
+	maxMachines := fs.Int("max-machines", 1, "")
+	expires := fs.String("expires", "", "")
+	lease := fs.String("lease", "", "")
+	features := fs.StringArray("feature", nil, "")
+	confidential := fs.StringArray("confidential", nil, "")
+	match := fs.String("match", "most", "")
+	asJSON := fs.Bool("json", false, "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return cli.Usagef("license create takes no arguments")
+	}
+	if e := request.ValidText(*product, request.MaxProduct); e != "" {
+		return cli.Usagef("--product %s", e)
+	}
+	if e := request.ValidText(*licensee, 128); e != "" {
+		return cli.Usagef("--licensee %s", e)
+	}
+	if *maxMachines < 1 || *maxMachines > 1_000_000 {
+		return cli.Usagef("--max-machines must be between 1 and 1000000")
+	}
+	now := cli.Now()
+	lic := &ledger.License{Product: *product, Licensee: *licensee, MaxMachines: *maxMachines, Created: now.UTC()}
+	if *expires != "" {
+		t, err := cli.ParseWhen(*expires, now)
+		if err != nil {
+			return cli.Usagef("--expires: %v", err)
+		}
+		if !t.After(now) {
+			return cli.Usagef("--expires is in the past")
+		}
+		lic.Expires = t
+	}
+	if *lease != "" {
+		d, err := cli.ParseDuration(*lease)
+		if err != nil || d < time.Hour {
+			return cli.Usagef("--lease must be a duration of at least 1h, such as 30d")
+		}
+		lic.LeasePeriod = d
+	}
+	pol, err := fingerprint.ParsePolicy(*match)
+	if err != nil {
+		return cli.Usagef("--match: %v", err)
+	}
+	lic.MatchPolicy = pol.String()
+	if len(*features) > 32 {
+		return cli.Usagef("at most 32 features")
+	}
+	for _, f := range *features {
+		name, count, hasCount := strings.Cut(f, "=")
+		if e := request.ValidText(name, 64); e != "" {
+			return cli.Usagef("--feature name %s", e)
+		}
+		var n uint64
+		if hasCount {
+			if n, err = strconv.ParseUint(count, 10, 64); err != nil {
+				return cli.Usagef("--feature %q: count must be a whole number", name)
+			}
+		}
+		if lic.Features == nil {
+			lic.Features = map[string]uint64{}
+		}
+		if _, dup := lic.Features[name]; dup {
+			return cli.Usagef("--feature %q given twice", name)
+		}
+		lic.Features[name] = n
+	}
+	for _, c := range *confidential {
+		k, v, ok := strings.Cut(c, "=")
+		if !ok || request.ValidText(k, 64) != "" || len(v) > 1024 {
+			return cli.Usagef("--confidential must be KEY=VALUE (key up to 64 bytes, value up to 1024)")
+		}
+		if lic.Confidential == nil {
+			lic.Confidential = map[string]string{}
+		}
+		lic.Confidential[k] = v
+	}
+	if lic.Key, err = licensekey.New(nil); err != nil {
+		return err
+	}
+	l, err := a.openLedger()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if err := l.CreateLicense(context.Background(), lic); err != nil {
+		return fmt.Errorf("cannot create the license: %w", err)
+	}
+	if *asJSON {
+		return writeJSON(a.ui, toJSON(lic))
+	}
+	a.ui.Infof("license created for %q, product %q, %d machine(s)", lic.Licensee, lic.Product, lic.MaxMachines)
+	fmt.Fprintln(a.ui.Stdout, lic.Key)
+	return nil
+}
+
+func (a *app) cmdLicenseList(args []string) error {
+	fs := a.newFlags("license list")
+	asJSON := fs.Bool("json", false, "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	l, err := a.openLedger()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	ctx := context.Background()
+	lics, err := l.ListLicenses(ctx)
+	if err != nil {
+		return err
+	}
+	out := make([]licenseJSON, 0, len(lics))
+	for i := range lics {
+		j := toJSON(&lics[i])
+		n, err := l.SeatsUsed(ctx, lics[i].Key)
+		if err != nil {
+			return err
+		}
+		j.SeatsUsed = &n
+		out = append(out, j)
+	}
+	if *asJSON {
+		return writeJSON(a.ui, out)
+	}
+	if len(out) == 0 {
+		a.ui.Infof("no licenses yet: create one with `airlock-vendor license create`")
+		return nil
+	}
+	fmt.Fprintf(a.ui.Stdout, "%-29s  %-20s  %-7s  %-20s  %s\n", "LICENSE KEY", "PRODUCT", "SEATS", "EXPIRES", "LICENSEE")
+	for _, j := range out {
+		exp := j.Expires
+		if exp == "" {
+			exp = "never"
+		}
+		fmt.Fprintf(a.ui.Stdout, "%-29s  %-20q  %3d/%-3d  %-20s  %q\n", j.Key, j.Product, *j.SeatsUsed, j.MaxMachines, exp, j.Licensee)
+	}
+	return nil
+}
+
+func (a *app) cmdLicenseShow(args []string) error {
+	fs := a.newFlags("license show")
+	asJSON := fs.Bool("json", false, "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return cli.Usagef("license show needs one license key")
+	}
+	key, err := licensekey.Parse(fs.Arg(0))
+	if err != nil {
+		return cli.Usagef("%v", err)
+	}
+	l, err := a.openLedger()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	ctx := context.Background()
+	lic, err := l.GetLicense(ctx, key)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return result.New(result.LicenseUnknown, "no such license key in the ledger")
+	}
+	if err != nil {
+		return err
+	}
+	acts, err := l.Activations(ctx, key)
+	if err != nil {
+		return err
+	}
+	type actJSON struct {
+		ID           string `json:"activation_id"`
+		Installation string `json:"installation_key_id"`
+		Fingerprint  string `json:"fingerprint"`
+		Issued       string `json:"issued"`
+		LeaseUntil   string `json:"lease_until,omitempty"`
+		Released     bool   `json:"released"`
+	}
+	j := toJSON(lic)
+	used := 0
+	var list []actJSON
+	for _, x := range acts {
+		aj := actJSON{ID: x.ID, Installation: crypto.KeyIDOf(x.InstallKey).String(), Fingerprint: fmt.Sprintf("%x", x.Fingerprint),
+			Issued: x.Issued.UTC().Format(time.RFC3339), Released: x.Released}
+		if !x.LeaseUntil.IsZero() {
+			aj.LeaseUntil = x.LeaseUntil.UTC().Format(time.RFC3339)
+		}
+		if !x.Released {
+			used++
+		}
+		list = append(list, aj)
+	}
+	j.SeatsUsed = &used
+	if *asJSON {
+		return writeJSON(a.ui, struct {
+			licenseJSON
+			Activations []actJSON `json:"activations"`
+		}{j, list})
+	}
+	w := a.ui.Stdout
+	fmt.Fprintf(w, "license key:  %s\nproduct:      %q\nlicensee:     %q\nseats:        %d of %d used\n", j.Key, j.Product, j.Licensee, used, j.MaxMachines)
+	exp := j.Expires
+	if exp == "" {
+		exp = "never"
+	}
+	fmt.Fprintf(w, "expires:      %s\n", exp)
+	if j.Lease != "" {
+		fmt.Fprintf(w, "lease:        %s\n", j.Lease)
+	}
+	fmt.Fprintf(w, "match policy: %s\ncreated:      %s\nsuspended:    %v\n", j.Match, j.Created, j.Suspended)
+	names := make([]string, 0, len(j.Features))
+	for n := range j.Features {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "feature:      %q = %d\n", n, j.Features[n])
+	}
+	for _, k := range j.Sealed {
+		fmt.Fprintf(w, "confidential: %q (value not shown)\n", k)
+	}
+	for _, x := range list {
+		state := "active"
+		if x.Released {
+			state = "released"
+		}
+		fmt.Fprintf(w, "activation:   %s  installation %s  issued %s  %s\n", x.ID, x.Installation, x.Issued, state)
+	}
+	return nil
+}
+
+func (a *app) cmdSign(args []string) error {
+	fs := a.newFlags("sign")
+	out := fs.StringP("output", "o", "-", "")
+	maxAge := fs.String("max-request-age", "7d", "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	in := "-"
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		in = fs.Arg(0)
+	default:
+		return cli.Usagef("sign takes one request file (or - for stdin)")
+	}
+	age, err := cli.ParseDuration(*maxAge)
+	if err != nil || age <= 0 {
+		return cli.Usagef("--max-request-age must be a positive duration such as 7d")
+	}
+	text, err := a.ui.ReadInput(in)
+	if err != nil {
+		return err
+	}
+	key, err := a.loadKey()
+	if err != nil {
+		return err
+	}
+	l, err := a.openLedger()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	d := &desk.Desk{Key: key, Ledger: l, Now: cli.NowFunc(), MaxRequestAge: age}
+	iss, err := d.SignText(context.Background(), text)
+	if err != nil {
+		return err
+	}
+	if err := a.ui.WriteOutput(*out, iss.Text()); err != nil {
+		// The activation is recorded; the license can be signed again
+		// for the same request without taking another seat.
+		a.ui.Hintf("the activation is recorded: run the same command again to write the license without taking another seat")
+		return err
+	}
+	lic := iss.License.License
+	seat := "new seat"
+	if iss.Reused {
+		seat = "same machine, seat reused"
+	}
+	dest := *out
+	if dest == "-" {
+		dest = "stdout"
+	}
+	a.ui.Infof("signed license for %q, product %q (%s), written to %s", lic.Licensee, lic.Product, seat, dest)
+	return nil
+}
+
+func (a *app) cmdInspect(args []string) error {
+	fs := a.newFlags("inspect")
+	asJSON := fs.Bool("json", false, "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	in := "-"
+	if fs.NArg() == 1 {
+		in = fs.Arg(0)
+	} else if fs.NArg() > 1 {
+		return cli.Usagef("inspect takes one file (or - for stdin)")
+	}
+	data, err := a.ui.ReadInput(in)
+	if err != nil {
+		return err
+	}
+	var trusted []*crypto.Public
+	if pub, err := a.loadPublic(); err == nil {
+		trusted = append(trusted, pub)
+	}
+	rep, err := inspect.Describe(data, trusted)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return rep.JSON(a.ui.Stdout)
+	}
+	rep.Print(a.ui.Stdout)
+	return nil
+}

@@ -1,0 +1,66 @@
+package main
+
+const usage = `airlock-vendor: the vendor's desk for airlock offline activation
+
+Usage:
+    airlock-vendor [--dir DIR] COMMAND [OPTIONS]
+
+Commands:
+    init                    make the vendor signing key (Ed25519) and sealing
+                            key (X25519), encrypted at rest, and an empty ledger
+    pubkey                  print the public key string to pin in the product
+    license create          add a license to the ledger; prints its license key
+    license list            list the licenses in the ledger
+    license show KEY        show one license and its activations
+    sign [REQUEST|-]        check a request and sign its license
+    inspect [FILE|-]        say what an airlock file is, who signed it and
+                            whether it verifies (no secrets shown)
+
+Global options:
+    --dir DIR               the desk's directory (default $AIRLOCK_VENDOR_HOME,
+                            else the user config directory + /airlock-vendor):
+                            vendor.key, vendor.pub and ledger.db
+    --db PATH               the ledger file (default DIR/ledger.db)
+    --passphrase-file FILE  read the key passphrase from FILE; otherwise
+                            $AIRLOCK_PASSPHRASE_FILE, $AIRLOCK_PASSPHRASE, or a prompt
+
+init options:
+    --plaintext             store the private key unencrypted (not recommended)
+
+license create options:
+    --product NAME          product name (required)
+    --licensee NAME         who the license is for (required)
+    --max-machines N        seats (default 1)
+    --expires WHEN          RFC 3339 date/time, YYYY-MM-DD, or a duration
+                            from now such as 365d or 720h (default: never)
+    --lease DURATION        lease period; the license must be renewed by then
+    --feature NAME[=N]      a feature, with a count (repeatable)
+    --confidential K=V      a field sealed to the activated installation (repeatable)
+    --match POLICY          fingerprint match policy: exact, all, most,
+                            atleast:N (default most)
+    --json                  print the license as JSON
+
+sign options:
+    -o, --output FILE       write the license to FILE (default: stdout; "-" too)
+
+list, show, pubkey, inspect:
+    --json                  machine-readable output
+
+Examples:
+    airlock-vendor init
+    airlock-vendor pubkey
+    airlock-vendor license create --product acme-cad --licensee "ACME Corp" \
+        --max-machines 3 --expires 365d --feature export=1 --feature seats=25
+    airlock-vendor sign request.txt -o license.txt
+    airlock-vendor inspect license.txt
+
+Exit codes:
+    0   success
+    1   error (bad input file, ledger, key file, I/O)
+    2   usage error
+    10+ the request was refused; the code names why (same numbers as
+        airlock verify): 11 SIGNATURE_INVALID, 12 UNKNOWN_VENDOR_KEY,
+        14 PRODUCT_MISMATCH, 16 EXPIRED, 23 TOO_MANY_MACHINES,
+        24 LICENSE_UNKNOWN, 25 LICENSE_SUSPENDED, 26 REQUEST_STALE,
+        27 MALFORMED. No license file is written when a request is refused.
+`

@@ -1,0 +1,497 @@
+// Command airlock runs on the offline machine: it makes activation
+// requests, installs licenses and verifies them.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/airlock-offline/airlock/client"
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/fingerprint"
+	"github.com/airlock-offline/airlock/internal/cli"
+	"github.com/airlock-offline/airlock/internal/inspect"
+	"github.com/airlock-offline/airlock/licensekey"
+	"github.com/airlock-offline/airlock/request"
+	"github.com/airlock-offline/airlock/response"
+	"github.com/airlock-offline/airlock/result"
+)
+
+const prog = "airlock"
+
+type app struct {
+	ui             *cli.UI
+	state          string
+	vendorKeys     []string
+	passphraseFile string
+}
+
+func main() {
+	a := &app{ui: cli.Std(prog)}
+	os.Exit(a.run(os.Args[1:]))
+}
+
+func (a *app) globalFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&a.state, "state", a.state, "")
+	fs.StringArrayVar(&a.vendorKeys, "vendor-key", a.vendorKeys, "")
+	fs.StringVar(&a.passphraseFile, "passphrase-file", a.passphraseFile, "")
+}
+
+func (a *app) newFlags(name string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(prog+" "+name, pflag.ContinueOnError)
+	fs.SetOutput(a.ui.Stderr)
+	fs.Usage = func() {}
+	a.globalFlags(fs)
+	return fs
+}
+
+func (a *app) parse(fs *pflag.FlagSet, args []string) (bool, error) {
+	help := fs.BoolP("help", "h", false, "")
+	if err := fs.Parse(args); err != nil {
+		return false, cli.Usagef("%v", err)
+	}
+	if *help {
+		fmt.Fprint(a.ui.Stdout, usage)
+		return true, nil
+	}
+	return false, nil
+}
+
+func (a *app) run(args []string) int {
+	g := pflag.NewFlagSet(prog, pflag.ContinueOnError)
+	g.SetInterspersed(false)
+	g.SetOutput(a.ui.Stderr)
+	g.Usage = func() {}
+	a.globalFlags(g)
+	help := g.BoolP("help", "h", false, "")
+	if err := g.Parse(args); err != nil {
+		return a.ui.Fail(cli.Usagef("%v", err))
+	}
+	rest := g.Args()
+	if *help || (len(rest) > 0 && rest[0] == "help") {
+		fmt.Fprint(a.ui.Stdout, usage)
+		return 0
+	}
+	if len(rest) == 0 {
+		fmt.Fprint(a.ui.Stderr, usage)
+		return cli.ExitUsage
+	}
+	var err error
+	switch cmd, args := rest[0], rest[1:]; cmd {
+	case "fingerprint":
+		err = a.cmdFingerprint(args)
+	case "request":
+		err = a.cmdRequest(args)
+	case "activate":
+		err = a.cmdActivate(args)
+	case "verify":
+		return a.cmdVerify(args)
+	case "status":
+		err = a.cmdStatus(args)
+	case "inspect":
+		err = a.cmdInspect(args)
+	default:
+		err = cli.Usagef("unknown command %q", cmd)
+	}
+	if err != nil {
+		return a.ui.Fail(err)
+	}
+	return 0
+}
+
+// vendorPublics resolves --vendor-key values (or $AIRLOCK_VENDOR_KEY).
+func (a *app) vendorPublics(required bool) ([]*crypto.Public, error) {
+	vals := a.vendorKeys
+	if len(vals) == 0 {
+		if env := os.Getenv("AIRLOCK_VENDOR_KEY"); env != "" {
+			vals = strings.Split(env, ",")
+		}
+	}
+	if len(vals) == 0 {
+		if required {
+			return nil, cli.Usagef("the vendor's public key is needed: pass --vendor-key AV1… (or @FILE) or set AIRLOCK_VENDOR_KEY")
+		}
+		return nil, nil
+	}
+	var out []*crypto.Public
+	for _, v := range vals {
+		s := v
+		if file, ok := strings.CutPrefix(v, "@"); ok {
+			b, err := a.ui.ReadInput(file)
+			if err != nil {
+				return nil, fmt.Errorf("cannot read the vendor key: %w", err)
+			}
+			s = string(b)
+		}
+		p, err := crypto.ParsePublic(s)
+		if err != nil {
+			return nil, cli.Usagef("--vendor-key: %v", err)
+		}
+		if p.Role != crypto.RoleVendor {
+			return nil, cli.Usagef("--vendor-key: this is an installation key, not a vendor key")
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (a *app) verifier(product string, keys []*crypto.Public) *client.Verifier {
+	return &client.Verifier{Product: product, VendorKeys: keys, Dir: a.state, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
+}
+
+func (a *app) cmdFingerprint(args []string) error {
+	fs := a.newFlags("fingerprint")
+	product := fs.String("product", "", "")
+	explain := fs.Bool("explain", false, "")
+	asJSON := fs.Bool("json", false, "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	keys, err := a.vendorPublics(false)
+	if err != nil {
+		return err
+	}
+	var kid crypto.KeyID
+	if len(keys) > 0 {
+		kid = keys[0].ID()
+	}
+	rep, err := fingerprint.Collect(cli.FingerprintSource())
+	if err != nil {
+		return fmt.Errorf("cannot compute the fingerprint: %w", err)
+	}
+	fp := rep.Hash(*product, kid)
+	digests := map[fingerprint.ComponentID]string{}
+	for _, d := range fp.Components {
+		digests[d.ID] = fmt.Sprintf("%x", d.Sum)
+	}
+	type comp struct {
+		Name      string `json:"name"`
+		Source    string `json:"source"`
+		Available bool   `json:"available"`
+		Reason    string `json:"reason,omitempty"`
+		Digest    string `json:"digest,omitempty"`
+	}
+	var comps []comp
+	for _, c := range rep.Components {
+		comps = append(comps, comp{c.ID.String(), c.Source, c.Available, c.Reason, digests[c.ID]})
+	}
+	scope := "local (no product or vendor key given: the vendor sees another ID)"
+	if *product != "" && len(keys) > 0 {
+		scope = fmt.Sprintf("product %q, vendor key %s", *product, kid)
+	}
+	if *asJSON {
+		out := map[string]any{"fingerprint": fp.String(), "scope": scope, "environment": fp.Env.String()}
+		if *explain {
+			out["components"] = comps
+		}
+		e := json.NewEncoder(a.ui.Stdout)
+		e.SetIndent("", "  ")
+		return e.Encode(out)
+	}
+	fmt.Fprintln(a.ui.Stdout, fp.String())
+	if *explain {
+		w := a.ui.Stdout
+		fmt.Fprintf(w, "scope:       %s\n", scope)
+		fmt.Fprintf(w, "environment: %s\n", fp.Env)
+		for _, c := range comps {
+			if c.Available {
+				fmt.Fprintf(w, "  %-16s %-40s %s\n", c.Name, c.Source, c.Digest)
+			} else {
+				fmt.Fprintf(w, "  %-16s %-40s unavailable: %s\n", c.Name, c.Source, c.Reason)
+			}
+		}
+		fmt.Fprintln(w, "(digests are keyed one-way hashes; no raw hardware data leaves this machine)")
+	}
+	return nil
+}
+
+func (a *app) cmdRequest(args []string) error {
+	fs := a.newFlags("request")
+	product := fs.String("product", "", "")
+	key := fs.String("license-key", "", "")
+	out := fs.StringP("output", "o", "-", "")
+	plaintext := fs.Bool("plaintext-key", false, "")
+	workFactor := fs.Int("scrypt-work-factor", crypto.DefaultWorkFactor, "")
+	_ = fs.MarkHidden("scrypt-work-factor")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return cli.Usagef("request takes no arguments")
+	}
+	if e := request.ValidText(*product, request.MaxProduct); e != "" {
+		return cli.Usagef("--product %s", e)
+	}
+	lk, err := licensekey.Parse(*key)
+	if err != nil {
+		return cli.Usagef("--license-key: %v", err)
+	}
+	keys, err := a.vendorPublics(true)
+	if err != nil {
+		return err
+	}
+	st, err := client.Open(a.state)
+	if err != nil {
+		return err
+	}
+	var inst *crypto.Identity
+	if st.HasInstallation() {
+		if inst, err = st.Installation(a.ui.Passphrase(a.passphraseFile, false)); err != nil {
+			return err
+		}
+	} else {
+		var pass []byte
+		if *plaintext {
+			a.ui.Warnf("the installation key is stored UNENCRYPTED in %s", cli.Abs(st.Dir))
+		} else if pass, err = a.ui.Passphrase(a.passphraseFile, true)(); err != nil {
+			return fmt.Errorf("%w\nairlock: hint: or pass --plaintext-key for software that runs unattended", err)
+		}
+		if inst, err = st.CreateInstallation(nil, pass, *workFactor); err != nil {
+			return err
+		}
+		a.ui.Infof("new installation key %s in %s", inst.ID(), cli.Abs(st.Dir))
+	}
+	v := a.verifier(*product, keys)
+	fp, err := v.Fingerprint(keys[0].ID())
+	if err != nil {
+		return fmt.Errorf("cannot compute the fingerprint: %w", err)
+	}
+	comps := make(map[uint8][]byte, len(fp.Components))
+	for _, d := range fp.Components {
+		comps[uint8(d.ID)] = append([]byte(nil), d.Sum[:]...)
+	}
+	s, err := request.New(request.Params{
+		Product:     *product,
+		LicenseKey:  lk,
+		Fingerprint: fp.ID[:],
+		Components:  comps,
+		Env:         uint16(fp.Env),
+		Vendor:      keys[0],
+		Now:         cli.Now(),
+	}, inst)
+	if err != nil {
+		return fmt.Errorf("cannot make the request: %w", err)
+	}
+	// Remember the request before it leaves, so its license is accepted.
+	if err := st.AddPending(*product, s.Hash, s.Request.CreatedTime()); err != nil {
+		return fmt.Errorf("cannot record the pending request: %w", err)
+	}
+	if err := a.ui.WriteOutput(*out, s.Text()); err != nil {
+		return err
+	}
+	if *out != "-" {
+		a.ui.Infof("request for %q written to %s (%d bytes signed): take it to the vendor", *product, *out, len(s.Bytes))
+	}
+	return nil
+}
+
+func (a *app) cmdActivate(args []string) error {
+	fs := a.newFlags("activate")
+	product := fs.String("product", "", "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	in := "-"
+	if fs.NArg() == 1 {
+		in = fs.Arg(0)
+	} else if fs.NArg() > 1 {
+		return cli.Usagef("activate takes one license file (or - for stdin)")
+	}
+	keys, err := a.vendorPublics(true)
+	if err != nil {
+		return err
+	}
+	text, err := a.ui.ReadInput(in)
+	if err != nil {
+		return err
+	}
+	lic, err := a.verifier(*product, keys).Activate(text)
+	if err != nil {
+		return err
+	}
+	exp := "never"
+	if lic.Expires != 0 {
+		exp = lic.ExpiresTime().Format(time.RFC3339)
+	}
+	a.ui.Infof("activated %q for %q (expires %s)", lic.Product, lic.Licensee, exp)
+	return nil
+}
+
+type verifyJSON struct {
+	Result   string            `json:"result"`
+	ExitCode int               `json:"exit_code"`
+	Message  string            `json:"message,omitempty"`
+	Details  []string          `json:"details,omitempty"`
+	Product  string            `json:"product"`
+	Licensee string            `json:"licensee,omitempty"`
+	Expires  string            `json:"expires,omitempty"`
+	Lease    string            `json:"lease_until,omitempty"`
+	Features map[string]uint64 `json:"features,omitempty"`
+}
+
+func describe(product string, lic *response.License, err error) verifyJSON {
+	code := result.CodeOf(err)
+	j := verifyJSON{Result: string(code), ExitCode: code.ExitCode(), Product: product}
+	var re *result.Error
+	if errors.As(err, &re) {
+		j.Message = re.Error()
+		j.Details = re.Details
+	} else if err != nil {
+		j.Message = err.Error()
+	}
+	if lic != nil {
+		j.Licensee = lic.Licensee
+		if lic.Expires != 0 {
+			j.Expires = lic.ExpiresTime().Format(time.RFC3339)
+		}
+		if lic.LeaseUntil != 0 {
+			j.Lease = lic.LeaseUntilTime().Format(time.RFC3339)
+		}
+		j.Features = lic.Features
+	}
+	return j
+}
+
+func (a *app) cmdVerify(args []string) int {
+	fs := a.newFlags("verify")
+	product := fs.String("product", "", "")
+	asJSON := fs.Bool("json", false, "")
+	done, err := a.parse(fs, args)
+	if done {
+		return 0
+	}
+	if err == nil && *product == "" {
+		err = cli.Usagef("verify needs --product")
+	}
+	var keys []*crypto.Public
+	if err == nil {
+		keys, err = a.vendorPublics(true)
+	}
+	if err != nil {
+		return a.ui.Fail(err)
+	}
+	lic, err := a.verifier(*product, keys).Verify()
+	j := describe(*product, lic, err)
+	if *asJSON {
+		e := json.NewEncoder(a.ui.Stdout)
+		e.SetIndent("", "  ")
+		if werr := e.Encode(j); werr != nil {
+			return cli.ExitError
+		}
+		return j.ExitCode
+	}
+	if err != nil {
+		fmt.Fprintln(a.ui.Stdout, j.Result)
+		return a.ui.Fail(err)
+	}
+	fmt.Fprintln(a.ui.Stdout, j.Result)
+	return 0
+}
+
+func (a *app) cmdStatus(args []string) error {
+	fs := a.newFlags("status")
+	product := fs.String("product", "", "")
+	asJSON := fs.Bool("json", false, "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	keys, err := a.vendorPublics(false)
+	if err != nil {
+		return err
+	}
+	st, err := client.Open(a.state)
+	if err != nil {
+		return err
+	}
+	type status struct {
+		State        string       `json:"state_dir"`
+		Installation string       `json:"installation_key_id,omitempty"`
+		Licenses     []verifyJSON `json:"licenses"`
+	}
+	s := status{State: cli.Abs(st.Dir), Licenses: []verifyJSON{}}
+	if pub, err := st.InstallationPublic(); err == nil {
+		s.Installation = pub.ID().String()
+	}
+	products := []string{*product}
+	if *product == "" {
+		if products, err = st.Products(); err != nil {
+			return err
+		}
+	}
+	for _, p := range products {
+		if len(keys) == 0 {
+			s.Licenses = append(s.Licenses, verifyJSON{Product: p, Result: "UNCHECKED", Message: "no --vendor-key given"})
+			continue
+		}
+		v := a.verifier(p, keys)
+		v.ReadOnly = true
+		lic, err := v.Verify()
+		s.Licenses = append(s.Licenses, describe(p, lic, err))
+	}
+	if *asJSON {
+		e := json.NewEncoder(a.ui.Stdout)
+		e.SetIndent("", "  ")
+		return e.Encode(s)
+	}
+	w := a.ui.Stdout
+	fmt.Fprintf(w, "state:        %s\n", s.State)
+	if s.Installation == "" {
+		fmt.Fprintf(w, "installation: none yet (made by the first `airlock request`)\n")
+	} else {
+		fmt.Fprintf(w, "installation: key %s\n", s.Installation)
+	}
+	if len(s.Licenses) == 0 {
+		fmt.Fprintf(w, "licenses:     none\n")
+	}
+	for _, l := range s.Licenses {
+		line := fmt.Sprintf("license:      %q %s", l.Product, l.Result)
+		if l.Licensee != "" {
+			line += fmt.Sprintf(", licensee %q", l.Licensee)
+		}
+		if l.Expires != "" {
+			line += ", expires " + l.Expires
+		}
+		if l.Result != string(result.Valid) && l.Message != "" {
+			line += ": " + l.Message
+		}
+		fmt.Fprintln(w, line)
+	}
+	return nil
+}
+
+func (a *app) cmdInspect(args []string) error {
+	fs := a.newFlags("inspect")
+	asJSON := fs.Bool("json", false, "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	in := "-"
+	if fs.NArg() == 1 {
+		in = fs.Arg(0)
+	} else if fs.NArg() > 1 {
+		return cli.Usagef("inspect takes one file (or - for stdin)")
+	}
+	keys, err := a.vendorPublics(false)
+	if err != nil {
+		return err
+	}
+	data, err := a.ui.ReadInput(in)
+	if err != nil {
+		return err
+	}
+	rep, err := inspect.Describe(data, keys)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return rep.JSON(a.ui.Stdout)
+	}
+	rep.Print(a.ui.Stdout)
+	return nil
+}

@@ -1,0 +1,61 @@
+package main
+
+const usage = `airlock: offline activation and license verification for this machine
+
+Usage:
+    airlock [--state DIR] COMMAND [OPTIONS]
+
+Commands:
+    fingerprint             print this machine's hashed hardware ID
+    request                 make a signed activation request for the vendor
+    activate [LICENSE|-]    install the license the vendor sent back
+    verify                  check the installed license (every start)
+    status                  show the installation and its licenses
+    inspect [FILE|-]        say what an airlock file is, who signed it and
+                            whether it verifies (no secrets shown)
+
+Global options:
+    --state DIR             the state directory (default $AIRLOCK_HOME, else
+                            $XDG_STATE_HOME/airlock or ~/.local/state/airlock)
+    --vendor-key KEY        the vendor's public key (AV1…), or @FILE holding it;
+                            repeatable during a key rotation; default
+                            $AIRLOCK_VENDOR_KEY
+    --passphrase-file FILE  passphrase of the installation key; otherwise
+                            $AIRLOCK_PASSPHRASE_FILE, $AIRLOCK_PASSPHRASE, or a prompt
+
+request options:
+    --product NAME          the product to activate (required)
+    --license-key KEY       the license key from the vendor (required)
+    -o, --output FILE       where to write the request (default: stdout)
+    --plaintext-key         on first use, store the installation key
+                            unencrypted (software that runs unattended)
+
+activate, verify, status options:
+    --product NAME          the product (activate: default the license's own)
+    --json                  machine-readable output (verify, status)
+
+fingerprint options:
+    --product NAME          hash for this product (with --vendor-key), as the
+                            vendor will see it
+    --explain               list each component, its source, whether it was
+                            readable and its digest (shown locally only)
+    --json                  machine-readable output
+
+Examples:
+    airlock request --product acme-cad --license-key 7Q2KX-M4ZT9-0WDBE-HN3RA-J \
+        --vendor-key @vendor.pub -o request.txt
+    airlock activate license.txt --vendor-key @vendor.pub
+    airlock verify --product acme-cad --vendor-key @vendor.pub --json
+
+Exit codes (verify prints the code; --json carries it as "result"):
+    0  VALID                      16 EXPIRED
+    1  error                      17 LEASE_EXPIRED
+    2  usage error                18 CLOCK_TAMPERED
+    10 NOT_ACTIVATED              19 HARDWARE_KEY_NOT_ACCESSIBLE
+    11 SIGNATURE_INVALID          20 HARDWARE_KEY_MISMATCH
+    12 UNKNOWN_VENDOR_KEY         21 HARDWARE_KEY_PROOF_FAILED
+    13 FINGERPRINT_MISMATCH       22 LICENSEE_SECRET_MISMATCH
+    14 PRODUCT_MISMATCH           27 MALFORMED
+    15 NOT_YET_VALID              28 INSTALLATION_MISMATCH
+                                  29 REQUEST_MISMATCH
+`

@@ -1,0 +1,220 @@
+// Package desk is the vendor's side of airlock: it checks an activation
+// request against the ledger and the license's policy, records the
+// activation durably, and only then releases the signed license.
+package desk
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/fingerprint"
+	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/ledger"
+	"github.com/airlock-offline/airlock/licensekey"
+	"github.com/airlock-offline/airlock/request"
+	"github.com/airlock-offline/airlock/response"
+	"github.com/airlock-offline/airlock/result"
+)
+
+// Defaults for request freshness.
+const (
+	DefaultMaxRequestAge = 7 * 24 * time.Hour
+	DefaultMaxFuture     = time.Hour
+)
+
+// Desk signs licenses.
+type Desk struct {
+	Key    *crypto.Identity
+	Ledger *ledger.Ledger
+
+	Now           func() time.Time // nil means time.Now
+	Rand          io.Reader        // nil means crypto/rand
+	MaxRequestAge time.Duration    // 0 means DefaultMaxRequestAge
+	MaxFuture     time.Duration    // 0 means DefaultMaxFuture
+}
+
+// Issued is the outcome of a successful Sign.
+type Issued struct {
+	Request *request.Signed
+	License *response.Signed
+	// Reused is true when the same installation on the same machine got
+	// its seat again instead of a new one.
+	Reused bool
+}
+
+// Text returns the armored license.
+func (i *Issued) Text() []byte { return i.License.Text() }
+
+func (d *Desk) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+// SignText is Sign for any text presentation of a request.
+func (d *Desk) SignText(ctx context.Context, text []byte) (*Issued, error) {
+	b, err := armor.DecodeKind(text, armor.Request)
+	if err != nil {
+		return nil, result.Wrap(result.Malformed, "not a valid request", err)
+	}
+	return d.Sign(ctx, b)
+}
+
+// Sign checks a signed request and, if the policy allows it, records the
+// activation in the ledger and returns the signed license. The license
+// exists only once the ledger has committed the activation.
+func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
+	req, err := request.Verify(reqBytes)
+	if err != nil {
+		return nil, err
+	}
+	r := req.Request
+	kid := d.Key.ID()
+	if !bytes.Equal(r.VendorKeyID, kid[:]) {
+		var got crypto.KeyID
+		copy(got[:], r.VendorKeyID)
+		return nil, result.New(result.UnknownVendorKey, fmt.Sprintf("request was made for vendor key %s, this desk signs with %s", got, kid))
+	}
+	now := d.now()
+	maxAge, maxFuture := d.MaxRequestAge, d.MaxFuture
+	if maxAge == 0 {
+		maxAge = DefaultMaxRequestAge
+	}
+	if maxFuture == 0 {
+		maxFuture = DefaultMaxFuture
+	}
+	created := r.CreatedTime()
+	if created.Before(now.Add(-maxAge)) {
+		return nil, result.New(result.RequestStale, fmt.Sprintf("request was made on %s, more than %s ago; make a new one", created.Format(time.RFC3339), maxAge))
+	}
+	if created.After(now.Add(maxFuture)) {
+		return nil, result.New(result.RequestStale, "request was made in the future: the requesting machine's clock is ahead")
+	}
+	if r.Kind != request.KindActivate {
+		return nil, result.New(result.Malformed, "renewal requests are not supported by this desk yet")
+	}
+	key, err := licensekey.Parse(r.LicenseKey)
+	if err != nil {
+		return nil, result.New(result.LicenseUnknown, "no such license key")
+	}
+	lic, err := d.Ledger.GetLicense(ctx, key)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return nil, result.New(result.LicenseUnknown, "no such license key")
+	}
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot read the ledger", err)
+	}
+	if lic.Suspended {
+		return nil, result.New(result.LicenseSuspended, "license is suspended")
+	}
+	if lic.Product != r.Product {
+		return nil, result.New(result.ProductMismatch, fmt.Sprintf("license is for product %q, the request for %q", lic.Product, r.Product))
+	}
+	if !lic.Expires.IsZero() && !now.Before(lic.Expires) {
+		return nil, result.New(result.Expired, "license expired on "+lic.Expires.UTC().Format(time.RFC3339))
+	}
+	pol, err := fingerprint.ParsePolicy(lic.MatchPolicy)
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "license has an invalid match policy in the ledger", err)
+	}
+	if _, err := r.Open(d.Key); err != nil {
+		return nil, err
+	}
+
+	// The same installation on the same machine keeps its seat and its
+	// activation id.
+	actID, err := d.existingActivation(ctx, key, r)
+	if err != nil {
+		return nil, err
+	}
+	if actID == nil {
+		actID = make([]byte, response.ActivationIDLen)
+		random := d.Rand
+		if random == nil {
+			random = rand.Reader
+		}
+		if _, err := io.ReadFull(random, actID); err != nil {
+			return nil, result.Wrap(result.Internal, "cannot read randomness", err)
+		}
+	}
+	issued := now.UTC().Truncate(time.Second)
+	p := response.Params{
+		LicenseKey:   key,
+		Product:      lic.Product,
+		Licensee:     lic.Licensee,
+		Features:     lic.Features,
+		Issued:       issued,
+		Expires:      lic.Expires,
+		Policy:       pol,
+		Confidential: lic.Confidential,
+	}
+	if lic.LeasePeriod > 0 {
+		p.LeaseUntil = issued.Add(lic.LeasePeriod)
+		if !lic.Expires.IsZero() && p.LeaseUntil.After(lic.Expires) {
+			p.LeaseUntil = lic.Expires
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		p.ActivationID = actID
+		signed, err := response.New(d.Key, req, p)
+		if err != nil {
+			return nil, result.Wrap(result.Internal, "cannot sign the license", err)
+		}
+		a := &ledger.Activation{
+			ID:          hex.EncodeToString(actID),
+			LicenseKey:  key,
+			InstallKey:  r.InstallSign,
+			Fingerprint: r.Fingerprint,
+			RequestHash: req.Hash[:],
+			Issued:      issued,
+			LeaseUntil:  p.LeaseUntil,
+			License:     signed.Bytes,
+		}
+		reused, err := d.Ledger.Record(ctx, a)
+		switch {
+		case errors.Is(err, ledger.ErrTooManyMachines):
+			return nil, result.New(result.TooManyMachines, fmt.Sprintf("license allows %d machine(s) and all seats are taken", lic.MaxMachines))
+		case errors.Is(err, ledger.ErrSuspended):
+			return nil, result.New(result.LicenseSuspended, "license is suspended")
+		case errors.Is(err, ledger.ErrNotFound):
+			return nil, result.New(result.LicenseUnknown, "no such license key")
+		case err != nil:
+			return nil, result.Wrap(result.Internal, "cannot record the activation in the ledger", err)
+		}
+		if a.ID == hex.EncodeToString(actID) {
+			return &Issued{Request: req, License: signed, Reused: reused}, nil
+		}
+		// Another desk recorded this machine between our look-up and our
+		// write: sign again under the id the ledger kept.
+		if attempt > 0 {
+			return nil, result.New(result.Internal, "the ledger keeps changing this activation; try again")
+		}
+		if actID, err = hex.DecodeString(a.ID); err != nil || len(actID) != response.ActivationIDLen {
+			return nil, result.New(result.Internal, "the ledger holds an invalid activation id")
+		}
+	}
+}
+
+func (d *Desk) existingActivation(ctx context.Context, key string, r *request.Request) ([]byte, error) {
+	acts, err := d.Ledger.Activations(ctx, key)
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot read the ledger", err)
+	}
+	for _, a := range acts {
+		if !a.Released && bytes.Equal(a.InstallKey, r.InstallSign) && bytes.Equal(a.Fingerprint, r.Fingerprint) {
+			id, err := hex.DecodeString(a.ID)
+			if err == nil && len(id) == response.ActivationIDLen {
+				return id, nil
+			}
+		}
+	}
+	return nil, nil
+}

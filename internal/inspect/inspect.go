@@ -1,0 +1,192 @@
+// Package inspect describes any airlock file for a person: what it is, who
+// signed it and whether that signature verifies. It shows public fields only:
+// sealed fields are reported by size, never opened, and key files show only
+// their public half.
+package inspect
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/request"
+	"github.com/airlock-offline/airlock/response"
+	"github.com/airlock-offline/airlock/result"
+)
+
+// Field is one line of a report.
+type Field struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Report describes one file.
+type Report struct {
+	Kind     string  `json:"kind"`
+	SignedBy string  `json:"signed_by,omitempty"` // key id
+	Verified bool    `json:"verified"`
+	Result   string  `json:"result,omitempty"` // result code of the signature check
+	Note     string  `json:"note,omitempty"`
+	Fields   []Field `json:"fields"`
+}
+
+func (r *Report) add(name, format string, a ...any) {
+	r.Fields = append(r.Fields, Field{name, fmt.Sprintf(format, a...)})
+}
+
+// Describe inspects data. trusted are the vendor keys the caller trusts; a
+// license is reported as verified only under one of them.
+func Describe(data []byte, trusted []*crypto.Public) (*Report, error) {
+	if crypto.IsEncryptedKeyFile(data) {
+		return &Report{Kind: "encrypted key file", Note: "age-encrypted (passphrase); contents not shown"}, nil
+	}
+	if p, err := crypto.ParsePublic(string(data)); err == nil {
+		r := &Report{Kind: p.Role.String() + " public key"}
+		r.add("key id", "%s", p.ID())
+		return r, nil
+	}
+	kind, payload, err := armor.Decode(data)
+	if err != nil {
+		return nil, result.Wrap(result.Malformed, "not an airlock file", err)
+	}
+	switch kind {
+	case armor.Request:
+		return describeRequest(payload)
+	case armor.License:
+		return describeLicense(payload, trusted)
+	case armor.SecretKey:
+		return &Report{Kind: "plaintext secret key file", Note: "unencrypted private key: keep it secret, or re-create it encrypted"}, nil
+	}
+	return &Report{Kind: kind.String(), Note: "this version cannot show this kind of file"}, nil
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func describeRequest(payload []byte) (*Report, error) {
+	r := &Report{Kind: "activation request"}
+	s, err := request.Verify(payload)
+	if err != nil {
+		r.Result = string(result.CodeOf(err))
+		r.Note = err.Error()
+		return r, nil
+	}
+	q := s.Request
+	inst, _ := q.Installation()
+	r.SignedBy = inst.ID().String()
+	r.Verified = true
+	r.Result = string(result.Valid)
+	r.Note = "signed by the installation key it carries (self-signed)"
+	r.add("version", "%d", q.Version)
+	r.add("product", "%q", q.Product)
+	r.add("license key", "%s", q.LicenseKey)
+	r.add("installation key id", "%s", inst.ID())
+	r.add("vendor key id", "%x", q.VendorKeyID)
+	r.add("fingerprint", "%x", q.Fingerprint)
+	r.add("components", "%d", len(q.Components))
+	r.add("created", "%s", ts(q.CreatedTime()))
+	r.add("request hash", "%x", s.Hash)
+	if q.HardwareKey != nil {
+		r.add("hardware key", "type %d, serial %x", q.HardwareKey.Type, q.HardwareKey.Serial)
+	}
+	if len(q.Sealed) > 0 {
+		r.add("sealed fields", "%d bytes, for the vendor only", len(q.Sealed))
+	}
+	r.add("size", "%d bytes", len(payload))
+	return r, nil
+}
+
+func describeLicense(payload []byte, trusted []*crypto.Public) (*Report, error) {
+	r := &Report{Kind: "license"}
+	l, kid, err := response.Parse(payload, trusted...)
+	r.SignedBy = kid.String()
+	if err != nil {
+		r.Result = string(result.CodeOf(err))
+		r.Note = err.Error()
+		if result.CodeOf(err) != result.UnknownVendorKey {
+			return r, nil
+		}
+		// Signed by a key we do not hold: show what it claims, marked so.
+		if l, _, err = response.ParseUnverified(payload); err != nil {
+			return r, nil
+		}
+		r.Note += " (fields below are unverified)"
+	} else {
+		r.Verified = true
+		r.Result = string(result.Valid)
+	}
+	r.add("version", "%d", l.Version)
+	r.add("license key", "%s", l.LicenseKey)
+	r.add("activation id", "%s", hex.EncodeToString(l.ActivationID))
+	r.add("product", "%q", l.Product)
+	r.add("licensee", "%q", l.Licensee)
+	names := make([]string, 0, len(l.Features))
+	for n := range l.Features {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		r.add("feature", "%q = %d", n, l.Features[n])
+	}
+	r.add("issued", "%s", ts(l.IssuedTime()))
+	r.add("not before", "%s", ts(l.NotBeforeTime()))
+	r.add("expires", "%s", ts(l.ExpiresTime()))
+	if l.LeaseUntil != 0 {
+		r.add("lease until", "%s", ts(l.LeaseUntilTime()))
+	}
+	inst := crypto.KeyIDOf(l.Binding.InstallKey)
+	r.add("installation key id", "%s", inst)
+	r.add("fingerprint", "%x", l.Binding.Fingerprint)
+	r.add("match policy", "%s", l.Policy())
+	if l.Binding.HardwareKey != nil {
+		r.add("hardware key", "type %d, serial %x", l.Binding.HardwareKey.Type, l.Binding.HardwareKey.Serial)
+	}
+	r.add("answers request", "%x", l.RequestHash)
+	if len(l.Sealed) > 0 {
+		r.add("sealed fields", "%d bytes, for the installation only", len(l.Sealed))
+	}
+	r.add("size", "%d bytes", len(payload))
+	return r, nil
+}
+
+// Print writes r for a person.
+func (r *Report) Print(w io.Writer) {
+	fmt.Fprintf(w, "%s\n", r.Kind)
+	if r.SignedBy != "" {
+		state := "does not verify"
+		if r.Verified {
+			state = "verifies"
+		}
+		fmt.Fprintf(w, "  signed by key %s: %s\n", r.SignedBy, state)
+	}
+	if r.Result != "" && !r.Verified {
+		fmt.Fprintf(w, "  result: %s\n", r.Result)
+	}
+	if r.Note != "" {
+		fmt.Fprintf(w, "  note: %s\n", r.Note)
+	}
+	width := 0
+	for _, f := range r.Fields {
+		width = max(width, len(f.Name))
+	}
+	for _, f := range r.Fields {
+		fmt.Fprintf(w, "  %s:%s %s\n", f.Name, strings.Repeat(" ", width-len(f.Name)), f.Value)
+	}
+}
+
+// JSON writes r as one JSON object.
+func (r *Report) JSON(w io.Writer) error {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(r)
+}

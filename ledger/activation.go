@@ -1,0 +1,281 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Activation is one license released to one installation: a seat while it is
+// not released. InstallKey, Fingerprint and RequestHash come from a client
+// request whose signature the caller has checked; the ledger only stores
+// them.
+type Activation struct {
+	ID          string    // random id chosen by caller: lowercase hex, 2 to 64 digits
+	LicenseKey  string    // the license the seat is taken on
+	InstallKey  []byte    // 32-byte Ed25519 public key of the client installation
+	Fingerprint []byte    // 16-byte combined fingerprint id of the machine
+	RequestHash []byte    // 32 bytes: SHA-256 of the request it answers
+	Issued      time.Time // zero is replaced by the current time on Record
+	LeaseUntil  time.Time // zero = none
+	License     []byte    // the signed license bytes released for this activation (at most 64 KiB)
+	Released    bool      // true once the seat is freed (later: deactivation receipts)
+}
+
+// Record records the activation a durably: when it returns nil the row is
+// committed and fsynced, and only then may the caller release a.License.
+//
+// In one BEGIN IMMEDIATE transaction, so that desks racing for the last seat
+// serialize, Record checks that the license exists ([ErrNotFound]) and is not
+// suspended ([ErrSuspended]). If the same installation (LicenseKey,
+// InstallKey and Fingerprint) already holds an active seat, the seat is
+// reused: that row's RequestHash, Issued, LeaseUntil and License are replaced,
+// its ID is kept and copied to a.ID, and reused is true. Otherwise, if every
+// seat is taken, Record fails with [ErrTooManyMachines]; else it inserts a,
+// failing with [ErrActivationExists] if a.ID is taken. On any error nothing
+// is written and a is unchanged. If a.Issued is zero it is set to the current
+// time. a.Released must be false.
+func (l *Ledger) Record(ctx context.Context, a *Activation) (reused bool, err error) {
+	res, err := l.RecordBatch(ctx, []*Activation{a})
+	if err != nil {
+		return false, err
+	}
+	return res[0].Reused, res[0].Err
+}
+
+// RecordResult is the outcome of one activation of [Ledger.RecordBatch].
+type RecordResult struct {
+	// Reused is true if the activation took over its installation's
+	// existing seat.
+	Reused bool
+	// Err is nil if the activation was recorded, or why it was not:
+	// ErrNotFound, ErrSuspended, ErrTooManyMachines, ErrActivationExists
+	// or ErrInvalid.
+	Err error
+}
+
+// RecordBatch records each activation of as as [Ledger.Record] would, in
+// order, in a single write transaction with a single fsync: a batch of
+// thousands of activations commits in about the time of one Record.
+// Activations earlier in the batch count for later ones, so two activations
+// of one installation take one seat.
+//
+// If RecordBatch returns an error, nothing was written and no activation may
+// be released. Otherwise the result holds one RecordResult per activation,
+// and the activations whose Err is nil are durable. Activations are updated
+// (ID, Issued) as by Record only when they are recorded.
+func (l *Ledger) RecordBatch(ctx context.Context, as []*Activation) ([]RecordResult, error) {
+	results := make([]RecordResult, len(as))
+	if len(as) == 0 {
+		return results, nil
+	}
+	now := time.Now().UTC()
+	outcomes := make([]recordOutcome, len(as))
+	err := l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		st, err := prepareRecord(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer st.close()
+		for i, a := range as {
+			results[i] = RecordResult{}
+			if a == nil {
+				results[i].Err = invalid("nil activation")
+				continue
+			}
+			if err := validateActivation(a); err != nil {
+				results[i].Err = err
+				continue
+			}
+			issued := a.Issued
+			if issued.IsZero() {
+				issued = now
+			}
+			o, itemErr, err := st.record(ctx, a, issued)
+			if err != nil {
+				return err
+			}
+			outcomes[i], results[i].Err, results[i].Reused = o, itemErr, o.reused
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range as {
+		if results[i].Err == nil {
+			a.ID = outcomes[i].id
+			a.Issued = outcomes[i].issued
+		}
+	}
+	return results, nil
+}
+
+type recordOutcome struct {
+	reused bool
+	id     string
+	issued time.Time
+}
+
+// recordStmts are the statements of Record, prepared once per transaction:
+// preparing them is most of the work of recording.
+type recordStmts struct {
+	license, seat, update, insert *sql.Stmt
+}
+
+func prepareRecord(ctx context.Context, tx *sql.Tx) (*recordStmts, error) {
+	var st recordStmts
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&st.license, `SELECT max_machines, suspended, seats_used FROM licenses WHERE key = ?`},
+		{&st.seat, `
+			SELECT id FROM activations
+			WHERE license_key = ? AND install_key = ? AND fingerprint = ? AND released = 0`},
+		{&st.update, `
+			UPDATE activations SET request_hash = ?, issued = ?, lease_until = ?, license = ?
+			WHERE id = ?`},
+		{&st.insert, `
+			INSERT INTO activations (id, license_key, install_key, fingerprint, request_hash,
+				issued, lease_until, license, released)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
+			ON CONFLICT (id) DO NOTHING`},
+	} {
+		stmt, err := tx.PrepareContext(ctx, p.query)
+		if err != nil {
+			st.close()
+			return nil, fmt.Errorf("ledger: failed to prepare statement: %w", err)
+		}
+		*p.stmt = stmt
+	}
+	return &st, nil
+}
+
+func (st *recordStmts) close() {
+	for _, stmt := range []*sql.Stmt{st.license, st.seat, st.update, st.insert} {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}
+}
+
+// record records a. itemErr is a's own failure, after which nothing of a was
+// written; err is a database failure that aborts the transaction.
+func (st *recordStmts) record(ctx context.Context, a *Activation, issued time.Time) (o recordOutcome, itemErr, err error) {
+	// seats_used is kept by triggers; see the schema.
+	var maxMachines, suspended, used int
+	err = st.license.QueryRowContext(ctx, a.LicenseKey).Scan(&maxMachines, &suspended, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, ErrNotFound, nil
+	}
+	if err != nil {
+		return o, nil, fmt.Errorf("ledger: failed to read license: %w", err)
+	}
+	if suspended != 0 {
+		return o, ErrSuspended, nil
+	}
+
+	var id string
+	err = st.seat.QueryRowContext(ctx, a.LicenseKey, a.InstallKey, a.Fingerprint).Scan(&id)
+	switch {
+	case err == nil:
+		_, err = st.update.ExecContext(ctx, a.RequestHash, issued.UnixNano(), nullTime(a.LeaseUntil), a.License, id)
+		if err != nil {
+			return o, nil, fmt.Errorf("ledger: failed to update activation: %w", err)
+		}
+		return recordOutcome{reused: true, id: id, issued: issued}, nil, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return o, nil, fmt.Errorf("ledger: failed to read activations: %w", err)
+	}
+
+	if used >= maxMachines {
+		return o, ErrTooManyMachines, nil
+	}
+
+	res, err := st.insert.ExecContext(ctx, a.ID, a.LicenseKey, a.InstallKey, a.Fingerprint, a.RequestHash,
+		issued.UnixNano(), nullTime(a.LeaseUntil), a.License)
+	if err != nil {
+		return o, nil, fmt.Errorf("ledger: failed to insert activation: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return o, nil, fmt.Errorf("ledger: failed to insert activation: %w", err)
+	}
+	if n == 0 {
+		return o, ErrActivationExists, nil
+	}
+	return recordOutcome{id: a.ID, issued: issued}, nil, nil
+}
+
+// Activations returns every activation of the license, active and released,
+// ordered by issue time, then ID. It fails with [ErrNotFound] if the license
+// is unknown.
+func (l *Ledger) Activations(ctx context.Context, licenseKey string) ([]Activation, error) {
+	// The LEFT JOIN returns one all-NULL activation for a known license
+	// without activations, and no row for an unknown one, in one snapshot.
+	rows, err := l.db.QueryContext(ctx, `
+		SELECT a.id, a.install_key, a.fingerprint, a.request_hash, a.issued,
+			a.lease_until, a.license, a.released
+		FROM licenses l LEFT JOIN activations a ON a.license_key = l.key
+		WHERE l.key = ?
+		ORDER BY a.issued, a.id`, licenseKey)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: failed to list activations: %w", err)
+	}
+	defer rows.Close()
+	found := false
+	out := []Activation{}
+	for rows.Next() {
+		found = true
+		var (
+			a          Activation
+			id         sql.NullString
+			issued     sql.NullInt64
+			leaseUntil sql.NullInt64
+			released   sql.NullInt64
+		)
+		err := rows.Scan(&id, &a.InstallKey, &a.Fingerprint, &a.RequestHash, &issued,
+			&leaseUntil, &a.License, &released)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: failed to read activation: %w", err)
+		}
+		if !id.Valid {
+			continue // the license has no activation
+		}
+		if !issued.Valid || !released.Valid {
+			return nil, fmt.Errorf("%w: activation", ErrCorrupt)
+		}
+		a.ID = id.String
+		a.LicenseKey = licenseKey
+		a.Issued = time.Unix(0, issued.Int64).UTC()
+		a.LeaseUntil = fromNullTime(leaseUntil)
+		a.Released = released.Int64 != 0
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: failed to list activations: %w", err)
+	}
+	if !found {
+		return nil, ErrNotFound
+	}
+	return out, nil
+}
+
+// SeatsUsed returns the number of active (not released) activations of the
+// license. It fails with [ErrNotFound] if the license is unknown.
+func (l *Ledger) SeatsUsed(ctx context.Context, licenseKey string) (int, error) {
+	var n int
+	err := l.db.QueryRowContext(ctx, `
+		SELECT (SELECT count(*) FROM activations a WHERE a.license_key = l.key AND a.released = 0)
+		FROM licenses l WHERE l.key = ?`, licenseKey).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ledger: failed to count seats: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,313 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Errors returned by the ledger. Test for them with [errors.Is]; the returned
+// error may wrap them with more context.
+var (
+	// ErrNotFound means the license key is not in the ledger.
+	ErrNotFound = errors.New("ledger: not found")
+	// ErrExists means a license with the same key is already in the ledger.
+	ErrExists = errors.New("ledger: license already exists")
+	// ErrTooManyMachines means every seat of the license is taken by
+	// another installation.
+	ErrTooManyMachines = errors.New("ledger: license has no free seat")
+	// ErrSuspended means the license is suspended and takes no activation.
+	ErrSuspended = errors.New("ledger: license is suspended")
+
+	// ErrActivationExists means an activation with the same ID is already
+	// in the ledger (the caller's random ID collided or was reused).
+	ErrActivationExists = errors.New("ledger: activation id already exists")
+	// ErrInvalid means a caller-supplied value is malformed; the wrapping
+	// message names the field, not its value.
+	ErrInvalid = errors.New("ledger: invalid input")
+	// ErrSchemaTooNew means the file was written by a newer version of the
+	// ledger than this one understands.
+	ErrSchemaTooNew = errors.New("ledger: database schema is newer than this program supports")
+	// ErrNotLedger means the file is a SQLite database but not a ledger.
+	ErrNotLedger = errors.New("ledger: database is not an airlock ledger")
+	// ErrCorrupt means a stored row does not decode.
+	ErrCorrupt = errors.New("ledger: stored data is corrupt")
+)
+
+// SchemaVersion is the schema version this package writes and reads, kept in
+// PRAGMA user_version.
+const SchemaVersion = 1
+
+// applicationID is PRAGMA application_id of a ledger file: "ARLK".
+const applicationID = 0x41524C4B
+
+// busyTimeout is how long a connection waits for a lock held by another
+// connection or process before it fails with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
+
+// Ledger is an open ledger file. It is safe for concurrent use by multiple
+// goroutines, and several Ledgers (in one process or many) may share a file.
+type Ledger struct {
+	db *sql.DB
+	// wmu serializes this process's write transactions, so they queue here
+	// (honouring contexts) instead of polling SQLite's lock.
+	wmu chan struct{}
+}
+
+// Open opens the ledger at path, creating the file with mode 0600 and the
+// schema if missing. It configures WAL mode, synchronous=FULL, foreign keys
+// and a busy timeout on every connection, and fails with [ErrSchemaTooNew] if
+// the file's schema is newer than [SchemaVersion], or with [ErrNotLedger] if
+// the file is some other SQLite database.
+func Open(path string) (*Ledger, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: empty ledger path", ErrInvalid)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: failed to resolve path: %w", err)
+	}
+	if err := createFile(abs); err != nil {
+		return nil, err
+	}
+
+	db, err := sql.Open("sqlite", dsn(abs))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: failed to open database: %w", err)
+	}
+	db.SetMaxIdleConns(4)
+	l := &Ledger{db: db, wmu: make(chan struct{}, 1)}
+	if err := l.init(context.Background()); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// dsn builds a modernc.org/sqlite data source name for the absolute path abs.
+// The path travels as an escaped file: URI so that '?', '#' and '%' in it are
+// not taken for URI syntax.
+func dsn(abs string) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // Windows: C:/x -> /C:/x
+	}
+	u := url.URL{Scheme: "file", Path: p}
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "1")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_txlock", "immediate") // every read-write BeginTx is BEGIN IMMEDIATE
+	q.Add("_pragma", "trusted_schema(0)")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// createFile creates the database file with mode 0600 if it does not exist,
+// so that SQLite (which would use the umask) never creates it wider.
+func createFile(abs string) error {
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: failed to create database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("ledger: failed to create database file: %w", err)
+	}
+	// Make the new directory entry durable. Best effort: not every
+	// platform can fsync a directory, and SQLite syncs again on its first
+	// commit.
+	if d, err := os.Open(filepath.Dir(abs)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Close closes the ledger. Records already returned are durable; Close only
+// releases the connections.
+func (l *Ledger) Close() error {
+	return l.db.Close()
+}
+
+func (l *Ledger) init(ctx context.Context) error {
+	var mode string
+	if err := l.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("ledger: failed to open database: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		// E.g. a file system without shared memory support.
+		return errors.New("ledger: database could not be put in WAL mode")
+	}
+	return l.write(ctx, migrate)
+}
+
+// schemaV1 is the schema of version 1. Times are Unix nanoseconds (UTC),
+// NULL when absent; maps are JSON objects.
+const schemaV1 = `
+CREATE TABLE licenses (
+	key          TEXT    NOT NULL PRIMARY KEY,
+	product      TEXT    NOT NULL,
+	licensee     TEXT    NOT NULL,
+	max_machines INTEGER NOT NULL CHECK (max_machines >= 1),
+	expires      INTEGER,
+	lease_period INTEGER NOT NULL CHECK (lease_period >= 0),
+	features     TEXT    NOT NULL,
+	confidential TEXT    NOT NULL,
+	match_policy TEXT    NOT NULL,
+	created      INTEGER NOT NULL,
+	suspended    INTEGER NOT NULL CHECK (suspended IN (0, 1)),
+	-- Active activations, kept by the triggers below.
+	seats_used   INTEGER NOT NULL DEFAULT 0 CHECK (seats_used >= 0)
+) STRICT;
+
+CREATE INDEX licenses_by_created ON licenses (created, key);
+
+CREATE TABLE activations (
+	id           TEXT    NOT NULL PRIMARY KEY,
+	license_key  TEXT    NOT NULL REFERENCES licenses (key),
+	install_key  BLOB    NOT NULL CHECK (length(install_key) = 32),
+	fingerprint  BLOB    NOT NULL CHECK (length(fingerprint) = 16),
+	request_hash BLOB    NOT NULL CHECK (length(request_hash) = 32),
+	issued       INTEGER NOT NULL,
+	lease_until  INTEGER,
+	license      BLOB    NOT NULL,
+	released     INTEGER NOT NULL CHECK (released IN (0, 1))
+) STRICT;
+
+CREATE INDEX activations_by_license ON activations (license_key, issued, id);
+
+-- One active seat per installation (install key + machine) and license.
+CREATE UNIQUE INDEX activations_active_seat
+	ON activations (license_key, install_key, fingerprint) WHERE released = 0;
+
+-- licenses.seats_used counts active activations whichever statement changes
+-- them, so that taking a seat does not count a license's seats every time.
+CREATE TRIGGER activations_seat_insert AFTER INSERT ON activations
+WHEN NEW.released = 0 BEGIN
+	UPDATE licenses SET seats_used = seats_used + 1 WHERE key = NEW.license_key;
+END;
+
+CREATE TRIGGER activations_seat_delete AFTER DELETE ON activations
+WHEN OLD.released = 0 BEGIN
+	UPDATE licenses SET seats_used = seats_used - 1 WHERE key = OLD.license_key;
+END;
+
+CREATE TRIGGER activations_seat_update AFTER UPDATE OF license_key, released ON activations
+BEGIN
+	UPDATE licenses SET seats_used = seats_used - 1 WHERE key = OLD.license_key AND OLD.released = 0;
+	UPDATE licenses SET seats_used = seats_used + 1 WHERE key = NEW.license_key AND NEW.released = 0;
+END;
+`
+
+// migrate brings the schema to SchemaVersion inside the write transaction tx,
+// so that two processes opening a new file at once do not both create it.
+func migrate(ctx context.Context, tx *sql.Tx) error {
+	var version, appID int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("ledger: failed to read schema version: %w", err)
+	}
+	if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return fmt.Errorf("ledger: failed to read application id: %w", err)
+	}
+	if version == 0 {
+		var objects int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
+			return fmt.Errorf("ledger: failed to read schema: %w", err)
+		}
+		if objects != 0 || (appID != 0 && appID != applicationID) {
+			return ErrNotLedger
+		}
+	} else if appID != applicationID {
+		return ErrNotLedger
+	}
+	switch {
+	case version > SchemaVersion:
+		return fmt.Errorf("%w (file has version %d, this program reads up to %d)", ErrSchemaTooNew, version, SchemaVersion)
+	case version < 0:
+		return ErrNotLedger
+	case version == SchemaVersion:
+		return nil
+	}
+	// version == 0: a new file. Later versions add their upgrade steps
+	// here, each from the version before.
+	if _, err := tx.ExecContext(ctx, schemaV1); err != nil {
+		return fmt.Errorf("ledger: failed to create schema: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+		return fmt.Errorf("ledger: failed to set application id: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
+		return fmt.Errorf("ledger: failed to set schema version: %w", err)
+	}
+	return nil
+}
+
+// write runs fn in a write transaction (BEGIN IMMEDIATE, through the DSN's
+// _txlock) and commits it if fn returns nil. Writers of this process queue on
+// l.wmu first.
+func (l *Ledger) write(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	select {
+	case l.wmu <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-l.wmu }()
+
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ledger: failed to begin transaction: %w", err)
+	}
+	if err := fn(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ledger: failed to commit transaction: %w", err)
+	}
+	return nil
+}
+
+// Times are stored as Unix nanoseconds, which cover the years 1678 to 2262.
+var (
+	minTime = time.Unix(0, -1<<63)
+	maxTime = time.Unix(0, 1<<63-1)
+)
+
+func timeInRange(t time.Time) bool {
+	return !t.Before(minTime) && !t.After(maxTime)
+}
+
+// nullTime encodes t as Unix nanoseconds, or NULL if t is zero.
+func nullTime(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+// fromNullTime decodes nullTime's encoding; NULL is the zero time.
+func fromNullTime(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,250 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// License is a vendor license as the ledger stores it. All fields are set by
+// the vendor at the desk; none comes from a client request.
+type License struct {
+	Key          string            // human-typeable license key, primary key (caller generates it)
+	Product      string            // product name, not empty
+	Licensee     string            // who the license is for; may be empty
+	MaxMachines  int               // >= 1
+	Expires      time.Time         // zero = never
+	LeasePeriod  time.Duration     // 0 = no lease
+	Features     map[string]uint64 // feature name -> count (0 = unlimited/flag); nil when empty
+	Confidential map[string]string // fields sealed to the client in the license; never printed by list; nil when empty
+	MatchPolicy  string            // fingerprint match policy text, e.g. "all", "most", "atleast:2", "exact"
+	Created      time.Time         // zero is replaced by the current time on CreateLicense
+	Suspended    bool
+}
+
+// String describes the license without its confidential values, so that a
+// License printed with %v or %+v by mistake leaks only the field names'
+// count.
+func (lic License) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ledger.License{Key:%q Product:%q Licensee:%q MaxMachines:%d", lic.Key, lic.Product, lic.Licensee, lic.MaxMachines)
+	if !lic.Expires.IsZero() {
+		fmt.Fprintf(&b, " Expires:%s", lic.Expires.UTC().Format(time.RFC3339))
+	}
+	if lic.LeasePeriod != 0 {
+		fmt.Fprintf(&b, " LeasePeriod:%s", lic.LeasePeriod)
+	}
+	if len(lic.Features) > 0 {
+		names := make([]string, 0, len(lic.Features))
+		for name := range lic.Features {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		b.WriteString(" Features:{")
+		for i, name := range names {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			fmt.Fprintf(&b, "%q:%d", name, lic.Features[name])
+		}
+		b.WriteByte('}')
+	}
+	if len(lic.Confidential) > 0 {
+		fmt.Fprintf(&b, " Confidential:[%d redacted]", len(lic.Confidential))
+	}
+	fmt.Fprintf(&b, " MatchPolicy:%q Created:%s Suspended:%t}", lic.MatchPolicy, lic.Created.UTC().Format(time.RFC3339), lic.Suspended)
+	return b.String()
+}
+
+// GoString is String, so that %#v does not print confidential values either.
+func (lic License) GoString() string { return lic.String() }
+
+// Size limits on license fields, in bytes unless said otherwise.
+const (
+	maxKeyLen        = 128
+	maxProductLen    = 256
+	maxLicenseeLen   = 1024
+	maxPolicyLen     = 256
+	maxMapEntries    = 256 // features, confidential fields
+	maxMapNameLen    = 128
+	maxConfidLen     = 4096 // one confidential value
+	maxActivationID  = 64   // hex characters
+	maxLicenseBlob   = 64 << 10
+	minActivationLen = 2 // hex characters
+)
+
+// CreateLicense adds lic to the ledger. It fails with [ErrExists] if a
+// license with the same key exists, and with [ErrInvalid] if a field is
+// malformed. If lic.Created is zero it is set to the current time (in UTC)
+// before lic is stored.
+func (l *Ledger) CreateLicense(ctx context.Context, lic *License) error {
+	if lic == nil {
+		return fmt.Errorf("%w: nil license", ErrInvalid)
+	}
+	if err := validateLicense(lic); err != nil {
+		return err
+	}
+	features, err := encodeFeatures(lic.Features)
+	if err != nil {
+		return err
+	}
+	confidential, err := encodeConfidential(lic.Confidential)
+	if err != nil {
+		return err
+	}
+	created := lic.Created
+	if created.IsZero() {
+		created = time.Now().UTC()
+	}
+
+	err = l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO licenses (key, product, licensee, max_machines, expires, lease_period,
+				features, confidential, match_policy, created, suspended)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (key) DO NOTHING`,
+			lic.Key, lic.Product, lic.Licensee, lic.MaxMachines, nullTime(lic.Expires),
+			int64(lic.LeasePeriod), features, confidential, lic.MatchPolicy,
+			created.UnixNano(), boolInt(lic.Suspended))
+		if err != nil {
+			return fmt.Errorf("ledger: failed to create license: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("ledger: failed to create license: %w", err)
+		}
+		if n == 0 {
+			return ErrExists
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	lic.Created = created
+	return nil
+}
+
+// SetSuspended suspends (true) or reinstates (false) the license with the
+// given key. A suspended license keeps its seats but takes no new or renewed
+// activation: [Ledger.Record] fails with [ErrSuspended].
+func (l *Ledger) SetSuspended(ctx context.Context, key string, suspended bool) error {
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE licenses SET suspended = ? WHERE key = ?`, boolInt(suspended), key)
+		if err != nil {
+			return fmt.Errorf("ledger: failed to update license: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("ledger: failed to update license: %w", err)
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+const licenseColumns = `key, product, licensee, max_machines, expires, lease_period,
+	features, confidential, match_policy, created, suspended`
+
+// GetLicense returns the license with the given key, or [ErrNotFound].
+func (l *Ledger) GetLicense(ctx context.Context, key string) (*License, error) {
+	row := l.db.QueryRowContext(ctx, `SELECT `+licenseColumns+` FROM licenses WHERE key = ?`, key)
+	lic, err := scanLicense(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return lic, nil
+}
+
+// ListLicenses returns every license, ordered by creation time, then key.
+func (l *Ledger) ListLicenses(ctx context.Context) ([]License, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT `+licenseColumns+` FROM licenses ORDER BY created, key`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: failed to list licenses: %w", err)
+	}
+	defer rows.Close()
+	var out []License
+	for rows.Next() {
+		lic, err := scanLicense(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *lic)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: failed to list licenses: %w", err)
+	}
+	return out, nil
+}
+
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanLicense(s scanner) (*License, error) {
+	var (
+		lic                    License
+		expires                sql.NullInt64
+		lease, created         int64
+		features, confidential string
+		suspended              int
+	)
+	err := s.Scan(&lic.Key, &lic.Product, &lic.Licensee, &lic.MaxMachines, &expires, &lease,
+		&features, &confidential, &lic.MatchPolicy, &created, &suspended)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: failed to read license: %w", err)
+	}
+	lic.Expires = fromNullTime(expires)
+	lic.LeasePeriod = time.Duration(lease)
+	lic.Created = time.Unix(0, created).UTC()
+	lic.Suspended = suspended != 0
+	if err := json.Unmarshal([]byte(features), &lic.Features); err != nil {
+		return nil, fmt.Errorf("%w: license features", ErrCorrupt)
+	}
+	if err := json.Unmarshal([]byte(confidential), &lic.Confidential); err != nil {
+		return nil, fmt.Errorf("%w: license confidential fields", ErrCorrupt)
+	}
+	if len(lic.Features) == 0 {
+		lic.Features = nil
+	}
+	if len(lic.Confidential) == 0 {
+		lic.Confidential = nil
+	}
+	return &lic, nil
+}
+
+func encodeFeatures(m map[string]uint64) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("ledger: failed to encode features: %w", err)
+	}
+	return string(b), nil
+}
+
+func encodeConfidential(m map[string]string) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		// Not wrapped: the error could quote a value.
+		return "", errors.New("ledger: failed to encode confidential fields")
+	}
+	return string(b), nil
+}
