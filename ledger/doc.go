@@ -14,7 +14,8 @@
 // [Ledger.Record] commits the activation before it returns, and the desk
 // must not release a license before Record has returned without error. The
 // database runs in WAL mode with synchronous=FULL, so a committed activation
-// has been fsynced and survives a crash or a power cut.
+// has been fsynced and survives a crash or a power cut. [Ledger.RecordBatch]
+// records many activations with one commit and one fsync, for batch signing.
 //
 // # Seats
 //
@@ -25,17 +26,19 @@
 // while a request from any other installation takes a new seat, and is
 // refused with [ErrTooManyMachines] when none is free. A unique index on
 // (license key, install key, fingerprint) over active rows keeps that true
-// whatever the caller does.
+// whatever the caller does. Each license row carries its count of active
+// seats, kept by triggers on every change to activations, so that taking a
+// seat costs the same on a license with ten thousand seats as on one with one.
 //
 // # Concurrency
 //
 // A [Ledger] is safe for concurrent use. Several processes may open the same
 // file: every write runs in a BEGIN IMMEDIATE transaction, so two desks racing
 // for the last seat are serialized by SQLite and exactly one of them gets it.
-// A writer that finds the database locked waits up to ten seconds (SQLite's
-// busy_timeout) or until its context is done, whichever comes first. Within
-// one process, writes also queue on an in-process lock, so they do not poll
-// SQLite's lock against each other.
+// A writer that finds the database locked by another process waits up to ten
+// seconds (SQLite's busy_timeout) before it fails. Within one process, writes
+// first queue on an in-process lock, for as long as their context allows, so
+// they do not poll SQLite's lock against each other.
 //
 // # File format
 //
