@@ -293,6 +293,7 @@ func (r *Report) String() string {
 }
 
 func containsID(ids []ComponentID, id ComponentID) bool { return slices.Contains(ids, id) }
+
 // parseSmallUint parses a canonical decimal number: digits only, no sign, no
 // leading zero, at most three digits.
 func parseSmallUint(s string) (int, error) {

@@ -16,10 +16,16 @@ import (
 const (
 	dmiDir = "/sys/class/dmi/id/"
 	// cpuinfoPrefix is enough of /proc/cpuinfo for the first processor,
-	// whose flags line alone can take 1.5 KiB.
-	cpuinfoPrefix = 16 << 10
-	// mountinfoPrefix is how much of /proc/self/mountinfo is searched for
-	// the root mount, which comes first on every system we know.
+	// whose flags line alone can take 1.5 KiB. The kernel formats only
+	// what is read, so on a machine with hundreds of CPUs this is the
+	// difference between microseconds and a millisecond.
+	cpuinfoPrefix = 8 << 10
+	// mountinfoFirst and mountinfoPrefix are how much of
+	// /proc/self/mountinfo is searched for the root mount: first one page,
+	// where it is on every system we know, then, if it was not there, up to
+	// 64 KiB. Hosts running many containers have mount tables far longer,
+	// and formatting them is slow.
+	mountinfoFirst  = 4 << 10
 	mountinfoPrefix = 64 << 10
 	// maxSlaveDepth bounds the walk down stacked device-mapper and md
 	// devices (LVM on LUKS on RAID is three).
@@ -47,15 +53,11 @@ type linuxCollector struct {
 func collectLinux(src Source) *Report {
 	c := &linuxCollector{src: src}
 	if b, err := readPrefix(src, "/proc/cpuinfo", cpuinfoPrefix); err == nil {
-		c.cpuinfo = firstCPU(b)
+		c.cpuinfo = firstCPU(completeLines(b, cpuinfoPrefix))
 	} else {
 		c.cpuinfoErr = err
 	}
-	if mi, err := readPrefix(src, "/proc/self/mountinfo", mountinfoPrefix); err == nil {
-		c.mounts = parseMountinfo(mi)
-	} else {
-		c.mountsErr = err
-	}
+	c.mounts, c.mountsErr = readMounts(src)
 
 	r := &Report{Components: []Raw{
 		c.machineID(),
@@ -314,6 +316,36 @@ func cpuIdentity(kv map[string]string) []byte {
 		return nil
 	}
 	return []byte(strings.Join(fields, "\n"))
+}
+
+// readMounts reads the start of /proc/self/mountinfo: enough to hold the
+// root mount.
+func readMounts(src Source) ([]mountEntry, error) {
+	const p = "/proc/self/mountinfo"
+	b, err := readPrefix(src, p, mountinfoFirst)
+	if err != nil {
+		return nil, err
+	}
+	ms := parseMountinfo(completeLines(b, mountinfoFirst))
+	if _, ok := rootMount(ms); ok || len(b) < mountinfoFirst {
+		return ms, nil
+	}
+	if b, err = readPrefix(src, p, mountinfoPrefix); err != nil {
+		return nil, err
+	}
+	return parseMountinfo(completeLines(b, mountinfoPrefix)), nil
+}
+
+// completeLines drops a partial last line from a prefix of a file that was
+// cut at limit bytes.
+func completeLines(b []byte, limit int) []byte {
+	if len(b) >= limit {
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			return b[:i+1]
+		}
+		return nil
+	}
+	return b
 }
 
 type mountEntry struct {

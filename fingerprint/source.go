@@ -90,7 +90,8 @@ type osSource struct{}
 func (osSource) GOOS() string { return runtime.GOOS }
 
 func (osSource) ReadFile(name string) ([]byte, error) {
-	b, err := readOSFile(name, MaxFileSize+1)
+	// Almost every file collection reads is one short line.
+	b, err := readOSFile(name, MaxFileSize+1, 512)
 	if err != nil {
 		return nil, err
 	}
@@ -101,36 +102,7 @@ func (osSource) ReadFile(name string) ([]byte, error) {
 }
 
 func (osSource) ReadFilePrefix(name string, n int) ([]byte, error) {
-	return readOSFile(name, n)
-}
-
-// readOSFile reads at most limit bytes of a file. Files in /proc and /sys
-// report a size of 0 or 4096 whatever their content, so it reads until EOF
-// or the limit rather than trusting Stat.
-func readOSFile(name string, limit int) ([]byte, error) {
-	f, err := os.Open(filepath.FromSlash(name))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	// Most files collection reads are a line long: start small.
-	buf := make([]byte, 0, min(limit, 512))
-	for {
-		if len(buf) == cap(buf) {
-			if len(buf) >= limit {
-				return buf, nil
-			}
-			buf = slices.Grow(buf, min(limit, 2*cap(buf))-len(buf))
-		}
-		n, err := f.Read(buf[len(buf):min(cap(buf), limit)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
+	return readOSFile(name, n, 4096)
 }
 
 func (osSource) ReadDir(name string) ([]fs.DirEntry, error) {

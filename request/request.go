@@ -222,7 +222,7 @@ func Verify(data []byte) (*Signed, error) {
 	}
 	if _, err := s.Verify(crypto.TagRequest, ed25519.PublicKey(r.InstallSign)); err != nil {
 		if errors.Is(err, crypto.ErrUnknownKey) {
-			return nil, result.New(result.Malformed, "request key id does not match its installation key")
+			return nil, result.New(result.SignatureInvalid, "request is not signed by the installation key it carries")
 		}
 		return nil, result.Wrap(result.SignatureInvalid, "request signature does not verify", err)
 	}

@@ -1,0 +1,155 @@
+package armor_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/internal/vectors"
+)
+
+func TestRoundTrip(t *testing.T) {
+	for _, k := range []armor.Kind{armor.Request, armor.License, armor.Receipt, armor.SecretKey} {
+		for _, n := range []int{1, 2, 5, 39, 40, 41, 300, 1000} {
+			p := bytes.Repeat([]byte{0x5a, 0x01, 0xff}, n)[:n]
+			enc := armor.Encode(k, p)
+			for _, line := range strings.Split(strings.TrimSpace(string(enc)), "\n") {
+				if len(line) > armor.Columns && !strings.HasPrefix(line, "-----") {
+					t.Fatalf("line longer than %d columns: %d", armor.Columns, len(line))
+				}
+			}
+			gk, gp, err := armor.Decode(enc)
+			if err != nil || gk != k || !bytes.Equal(gp, p) {
+				t.Fatalf("%v/%d: got %v %x %v", k, n, gk, gp, err)
+			}
+			gk, gp, err = armor.Decode([]byte(armor.Text(k, p)))
+			if err != nil || gk != k || !bytes.Equal(gp, p) {
+				t.Fatalf("bare text %v/%d: %v", k, n, err)
+			}
+		}
+	}
+}
+
+func TestScannerTyped(t *testing.T) {
+	p := []byte("the quick brown fox jumps over the lazy dog, twice over")
+	text := armor.Text(armor.License, p)
+	variants := map[string]string{
+		"lower case":         strings.ToLower(text),
+		"CRLF":               text[:20] + "\r\n" + text[20:] + "\r\n",
+		"CR":                 text[:20] + "\r" + text[20:] + "\r",
+		"tabs and spaces":    " \t" + text[:10] + "  " + text[10:30] + "\t" + text[30:] + "  \n",
+		"armor, CRLF, lower": strings.ToLower(strings.ReplaceAll(string(armor.Encode(armor.License, p)), "\n", "\r\n")),
+		"armor, spaced":      strings.ReplaceAll(string(armor.Encode(armor.License, p)), "\n", " \n  "),
+		"blank lines":        "\n\n" + text + "\n\n\n",
+	}
+	for name, in := range variants {
+		k, got, err := armor.Decode([]byte(in))
+		if err != nil || k != armor.License || !bytes.Equal(got, p) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestRejects(t *testing.T) {
+	p := []byte("payload bytes")
+	text := armor.Text(armor.Request, p)
+	enc := string(armor.Encode(armor.Request, p))
+	cases := map[string]struct {
+		in, reason string
+		line       int
+	}{
+		"empty":             {"", "empty", 0},
+		"only space":        {" \r\n\t", "empty", 0},
+		"unknown tag":       {"ZZ1" + text[3:], "unknown tag", 1},
+		"bad character":     {text[:10] + "#" + text[11:], "column 11", 1},
+		"base64 character":  {text[:10] + "+" + text[11:], "character not allowed", 1},
+		"truncated":         {text[:len(text)-1], "base32", 1},
+		"no END":            {strings.Replace(enc, "-----END AIRLOCK REQUEST-----\n", "", 1), "missing END", 2},
+		"END without BEGIN": {"-----END AIRLOCK REQUEST-----\n" + text, "END line without BEGIN", 1},
+		"mismatched END":    {strings.Replace(enc, "END AIRLOCK REQUEST", "END AIRLOCK LICENSE", 1), "does not match", 3},
+		"tag vs BEGIN":      {strings.Replace(enc, "BEGIN AIRLOCK REQUEST", "BEGIN AIRLOCK LICENSE", 1), "", 0},
+		"unknown label":     {strings.Replace(enc, "BEGIN AIRLOCK REQUEST", "BEGIN AIRLOCK THING", 1), "malformed BEGIN", 1},
+		"text before":       {"hello\n" + enc, "", 0},
+		"text after":        {enc + "thanks\n", "", 0},
+		"armor only":        {"-----BEGIN AIRLOCK REQUEST-----\n-----END AIRLOCK REQUEST-----\n", "no content", 0},
+		"tag only":          {"AR1", "empty", 1},
+		"too large":         {strings.Repeat("A", armor.MaxText+1), "larger than", 0},
+	}
+	for name, c := range cases {
+		_, _, err := armor.Decode([]byte(c.in))
+		var pe *armor.ParseError
+		if !errors.As(err, &pe) {
+			t.Errorf("%s: got %v, want a *armor.ParseError", name, err)
+			continue
+		}
+		if c.reason != "" && !strings.Contains(pe.Error(), c.reason) {
+			t.Errorf("%s: %q does not say %q", name, pe.Error(), c.reason)
+		}
+		if c.line != 0 && pe.Line != c.line {
+			t.Errorf("%s: line %d, want %d", name, pe.Line, c.line)
+		}
+	}
+}
+
+func TestNonCanonicalBase32(t *testing.T) {
+	// "AR1" + "ME" decodes to one byte 0x61 with zero trailing bits; "MF"
+	// sets a trailing bit that canonical base32 never has.
+	if _, _, err := armor.Decode([]byte("AR1ME")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := armor.Decode([]byte("AR1MF")); err == nil {
+		t.Fatal("non-canonical base32 accepted")
+	}
+}
+
+func TestErrorsCarryNoInput(t *testing.T) {
+	secret := "SUPERSECRETPASSWORDXYZ"
+	_, _, err := armor.Decode([]byte("ZZ1" + secret))
+	if err == nil || strings.Contains(err.Error(), secret) {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestDecodeDoesNotModifyInput(t *testing.T) {
+	in := []byte(strings.ToLower(armor.Text(armor.Request, []byte("abc"))) + " \r\n")
+	orig := bytes.Clone(in)
+	if _, _, err := armor.Decode(in); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(in, orig) {
+		t.Fatal("Decode modified its input")
+	}
+}
+
+func TestDecodeKind(t *testing.T) {
+	if _, err := armor.DecodeKind(armor.Encode(armor.License, []byte("x")), armor.Request); err == nil || !strings.Contains(err.Error(), "not a request") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	texts, _ := vectors.Seeds(f)
+	for _, s := range texts {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		k, p, err := armor.Decode(in)
+		if err != nil {
+			var pe *armor.ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("untyped error %T", err)
+			}
+			return
+		}
+		enc := armor.Encode(k, p)
+		k2, p2, err := armor.Decode(enc)
+		if err != nil || k2 != k || !bytes.Equal(p2, p) {
+			t.Fatalf("re-encoded text does not decode to the same message: %v", err)
+		}
+		if !bytes.Equal(armor.Encode(k2, p2), enc) {
+			t.Fatal("encoding is not stable")
+		}
+	})
+}
