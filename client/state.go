@@ -38,7 +38,9 @@ import (
 	"time"
 
 	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
+	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"
 )
 
@@ -76,16 +78,36 @@ type State struct {
 // Open opens (creating, mode 0700) the state directory dir; "" means
 // DefaultDir.
 func Open(dir string) (*State, error) {
-	if dir == "" {
-		var err error
-		if dir, err = DefaultDir(); err != nil {
-			return nil, fmt.Errorf("cannot find the state directory: %w", err)
-		}
+	dir, err := resolve(dir)
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "licenses"), 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create the state directory: %w", err)
 	}
 	return &State{Dir: dir}, nil
+}
+
+// OpenExisting opens the state directory without creating anything, for
+// commands that only read (verify, status). A missing directory is an empty
+// state: every read reports that nothing is there.
+func OpenExisting(dir string) (*State, error) {
+	dir, err := resolve(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &State{Dir: dir}, nil
+}
+
+func resolve(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	dir, err := DefaultDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find the state directory: %w", err)
+	}
+	return dir, nil
 }
 
 func (s *State) path(name ...string) string {
@@ -221,17 +243,32 @@ func (s *State) RemoveLicense(product string) error {
 	return err
 }
 
-// Products lists the products with a stored license (by file name).
+// Products lists the products with a stored license, by the product name
+// inside each license (file names of unusual product names are hashes). A
+// license too damaged to name its product is listed by its file name.
 func (s *State) Products() ([]string, error) {
 	ents, err := os.ReadDir(s.path("licenses"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, e := range ents {
-		if n := e.Name(); strings.HasSuffix(n, ".lic") && !strings.HasPrefix(n, ".") {
-			out = append(out, strings.TrimSuffix(n, ".lic"))
+		n := e.Name()
+		if !strings.HasSuffix(n, ".lic") || strings.HasPrefix(n, ".") {
+			continue
 		}
+		name := strings.TrimSuffix(n, ".lic")
+		if text, err := readSmall(s.path("licenses", n)); err == nil {
+			if data, err := armor.DecodeKind(text, armor.License); err == nil {
+				if l, _, err := response.ParseUnverified(data); err == nil && productFile(l.Product) == n {
+					name = l.Product
+				}
+			}
+		}
+		out = append(out, name)
 	}
 	return out, nil
 }
@@ -310,16 +347,15 @@ func (s *State) Pending(product string) ([][32]byte, error) {
 	return out, nil
 }
 
-// ClearPending forgets the pending requests of product.
-func (s *State) ClearPending(product string) error {
+// RemovePending forgets the request with hash, once its license is in.
+func (s *State) RemovePending(hash []byte) error {
 	ps, err := s.readPending()
 	if err != nil {
 		return err
 	}
-	pf := productFile(product)
 	keep := ps[:0]
 	for _, p := range ps {
-		if p.product != pf {
+		if !bytes.Equal(p.hash[:], hash) {
 			keep = append(keep, p)
 		}
 	}

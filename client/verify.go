@@ -61,17 +61,28 @@ func (v *Verifier) Fingerprint(kid crypto.KeyID) (fingerprint.Fingerprint, error
 // Verify checks the stored license against this installation, this machine
 // and this clock. A nil error means VALID; otherwise the error is a
 // *result.Error whose Code says why.
-func (v *Verifier) Verify() (*response.License, error) {
+func (v *Verifier) Verify() (lic *response.License, err error) {
 	if len(v.VendorKeys) == 0 {
 		return nil, result.New(result.Internal, "no vendor public key is pinned")
 	}
-	st, err := Open(v.Dir)
+	st, err := OpenExisting(v.Dir)
 	if err != nil {
 		return nil, result.Wrap(result.Internal, "cannot open the state directory", err)
 	}
 	text, err := st.License(v.Product)
 	if err != nil {
 		return nil, err
+	}
+	now := v.now()
+	if !v.ReadOnly {
+		// Record the time seen whatever the outcome: a failed check must
+		// not leave a window to turn the clock back in. (Touch never moves
+		// the record backwards.)
+		defer func() {
+			if terr := st.Touch(now); terr != nil && err == nil {
+				err = result.Wrap(result.Internal, "cannot record the time seen", terr)
+			}
+		}()
 	}
 	inst, err := st.InstallationPublic()
 	if err != nil {
@@ -85,7 +96,6 @@ func (v *Verifier) Verify() (*response.License, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := v.now()
 	if err := v.checkClock(st, now); err != nil {
 		return lic, err
 	}
@@ -93,21 +103,13 @@ func (v *Verifier) Verify() (*response.License, error) {
 	if err != nil {
 		return lic, result.Wrap(result.Internal, "cannot compute the fingerprint", err)
 	}
-	err = lic.Check(&response.Expect{
+	return lic, lic.Check(&response.Expect{
 		Product:      v.Product,
 		Installation: inst,
 		Fingerprint:  &fp,
 		Now:          now,
 		Skew:         v.skew(),
 	})
-	if !v.ReadOnly {
-		// Record the time seen whatever the outcome: a failed check must
-		// not leave a window to turn the clock back in.
-		if terr := st.Touch(now); terr != nil && err == nil {
-			return lic, result.Wrap(result.Internal, "cannot record the time seen", terr)
-		}
-	}
-	return lic, err
 }
 
 func (v *Verifier) skew() time.Duration {
@@ -164,6 +166,15 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 	if err != nil {
 		return nil, result.Wrap(result.Internal, "cannot read the pending requests", err)
 	}
+	// Installing the license that is already installed again is allowed:
+	// its request is no longer pending, but it was this installation's.
+	if cur, err := st.License(w.Product); err == nil {
+		if b, err := armor.DecodeKind(cur, armor.License); err == nil {
+			if old, _, err := response.ParseUnverified(b); err == nil && len(old.RequestHash) == 32 {
+				pend = append(pend, [32]byte(old.RequestHash))
+			}
+		}
+	}
 	if len(pend) == 0 {
 		// Check the product first so the message says what is wrong.
 		if err := lic.Check(&response.Expect{Product: w.Product, Installation: inst, Now: w.now(), Skew: w.skew()}); result.CodeOf(err) == result.ProductMismatch || result.CodeOf(err) == result.InstallationMismatch {
@@ -194,6 +205,9 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 	}
 	if err := st.Touch(now); err != nil {
 		return nil, result.Wrap(result.Internal, "cannot record the time seen", err)
+	}
+	if err := st.RemovePending(lic.RequestHash); err != nil {
+		return nil, result.Wrap(result.Internal, "cannot update the pending requests", err)
 	}
 	return lic, nil
 }

@@ -291,3 +291,32 @@ func FuzzParseKeyFile(f *testing.F) {
 		}
 	})
 }
+
+// A signed message has one encoding: re-encoding parts of it in longer but
+// valid CBOR forms must not give a second message with the same signature.
+func TestSignedMalleability(t *testing.T) {
+	v := gen(t, crypto.RoleVendor, "v")
+	msg, err := crypto.Sign(v, crypto.TagLicense, []byte("payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// d2 84 58 LL <protected> a0 47 "payload" 58 40 <sig>
+	if msg[0] != 0xd2 || msg[1] != 0x84 || msg[2] != 0x58 {
+		t.Fatalf("unexpected layout % x", msg[:4])
+	}
+	plen := int(msg[3])
+	unprot := 4 + plen
+	if msg[unprot] != 0xa0 {
+		t.Fatalf("unexpected unprotected header %x", msg[unprot])
+	}
+	variants := map[string][]byte{
+		"long protected length": append(append([]byte{0xd2, 0x84, 0x59, 0x00, byte(plen)}, msg[4:]...)),
+		"long empty map":        append(append(append([]byte(nil), msg[:unprot]...), 0xb8, 0x00), msg[unprot+1:]...),
+		"untagged":              msg[1:],
+	}
+	for name, m := range variants {
+		if _, _, err := crypto.Verify(m, crypto.TagLicense, v.Public().Sign); !errors.Is(err, crypto.ErrMalformed) {
+			t.Errorf("%s: got %v, want ErrMalformed", name, err)
+		}
+	}
+}

@@ -165,8 +165,9 @@ func ParsePublic(s string) (*Public, error) {
 	return NewPublic(role, raw[:32], raw[32:])
 }
 
-// NewPublic builds a Public from raw keys, checking their sizes and that
-// the X25519 key is a valid point.
+// NewPublic builds a Public from raw keys, checking their sizes. (Every
+// 32-byte string is an X25519 public key; age refuses low-order points when
+// it seals to one.)
 func NewPublic(role Role, sign, box []byte) (*Public, error) {
 	if len(sign) != ed25519.PublicKeySize || len(box) != 32 {
 		return nil, fmt.Errorf("%w: wrong key size", ErrPublicKey)

@@ -62,7 +62,8 @@ func Sign(id *Identity, tag string, payload []byte) ([]byte, error) {
 	if err := msg.Sign(nil, nil, signer); err != nil {
 		return nil, err
 	}
-	out, err := msg.MarshalCBOR()
+	// Encode from the values, exactly as ParseSigned re-encodes them.
+	out, err := encodeSign1(tag, kid[:], payload, msg.Signature)
 	if err != nil {
 		return nil, err
 	}
@@ -109,9 +110,11 @@ func ParseSigned(data []byte) (*Signed, error) {
 	if len(msg.Signature) != ed25519.SignatureSize || msg.Payload == nil {
 		return nil, fmt.Errorf("%w: invalid signature or payload", ErrMalformed)
 	}
-	// One message, one encoding: reject anything our encoder would not
-	// have produced (header order, integer widths, trailing bytes).
-	again, err := msg.MarshalCBOR()
+	// One message, one encoding: rebuild the message from its values
+	// alone (go-cose would reuse the raw header bytes it received) and
+	// reject anything our encoder would not have produced: header order,
+	// integer and length widths, a long-form empty map, trailing bytes.
+	again, err := encodeSign1(tag, kidb, msg.Payload, msg.Signature)
 	if err != nil || !bytes.Equal(again, data) {
 		return nil, fmt.Errorf("%w: not in canonical encoding", ErrMalformed)
 	}
@@ -156,4 +159,15 @@ func Verify(data []byte, want string, keys ...ed25519.PublicKey) ([]byte, KeyID,
 		return nil, s.KeyID, err
 	}
 	return s.Payload, s.KeyID, nil
+}
+
+// encodeSign1 encodes a COSE_Sign1 from its values, as Sign does.
+func encodeSign1(tag string, kid, payload, signature []byte) ([]byte, error) {
+	m := cose.NewSign1Message()
+	m.Headers.Protected.SetAlgorithm(cose.AlgorithmEdDSA)
+	m.Headers.Protected[cose.HeaderLabelContentType] = tag
+	m.Headers.Protected[cose.HeaderLabelKeyID] = kid
+	m.Payload = payload
+	m.Signature = signature
+	return m.MarshalCBOR()
 }

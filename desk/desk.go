@@ -128,6 +128,14 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 	if _, err := r.Open(d.Key); err != nil {
 		return nil, err
 	}
+	// The combined id must be the one its component digests give for this
+	// product and vendor key, or one request could bind two machines.
+	if !requestFingerprint(r).CheckID(r.Product, kid) {
+		return nil, result.New(result.Malformed, "request fingerprint id does not match its component digests")
+	}
+	if pol.Kind == fingerprint.PolicyAtLeast && int(pol.N) > len(r.Components) {
+		return nil, result.New(result.FingerprintMismatch, fmt.Sprintf("this machine has %d readable hardware components; the license's match policy needs %d", len(r.Components), pol.N))
+	}
 
 	// The same installation on the same machine keeps its seat and its
 	// activation id.
@@ -204,17 +212,30 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 }
 
 func (d *Desk) existingActivation(ctx context.Context, key string, r *request.Request) ([]byte, error) {
-	acts, err := d.Ledger.Activations(ctx, key)
+	id, found, err := d.Ledger.ActiveSeat(ctx, key, r.InstallSign, r.Fingerprint)
 	if err != nil {
 		return nil, result.Wrap(result.Internal, "cannot read the ledger", err)
 	}
-	for _, a := range acts {
-		if !a.Released && bytes.Equal(a.InstallKey, r.InstallSign) && bytes.Equal(a.Fingerprint, r.Fingerprint) {
-			id, err := hex.DecodeString(a.ID)
-			if err == nil && len(id) == response.ActivationIDLen {
-				return id, nil
-			}
+	if !found {
+		return nil, nil
+	}
+	b, err := hex.DecodeString(id)
+	if err != nil || len(b) != response.ActivationIDLen {
+		return nil, result.New(result.Internal, "the ledger holds an invalid activation id")
+	}
+	return b, nil
+}
+
+// requestFingerprint rebuilds the fingerprint a request carries.
+func requestFingerprint(r *request.Request) fingerprint.Fingerprint {
+	var fp fingerprint.Fingerprint
+	copy(fp.ID[:], r.Fingerprint)
+	for id := 1; id < 256; id++ {
+		if sum, ok := r.Components[uint8(id)]; ok {
+			d := fingerprint.Digest{ID: fingerprint.ComponentID(id)}
+			copy(d.Sum[:], sum)
+			fp.Components = append(fp.Components, d)
 		}
 	}
-	return nil, nil
+	return fp
 }

@@ -279,3 +279,22 @@ func (l *Ledger) SeatsUsed(ctx context.Context, licenseKey string) (int, error) 
 	}
 	return n, nil
 }
+
+// ActiveSeat returns the ID of the active activation that the installation
+// installKey holds on the machine fingerprint under licenseKey, if any. It is
+// the desk's look-up before signing, so that the same machine asking again
+// is answered under the same activation ID; it uses the unique index that
+// allows one active seat per installation and machine.
+func (l *Ledger) ActiveSeat(ctx context.Context, licenseKey string, installKey, fingerprint []byte) (id string, found bool, err error) {
+	err = l.db.QueryRowContext(ctx, `
+		SELECT id FROM activations
+		WHERE license_key = ? AND install_key = ? AND fingerprint = ? AND released = 0`,
+		licenseKey, installKey, fingerprint).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("ledger: failed to read activations: %w", err)
+	}
+	return id, true, nil
+}

@@ -805,3 +805,29 @@ func TestSeatCounterFollowsEveryChange(t *testing.T) {
 	}
 	checkSeatCounters(t, l)
 }
+
+func TestActiveSeat(t *testing.T) {
+	ctx := context.Background()
+	l, err := Open(filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.CreateLicense(ctx, &License{Key: "K-1", Product: "p", Licensee: "l", MaxMachines: 2, MatchPolicy: "most"}); err != nil {
+		t.Fatal(err)
+	}
+	inst, fp := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 16)
+	if _, found, err := l.ActiveSeat(ctx, "K-1", inst, fp); err != nil || found {
+		t.Fatalf("empty ledger: %v %v", found, err)
+	}
+	a := &Activation{ID: "aa01", LicenseKey: "K-1", InstallKey: inst, Fingerprint: fp, RequestHash: bytes.Repeat([]byte{3}, 32), License: []byte("x")}
+	if _, err := l.Record(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if id, found, err := l.ActiveSeat(ctx, "K-1", inst, fp); err != nil || !found || id != "aa01" {
+		t.Fatalf("got %q %v %v", id, found, err)
+	}
+	if _, found, _ := l.ActiveSeat(ctx, "K-1", inst, bytes.Repeat([]byte{9}, 16)); found {
+		t.Fatal("another machine found the seat")
+	}
+}

@@ -1,8 +1,8 @@
 // Package licensekey makes and checks human-typeable license keys.
 //
 // A key is 20 random symbols (100 bits) of Crockford's base32 alphabet plus
-// one check symbol (the value mod 37, Crockford's check alphabet), written in
-// groups of five or seven: "7Q2KX-M4ZT9-0WDBE-HN3RA-J". Parsing forgives what
+// one check symbol (the value mod 37, Crockford's check alphabet), written as
+// four groups of five and the check symbol: "7Q2KX-M4ZT9-0WDBE-HN3RA-J". Parsing forgives what
 // people and scanners do: lower case, dashes or spaces anywhere, O for 0 and
 // I or L for 1. A typo is caught by the check symbol before anything is sent.
 package licensekey

@@ -27,6 +27,7 @@ import (
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/wire"
+	"github.com/airlock-offline/airlock/licensekey"
 	"github.com/airlock-offline/airlock/result"
 )
 
@@ -280,16 +281,16 @@ func (r *Request) validate() error {
 	if e := ValidText(r.Product, MaxProduct); e != "" {
 		return &FieldError{"product", e}
 	}
-	if e := ValidText(r.LicenseKey, MaxLicenseKey); e != "" {
-		return &FieldError{"license key", e}
+	if err := ValidLicenseKey(r.LicenseKey); err != nil {
+		return err
 	}
-	if len(r.Fingerprint) != FPSize {
-		return &FieldError{"fingerprint", "wrong size"}
+	if err := ValidFingerprint(r.Fingerprint); err != nil {
+		return err
 	}
 	if err := ValidComponents(r.Components); err != nil {
 		return err
 	}
-	if err := r.HardwareKey.validate(); err != nil {
+	if err := r.HardwareKey.Validate(); err != nil {
 		return err
 	}
 	if _, err := r.Installation(); err != nil {
@@ -327,7 +328,10 @@ func ValidComponents(c map[uint8][]byte) error {
 	if len(c) > MaxComponents {
 		return &FieldError{"components", "too many"}
 	}
-	for _, d := range c {
+	for id, d := range c {
+		if id == 0 {
+			return &FieldError{"components", "component id 0 is not assigned"}
+		}
 		if len(d) != DigestSize {
 			return &FieldError{"components", "digest of wrong size"}
 		}
@@ -335,7 +339,30 @@ func ValidComponents(c map[uint8][]byte) error {
 	return nil
 }
 
-func (h *HardwareKey) validate() error {
+// ValidFingerprint checks a combined fingerprint id: FPSize bytes, not all
+// zero (the id of a machine with no readable component, which must match
+// nothing).
+func ValidFingerprint(fp []byte) error {
+	if len(fp) != FPSize {
+		return &FieldError{"fingerprint", "wrong size"}
+	}
+	if bytes.Equal(fp, make([]byte, FPSize)) {
+		return &FieldError{"fingerprint", "no hardware component was readable"}
+	}
+	return nil
+}
+
+// ValidLicenseKey checks that a license key is in its canonical form.
+func ValidLicenseKey(k string) error {
+	if c, err := licensekey.Parse(k); err != nil || c != k {
+		return &FieldError{"license key", "not a canonical license key"}
+	}
+	return nil
+}
+
+// Validate checks the sizes and consistency of a hardware-key identity; a
+// nil one is valid (no hardware key).
+func (h *HardwareKey) Validate() error {
 	if h == nil {
 		return nil
 	}

@@ -77,15 +77,17 @@ func TestNoncesDiffer(t *testing.T) {
 
 func TestNewRejects(t *testing.T) {
 	cases := map[string]func(*request.Params){
-		"empty product":      func(p *request.Params) { p.Product = "" },
-		"long product":       func(p *request.Params) { p.Product = strings.Repeat("x", 65) },
-		"control character":  func(p *request.Params) { p.Product = "acme\ncad" },
-		"invalid UTF-8":      func(p *request.Params) { p.Product = "acme\xff" },
-		"short fingerprint":  func(p *request.Params) { p.Fingerprint = []byte{1} },
-		"bad component":      func(p *request.Params) { p.Components = map[uint8][]byte{1: {1}} },
-		"renew without id":   func(p *request.Params) { p.Kind = request.KindRenew },
-		"unknown kind":       func(p *request.Params) { p.Kind = 9 },
-		"generic with key":   func(p *request.Params) { p.HardwareKey = &request.HardwareKey{Type: request.HWGeneric, Serial: []byte{1}, PublicKey: []byte{2}} },
+		"empty product":     func(p *request.Params) { p.Product = "" },
+		"long product":      func(p *request.Params) { p.Product = strings.Repeat("x", 65) },
+		"control character": func(p *request.Params) { p.Product = "acme\ncad" },
+		"invalid UTF-8":     func(p *request.Params) { p.Product = "acme\xff" },
+		"short fingerprint": func(p *request.Params) { p.Fingerprint = []byte{1} },
+		"bad component":     func(p *request.Params) { p.Components = map[uint8][]byte{1: {1}} },
+		"renew without id":  func(p *request.Params) { p.Kind = request.KindRenew },
+		"unknown kind":      func(p *request.Params) { p.Kind = 9 },
+		"generic with key": func(p *request.Params) {
+			p.HardwareKey = &request.HardwareKey{Type: request.HWGeneric, Serial: []byte{1}, PublicKey: []byte{2}}
+		},
 		"hardware no serial": func(p *request.Params) { p.HardwareKey = &request.HardwareKey{Type: request.HWPIV} },
 	}
 	for name, mod := range cases {

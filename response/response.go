@@ -222,6 +222,14 @@ type Expect struct {
 	// Skew is the clock difference tolerated against the license's
 	// not-before time.
 	Skew time.Duration
+	// HardwareKey proves that the hardware key a license is bound to is
+	// present. Nil means no hardware key can be checked here, and a license
+	// bound to one fails with HARDWARE_KEY_NOT_ACCESSIBLE.
+	HardwareKey func(*request.HardwareKey) error
+	// LicenseeSecret checks a license's licensee-secret binding (a keyed
+	// hash). Nil means no secret is available here, and a license bound to
+	// one fails with LICENSEE_SECRET_MISMATCH.
+	LicenseeSecret func(secretHash []byte) error
 }
 
 // Parse decodes and checks the signature only, for inspection: it answers
@@ -237,7 +245,9 @@ func Parse(data []byte, keys ...*crypto.Public) (*License, crypto.KeyID, error) 
 	}
 	pubs := make([]ed25519.PublicKey, 0, len(keys))
 	for _, k := range keys {
-		pubs = append(pubs, k.Sign)
+		if k.Role == crypto.RoleVendor {
+			pubs = append(pubs, k.Sign)
+		}
 	}
 	if _, err := s.Verify(crypto.TagLicense, pubs...); err != nil {
 		var uk *crypto.UnknownKeyError
@@ -281,9 +291,10 @@ func ParseUnverified(data []byte) (*License, crypto.KeyID, error) {
 
 // Verify checks a license against e and returns it when it is valid here.
 // The checks run in this order, and the first failure is returned:
-// MALFORMED, UNKNOWN_VENDOR_KEY, SIGNATURE_INVALID, PRODUCT_MISMATCH,
-// INSTALLATION_MISMATCH, REQUEST_MISMATCH, FINGERPRINT_MISMATCH,
-// NOT_YET_VALID, EXPIRED, LEASE_EXPIRED.
+// MALFORMED (the COSE structure), UNKNOWN_VENDOR_KEY, SIGNATURE_INVALID,
+// MALFORMED (the signed payload), PRODUCT_MISMATCH, INSTALLATION_MISMATCH,
+// REQUEST_MISMATCH, FINGERPRINT_MISMATCH, HARDWARE_KEY_*,
+// LICENSEE_SECRET_MISMATCH, NOT_YET_VALID, EXPIRED, LEASE_EXPIRED.
 func Verify(data []byte, e *Expect) (*License, error) {
 	l, _, err := Parse(data, e.VendorKeys...)
 	if err != nil {
@@ -312,6 +323,23 @@ func (l *License) Check(e *Expect) error {
 	}
 	if e.Fingerprint != nil {
 		if err := l.checkFingerprint(e.Fingerprint); err != nil {
+			return err
+		}
+	}
+	// Bindings this verifier cannot check fail closed.
+	if hk := l.Binding.HardwareKey; hk != nil {
+		if e.HardwareKey == nil {
+			return result.New(result.HardwareKeyNotAccessible, "license requires a hardware key and none can be checked here")
+		}
+		if err := e.HardwareKey(hk); err != nil {
+			return err
+		}
+	}
+	if len(l.Binding.SecretHash) > 0 {
+		if e.LicenseeSecret == nil {
+			return result.New(result.LicenseeSecretMismatch, "license requires a licensee secret and none was given")
+		}
+		if err := e.LicenseeSecret(l.Binding.SecretHash); err != nil {
 			return err
 		}
 	}
@@ -377,8 +405,8 @@ func (l *License) validate() error {
 	if l.Version != Version {
 		return &request.FieldError{Field: "version", Reason: fmt.Sprintf("unsupported version %d", l.Version)}
 	}
-	if e := request.ValidText(l.LicenseKey, request.MaxLicenseKey); e != "" {
-		return &request.FieldError{Field: "license key", Reason: e}
+	if err := request.ValidLicenseKey(l.LicenseKey); err != nil {
+		return err
 	}
 	if len(l.ActivationID) != ActivationIDLen {
 		return &request.FieldError{Field: "activation id", Reason: "wrong size"}
@@ -403,18 +431,33 @@ func (l *License) validate() error {
 	if l.Expires != 0 && l.Expires <= l.NotBefore {
 		return &request.FieldError{Field: "expires", Reason: "not after not-before"}
 	}
+	if l.LeaseUntil != 0 && l.LeaseUntil <= l.NotBefore {
+		return &request.FieldError{Field: "lease until", Reason: "not after not-before"}
+	}
 	b := l.Binding
 	if len(b.InstallKey) != ed25519.PublicKeySize {
 		return &request.FieldError{Field: "binding installation key", Reason: "wrong size"}
 	}
-	if len(b.Fingerprint) != request.FPSize {
-		return &request.FieldError{Field: "binding fingerprint", Reason: "wrong size"}
+	if err := request.ValidFingerprint(b.Fingerprint); err != nil {
+		return err
 	}
 	if err := request.ValidComponents(b.Components); err != nil {
 		return err
 	}
-	if _, err := fingerprint.ParsePolicy(l.Policy().String()); err != nil {
+	switch fingerprint.PolicyKind(b.Policy) {
+	case fingerprint.PolicyAll, fingerprint.PolicyMost, fingerprint.PolicyExact:
+		if b.PolicyN != 0 {
+			return &request.FieldError{Field: "binding policy", Reason: "count set on a policy without one"}
+		}
+	case fingerprint.PolicyAtLeast:
+		if b.PolicyN == 0 || int(b.PolicyN) > len(b.Components) {
+			return &request.FieldError{Field: "binding policy", Reason: "count is 0 or more than the components bound"}
+		}
+	default:
 		return &request.FieldError{Field: "binding policy", Reason: "unknown"}
+	}
+	if err := b.HardwareKey.Validate(); err != nil {
+		return err
 	}
 	if len(b.SecretHash) != 0 && len(b.SecretHash) != 32 {
 		return &request.FieldError{Field: "binding secret", Reason: "wrong size"}

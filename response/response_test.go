@@ -23,6 +23,7 @@ var (
 	vendor2 = testkeys.Identity(crypto.RoleVendor, "vendor2")
 	inst    = testkeys.Identity(crypto.RoleInstallation, "inst")
 	t0      = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	testKey = "51NKE-B51YC-93SW3-MNXGX-C"
 )
 
 func machine() fingerprint.Fingerprint {
@@ -40,12 +41,12 @@ func fixture(t testing.TB, mod func(*response.Params)) (*request.Signed, *respon
 	for _, d := range fp.Components {
 		comps[uint8(d.ID)] = append([]byte(nil), d.Sum[:]...)
 	}
-	req, err := request.New(request.Params{Product: "acme-cad", LicenseKey: "K", Fingerprint: fp.ID[:], Components: comps,
+	req, err := request.New(request.Params{Product: "acme-cad", LicenseKey: testKey, Fingerprint: fp.ID[:], Components: comps,
 		Vendor: vendor.Public(), Now: t0, Rand: testkeys.Rand("n")}, inst)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := response.Params{LicenseKey: "K", ActivationID: make([]byte, 16), Product: "acme-cad", Licensee: "ACME",
+	p := response.Params{LicenseKey: testKey, ActivationID: make([]byte, 16), Product: "acme-cad", Licensee: "ACME",
 		Features: map[string]uint64{"export": 1}, Issued: t0, Expires: t0.AddDate(1, 0, 0), Policy: fingerprint.MatchMost,
 		Confidential: map[string]string{"db-password": "hunter2"}}
 	if mod != nil {
@@ -174,7 +175,7 @@ func TestNewRejects(t *testing.T) {
 		"feature name":      func(p *response.Params) { p.Features = map[string]uint64{"": 1} },
 	}
 	for name, mod := range cases {
-		p := response.Params{LicenseKey: "K", ActivationID: make([]byte, 16), Product: "acme-cad", Licensee: "ACME", Issued: t0}
+		p := response.Params{LicenseKey: testKey, ActivationID: make([]byte, 16), Product: "acme-cad", Licensee: "ACME", Issued: t0}
 		mod(&p)
 		if _, err := response.New(vendor, req, p); err == nil {
 			t.Errorf("%s: accepted", name)

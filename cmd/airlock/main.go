@@ -405,7 +405,7 @@ func (a *app) cmdStatus(args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := client.Open(a.state)
+	st, err := client.OpenExisting(a.state)
 	if err != nil {
 		return err
 	}

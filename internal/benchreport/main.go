@@ -1,0 +1,178 @@
+// Command benchreport prints airlock's performance figures from the brief,
+// each as a ratio against its physical limit measured in the same run:
+//
+//   - license verify (parse + signature + bindings) vs one raw ed25519.Verify
+//   - request build (fingerprint + sign + encode) vs one raw ed25519.Sign
+//   - desk sign (verify request, ledger write committed with fsync, sign
+//     license) vs one raw ed25519.Verify + ed25519.Sign + one fsync'd write
+//   - fingerprint computation, in absolute time (target: under 1 ms)
+//
+// Each pair is measured in alternation over several rounds and the median
+// ratio is reported, so a noisy machine moves both sides alike.
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/desk"
+	"github.com/airlock-offline/airlock/fingerprint"
+	"github.com/airlock-offline/airlock/internal/testkeys"
+	"github.com/airlock-offline/airlock/ledger"
+	"github.com/airlock-offline/airlock/licensekey"
+	"github.com/airlock-offline/airlock/request"
+	"github.com/airlock-offline/airlock/response"
+)
+
+const rounds = 5
+
+func nsPerOp(f func(b *testing.B)) float64 {
+	r := testing.Benchmark(f)
+	return float64(r.T.Nanoseconds()) / float64(r.N)
+}
+
+// pair measures a and its limit alternately and returns the medians.
+func pair(a, limit func(b *testing.B)) (float64, float64, float64) {
+	var as, ls, ratios []float64
+	for i := 0; i < rounds; i++ {
+		x, y := nsPerOp(a), nsPerOp(limit)
+		as, ls, ratios = append(as, x), append(ls, y), append(ratios, x/y)
+	}
+	return median(as), median(ls), median(ratios)
+}
+
+func median(v []float64) float64 {
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+	return v
+}
+
+func main() {
+	vendor := testkeys.Identity(crypto.RoleVendor, "bench-vendor")
+	inst := testkeys.Identity(crypto.RoleInstallation, "bench-inst")
+	src := fingerprint.OSSource()
+	now := time.Now()
+	kid := vendor.ID()
+	fp := must(fingerprint.Collect(src)).Hash("acme-cad", kid)
+	comps := map[uint8][]byte{}
+	for _, d := range fp.Components {
+		comps[uint8(d.ID)] = append([]byte(nil), d.Sum[:]...)
+	}
+	key := must(licensekey.New(nil))
+	reqParams := request.Params{Product: "acme-cad", LicenseKey: key, Fingerprint: fp.ID[:], Components: comps,
+		Env: uint16(fp.Env), Vendor: vendor.Public(), Now: now}
+	req := must(request.New(reqParams, inst))
+	lic := must(response.New(vendor, req, response.Params{LicenseKey: key, ActivationID: make([]byte, 16),
+		Product: "acme-cad", Licensee: "ACME Corp", Features: map[string]uint64{"export": 1, "seats": 25},
+		Issued: now, Expires: now.AddDate(1, 0, 0), Policy: fingerprint.MatchMost}))
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	rawSig := ed25519.Sign(priv, lic.Bytes)
+	expect := &response.Expect{VendorKeys: []*crypto.Public{vendor.Public()}, Product: "acme-cad",
+		Installation: inst.Public(), Fingerprint: &fp, Now: now}
+
+	fmt.Println("airlock benchmarks (median of", rounds, "alternating rounds; ratios against the physical limit in the same run)")
+	fmt.Printf("  license: %d bytes signed, %d characters as text; request: %d bytes, %d characters\n",
+		len(lic.Bytes), len(lic.Text()), len(req.Bytes), len(req.Text()))
+
+	v, raw, ratio := pair(func(b *testing.B) {
+		for b.Loop() {
+			if _, err := response.Verify(lic.Bytes, expect); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}, func(b *testing.B) {
+		for b.Loop() {
+			if !ed25519.Verify(pub, lic.Bytes, rawSig) {
+				b.Fatal("raw verify")
+			}
+		}
+	})
+	verdict := func(ok bool) string {
+		if ok {
+			return "ok"
+		}
+		return "OVER TARGET"
+	}
+	fmt.Printf("license verify:   %8.1f µs vs ed25519.Verify %8.1f µs  ratio %.2fx  (target <= 1.30x: %s)\n", v/1e3, raw/1e3, ratio, verdict(ratio <= 1.3))
+
+	fpNs := median([]float64{nsPerOp(fpBench(src, kid)), nsPerOp(fpBench(src, kid)), nsPerOp(fpBench(src, kid))})
+	fmt.Printf("fingerprint:      %8.1f µs  (target < 1000 µs: %s)\n", fpNs/1e3, verdict(fpNs < 1e6))
+
+	rb, rs, ratio := pair(func(b *testing.B) {
+		for b.Loop() {
+			f := must(fingerprint.Collect(src)).Hash("acme-cad", kid)
+			p := reqParams
+			p.Fingerprint = f.ID[:]
+			if _, err := request.New(p, inst); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}, func(b *testing.B) {
+		for b.Loop() {
+			ed25519.Sign(priv, req.Bytes)
+		}
+	})
+	fmt.Printf("request build:    %8.1f µs vs ed25519.Sign   %8.1f µs  ratio %.2fx  (fingerprint + sign + encode)\n", rb/1e3, rs/1e3, ratio)
+
+	dir := must(os.MkdirTemp("", "airlock-bench-"))
+	defer os.RemoveAll(dir)
+	l := must(ledger.Open(filepath.Join(dir, "ledger.db")))
+	defer l.Close()
+	ctx := context.Background()
+	if err := l.CreateLicense(ctx, &ledger.License{Key: key, Product: "acme-cad", Licensee: "ACME Corp",
+		MaxMachines: 1_000_000, MatchPolicy: "most", Created: now}); err != nil {
+		must(0, err)
+	}
+	d := &desk.Desk{Key: vendor, Ledger: l}
+	var reqs []*request.Signed
+	for i := 0; i < 4000; i++ {
+		reqs = append(reqs, must(request.New(reqParams, testkeys.Identity(crypto.RoleInstallation, fmt.Sprint("inst", i)))))
+	}
+	next := 0
+	probe := filepath.Join(dir, "probe")
+	ds, dl, ratio := pair(func(b *testing.B) {
+		for b.Loop() {
+			if next == len(reqs) {
+				next = 0 // same machines again: seats reused, still a durable write
+			}
+			if _, err := d.Sign(ctx, reqs[next].Bytes); err != nil {
+				b.Fatal(err)
+			}
+			next++
+		}
+	}, func(b *testing.B) {
+		for b.Loop() {
+			if !ed25519.Verify(pub, lic.Bytes, rawSig) {
+				b.Fatal("raw verify")
+			}
+			ed25519.Sign(priv, lic.Bytes)
+			f := must(os.Create(probe))
+			f.Write(lic.Bytes)
+			f.Sync()
+			f.Close()
+		}
+	})
+	fmt.Printf("desk sign:        %8.1f µs vs verify+sign+fsync %6.1f µs  ratio %.2fx  (one request, ledger durable)\n", ds/1e3, dl/1e3, ratio)
+}
+
+func fpBench(src fingerprint.Source, kid crypto.KeyID) func(b *testing.B) {
+	return func(b *testing.B) {
+		for b.Loop() {
+			must(fingerprint.Collect(src)).Hash("acme-cad", kid)
+		}
+	}
+}
