@@ -310,7 +310,7 @@ func TestSignedMalleability(t *testing.T) {
 		t.Fatalf("unexpected unprotected header %x", msg[unprot])
 	}
 	variants := map[string][]byte{
-		"long protected length": append(append([]byte{0xd2, 0x84, 0x59, 0x00, byte(plen)}, msg[4:]...)),
+		"long protected length": append([]byte{0xd2, 0x84, 0x59, 0x00, byte(plen)}, msg[4:]...),
 		"long empty map":        append(append(append([]byte(nil), msg[:unprot]...), 0xb8, 0x00), msg[unprot+1:]...),
 		"untagged":              msg[1:],
 	}

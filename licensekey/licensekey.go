@@ -32,15 +32,22 @@ func New(random io.Reader) (string, error) {
 	if random == nil {
 		random = rand.Reader
 	}
-	var raw [symbols]byte
-	if _, err := io.ReadFull(random, raw[:]); err != nil {
-		return "", err
+	// Draw until the check symbol is a letter or digit: the five extra
+	// check symbols (*~$=U) are awkward to type, glob in shells, and break
+	// on keyboard layouts. Parse still accepts all 37.
+	for {
+		var raw [symbols]byte
+		if _, err := io.ReadFull(random, raw[:]); err != nil {
+			return "", err
+		}
+		var b strings.Builder
+		for _, r := range raw {
+			b.WriteByte(alphabet[r&31])
+		}
+		if c := check(b.String()); strings.IndexByte(alphabet, c) >= 0 {
+			return format(b.String() + string(c)), nil
+		}
 	}
-	var b strings.Builder
-	for _, r := range raw {
-		b.WriteByte(alphabet[r&31])
-	}
-	return format(b.String() + string(check(b.String()))), nil
 }
 
 func check(s string) byte {

@@ -1,0 +1,69 @@
+# airlock: `make demo` runs the whole round trip, `make test` runs every
+# check CI runs, `make bench` prints the brief's figures.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME ?= 5s
+
+# package:target pairs run by `make fuzz` (every parser).
+FUZZ_TARGETS := \
+	./internal/armor:FuzzDecode \
+	./crypto:FuzzParseSigned \
+	./crypto:FuzzParseKeyFile \
+	./request:FuzzVerify \
+	./request:FuzzParseText \
+	./response:FuzzParse \
+	./licensekey:FuzzParse \
+	./fingerprint:FuzzParsePolicy \
+	./fingerprint:FuzzUnmarshalBinary \
+	./fingerprint:FuzzLinuxFiles
+
+.PHONY: all demo test unit lint fuzz crossbuild bench build deps clean
+
+all: build
+
+deps:
+	@command -v $(GO) >/dev/null || { echo "Go is required: https://go.dev/dl/ (or apt-get install -y golang)"; exit 1; }
+	$(GO) mod download
+
+build: deps
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/airlock ./cmd/airlock-vendor
+
+demo: build
+	@BIN=$(BIN) GO=$(GO) SRC=$(CURDIR) bash examples/demo.sh
+
+test: deps lint unit fuzz crossbuild
+	@echo "make test: all checks passed"
+
+unit:
+	$(GO) test -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/airlock-fuzz.log 2>&1 \
+			|| { cat /tmp/airlock-fuzz.log; exit 1; }; \
+	done
+
+# Everything but the dongle builds without cgo, for every platform.
+crossbuild:
+	@for os in linux darwin windows; do for arch in amd64 arm64; do \
+		echo "build $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build ./... || exit 1; \
+	done; done
+
+bench: deps
+	$(GO) run ./internal/benchreport
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./response ./fingerprint ./ledger
+
+clean:
+	rm -rf $(BIN)
