@@ -39,8 +39,12 @@ type unavailableError struct{ reason string }
 
 func (e *unavailableError) Error() string { return e.reason }
 
-// maxCustomValue bounds a custom component's value.
-const maxCustomValue = 4 << 10
+// Bounds on custom components: their number, so that a fingerprint always
+// encodes (MaxComponents), and the size of a value.
+const (
+	maxCustom      = 32
+	maxCustomValue = 4 << 10
+)
 
 // Collect reads the components of the machine src describes, and detects
 // virtual machines and containers. A nil src means OSSource().
@@ -58,11 +62,14 @@ func Collect(src Source) (*Report, error) {
 	return CollectWith(src)
 }
 
-// CollectWith is Collect with the ISV's own components added. Custom IDs must
-// be distinct and at least CustomMin.
+// CollectWith is Collect with the ISV's own components added: at most 32,
+// with distinct IDs from CustomMin up.
 func CollectWith(src Source, custom ...CustomComponent) (*Report, error) {
 	if src == nil {
 		src = OSSource()
+	}
+	if len(custom) > maxCustom {
+		return nil, fmt.Errorf("%w: %d custom components, at most %d", ErrInvalidCustom, len(custom), maxCustom)
 	}
 	for i, c := range custom {
 		if err := c.check(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"slices"
 	"strings"
 )
@@ -105,8 +106,8 @@ func (r *Report) Hash(product string, vendorKeyID [8]byte) Fingerprint {
 	mac := hmac.New(sha256.New, key(product, vendorKeyID))
 	var sum [sha256.Size]byte
 	for _, c := range r.Components {
-		if !c.Available {
-			continue
+		if !c.Available || len(c.value) == 0 {
+			continue // only the collectors make available components
 		}
 		mac.Reset()
 		mac.Write([]byte{domainComponent, byte(c.ID)})
@@ -122,11 +123,7 @@ func (r *Report) Hash(product string, vendorKeyID [8]byte) Fingerprint {
 }
 
 // combine computes the ID over sorted digests with a keyed mac.
-func combine(mac interface {
-	Reset()
-	Write([]byte) (int, error)
-	Sum([]byte) []byte
-}, ds []Digest) (id [16]byte) {
+func combine(mac hash.Hash, ds []Digest) (id [16]byte) {
 	if len(ds) == 0 {
 		return id
 	}
