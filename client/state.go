@@ -382,7 +382,12 @@ func (s *State) LastSeen() (time.Time, error) {
 // recorded (by at least a minute, to spare the disk).
 func (s *State) Touch(now time.Time) error {
 	last, err := s.LastSeen()
-	if err == nil && !now.After(last.Add(time.Minute)) {
+	if err != nil {
+		// A damaged record stays damaged (and verify keeps reporting
+		// CLOCK_TAMPERED): overwriting it would accept a turned-back clock.
+		return nil
+	}
+	if !now.After(last.Add(time.Minute)) {
 		return nil
 	}
 	return atomicfile.Write(s.path("clock"), []byte(strconv.FormatInt(now.Unix(), 10)+"\n"), 0o600)

@@ -15,31 +15,13 @@ import (
 
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/internal/testkeys"
 	"github.com/airlock-offline/airlock/internal/vectors"
 )
 
-type detRand struct {
-	label string
-	n     int
-	buf   []byte
-}
-
-func (r *detRand) Read(p []byte) (int, error) {
-	for i := range p {
-		if len(r.buf) == 0 {
-			h := sha256.Sum256([]byte(fmt.Sprintf("%s/%d", r.label, r.n)))
-			r.n++
-			r.buf = h[:]
-		}
-		p[i] = r.buf[0]
-		r.buf = r.buf[1:]
-	}
-	return len(p), nil
-}
-
 func gen(t testing.TB, role crypto.Role, label string) *crypto.Identity {
 	t.Helper()
-	id, err := crypto.Generate(role, &detRand{label: label})
+	id, err := crypto.Generate(role, testkeys.Rand(label))
 	if err != nil {
 		t.Fatal(err)
 	}

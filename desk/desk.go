@@ -17,7 +17,6 @@ import (
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/ledger"
-	"github.com/airlock-offline/airlock/licensekey"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"
@@ -101,10 +100,12 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 	if r.Kind != request.KindActivate {
 		return nil, result.New(result.Malformed, "renewal requests are not supported by this desk yet")
 	}
-	key, err := licensekey.Parse(r.LicenseKey)
-	if err != nil {
-		return nil, result.New(result.LicenseUnknown, "no such license key")
+	if r.HardwareKey != nil {
+		// No client can prove a hardware key yet, so a license bound to
+		// one could never be installed: refuse before a seat is taken.
+		return nil, result.New(result.Malformed, "hardware-key requests are not supported by this desk yet")
 	}
+	key := r.LicenseKey // canonical: request.Verify checked it
 	lic, err := d.Ledger.GetLicense(ctx, key)
 	if errors.Is(err, ledger.ErrNotFound) {
 		return nil, result.New(result.LicenseUnknown, "no such license key")

@@ -2,11 +2,11 @@ package vectors
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
+	"maps"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +16,7 @@ import (
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/internal/testkeys"
 	"github.com/airlock-offline/airlock/internal/wire"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
@@ -30,7 +31,7 @@ func TestVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(vs) < 20 {
+	if len(vs) < 50 {
 		t.Fatalf("only %d vectors found", len(vs))
 	}
 	codes := map[string]bool{}
@@ -50,7 +51,7 @@ func TestVectors(t *testing.T) {
 	// The vectors must exercise every way the format can fail.
 	for _, c := range []result.Code{result.Valid, result.Malformed, result.SignatureInvalid, result.UnknownVendorKey,
 		result.ProductMismatch, result.InstallationMismatch, result.FingerprintMismatch, result.NotYetValid,
-		result.Expired, result.LeaseExpired} {
+		result.Expired, result.LeaseExpired, result.HardwareKeyNotAccessible, result.LicenseeSecretMismatch} {
 		if !codes[string(c)] {
 			t.Errorf("no vector expects %s", c)
 		}
@@ -127,32 +128,12 @@ func formatMachine(fp fingerprint.Fingerprint) string {
 	return fmt.Sprintf("%x %s", fp.ID, strings.Join(parts, ","))
 }
 
-// detRand is a deterministic byte stream: SHA-256(label || counter).
-type detRand struct {
-	label string
-	n     int
-	buf   []byte
-}
-
-func (r *detRand) Read(p []byte) (int, error) {
-	for i := range p {
-		if len(r.buf) == 0 {
-			h := sha256.Sum256([]byte(fmt.Sprintf("%s/%d", r.label, r.n)))
-			r.n++
-			r.buf = h[:]
-		}
-		p[i] = r.buf[0]
-		r.buf = r.buf[1:]
-	}
-	return len(p), nil
-}
-
 func machine(label string, ids ...fingerprint.ComponentID) fingerprint.Fingerprint {
 	var fp fingerprint.Fingerprint
-	(&detRand{label: label + "/id"}).Read(fp.ID[:])
+	testkeys.Rand(label + "/id").Read(fp.ID[:])
 	for _, id := range ids {
 		d := fingerprint.Digest{ID: id}
-		(&detRand{label: fmt.Sprintf("%s/%d", label, id)}).Read(d.Sum[:])
+		testkeys.Rand(fmt.Sprintf("%s/%d", label, id)).Read(d.Sum[:])
 		fp.Components = append(fp.Components, d)
 	}
 	return fp
@@ -178,10 +159,10 @@ func TestGenerate(t *testing.T) {
 		os.Remove(f)
 	}
 	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	vendor := must(crypto.Generate(crypto.RoleVendor, &detRand{label: "vendor"}))
-	vendor2 := must(crypto.Generate(crypto.RoleVendor, &detRand{label: "vendor2"}))
-	inst := must(crypto.Generate(crypto.RoleInstallation, &detRand{label: "installation"}))
-	inst2 := must(crypto.Generate(crypto.RoleInstallation, &detRand{label: "installation2"}))
+	vendor := testkeys.Identity(crypto.RoleVendor, "vendor")
+	vendor2 := testkeys.Identity(crypto.RoleVendor, "vendor2")
+	inst := testkeys.Identity(crypto.RoleInstallation, "installation")
+	inst2 := testkeys.Identity(crypto.RoleInstallation, "installation2")
 	ids := []fingerprint.ComponentID{1, 2, 5, 6}
 	here := machine("here", ids...)
 	elsewhere := machine("elsewhere", ids...)
@@ -196,7 +177,7 @@ func TestGenerate(t *testing.T) {
 	}
 	req := must(request.New(request.Params{
 		Product: "acme-cad", LicenseKey: "51NKE-B51YC-93SW3-MNXGX-C", Fingerprint: here.ID[:], Components: comps,
-		Vendor: vendor.Public(), Now: t0, Rand: &detRand{label: "nonce"},
+		Vendor: vendor.Public(), Now: t0, Rand: testkeys.Rand("nonce"),
 	}, inst))
 	params := response.Params{
 		LicenseKey: "51NKE-B51YC-93SW3-MNXGX-C", ActivationID: make([]byte, 16), Product: "acme-cad",
@@ -303,4 +284,49 @@ func TestGenerate(t *testing.T) {
 	write("license-armored-as-request", "license", "MALFORMED", "license bytes behind the request tag AR1", std, armor.Encode(armor.Request, lic.Bytes))
 	write("license-mismatched-armor", "license", "MALFORMED", "BEGIN LICENSE closed by END REQUEST", std, bytes.Replace(lic.Text(), []byte("END AIRLOCK LICENSE"), []byte("END AIRLOCK REQUEST"), 1))
 	write("license-request-as-license", "license", "MALFORMED", "a request re-armored as a license (AL1)", std, armor.Encode(armor.License, req.Bytes))
+
+	// Field rules, each in a correctly signed message.
+	signReq := func(mod func(r *request.Request)) []byte {
+		r := *req.Request
+		r.Components = maps.Clone(r.Components)
+		mod(&r)
+		return armor.Encode(armor.Request, resign(inst, crypto.TagRequest, must(wire.Marshal(&r))))
+	}
+	signLic := func(mod func(l *response.License)) []byte {
+		l := *lic.License
+		l.Binding.Components = maps.Clone(l.Binding.Components)
+		mod(&l)
+		return armor.Encode(armor.License, resign(vendor, crypto.TagLicense, must(wire.Marshal(&l))))
+	}
+	write("request-license-key-not-canonical", "request", "MALFORMED", "license key in lower case", "", signReq(func(r *request.Request) { r.LicenseKey = strings.ToLower(r.LicenseKey) }))
+	write("request-license-key-check", "request", "MALFORMED", "license key whose check symbol is wrong", "", signReq(func(r *request.Request) { r.LicenseKey = r.LicenseKey[:24] + "D" }))
+	write("request-zero-fingerprint", "request", "MALFORMED", "all-zero fingerprint id (no readable component)", "", signReq(func(r *request.Request) { r.Fingerprint = make([]byte, 16) }))
+	write("request-component-zero", "request", "MALFORMED", "component id 0, which is never assigned", "", signReq(func(r *request.Request) { r.Components[0] = make([]byte, 8) }))
+	write("request-short-nonce", "request", "MALFORMED", "a nonce of 8 bytes", "", signReq(func(r *request.Request) { r.Nonce = r.Nonce[:8] }))
+	write("request-generic-card-with-key", "request", "MALFORMED", "a generic card claiming a public key", "", signReq(func(r *request.Request) {
+		r.HardwareKey = &request.HardwareKey{Type: request.HWGeneric, Serial: []byte{1, 2, 3, 4}, PublicKey: []byte{5}}
+	}))
+	write("license-policy-count-on-most", "license", "MALFORMED", "a policy count on the policy most, which has none", std, signLic(func(l *response.License) { l.Binding.PolicyN = 7 }))
+	write("license-atleast-over-components", "license", "MALFORMED", "atleast:5 with four components bound", std, signLic(func(l *response.License) {
+		l.Binding.Policy, l.Binding.PolicyN = uint8(fingerprint.PolicyAtLeast), 5
+	}))
+	write("license-atleast-valid", "license", "VALID", "atleast:3 with one of four components changed", licHeaders(during, "acme-cad", inst, newDisk), signLic(func(l *response.License) {
+		l.Binding.Policy, l.Binding.PolicyN = uint8(fingerprint.PolicyAtLeast), 3
+	}))
+	write("license-exact-one-changed", "license", "FINGERPRINT_MISMATCH", "policy exact with one of four components changed", licHeaders(during, "acme-cad", inst, newDisk), signLic(func(l *response.License) {
+		l.Binding.Policy = uint8(fingerprint.PolicyExact)
+	}))
+	write("license-lease-before-not-before", "license", "MALFORMED", "lease ending before the not-before time", std, signLic(func(l *response.License) { l.LeaseUntil = l.NotBefore - 1 }))
+	write("license-zero-fingerprint", "license", "MALFORMED", "binding to the all-zero fingerprint id", std, signLic(func(l *response.License) { l.Binding.Fingerprint = make([]byte, 16) }))
+	write("license-hardware-key-bound", "license", "HARDWARE_KEY_NOT_ACCESSIBLE", "bound to a hardware key, verified where none can be checked (fails closed)", std, signLic(func(l *response.License) {
+		l.Binding.HardwareKey = &request.HardwareKey{Type: request.HWPIV, Serial: []byte{1, 2, 3, 4}, PublicKey: bytes.Repeat([]byte{4}, 65)}
+	}))
+	write("license-secret-bound", "license", "LICENSEE_SECRET_MISMATCH", "bound to a licensee secret, verified without one (fails closed)", std, signLic(func(l *response.License) { l.Binding.SecretHash = bytes.Repeat([]byte{7}, 32) }))
+	long := bytes.Clone(lic.Bytes)
+	if long[2] != 0x58 {
+		t.Fatal("unexpected COSE layout")
+	}
+	long = append([]byte{0xd2, 0x84, 0x59, 0x00}, long[3:]...)
+	write("license-cose-long-length", "license", "MALFORMED", "the protected header's length in a longer form: same signature, different bytes", std, armor.Encode(armor.License, long))
+	write("license-cose-untagged", "license", "MALFORMED", "COSE_Sign1 without its CBOR tag 18", std, armor.Encode(armor.License, lic.Bytes[1:]))
 }
