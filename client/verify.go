@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,11 +28,14 @@ type Verifier struct {
 	Product    string
 	VendorKeys []*crypto.Public // pinned in the product; several during a rotation
 
-	Dir            string             // state directory; "" means DefaultDir
-	Source         fingerprint.Source // nil means fingerprint.OSSource()
-	Now            func() time.Time   // nil means time.Now
-	ClockTolerance time.Duration      // 0 means DefaultClockTolerance
-	Skew           time.Duration      // 0 means DefaultSkew
+	Dir    string             // state directory; "" means DefaultDir
+	Source fingerprint.Source // nil means fingerprint.OSSource()
+	// Custom adds the ISV's own hardware identifiers to the fingerprint
+	// (for example a serial from its own device driver).
+	Custom         []fingerprint.CustomComponent
+	Now            func() time.Time // nil means time.Now
+	ClockTolerance time.Duration    // 0 means DefaultClockTolerance
+	Skew           time.Duration    // 0 means DefaultSkew
 	// ReadOnly stops Verify from recording the time seen (for status
 	// displays that must not change state).
 	ReadOnly bool
@@ -47,15 +51,22 @@ func (v *Verifier) now() time.Time {
 // Fingerprint computes this machine's fingerprint for the product as seen
 // by the vendor key kid.
 func (v *Verifier) Fingerprint(kid crypto.KeyID) (fingerprint.Fingerprint, error) {
+	fp, _, err := v.machine(kid)
+	return fp, err
+}
+
+// machine returns the fingerprint and the components this process may not
+// read.
+func (v *Verifier) machine(kid crypto.KeyID) (fingerprint.Fingerprint, []fingerprint.ComponentID, error) {
 	src := v.Source
 	if src == nil {
 		src = fingerprint.OSSource()
 	}
-	rep, err := fingerprint.Collect(src)
-	if err != nil {
-		return fingerprint.Fingerprint{}, err
+	rep, err := fingerprint.CollectWith(src, v.Custom...)
+	if err != nil && !errors.Is(err, fingerprint.ErrNoComponents) {
+		return fingerprint.Fingerprint{}, nil, err
 	}
-	return rep.Hash(v.Product, kid), nil
+	return rep.Hash(v.Product, kid), rep.Unreadable(), nil
 }
 
 // Verify checks the stored license against this installation, this machine
@@ -99,7 +110,7 @@ func (v *Verifier) Verify() (lic *response.License, err error) {
 	if err := v.checkClock(st, now); err != nil {
 		return lic, err
 	}
-	fp, err := v.Fingerprint(kid)
+	fp, unreadable, err := v.machine(kid)
 	if err != nil {
 		return lic, result.Wrap(result.Internal, "cannot compute the fingerprint", err)
 	}
@@ -107,6 +118,7 @@ func (v *Verifier) Verify() (lic *response.License, err error) {
 		Product:      v.Product,
 		Installation: inst,
 		Fingerprint:  &fp,
+		Unreadable:   unreadable,
 		Now:          now,
 		Skew:         v.skew(),
 	})
@@ -186,7 +198,7 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 	if err := w.checkClock(st, now); err != nil {
 		return nil, err
 	}
-	fp, err := w.Fingerprint(kid)
+	fp, unreadable, err := w.machine(kid)
 	if err != nil {
 		return nil, result.Wrap(result.Internal, "cannot compute the fingerprint", err)
 	}
@@ -194,6 +206,7 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 		Product:       w.Product,
 		Installation:  inst,
 		Fingerprint:   &fp,
+		Unreadable:    unreadable,
 		RequestHashes: pend,
 		Now:           now,
 		Skew:          w.skew(),

@@ -264,6 +264,19 @@ func (r *Report) Available() []ComponentID {
 	return ids
 }
 
+// Unreadable returns the IDs of the components that exist but that this
+// process may not read (a permission was denied): what differs between a
+// fingerprint taken as root and one taken as a user on the same machine.
+func (r *Report) Unreadable() []ComponentID {
+	var ids []ComponentID
+	for _, c := range r.Components {
+		if !c.Available && strings.HasPrefix(c.Reason, "permission denied") {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
 // Without returns a copy of the report without the named components. An ISV
 // whose product runs unprivileged can use it to leave out the root-only
 // components on both sides, so that a fingerprint taken as root matches one

@@ -20,6 +20,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -215,6 +216,11 @@ type Expect struct {
 	// Fingerprint is this machine's fingerprint now, hashed for this
 	// product and the license's vendor key.
 	Fingerprint *fingerprint.Fingerprint
+	// Unreadable lists the components that exist on this machine but that
+	// this process may not read (fingerprint.Report.Unreadable): a license
+	// requested as root is then matched, as a user, on the components a
+	// user can read. Not applied under the exact policy.
+	Unreadable []fingerprint.ComponentID
 	// RequestHashes, when set (at activation), lists the requests this
 	// installation is waiting on; the license must answer one of them.
 	RequestHashes [][32]byte
@@ -322,7 +328,7 @@ func (l *License) Check(e *Expect) error {
 		}
 	}
 	if e.Fingerprint != nil {
-		if err := l.checkFingerprint(e.Fingerprint); err != nil {
+		if err := l.checkFingerprint(e.Fingerprint, e.Unreadable); err != nil {
 			return err
 		}
 	}
@@ -360,7 +366,7 @@ func (l *License) Check(e *Expect) error {
 	return nil
 }
 
-func (l *License) checkFingerprint(fp *fingerprint.Fingerprint) error {
+func (l *License) checkFingerprint(fp *fingerprint.Fingerprint, unreadable []fingerprint.ComponentID) error {
 	// The combined id covers every component: equal ids satisfy every
 	// policy, and this is the common case, so it goes first.
 	if subtle.ConstantTimeCompare(l.Binding.Fingerprint, fp.ID[:]) == 1 {
@@ -371,6 +377,16 @@ func (l *License) checkFingerprint(fp *fingerprint.Fingerprint) error {
 	}
 	pol := l.Policy()
 	licensed := toDigests(l.Binding.Components)
+	var skipped []string
+	if pol.Kind != fingerprint.PolicyExact && len(unreadable) > 0 {
+		licensed = slices.DeleteFunc(licensed, func(d fingerprint.Digest) bool {
+			if slices.Contains(unreadable, d.ID) {
+				skipped = append(skipped, "unreadable here: "+d.ID.String())
+				return true
+			}
+			return false
+		})
+	}
 	m := pol.Match(licensed, fp.Components)
 	if m.OK {
 		return nil
@@ -383,7 +399,7 @@ func (l *License) checkFingerprint(fp *fingerprint.Fingerprint) error {
 		details = append(details, "missing: "+id.String())
 	}
 	e := result.New(result.FingerprintMismatch, fmt.Sprintf("this machine does not match the license (%d of %d components match, policy %s)", m.Matched, m.Total, pol))
-	e.Details = details
+	e.Details = append(details, skipped...)
 	return e
 }
 

@@ -242,3 +242,44 @@ func BenchmarkRawEd25519Verify(b *testing.B) {
 		}
 	}
 }
+
+// A license requested as root binds components a user cannot read; as a
+// user the same machine matches on what it can read, except under exact.
+func TestUnreadableComponents(t *testing.T) {
+	asUser := func(fp *fingerprint.Fingerprint) {
+		fp.Components = fp.Components[2:] // 1 and 2 need root
+		fp.ID[0] ^= 1
+	}
+	cases := []struct {
+		policy     fingerprint.Policy
+		unreadable []fingerprint.ComponentID
+		want       result.Code
+	}{
+		{fingerprint.MatchMost, []fingerprint.ComponentID{1, 2}, result.Valid},
+		{fingerprint.MatchAll, []fingerprint.ComponentID{1, 2}, result.Valid},
+		{fingerprint.MatchMost, nil, result.FingerprintMismatch},
+		{fingerprint.MatchAll, nil, result.FingerprintMismatch},
+		{fingerprint.MatchExact, []fingerprint.ComponentID{1, 2}, result.FingerprintMismatch},
+		{fingerprint.AtLeast(3), []fingerprint.ComponentID{1, 2}, result.FingerprintMismatch},
+	}
+	for _, c := range cases {
+		req, lic := fixture(t, func(p *response.Params) { p.Policy = c.policy })
+		e := expect(req)
+		asUser(e.Fingerprint)
+		e.Unreadable = c.unreadable
+		_, err := response.Verify(lic.Bytes, e)
+		if got := result.CodeOf(err); got != c.want {
+			t.Errorf("%s, unreadable %v: got %s (%v), want %s", c.policy, c.unreadable, got, err, c.want)
+		}
+	}
+	// A component that changed is still caught when others are unreadable.
+	req, lic := fixture(t, nil)
+	e := expect(req)
+	asUser(e.Fingerprint)
+	e.Fingerprint.Components[0].Sum[0] ^= 0xff
+	e.Fingerprint.Components[1].Sum[0] ^= 0xff
+	e.Unreadable = []fingerprint.ComponentID{1, 2}
+	if _, err := response.Verify(lic.Bytes, e); result.CodeOf(err) != result.FingerprintMismatch {
+		t.Fatalf("two of the two readable components changed: %v", err)
+	}
+}
