@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/airlock-offline/airlock/crypto"
@@ -100,11 +101,6 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 	if r.Kind != request.KindActivate {
 		return nil, result.New(result.Malformed, "renewal requests are not supported by this desk yet")
 	}
-	if r.HardwareKey != nil {
-		// No client can prove a hardware key yet, so a license bound to
-		// one could never be installed: refuse before a seat is taken.
-		return nil, result.New(result.Malformed, "hardware-key requests are not supported by this desk yet")
-	}
 	key := r.LicenseKey // canonical: request.Verify checked it
 	lic, err := d.Ledger.GetLicense(ctx, key)
 	if errors.Is(err, ledger.ErrNotFound) {
@@ -125,6 +121,14 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 	pol, err := fingerprint.ParsePolicy(lic.MatchPolicy)
 	if err != nil {
 		return nil, result.Wrap(result.Internal, "license has an invalid match policy in the ledger", err)
+	}
+	if err := checkEnv(lic, fingerprint.Env(r.Env), r.HardwareKey != nil); err != nil {
+		return nil, err
+	}
+	if r.HardwareKey != nil {
+		// No client can prove a hardware key yet, so a license bound to
+		// one could never be installed: refuse before a seat is taken.
+		return nil, result.New(result.Malformed, "hardware-key requests are not supported by this desk yet")
 	}
 	if _, err := r.Open(d.Key); err != nil {
 		return nil, err
@@ -239,4 +243,46 @@ func requestFingerprint(r *request.Request) fingerprint.Fingerprint {
 		}
 	}
 	return fp
+}
+
+// ParseEnvList parses an environment list for a license policy: flag names
+// of fingerprint.Env separated by commas ("vm,container"), in any order;
+// "" or "none" is the empty list. It returns the canonical text.
+func ParseEnvList(s string) (string, error) {
+	if s == "" || s == "none" {
+		return "", nil
+	}
+	var e fingerprint.Env
+	for _, part := range strings.Split(s, ",") {
+		f, err := fingerprint.ParseEnv(strings.TrimSpace(part))
+		if err != nil || f == 0 {
+			return "", fmt.Errorf("unknown environment %q: use vm, container, wsl, cloud, shared-machine-id, no-machine-id", strings.TrimSpace(part))
+		}
+		e |= f
+	}
+	return e.String(), nil
+}
+
+// checkEnv applies the license's policy for virtual machines, containers
+// and the like to the environment the request reports.
+func checkEnv(lic *ledger.License, env fingerprint.Env, hasHardwareKey bool) error {
+	if lic.RefuseEnv != "" {
+		refused, err := fingerprint.ParseEnv(lic.RefuseEnv)
+		if err != nil {
+			return result.Wrap(result.Internal, "license has an invalid environment policy in the ledger", err)
+		}
+		if hit := env & refused; hit != 0 {
+			return result.New(result.EnvironmentRefused, fmt.Sprintf("license does not allow activation on this kind of machine (%s)", hit))
+		}
+	}
+	if lic.HardwareEnv != "" {
+		needKey, err := fingerprint.ParseEnv(lic.HardwareEnv)
+		if err != nil {
+			return result.Wrap(result.Internal, "license has an invalid environment policy in the ledger", err)
+		}
+		if hit := env & needKey; hit != 0 && !hasHardwareKey {
+			return result.New(result.HardwareKeyNotAccessible, fmt.Sprintf("license requires a hardware key on this kind of machine (%s)", hit))
+		}
+	}
+	return nil
 }

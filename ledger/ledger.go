@@ -166,6 +166,8 @@ CREATE TABLE licenses (
 	features     TEXT    NOT NULL,
 	confidential TEXT    NOT NULL,
 	match_policy TEXT    NOT NULL,
+	refuse_env   TEXT    NOT NULL DEFAULT '',
+	hwkey_env    TEXT    NOT NULL DEFAULT '',
 	created      INTEGER NOT NULL,
 	suspended    INTEGER NOT NULL CHECK (suspended IN (0, 1)),
 	-- Active activations, kept by the triggers below.

@@ -23,6 +23,8 @@ type License struct {
 	Features     map[string]uint64 // feature name -> count (0 = unlimited/flag); nil when empty
 	Confidential map[string]string // fields sealed to the client in the license; never printed by list; nil when empty
 	MatchPolicy  string            // fingerprint match policy text, e.g. "all", "most", "atleast:2", "exact"
+	RefuseEnv    string            // environments refused (fingerprint.Env text, e.g. "vm,container"); "" = none
+	HardwareEnv  string            // environments that must present a hardware key; "" = none
 	Created      time.Time         // zero is replaced by the current time on CreateLicense
 	Suspended    bool
 }
@@ -105,12 +107,12 @@ func (l *Ledger) CreateLicense(ctx context.Context, lic *License) error {
 	err = l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO licenses (key, product, licensee, max_machines, expires, lease_period,
-				features, confidential, match_policy, created, suspended)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				features, confidential, match_policy, refuse_env, hwkey_env, created, suspended)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (key) DO NOTHING`,
 			lic.Key, lic.Product, lic.Licensee, lic.MaxMachines, nullTime(lic.Expires),
 			int64(lic.LeasePeriod), features, confidential, lic.MatchPolicy,
-			created.UnixNano(), boolInt(lic.Suspended))
+			lic.RefuseEnv, lic.HardwareEnv, created.UnixNano(), boolInt(lic.Suspended))
 		if err != nil {
 			return fmt.Errorf("ledger: failed to create license: %w", err)
 		}
@@ -151,7 +153,7 @@ func (l *Ledger) SetSuspended(ctx context.Context, key string, suspended bool) e
 }
 
 const licenseColumns = `key, product, licensee, max_machines, expires, lease_period,
-	features, confidential, match_policy, created, suspended`
+	features, confidential, match_policy, refuse_env, hwkey_env, created, suspended`
 
 // GetLicense returns the license with the given key, or [ErrNotFound].
 func (l *Ledger) GetLicense(ctx context.Context, key string) (*License, error) {
@@ -200,7 +202,7 @@ func scanLicense(s scanner) (*License, error) {
 		suspended              int
 	)
 	err := s.Scan(&lic.Key, &lic.Product, &lic.Licensee, &lic.MaxMachines, &expires, &lease,
-		&features, &confidential, &lic.MatchPolicy, &created, &suspended)
+		&features, &confidential, &lic.MatchPolicy, &lic.RefuseEnv, &lic.HardwareEnv, &created, &suspended)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}

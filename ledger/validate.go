@@ -62,6 +62,12 @@ func validateLicense(lic *License) error {
 	if err := checkText("licensee", lic.Licensee, maxLicenseeLen, false); err != nil {
 		return err
 	}
+	if err := checkText("refused environments", lic.RefuseEnv, maxPolicyLen, false); err != nil {
+		return err
+	}
+	if err := checkText("hardware-key environments", lic.HardwareEnv, maxPolicyLen, false); err != nil {
+		return err
+	}
 	if err := checkText("match policy", lic.MatchPolicy, maxPolicyLen, false); err != nil {
 		return err
 	}

@@ -44,6 +44,9 @@ const (
 	// RequestMismatch: the license was signed for a request this
 	// installation did not make (or no longer waits for).
 	RequestMismatch Code = "REQUEST_MISMATCH"
+	// EnvironmentRefused: (desk) the license's policy refuses requests
+	// from this kind of machine (a VM, a container, …).
+	EnvironmentRefused Code = "ENVIRONMENT_REFUSED"
 	// Internal is returned for failures that are not about the license
 	// itself: an unreadable state directory, a full disk.
 	Internal Code = "ERROR"
@@ -74,6 +77,7 @@ var exitCodes = map[Code]int{
 	Malformed:                27,
 	InstallationMismatch:     28,
 	RequestMismatch:          29,
+	EnvironmentRefused:       30,
 }
 
 // Codes returns every code in exit-code order, for documentation and tests.
@@ -168,6 +172,7 @@ var (
 	ErrMalformed                = &Error{Code: Malformed}
 	ErrInstallationMismatch     = &Error{Code: InstallationMismatch}
 	ErrRequestMismatch          = &Error{Code: RequestMismatch}
+	ErrEnvironmentRefused       = &Error{Code: EnvironmentRefused}
 )
 
 // CodeOf returns the result code carried by err: VALID for nil, the code of

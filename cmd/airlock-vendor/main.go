@@ -287,6 +287,8 @@ type licenseJSON struct {
 	Lease       string            `json:"lease,omitempty"`
 	Features    map[string]uint64 `json:"features,omitempty"`
 	Match       string            `json:"match_policy"`
+	RefuseEnv   string            `json:"refuse_env,omitempty"`
+	HardwareEnv string            `json:"hardware_key_env,omitempty"`
 	Created     string            `json:"created"`
 	Suspended   bool              `json:"suspended"`
 	Sealed      []string          `json:"confidential_fields,omitempty"`
@@ -294,7 +296,7 @@ type licenseJSON struct {
 
 func toJSON(l *ledger.License) licenseJSON {
 	j := licenseJSON{Key: l.Key, Product: l.Product, Licensee: l.Licensee, MaxMachines: l.MaxMachines,
-		Features: l.Features, Match: l.MatchPolicy, Created: l.Created.UTC().Format(time.RFC3339), Suspended: l.Suspended}
+		Features: l.Features, Match: l.MatchPolicy, RefuseEnv: l.RefuseEnv, HardwareEnv: l.HardwareEnv, Created: l.Created.UTC().Format(time.RFC3339), Suspended: l.Suspended}
 	if !l.Expires.IsZero() {
 		j.Expires = l.Expires.UTC().Format(time.RFC3339)
 	}
@@ -324,6 +326,8 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	features := fs.StringArray("feature", nil, "")
 	confidential := fs.StringArray("confidential", nil, "")
 	match := fs.String("match", "most", "")
+	refuseEnv := fs.String("refuse-env", "", "")
+	hwEnv := fs.String("hardware-key-env", "", "")
 	asJSON := fs.Bool("json", false, "")
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
@@ -364,6 +368,12 @@ func (a *app) cmdLicenseCreate(args []string) error {
 		return cli.Usagef("--match: %v", err)
 	}
 	lic.MatchPolicy = pol.String()
+	if lic.RefuseEnv, err = desk.ParseEnvList(*refuseEnv); err != nil {
+		return cli.Usagef("--refuse-env: %v", err)
+	}
+	if lic.HardwareEnv, err = desk.ParseEnvList(*hwEnv); err != nil {
+		return cli.Usagef("--hardware-key-env: %v", err)
+	}
 	if len(*features) > 32 {
 		return cli.Usagef("at most 32 features")
 	}
@@ -528,7 +538,14 @@ func (a *app) cmdLicenseShow(args []string) error {
 	if j.Lease != "" {
 		fmt.Fprintf(w, "lease:        %s\n", j.Lease)
 	}
-	fmt.Fprintf(w, "match policy: %s\ncreated:      %s\nsuspended:    %v\n", j.Match, j.Created, j.Suspended)
+	fmt.Fprintf(w, "match policy: %s\n", j.Match)
+	if j.RefuseEnv != "" {
+		fmt.Fprintf(w, "refuses:      %s\n", j.RefuseEnv)
+	}
+	if j.HardwareEnv != "" {
+		fmt.Fprintf(w, "hardware key: required on %s\n", j.HardwareEnv)
+	}
+	fmt.Fprintf(w, "created:      %s\nsuspended:    %v\n", j.Created, j.Suspended)
 	names := make([]string, 0, len(j.Features))
 	for n := range j.Features {
 		names = append(names, n)

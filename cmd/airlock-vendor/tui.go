@@ -38,6 +38,10 @@ license create options:
     --confidential K=V      a field sealed to the activated installation (repeatable)
     --match POLICY          fingerprint match policy: exact, all, most,
                             atleast:N (default most)
+    --refuse-env LIST       refuse requests from these kinds of machine:
+                            vm, container, wsl, cloud, shared-machine-id,
+                            no-machine-id (comma-separated)
+    --hardware-key-env LIST require a hardware key on these kinds of machine
     --json                  print the license as JSON
 
 sign options:
@@ -61,6 +65,7 @@ Exit codes:
     10+ the request was refused; the code names why (same numbers as
         airlock verify): 11 SIGNATURE_INVALID, 12 UNKNOWN_VENDOR_KEY,
         14 PRODUCT_MISMATCH, 16 EXPIRED, 23 TOO_MANY_MACHINES,
-        24 LICENSE_UNKNOWN, 25 LICENSE_SUSPENDED, 26 REQUEST_STALE,
-        27 MALFORMED. No license file is written when a request is refused.
+        19 HARDWARE_KEY_NOT_ACCESSIBLE, 24 LICENSE_UNKNOWN,
+        25 LICENSE_SUSPENDED, 26 REQUEST_STALE, 27 MALFORMED,
+        30 ENVIRONMENT_REFUSED. No license file is written when a request is refused.
 `

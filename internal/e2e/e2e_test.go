@@ -1151,3 +1151,73 @@ func TestConfidentialFields(t *testing.T) {
 	expectContains(t, "license show", outs[4].stdout, `confidential: "serial" (value not shown)`)
 	expectNoSecrets(t, outs, secret)
 }
+
+// The vendor's policy for virtual machines and containers is applied to the
+// environment the request reports, from the fingerprint fixtures of a KVM
+// guest and a Docker container.
+func TestEnvironmentPolicy(t *testing.T) {
+	t.Parallel()
+	kvm := filepath.Join(moduleDir, "testdata", "fingerprint", "kvm")
+	docker := filepath.Join(moduleDir, "testdata", "fingerprint", "docker")
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--max-machines", "5", "--refuse-env", "vm", "--hardware-key-env", "container")
+	show := e.vendor("--dir", desk, "license", "show", key)
+	expectOK(t, show)
+	expectContains(t, "stdout", show.stdout, "refuses:      vm\n")
+	expectContains(t, "stdout", show.stdout, "hardware key: required on container\n")
+
+	refused := func(t *testing.T, machine string, code int, msg string) {
+		t.Helper()
+		req := request(t, e.on(machine), filepath.Join(t.TempDir(), "s"), vk, key)
+		outPath := filepath.Join(t.TempDir(), "out.txt")
+		o := e.vendor("--dir", desk, "sign", req, "-o", outPath)
+		expect(t, o, code)
+		expectStderr(t, o, "airlock-vendor: error: "+msg+"\n")
+		expectNoFile(t, outPath)
+	}
+	t.Run("vm-refused", func(t *testing.T) {
+		refused(t, kvm, 30, "ENVIRONMENT_REFUSED: license does not allow activation on this kind of machine (vm)")
+	})
+	t.Run("container-needs-hardware-key", func(t *testing.T) {
+		refused(t, docker, 19, "HARDWARE_KEY_NOT_ACCESSIBLE: license requires a hardware key on this kind of machine (container)")
+	})
+	t.Run("bare-metal-allowed", func(t *testing.T) {
+		state := filepath.Join(t.TempDir(), "s")
+		lic := sign(t, e, desk, request(t, e, state, vk, key))
+		activate(t, e, state, vk, lic)
+		verify(t, e, state, vk, "VALID", 0)
+	})
+	if ls := licenseShow(t, e, desk, key); *ls.SeatsUsed != 1 {
+		t.Errorf("seats_used %d, want 1: refused requests must take no seat", *ls.SeatsUsed)
+	}
+	o := e.vendor("--dir", desk, "license", "create", "--product", "p", "--licensee", "l", "--refuse-env", "vm,spaceship")
+	expect(t, o, 2)
+	expectContains(t, "stderr", o.stderr, `unknown environment "spaceship"`)
+}
+
+// examples/embed verifies its license the way an ISV embeds airlock: the
+// vendor key pinned at build time, the real machine, the real clock.
+func TestEmbeddedExample(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t).with("AIRLOCK_TEST_NOW", "") // no hooks: the real machine and clock, as the product sees them
+	desk, vk := initDesk(t, e)
+	pub := strings.TrimSpace(e.vendor("--dir", desk, "pubkey").stdout)
+	bin := filepath.Join(t.TempDir(), "embed")
+	if err := goBuild(moduleDir, "-ldflags", "-X main.vendorKey="+pub, "-o", bin, "./examples/embed"); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	run := func() out { return e.with("AIRLOCK_HOME", state).run(bin, nil) }
+
+	o := run()
+	expect(t, o, 10)
+	expectContains(t, "stderr", o.stderr, "[NOT_ACTIVATED]")
+
+	key := createLicense(t, e, desk, "--feature", "export=2")
+	lic := sign(t, e, desk, request(t, e, state, vk, key))
+	activate(t, e, state, vk, lic)
+	o = run()
+	expectOK(t, o)
+	expectStdout(t, o, "acme-cad is licensed to ACME Corp (export: 2)\n")
+}

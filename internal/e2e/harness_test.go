@@ -23,6 +23,7 @@ import (
 
 // Binaries built by TestMain.
 var (
+	moduleDir         string // the module root
 	airlockBin        string // airlock, built with -tags airlocktest
 	vendorBin         string // airlock-vendor, built with -tags airlocktest
 	releaseAirlockBin string // airlock, release build (no test hooks)
@@ -67,6 +68,7 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
+	moduleDir = root
 	airlockBin = filepath.Join(testDir, "airlock"+exe)
 	vendorBin = filepath.Join(testDir, "airlock-vendor"+exe)
 	releaseAirlockBin = filepath.Join(relDir, "airlock"+exe)
