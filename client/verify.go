@@ -8,6 +8,7 @@ import (
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"
 )
@@ -223,4 +224,45 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 		return nil, result.Wrap(result.Internal, "cannot update the pending requests", err)
 	}
 	return lic, nil
+}
+
+// Request builds and signs an activation request for v.Product with the
+// installation identity inst, addressed to the first pinned vendor key, and
+// records it as pending so that Activate accepts its answer. The
+// fingerprint includes v.Custom components.
+func (v *Verifier) Request(inst *crypto.Identity, licenseKey string, conf *request.Confidential) (*request.Signed, error) {
+	if len(v.VendorKeys) == 0 {
+		return nil, result.New(result.Internal, "no vendor public key is pinned")
+	}
+	st, err := Open(v.Dir)
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot open the state directory", err)
+	}
+	vendor := v.VendorKeys[0]
+	fp, _, err := v.machine(vendor.ID())
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot compute the fingerprint", err)
+	}
+	comps := make(map[uint8][]byte, len(fp.Components))
+	for _, d := range fp.Components {
+		comps[uint8(d.ID)] = append([]byte(nil), d.Sum[:]...)
+	}
+	s, err := request.New(request.Params{
+		Product:      v.Product,
+		LicenseKey:   licenseKey,
+		Fingerprint:  fp.ID[:],
+		Components:   comps,
+		Env:          uint16(fp.Env),
+		Vendor:       vendor,
+		Confidential: conf,
+		Now:          v.now(),
+	}, inst)
+	if err != nil {
+		return nil, err
+	}
+	// Remember the request before it leaves, so its license is accepted.
+	if err := st.AddPending(v.Product, s.Hash, s.Request.CreatedTime()); err != nil {
+		return nil, result.Wrap(result.Internal, "cannot record the pending request", err)
+	}
+	return s, nil
 }

@@ -250,37 +250,21 @@ func (a *app) cmdRequest(args []string) error {
 		if *plaintext {
 			a.ui.Warnf("the installation key is stored UNENCRYPTED in %s", cli.Abs(st.Dir))
 		} else if pass, err = a.ui.Passphrase(a.passphraseFile, true)(); err != nil {
-			return fmt.Errorf("%w\nairlock: hint: or pass --plaintext-key for software that runs unattended", err)
+			return cli.WithHint(err, "or pass --plaintext-key for software that runs unattended")
 		}
 		if inst, err = st.CreateInstallation(nil, pass, *workFactor); err != nil {
 			return err
 		}
 		a.ui.Infof("new installation key %s in %s", inst.ID(), cli.Abs(st.Dir))
 	}
-	v := a.verifier(*product, keys)
-	fp, err := v.Fingerprint(keys[0].ID())
+	s, err := a.verifier(*product, keys).Request(inst, lk, nil)
 	if err != nil {
-		return fmt.Errorf("cannot compute the fingerprint: %w", err)
-	}
-	comps := make(map[uint8][]byte, len(fp.Components))
-	for _, d := range fp.Components {
-		comps[uint8(d.ID)] = append([]byte(nil), d.Sum[:]...)
-	}
-	s, err := request.New(request.Params{
-		Product:     *product,
-		LicenseKey:  lk,
-		Fingerprint: fp.ID[:],
-		Components:  comps,
-		Env:         uint16(fp.Env),
-		Vendor:      keys[0],
-		Now:         cli.Now(),
-	}, inst)
-	if err != nil {
-		return fmt.Errorf("cannot make the request: %w", err)
-	}
-	// Remember the request before it leaves, so its license is accepted.
-	if err := st.AddPending(*product, s.Hash, s.Request.CreatedTime()); err != nil {
-		return fmt.Errorf("cannot record the pending request: %w", err)
+		var fe *request.FieldError
+		err = fmt.Errorf("cannot make the request: %w", err)
+		if errors.As(err, &fe) && fe.Field == "fingerprint" {
+			return cli.WithHint(err, "run `airlock fingerprint --explain` to see which hardware components could be read")
+		}
+		return err
 	}
 	if err := a.ui.WriteOutput(*out, s.Text()); err != nil {
 		return err

@@ -66,6 +66,18 @@ type ExitErr struct {
 func (e *ExitErr) Error() string { return e.Err.Error() }
 func (e *ExitErr) Unwrap() error { return e.Err }
 
+// HintErr is an error with a hint printed after it.
+type HintErr struct {
+	Err  error
+	Hint string
+}
+
+func (e *HintErr) Error() string { return e.Err.Error() }
+func (e *HintErr) Unwrap() error { return e.Err }
+
+// WithHint returns err with a hint line to print after it.
+func WithHint(err error, hint string) error { return &HintErr{Err: err, Hint: hint} }
+
 // Usagef returns a usage error (exit 2).
 func Usagef(format string, a ...any) error {
 	return &ExitErr{Code: ExitUsage, Err: fmt.Errorf(format, a...)}
@@ -74,6 +86,10 @@ func Usagef(format string, a ...any) error {
 // Fail prints err and returns the exit code for it: the result code's exit
 // code for a *result.Error, 2 for usage errors, 1 otherwise.
 func (u *UI) Fail(err error) int {
+	var he *HintErr
+	if errors.As(err, &he) {
+		defer u.Hintf("%s", he.Hint)
+	}
 	var ee *ExitErr
 	if errors.As(err, &ee) {
 		u.Errorf("%v", ee.Err)
