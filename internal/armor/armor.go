@@ -170,6 +170,29 @@ func Decode(text []byte) (Kind, []byte, error) {
 		body = append(body, l.text...)
 	}
 	first := lines[0].n
+	if isPart(lines[0].text) {
+		// Several parts, one a line, in any order.
+		var a Assembler
+		for _, l := range lines {
+			if _, err := a.add(l.text); err != nil {
+				err.Line = l.n
+				return 0, nil, err
+			}
+		}
+		k, p, err := a.Result()
+		if err != nil {
+			return 0, nil, err
+		}
+		if label != "" && label != kinds[k].label {
+			return 0, nil, &ParseError{Line: first, Reason: "tag does not match the BEGIN line"}
+		}
+		return k, p, nil
+	}
+	return decodeBody(body, first, label)
+}
+
+// decodeBody decodes the joined text form: tag + base32.
+func decodeBody(body []byte, first int, label string) (Kind, []byte, error) {
 	if len(body) < 3 {
 		return 0, nil, &ParseError{Line: first, Reason: "text is too short to be an airlock message"}
 	}

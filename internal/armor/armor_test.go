@@ -153,3 +153,90 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestParts(t *testing.T) {
+	for _, size := range []int{10, 100, 377, 640, 1500} {
+		p := make([]byte, size)
+		for i := range p {
+			p[i] = byte(i*7 + size)
+		}
+		for n := 1; n <= armor.MaxParts; n++ {
+			parts, err := armor.Split(armor.License, p, n)
+			if tooLong := n > 1 && (size*8+4)/5/n+9 > armor.MaxPartText; tooLong != (err != nil) {
+				t.Fatalf("size %d in %d parts: error %v, want one: %v", size, n, err, tooLong)
+			}
+			if err != nil {
+				continue
+			}
+			if len(parts) != n {
+				t.Fatalf("%d parts, want %d", len(parts), n)
+			}
+			for _, q := range parts {
+				if d := len(q) - len(parts[0]); d < -1 || d > 1 {
+					t.Fatalf("parts of unequal length: %d vs %d", len(q), len(parts[0]))
+				}
+			}
+			// Any order, lower case, CRLF, with one part scanned twice.
+			shuffled := append([]string(nil), parts...)
+			for i := range shuffled {
+				j := (i*3 + 1) % len(shuffled)
+				shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
+			}
+			if n > 1 {
+				shuffled = append(shuffled, shuffled[0])
+			}
+			in := strings.ToLower(strings.Join(shuffled, "\r\n")) + "\r\n"
+			k, got, err := armor.Decode([]byte(in))
+			if err != nil || k != armor.License || !bytes.Equal(got, p) {
+				t.Fatalf("size %d, %d parts: %v", size, n, err)
+			}
+			// Interactive: the assembler reports what is missing.
+			var a armor.Assembler
+			for i, q := range parts {
+				st, err := a.Add([]byte(" " + q + "\n"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(st.Have) != i+1 || st.Total != n || len(st.Missing) != n-i-1 {
+					t.Fatalf("status after %d: %+v", i+1, st)
+				}
+			}
+			if !a.Done() {
+				t.Fatal("not done")
+			}
+			if _, got, err := a.Result(); err != nil || !bytes.Equal(got, p) {
+				t.Fatalf("assembler result: %v", err)
+			}
+		}
+	}
+}
+
+func TestPartErrors(t *testing.T) {
+	p := bytes.Repeat([]byte("airlock"), 60)
+	q := bytes.Repeat([]byte("AIRLOCK"), 60)
+	a3, _ := armor.Split(armor.Request, p, 3)
+	b3, _ := armor.Split(armor.Request, q, 3)
+	l3, _ := armor.Split(armor.License, p, 3)
+	cases := map[string]struct {
+		in     string
+		reason string
+	}{
+		"missing part":     {a3[0] + "\n" + a3[2], "parts missing: 2 of 3"},
+		"other message":    {a3[0] + "\n" + b3[1] + "\n" + a3[2], "belongs to another message"},
+		"other kind":       {a3[0] + "\n" + l3[1], "belongs to another message"},
+		"bad number":       {"AR905" + a3[0][5:], "invalid part number"},
+		"index over total": {"AR942" + a3[0][5:], "invalid part number"},
+		"conflicting":      {a3[0] + "\n" + a3[0][:20] + "A" + a3[0][21:], "scanned twice with different content"},
+		"too long":         {"AR912ABCD" + strings.Repeat("A", 1000), "longer than"},
+		"forged id":        {a3[0][:5] + "AAAA" + a3[0][9:] + "\n" + a3[1][:5] + "AAAA" + a3[1][9:] + "\n" + a3[2][:5] + "AAAA" + a3[2][9:], "do not belong together"},
+	}
+	for name, c := range cases {
+		_, _, err := armor.Decode([]byte(c.in))
+		if err == nil || !strings.Contains(err.Error(), c.reason) {
+			t.Errorf("%s: got %v, want %q", name, err, c.reason)
+		}
+	}
+	if _, err := armor.Split(armor.Request, p, 5); err == nil {
+		t.Error("5 parts accepted")
+	}
+}
