@@ -191,7 +191,6 @@ func joinInts(v []int) string {
 	return strings.Join(s, ", ")
 }
 
-
 func trimLineEnds(b []byte) []byte {
 	for len(b) > 0 && (b[len(b)-1] == '\r' || b[len(b)-1] == '\n') {
 		b = b[:len(b)-1]
