@@ -115,7 +115,10 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 	if lic.Product != r.Product {
 		return nil, result.New(result.ProductMismatch, fmt.Sprintf("license is for product %q, the request for %q", lic.Product, r.Product))
 	}
-	if !lic.Expires.IsZero() && !now.Before(lic.Expires) {
+	// Licenses carry whole seconds: compare in whole seconds, so a license
+	// that expires within the current second is EXPIRED, not unsignable.
+	issued := now.UTC().Truncate(time.Second)
+	if !lic.Expires.IsZero() && lic.Expires.Unix() <= issued.Unix() {
 		return nil, result.New(result.Expired, "license expired on "+lic.Expires.UTC().Format(time.RFC3339))
 	}
 	pol, err := fingerprint.ParsePolicy(lic.MatchPolicy)
@@ -158,8 +161,9 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 			return nil, result.Wrap(result.Internal, "cannot read randomness", err)
 		}
 	}
-	issued := now.UTC().Truncate(time.Second)
+	refuse, _ := fingerprint.ParseEnv(orNone(lic.RefuseEnv)) // checked by checkEnv
 	p := response.Params{
+		RefuseEnv:    refuse,
 		LicenseKey:   key,
 		Product:      lic.Product,
 		Licensee:     lic.Licensee,
@@ -170,7 +174,10 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 		Confidential: lic.Confidential,
 	}
 	if lic.LeasePeriod > 0 {
-		p.LeaseUntil = issued.Add(lic.LeasePeriod)
+		if lic.LeasePeriod < time.Second {
+			return nil, result.New(result.Internal, "license has a lease period under one second in the ledger")
+		}
+		p.LeaseUntil = issued.Add(lic.LeasePeriod).Truncate(time.Second)
 		if !lic.Expires.IsZero() && p.LeaseUntil.After(lic.Expires) {
 			p.LeaseUntil = lic.Expires
 		}
@@ -285,4 +292,11 @@ func checkEnv(lic *ledger.License, env fingerprint.Env, hasHardwareKey bool) err
 		}
 	}
 	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }

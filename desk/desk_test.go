@@ -105,8 +105,14 @@ func (e *env) addLicense(mod func(*ledger.License)) string {
 // (slash-separated, relative to the tree) to new content, "" to delete.
 func machine(t *testing.T, changes map[string]string) fingerprint.Source {
 	t.Helper()
+	return machineFrom(t, bareMetal, changes)
+}
+
+// machineFrom is machine for another fixture tree.
+func machineFrom(t *testing.T, fixture string, changes map[string]string) fingerprint.Source {
+	t.Helper()
 	root := t.TempDir()
-	if err := os.CopyFS(root, os.DirFS(bareMetal)); err != nil {
+	if err := os.CopyFS(root, os.DirFS(fixture)); err != nil {
 		t.Fatal(err)
 	}
 	for p, content := range changes {
@@ -522,6 +528,20 @@ func TestSignRefused(t *testing.T) {
 			want: result.Malformed, sentinel: result.ErrMalformed,
 		},
 		{
+			// The key id is this desk's, but the fields are sealed to
+			// another X25519 key: the desk cannot open them.
+			name: "sealed fields the desk cannot open",
+			params: func(e *env, p *request.Params) {
+				mixed, err := crypto.NewPublic(crypto.RoleVendor, e.vendor.Public().Sign, otherVendor.Public().Box[:])
+				if err != nil {
+					e.t.Fatal(err)
+				}
+				p.Vendor = mixed
+				p.Confidential = &request.Confidential{LicenseeSecret: "correct horse"}
+			},
+			want: result.Malformed, sentinel: result.ErrMalformed,
+		},
+		{
 			name: "hardware key",
 			params: func(e *env, p *request.Params) {
 				p.HardwareKey = &request.HardwareKey{Type: request.HWOpenPGP, Serial: []byte{0x00, 0x06, 0x12, 0x34, 0x56, 0x78}, PublicKey: bytes.Repeat([]byte{7}, 32)}
@@ -581,9 +601,9 @@ func TestSignRefused(t *testing.T) {
 	}
 }
 
-// TestSignRefusalsHaveCauses checks that each refused case above is refused
-// for its own reason: the same request without the fault is signed.
-func TestSignRefusalsHaveCauses(t *testing.T) {
+// TestSignReinstated: a suspended license takes activations again once it
+// is reinstated.
+func TestSignReinstated(t *testing.T) {
 	e := newEnv(t)
 	key := e.addLicense(nil)
 	if err := e.led.SetSuspended(context.Background(), key, true); err != nil {
@@ -592,14 +612,19 @@ func TestSignRefusalsHaveCauses(t *testing.T) {
 	src := machine(t, nil)
 	_, err := e.sign(e.request(src, key))
 	wantCode(t, err, result.LicenseSuspended, result.ErrLicenseSuspended)
+	e.wantNoActivation(key)
 	if err := e.led.SetSuspended(context.Background(), key, false); err != nil {
 		t.Fatal(err)
 	}
 	e.mustSign(e.request(src, key))
+}
 
-	e2 := newEnv(t)
-	key2 := e2.addLicense(func(l *ledger.License) { l.MatchPolicy = "atleast:6" })
-	iss := e2.mustSign(e2.request(src, key2))
+// TestSignAtLeastPolicy: a policy that needs exactly the components the
+// machine has is signed, and the license carries it.
+func TestSignAtLeastPolicy(t *testing.T) {
+	e := newEnv(t)
+	key := e.addLicense(func(l *ledger.License) { l.MatchPolicy = "atleast:6" })
+	iss := e.mustSign(e.request(machine(t, nil), key))
 	if got := iss.License.License.Policy(); got != fingerprint.AtLeast(6) {
 		t.Errorf("policy %s, want atleast:6", got)
 	}
@@ -748,5 +773,45 @@ func TestSignConfidential(t *testing.T) {
 	key2 := e2.addLicense(nil)
 	if l := e2.mustSign(e2.request(machine(t, nil), key2)).License.License; len(l.Sealed) != 0 {
 		t.Error("license without confidential fields has sealed data")
+	}
+}
+
+// TestSignEnvironment: the license's environment policy judges the
+// environment the request reports.
+func TestSignEnvironment(t *testing.T) {
+	kvm := func(t *testing.T) fingerprint.Source { return machineFrom(t, "../testdata/fingerprint/kvm", nil) }
+	bare := func(t *testing.T) fingerprint.Source { return machine(t, nil) }
+	for _, tc := range []struct {
+		name          string
+		refuse, hwEnv string
+		machine       func(*testing.T) fingerprint.Source
+		want          result.Code
+		sentinel      error
+	}{
+		{"vm refused, kvm guest", "vm", "", kvm, result.EnvironmentRefused, result.ErrEnvironmentRefused},
+		{"vm and container refused, kvm guest", "vm,container", "", kvm, result.EnvironmentRefused, result.ErrEnvironmentRefused},
+		{"container refused, kvm guest", "container", "", kvm, result.Valid, nil},
+		{"vm refused, bare metal", "vm", "", bare, result.Valid, nil},
+		{"vm needs a hardware key, kvm guest", "", "vm", kvm, result.HardwareKeyNotAccessible, result.ErrHardwareKeyNotAccessible},
+		{"vm needs a hardware key, bare metal", "", "vm", bare, result.Valid, nil},
+		{"no policy, kvm guest", "", "", kvm, result.Valid, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			key := e.addLicense(func(l *ledger.License) { l.RefuseEnv, l.HardwareEnv = tc.refuse, tc.hwEnv })
+			p := e.params(tc.machine(t), key)
+			_, err := e.sign(e.makeRequest(p, e.inst))
+			if got := result.CodeOf(err); got != tc.want {
+				t.Fatalf("result %s (%v), want %s", got, err, tc.want)
+			}
+			if tc.want == result.Valid {
+				if n := e.seats(key); n != 1 {
+					t.Errorf("SeatsUsed = %d, want 1", n)
+				}
+				return
+			}
+			wantCode(t, err, tc.want, tc.sentinel)
+			e.wantNoActivation(key)
+		})
 	}
 }

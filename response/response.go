@@ -52,6 +52,7 @@ type Binding struct {
 	PolicyN     uint8                `cbor:"5,keyasint,omitempty"`
 	HardwareKey *request.HardwareKey `cbor:"6,keyasint,omitempty"`
 	SecretHash  []byte               `cbor:"7,keyasint,omitempty"` // licensee-secret binding (keyed hash)
+	RefuseEnv   uint16               `cbor:"8,keyasint,omitempty"` // fingerprint.Env flags on which the license is not valid
 }
 
 // License is the signed content of a license. When it comes from Verify
@@ -106,6 +107,7 @@ type Params struct {
 	LeaseUntil   time.Time // zero means no lease
 	Policy       fingerprint.Policy
 	SecretHash   []byte
+	RefuseEnv    fingerprint.Env
 	PrevLease    []byte
 	// Confidential fields, sealed to the installation; nil seals nothing.
 	Confidential map[string]string
@@ -149,6 +151,7 @@ func New(vendor *crypto.Identity, req *request.Signed, p Params) (*Signed, error
 			PolicyN:     p.Policy.N,
 			HardwareKey: r.HardwareKey,
 			SecretHash:  p.SecretHash,
+			RefuseEnv:   uint16(p.RefuseEnv),
 		},
 		RequestHash: req.Hash[:],
 		VendorKeyID: kid[:],
@@ -330,6 +333,11 @@ func (l *License) Check(e *Expect) error {
 	if e.Fingerprint != nil {
 		if err := l.checkFingerprint(e.Fingerprint, e.Unreadable); err != nil {
 			return err
+		}
+		// The desk refused these environments at activation; the license
+		// says so too, so a request that hid its environment gains nothing.
+		if hit := e.Fingerprint.Env & fingerprint.Env(l.Binding.RefuseEnv); hit != 0 {
+			return result.New(result.EnvironmentRefused, fmt.Sprintf("license is not valid on this kind of machine (%s)", hit))
 		}
 	}
 	// Bindings this verifier cannot check fail closed.

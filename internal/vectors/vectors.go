@@ -14,6 +14,8 @@
 //	installation: this installation's public key, AI1… (license)
 //	machine:      this machine's fingerprint now: the combined id in hex, then
 //	              component digests as id=hex separated by commas (license)
+//	env:          optional: the environment the machine reports, as
+//	              fingerprint.Env text ("vm,cloud"); default none
 package vectors
 
 import (

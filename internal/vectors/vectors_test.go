@@ -51,7 +51,8 @@ func TestVectors(t *testing.T) {
 	// The vectors must exercise every way the format can fail.
 	for _, c := range []result.Code{result.Valid, result.Malformed, result.SignatureInvalid, result.UnknownVendorKey,
 		result.ProductMismatch, result.InstallationMismatch, result.FingerprintMismatch, result.NotYetValid,
-		result.Expired, result.LeaseExpired, result.HardwareKeyNotAccessible, result.LicenseeSecretMismatch} {
+		result.Expired, result.LeaseExpired, result.HardwareKeyNotAccessible, result.LicenseeSecretMismatch,
+		result.EnvironmentRefused} {
 		if !codes[string(c)] {
 			t.Errorf("no vector expects %s", c)
 		}
@@ -86,6 +87,11 @@ func Run(v Vector) (outcome, error) {
 		fp, err := parseMachine(h["machine"])
 		if err != nil {
 			return outcome{}, err
+		}
+		if env, ok := h["env"]; ok {
+			if fp.Env, err = fingerprint.ParseEnv(env); err != nil {
+				return outcome{}, fmt.Errorf("env header: %v", err)
+			}
 		}
 		e.Fingerprint = &fp
 		data, err := armor.DecodeKind(v.Body, armor.License)
@@ -322,6 +328,12 @@ func TestGenerate(t *testing.T) {
 		l.Binding.HardwareKey = &request.HardwareKey{Type: request.HWPIV, Serial: []byte{1, 2, 3, 4}, PublicKey: bytes.Repeat([]byte{4}, 65)}
 	}))
 	write("license-secret-bound", "license", "LICENSEE_SECRET_MISMATCH", "bound to a licensee secret, verified without one (fails closed)", std, signLic(func(l *response.License) { l.Binding.SecretHash = bytes.Repeat([]byte{7}, 32) }))
+	write("license-refused-environment", "license", "ENVIRONMENT_REFUSED", "a license that refuses VMs, verified in a VM", std+"env: vm,cloud\n", signLic(func(l *response.License) {
+		l.Binding.RefuseEnv = uint16(fingerprint.EnvVM)
+	}))
+	write("license-refused-environment-elsewhere", "license", "VALID", "a license that refuses VMs, verified in a container", std+"env: container\n", signLic(func(l *response.License) {
+		l.Binding.RefuseEnv = uint16(fingerprint.EnvVM)
+	}))
 	long := bytes.Clone(lic.Bytes)
 	if long[2] != 0x58 {
 		t.Fatal("unexpected COSE layout")
