@@ -47,6 +47,9 @@ func Split(k Kind, payload []byte, n int) ([]string, error) {
 	if n < 1 || n > MaxParts {
 		return nil, fmt.Errorf("parts: %d is not between 1 and %d", n, MaxParts)
 	}
+	if k == SecretKey {
+		return nil, fmt.Errorf("parts: secret keys are never split into QR parts")
+	}
 	if n == 1 {
 		return []string{Text(k, payload)}, nil
 	}
@@ -124,7 +127,7 @@ func (a *Assembler) add(l []byte) (Status, *ParseError) {
 	}
 	var kind Kind
 	for k := range kinds {
-		if string(l[:3]) == partTag(k) {
+		if k != SecretKey && string(l[:3]) == partTag(k) {
 			kind = k
 		}
 	}
