@@ -17,9 +17,10 @@ FUZZ_TARGETS := \
 	./licensekey:FuzzParse \
 	./fingerprint:FuzzParsePolicy \
 	./fingerprint:FuzzUnmarshalBinary \
-	./fingerprint:FuzzLinuxFiles
+	./fingerprint:FuzzLinuxFiles \
+	./qr:FuzzDecodeImage
 
-.PHONY: all demo test unit lint fuzz crossbuild bench build deps clean
+.PHONY: all demo test test-deps unit lint fuzz crossbuild bench build deps clean
 
 all: build
 
@@ -33,7 +34,19 @@ build: deps
 demo: build
 	@BIN=$(BIN) GO=$(GO) SRC=$(CURDIR) bash examples/demo.sh
 
-test: deps lint unit fuzz crossbuild
+# Debian packages the tests use: independent QR decoders to cross-check ours.
+TEST_APT := zbarimg:zbar-tools ZXingReader:zxing-cpp-tools
+
+test-deps:
+	@missing=""; for p in $(TEST_APT); do command -v $${p%%:*} >/dev/null || missing="$$missing $${p##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else echo "make test needs:$$missing (sudo apt-get install -y$$missing)"; exit 1; fi; \
+	fi
+
+test: deps test-deps lint unit fuzz crossbuild
 	@echo "make test: all checks passed"
 
 unit:

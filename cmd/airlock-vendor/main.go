@@ -20,6 +20,7 @@ import (
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/desk"
 	"github.com/airlock-offline/airlock/fingerprint"
+	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
 	"github.com/airlock-offline/airlock/internal/cli"
 	"github.com/airlock-offline/airlock/internal/inspect"
@@ -571,6 +572,10 @@ func (a *app) cmdSign(args []string) error {
 	fs := a.newFlags("sign")
 	out := fs.StringP("output", "o", "-", "")
 	maxAge := fs.String("max-request-age", "7d", "")
+	images := fs.StringArray("qr-image", nil, "")
+	interactive := fs.BoolP("interactive", "i", false, "")
+	var q cli.QRFlags
+	q.Register(fs)
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
@@ -582,11 +587,22 @@ func (a *app) cmdSign(args []string) error {
 	default:
 		return cli.Usagef("sign takes one request file (or - for stdin)")
 	}
+	if (len(*images) > 0 || *interactive) && fs.NArg() > 0 || len(*images) > 0 && *interactive {
+		return cli.Usagef("give a request file, --qr-image or --interactive, not several")
+	}
+	if err := q.Check(); err != nil {
+		return err
+	}
 	age, err := cli.ParseDuration(*maxAge)
 	if err != nil || age <= 0 {
 		return cli.Usagef("--max-request-age must be a positive duration such as 7d")
 	}
-	text, err := a.ui.ReadInput(in)
+	var text []byte
+	if *interactive {
+		text, err = a.ui.Scan(armor.Request)
+	} else {
+		text, err = a.ui.ReadMessage(in, *images)
+	}
 	if err != nil {
 		return err
 	}
@@ -604,11 +620,14 @@ func (a *app) cmdSign(args []string) error {
 	if err != nil {
 		return err
 	}
+	again := "the activation is recorded: run the same command again to write the license without taking another seat"
 	if err := a.ui.WriteOutput(*out, iss.Text()); err != nil {
 		// The activation is recorded; the license can be signed again
 		// for the same request without taking another seat.
-		a.ui.Hintf("the activation is recorded: run the same command again to write the license without taking another seat")
-		return err
+		return cli.WithHint(err, again)
+	}
+	if err := a.ui.WriteQR(&q, armor.License, iss.License.Bytes, *out != "-"); err != nil {
+		return cli.WithHint(err, again)
 	}
 	lic := iss.License.License
 	seat := "new seat"
@@ -626,6 +645,7 @@ func (a *app) cmdSign(args []string) error {
 func (a *app) cmdInspect(args []string) error {
 	fs := a.newFlags("inspect")
 	asJSON := fs.Bool("json", false, "")
+	images := fs.StringArray("qr-image", nil, "")
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
@@ -635,7 +655,7 @@ func (a *app) cmdInspect(args []string) error {
 	} else if fs.NArg() > 1 {
 		return cli.Usagef("inspect takes one file (or - for stdin)")
 	}
-	data, err := a.ui.ReadInput(in)
+	data, err := a.ui.ReadMessage(in, *images)
 	if err != nil {
 		return err
 	}

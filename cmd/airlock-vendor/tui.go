@@ -46,6 +46,17 @@ license create options:
 
 sign options:
     -o, --output FILE       write the license to FILE (default: stdout; "-" too)
+    --qr-image FILE         read the request from a photo or screenshot of its
+                            QR code (PNG or JPEG); repeat for each part
+    -i, --interactive       wait for a USB barcode scanner (or pasted text)
+    --qr FILE.png           also write the license as a QR code (several
+                            FILE-1of2.png… when it needs more than one)
+    --qr-terminal           also show the QR code(s) in the terminal
+    --qr-level M|Q          QR error correction: M (screens, default) or Q (print)
+    --qr-max-version N      largest QR version per code (default 15 for a
+                            request, 20 for a license); smaller codes read
+                            more easily and split into up to 4 parts
+    --max-request-age D     refuse requests older than D (default 7d)
 
 list, show, pubkey, inspect:
     --json                  machine-readable output
@@ -56,6 +67,7 @@ Examples:
     airlock-vendor license create --product acme-cad --licensee "ACME Corp" \
         --max-machines 3 --expires 365d --feature export=1 --feature seats=25
     airlock-vendor sign request.txt -o license.txt
+    airlock-vendor sign --qr-image request-photo.jpg -o license.txt --qr license.png
     airlock-vendor inspect license.txt
 
 Exit codes:

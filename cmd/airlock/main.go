@@ -15,6 +15,7 @@ import (
 	"github.com/airlock-offline/airlock/client"
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/fingerprint"
+	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/cli"
 	"github.com/airlock-offline/airlock/internal/inspect"
 	"github.com/airlock-offline/airlock/licensekey"
@@ -219,11 +220,16 @@ func (a *app) cmdRequest(args []string) error {
 	plaintext := fs.Bool("plaintext-key", false, "")
 	workFactor := fs.Int("scrypt-work-factor", crypto.DefaultWorkFactor, "")
 	_ = fs.MarkHidden("scrypt-work-factor")
+	var q cli.QRFlags
+	q.Register(fs)
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return cli.Usagef("request takes no arguments")
+	}
+	if err := q.Check(); err != nil {
+		return err
 	}
 	if e := request.ValidText(*product, request.MaxProduct); e != "" {
 		return cli.Usagef("--product %s", e)
@@ -269,6 +275,9 @@ func (a *app) cmdRequest(args []string) error {
 	if err := a.ui.WriteOutput(*out, s.Text()); err != nil {
 		return err
 	}
+	if err := a.ui.WriteQR(&q, armor.Request, s.Bytes, *out != "-"); err != nil {
+		return err
+	}
 	if *out != "-" {
 		a.ui.Infof("request for %q written to %s (%d bytes signed): take it to the vendor", *product, *out, len(s.Bytes))
 	}
@@ -278,6 +287,8 @@ func (a *app) cmdRequest(args []string) error {
 func (a *app) cmdActivate(args []string) error {
 	fs := a.newFlags("activate")
 	product := fs.String("product", "", "")
+	images := fs.StringArray("qr-image", nil, "")
+	interactive := fs.BoolP("interactive", "i", false, "")
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
@@ -287,11 +298,22 @@ func (a *app) cmdActivate(args []string) error {
 	} else if fs.NArg() > 1 {
 		return cli.Usagef("activate takes one license file (or - for stdin)")
 	}
+	if (len(*images) > 0 || *interactive) && fs.NArg() > 0 {
+		return cli.Usagef("give a license file, --qr-image or --interactive, not several")
+	}
+	if len(*images) > 0 && *interactive {
+		return cli.Usagef("give --qr-image or --interactive, not both")
+	}
 	keys, err := a.vendorPublics(true)
 	if err != nil {
 		return err
 	}
-	text, err := a.ui.ReadInput(in)
+	var text []byte
+	if *interactive {
+		text, err = a.ui.Scan(armor.License)
+	} else {
+		text, err = a.ui.ReadMessage(in, *images)
+	}
 	if err != nil {
 		return err
 	}
@@ -452,6 +474,7 @@ func (a *app) cmdStatus(args []string) error {
 func (a *app) cmdInspect(args []string) error {
 	fs := a.newFlags("inspect")
 	asJSON := fs.Bool("json", false, "")
+	images := fs.StringArray("qr-image", nil, "")
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
@@ -465,7 +488,7 @@ func (a *app) cmdInspect(args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := a.ui.ReadInput(in)
+	data, err := a.ui.ReadMessage(in, *images)
 	if err != nil {
 		return err
 	}

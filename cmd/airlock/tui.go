@@ -29,6 +29,19 @@ request options:
     -o, --output FILE       where to write the request (default: stdout)
     --plaintext-key         on first use, store the installation key
                             unencrypted (software that runs unattended)
+    --qr FILE.png           also write the request as a QR code (several
+                            FILE-1of2.png… when it needs more than one)
+    --qr-terminal           also show the QR code(s) in the terminal
+    --qr-level M|Q          QR error correction: M (screens, default) or Q (print)
+    --qr-max-version N      largest QR version per code (default 15 for a
+                            request, 20 for a license); smaller codes read
+                            more easily and split into up to 4 parts
+
+activate options:
+    --qr-image FILE         read the license from a photo or screenshot of its
+                            QR code (PNG or JPEG); repeat for each part
+    -i, --interactive       wait for a USB barcode scanner (or pasted text):
+                            says which parts are in and which are missing
 
 activate, verify, status options:
     --product NAME          the product (activate: default the license's own)
@@ -43,8 +56,10 @@ fingerprint options:
 
 Examples:
     airlock request --product acme-cad --license-key 7Q2KX-M4ZT9-0WDBE-HN3RA-J \
-        --vendor-key @vendor.pub -o request.txt
+        --vendor-key @vendor.pub -o request.txt --qr request.png --qr-terminal
     airlock activate license.txt --vendor-key @vendor.pub
+    airlock activate --qr-image photo.jpg --vendor-key @vendor.pub
+    airlock activate -i --vendor-key @vendor.pub        # scan with a USB scanner
     airlock verify --product acme-cad --vendor-key @vendor.pub --json
 
 Exit codes (verify prints the code; --json carries it as "result"):

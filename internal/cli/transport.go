@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/qr"
+)
+
+// QRFlags are the output options every command that writes a message has.
+type QRFlags struct {
+	PNG        string
+	Terminal   bool
+	Level      string
+	MaxVersion int
+}
+
+// Register adds --qr, --qr-terminal and --qr-level to fs.
+func (q *QRFlags) Register(fs *pflag.FlagSet) {
+	fs.StringVar(&q.PNG, "qr", "", "")
+	fs.BoolVar(&q.Terminal, "qr-terminal", false, "")
+	fs.StringVar(&q.Level, "qr-level", "M", "")
+	fs.IntVar(&q.MaxVersion, "qr-max-version", 0, "")
+}
+
+// Check validates the flags before any work is done.
+func (q *QRFlags) Check() error {
+	if _, err := qr.ParseLevel(q.Level); err != nil {
+		return Usagef("--qr-level must be M or Q")
+	}
+	if q.MaxVersion != 0 && (q.MaxVersion < 5 || q.MaxVersion > 40) {
+		return Usagef("--qr-max-version must be between 5 and 40")
+	}
+	if q.PNG != "" && !strings.EqualFold(filepath.Ext(q.PNG), ".png") {
+		return Usagef("--qr must name a .png file")
+	}
+	return nil
+}
+
+// Write renders the message as QR codes as asked: PNG files and/or the
+// terminal (on w). It says what it wrote on stderr.
+func (u *UI) WriteQR(q *QRFlags, k armor.Kind, payload []byte, toStdout bool) error {
+	if q.PNG == "" && !q.Terminal {
+		return nil
+	}
+	level, _ := qr.ParseLevel(q.Level)
+	opt := qr.Options{Level: level, MaxVersion: q.MaxVersion}
+	codes, err := qr.Plan(k, payload, opt)
+	if err != nil {
+		return err
+	}
+	if q.PNG != "" {
+		paths, err := qr.WritePNGs(q.PNG, codes, opt)
+		if err != nil {
+			return fmt.Errorf("cannot write the QR code: %w", err)
+		}
+		u.Infof("QR code%s (version %d-%s): %s", plural(len(codes)), codes[0].Version, level, strings.Join(paths, ", "))
+	}
+	if q.Terminal {
+		w := u.Stderr
+		if toStdout {
+			w = u.Stdout
+		}
+		for i, c := range codes {
+			if len(codes) > 1 {
+				fmt.Fprintf(w, "part %d of %d (scan all, in any order):\n", i+1, len(codes))
+			}
+			fmt.Fprint(w, c.Terminal())
+		}
+	}
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return fmt.Sprintf("s (%d parts)", n)
+}
+
+// ReadMessage reads a message from a file or stdin ("-"), or, when images
+// are given, from photos or screenshots of its QR codes (one image a part,
+// any order).
+func (u *UI) ReadMessage(path string, images []string) ([]byte, error) {
+	if len(images) == 0 {
+		return u.ReadInput(path)
+	}
+	var lines []string
+	for _, img := range images {
+		f, err := os.Open(img)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open image %q: %w", img, unwrapPath(err))
+		}
+		texts, err := qr.DecodeImage(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("image %q: %w", img, err)
+		}
+		lines = append(lines, texts...)
+	}
+	return []byte(strings.Join(lines, "\n") + "\n"), nil
+}
+
+// Scan reads scanned lines from stdin (a USB barcode scanner types each
+// code and Enter) until the message is whole, reporting each part on
+// stderr. A misread line is reported and skipped, never fatal.
+func (u *UI) Scan(want armor.Kind) ([]byte, error) {
+	var a armor.Assembler
+	sc := bufio.NewScanner(u.Stdin)
+	sc.Buffer(make([]byte, 0, 4096), armor.MaxText)
+	u.Infof("scan the %s QR code(s) now, or paste its text; Ctrl-D to stop", want)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if strings.HasPrefix(strings.TrimSpace(string(line)), "-----") {
+			continue // armor lines of a pasted file
+		}
+		st, err := a.Add(line)
+		if err != nil {
+			u.Warnf("that scan was not accepted: %v; scan it again", err)
+			continue
+		}
+		if st.Total == 0 {
+			continue
+		}
+		if st.Kind != want {
+			return nil, fmt.Errorf("this is a %s, not a %s", st.Kind, want)
+		}
+		if a.Done() {
+			if st.Total > 1 {
+				u.Infof("got all %d parts", st.Total)
+			}
+			_, p, err := a.Result()
+			if err != nil {
+				return nil, err
+			}
+			return armor.Encode(want, p), nil
+		}
+		u.Infof("got part%s %s of %d; missing %s", plural1(len(st.Have)), ints(st.Have), st.Total, ints(st.Missing))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("cannot read the scanner input: %w", err)
+	}
+	st := a.Status()
+	if st.Total == 0 {
+		return nil, fmt.Errorf("input ended before anything was scanned")
+	}
+	return nil, fmt.Errorf("input ended with parts missing: %s of %d", ints(st.Missing), st.Total)
+}
+
+func plural1(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func ints(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ", ")
+}
+
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
