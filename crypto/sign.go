@@ -14,9 +14,9 @@ import (
 // covers; a verifier accepts a message only under the tag it expects, so no
 // signed message can be replayed as another type.
 const (
-	TagRequest = "application/airlock-request+cbor;v=1"
-	TagLicense = "application/airlock-license+cbor;v=1"
-	TagReceipt = "application/airlock-receipt+cbor;v=1"
+	TagRequest = "airlock/req-v1"
+	TagLicense = "airlock/lic-v1"
+	TagReceipt = "airlock/rcpt-v1"
 )
 
 // MaxMessage bounds a signed message.
