@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"github.com/veraison/go-cose"
 
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/internal/armor"
@@ -299,6 +300,39 @@ func TestSignedMalleability(t *testing.T) {
 	for name, m := range variants {
 		if _, _, err := crypto.Verify(m, crypto.TagLicense, v.Public().Sign); !errors.Is(err, crypto.ErrMalformed) {
 			t.Errorf("%s: got %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+// Third parties verify airlock messages with any COSE library: go-cose
+// (an independent implementation of RFC 9052) accepts what we sign, and
+// rejects it under a wrong key.
+func TestCOSEInterop(t *testing.T) {
+	v := gen(t, crypto.RoleVendor, "interop")
+	w := gen(t, crypto.RoleVendor, "other")
+	for _, tag := range []string{crypto.TagRequest, crypto.TagLicense, crypto.TagReceipt} {
+		msg, err := crypto.Sign(v, tag, []byte("payload for "+tag))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m cose.Sign1Message
+		if err := m.UnmarshalCBOR(msg); err != nil {
+			t.Fatal(err)
+		}
+		verifier, _ := cose.NewVerifier(cose.AlgorithmEdDSA, v.Public().Sign)
+		if err := m.Verify(nil, verifier); err != nil {
+			t.Fatalf("go-cose rejects our %s: %v", tag, err)
+		}
+		if ct := m.Headers.Protected[cose.HeaderLabelContentType]; ct != tag {
+			t.Fatalf("content type %v", ct)
+		}
+		other, _ := cose.NewVerifier(cose.AlgorithmEdDSA, w.Public().Sign)
+		if err := m.Verify(nil, other); err == nil {
+			t.Fatal("go-cose accepts it under another key")
+		}
+		again, err := m.MarshalCBOR()
+		if err != nil || !bytes.Equal(again, msg) {
+			t.Fatal("go-cose re-encodes our message differently")
 		}
 	}
 }

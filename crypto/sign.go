@@ -1,12 +1,13 @@
 package crypto
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 
 	"github.com/veraison/go-cose"
+
+	"github.com/airlock-offline/airlock/internal/wire"
 )
 
 // Domain-separation tags. Each message type is signed with its own tag in
@@ -78,49 +79,73 @@ type Signed struct {
 	Tag     string
 	KeyID   KeyID
 	Payload []byte // untrusted until Verify succeeds
-	msg     *cose.Sign1Message
+
+	protected []byte
+	signature []byte
 }
 
+// sign1 is the COSE_Sign1 array (RFC 9052 section 4.2), after its tag.
+type sign1 struct {
+	_           struct{} `cbor:",toarray"`
+	Protected   []byte
+	Unprotected map[int64]int64 // must be empty
+	Payload     []byte
+	Signature   []byte
+}
+
+// protectedHeader is the only protected header airlock signs with.
+type protectedHeader struct {
+	Alg         int64  `cbor:"1,keyasint"`
+	ContentType string `cbor:"3,keyasint"`
+	KeyID       []byte `cbor:"4,keyasint"`
+}
+
+const cborTagSign1 = 0xd2 // CBOR tag 18, COSE_Sign1
+
 // ParseSigned strictly parses a COSE_Sign1 made by Sign: tag 18, exactly
-// the three protected headers, no unprotected headers, the canonical
-// encoding. It does not verify the signature.
+// the three protected headers, no unprotected headers, and the one
+// canonical encoding (the wire profile re-encodes every level and requires
+// the same bytes: no long-form lengths, no long-form empty map, no trailing
+// bytes). It does not verify the signature.
 func ParseSigned(data []byte) (*Signed, error) {
 	if len(data) > MaxMessage {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, MaxMessage)
 	}
-	var msg cose.Sign1Message
-	if err := msg.UnmarshalCBOR(data); err != nil {
+	if len(data) == 0 || data[0] != cborTagSign1 {
 		return nil, fmt.Errorf("%w: not a COSE_Sign1 message", ErrMalformed)
 	}
-	p := msg.Headers.Protected
-	if len(p) != 3 || len(msg.Headers.Unprotected) != 0 {
+	var m sign1
+	if err := wire.Unmarshal(data[1:], &m); err != nil {
+		return nil, fmt.Errorf("%w: not a COSE_Sign1 message in canonical encoding", ErrMalformed)
+	}
+	if len(m.Unprotected) != 0 || m.Unprotected == nil {
 		return nil, fmt.Errorf("%w: unexpected COSE headers", ErrMalformed)
 	}
-	if alg, err := p.Algorithm(); err != nil || alg != cose.AlgorithmEdDSA {
+	var ph protectedHeader
+	if err := wire.Unmarshal(m.Protected, &ph); err != nil {
+		return nil, fmt.Errorf("%w: unexpected COSE headers", ErrMalformed)
+	}
+	if ph.Alg != int64(cose.AlgorithmEdDSA) {
 		return nil, fmt.Errorf("%w: algorithm is not EdDSA", ErrMalformed)
 	}
-	tag, ok := p[cose.HeaderLabelContentType].(string)
-	if !ok {
+	if ph.ContentType == "" {
 		return nil, fmt.Errorf("%w: missing content type", ErrMalformed)
 	}
-	kidb, ok := p[cose.HeaderLabelKeyID].([]byte)
-	if !ok || len(kidb) != len(KeyID{}) {
+	if len(ph.KeyID) != len(KeyID{}) {
 		return nil, fmt.Errorf("%w: missing or invalid key id", ErrMalformed)
 	}
-	if len(msg.Signature) != ed25519.SignatureSize || msg.Payload == nil {
+	if len(m.Signature) != ed25519.SignatureSize || m.Payload == nil {
 		return nil, fmt.Errorf("%w: invalid signature or payload", ErrMalformed)
 	}
-	// One message, one encoding: rebuild the message from its values
-	// alone (go-cose would reuse the raw header bytes it received) and
-	// reject anything our encoder would not have produced: header order,
-	// integer and length widths, a long-form empty map, trailing bytes.
-	again, err := encodeSign1(tag, kidb, msg.Payload, msg.Signature)
-	if err != nil || !bytes.Equal(again, data) {
-		return nil, fmt.Errorf("%w: not in canonical encoding", ErrMalformed)
-	}
-	s := &Signed{Tag: tag, Payload: msg.Payload, msg: &msg}
-	copy(s.KeyID[:], kidb)
+	s := &Signed{Tag: ph.ContentType, Payload: m.Payload, protected: m.Protected, signature: m.Signature}
+	copy(s.KeyID[:], ph.KeyID)
 	return s, nil
+}
+
+// toBeSigned is the Sig_structure of RFC 9052 section 4.4 for a
+// COSE_Sign1 with empty external data.
+func toBeSigned(protected, payload []byte) ([]byte, error) {
+	return wire.Marshal([]any{"Signature1", protected, []byte{}, payload})
 }
 
 // Verify checks that s carries tag want and verifies under one of keys,
@@ -137,11 +162,11 @@ func (s *Signed) Verify(want string, keys ...ed25519.PublicKey) (ed25519.PublicK
 			// Signed by a trusted key, but for another purpose.
 			return nil, fmt.Errorf("%w: signed as another message type", ErrBadSignature)
 		}
-		v, err := cose.NewVerifier(cose.AlgorithmEdDSA, k)
+		tbs, err := toBeSigned(s.protected, s.Payload)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.msg.Verify(nil, v); err != nil {
+		if len(k) != ed25519.PublicKeySize || !ed25519.Verify(k, tbs, s.signature) {
 			return nil, ErrBadSignature
 		}
 		return k, nil

@@ -11,7 +11,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
-	"math/big"
 	"strings"
 )
 
@@ -50,13 +49,14 @@ func New(random io.Reader) (string, error) {
 	}
 }
 
+// check returns the check symbol: the 100-bit value of s mod 37, computed
+// digit by digit (Horner's rule, mod 37 at every step).
 func check(s string) byte {
-	v := new(big.Int)
+	m := 0
 	for i := 0; i < len(s); i++ {
-		v.Lsh(v, 5)
-		v.Add(v, big.NewInt(int64(strings.IndexByte(alphabet, s[i]))))
+		m = (m*32 + strings.IndexByte(alphabet, s[i])) % 37
 	}
-	return checkSym[new(big.Int).Mod(v, big.NewInt(37)).Int64()]
+	return checkSym[m]
 }
 
 func format(s string) string {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/qr"
@@ -66,6 +67,12 @@ func (u *UI) WriteQR(q *QRFlags, k armor.Kind, payload []byte, toStdout bool) er
 		w := u.Stderr
 		if toStdout {
 			w = u.Stdout
+		}
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			cols, rows := codes[0].TerminalSize()
+			if width, height, err := term.GetSize(int(f.Fd())); err == nil && (width < cols || height < rows) {
+				u.Warnf("the QR code needs %dx%d characters and the terminal is %dx%d: enlarge the window or use --qr FILE.png", cols, rows, width, height)
+			}
 		}
 		for i, c := range codes {
 			if len(codes) > 1 {
