@@ -187,6 +187,8 @@ const (
 	fullSide   = 1600
 	shrinkSide = 1200
 	quickSide  = 2400
+	// originalSide is the largest photo also tried at full resolution.
+	originalSide = 4096
 )
 
 // decodeGray runs the decoding strategies from the cheapest to the most
@@ -216,6 +218,13 @@ func decodeGray(g *gray) ([]*gozxing.Result, string) {
 		}
 		if res, how := decodeOne(img); len(res) > 0 {
 			return res, name + ", " + how
+		}
+	}
+	// Last, a small code in a phone-sized photo (up to 4096 pixels a
+	// side) at full resolution: every shrink costs it its module edges.
+	if side <= originalSide {
+		if res, how := decodeOne(g); len(res) > 0 {
+			return res, "original, " + how
 		}
 	}
 	return nil, ""
