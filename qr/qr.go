@@ -19,8 +19,8 @@
 // holds more than [armor.MaxPartText] characters, one terminal line for a
 // keyboard-wedge scanner.
 //
-// A typical request (350 bytes, 563 characters) needs version 15 at level M,
-// a typical license (421 bytes) version 17; see TestSizeBudget.
+// A typical request (327 bytes, 527 characters) needs version 14 at level M,
+// a typical license (398 bytes) version 16; see TestSizeBudget.
 //
 // # Rendering
 //
