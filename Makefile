@@ -14,6 +14,7 @@ FUZZ_TARGETS := \
 	./request:FuzzVerify \
 	./request:FuzzParseText \
 	./response:FuzzParse \
+	./receipt:FuzzVerify \
 	./licensekey:FuzzParse \
 	./fingerprint:FuzzParsePolicy \
 	./fingerprint:FuzzUnmarshalBinary \

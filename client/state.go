@@ -234,6 +234,20 @@ func (s *State) License(product string) ([]byte, error) {
 	return b, nil
 }
 
+// StoreReceipt keeps the armored deactivation receipt of product, so that
+// a receipt lost on the way to the vendor can be written again.
+func (s *State) StoreReceipt(product string, armored []byte) error {
+	if err := os.MkdirAll(s.path("receipts"), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.Write(s.path("receipts", strings.TrimSuffix(productFile(product), ".lic")+".rcpt"), armored, 0o600)
+}
+
+// Receipt returns the kept receipt of product (fs.ErrNotExist if none).
+func (s *State) Receipt(product string) ([]byte, error) {
+	return readSmall(s.path("receipts", strings.TrimSuffix(productFile(product), ".lic")+".rcpt"))
+}
+
 // RemoveLicense removes the stored license of product.
 func (s *State) RemoveLicense(product string) error {
 	err := os.Remove(s.LicensePath(product))

@@ -8,6 +8,7 @@ import (
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/receipt"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"
@@ -265,4 +266,40 @@ func (v *Verifier) Request(inst *crypto.Identity, licenseKey string, conf *reque
 		return nil, result.Wrap(result.Internal, "cannot record the pending request", err)
 	}
 	return s, nil
+}
+
+// Deactivate makes the signed receipt that gives up this installation's
+// license of v.Product, and keeps a copy in the state directory so that it
+// can be emitted again. The license is not removed: the caller removes it
+// (State.RemoveLicense) once the receipt is safely written. An expired or
+// otherwise invalid license can be deactivated too, as long as its
+// signature verifies.
+func (v *Verifier) Deactivate(inst *crypto.Identity) (*receipt.Signed, error) {
+	if len(v.VendorKeys) == 0 {
+		return nil, result.New(result.Internal, "no vendor public key is pinned")
+	}
+	st, err := OpenExisting(v.Dir)
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot open the state directory", err)
+	}
+	text, err := st.License(v.Product)
+	if err != nil {
+		return nil, err
+	}
+	data, err := armor.DecodeKind(text, armor.License)
+	if err != nil {
+		return nil, result.Wrap(result.Malformed, "the stored license is damaged", err)
+	}
+	lic, _, err := response.Parse(data, v.VendorKeys...)
+	if err != nil {
+		return nil, err
+	}
+	r, err := receipt.New(inst, lic, data, v.now(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.StoreReceipt(v.Product, r.Text()); err != nil {
+		return nil, result.Wrap(result.Internal, "cannot keep a copy of the receipt", err)
+	}
+	return r, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/ledger"
+	"github.com/airlock-offline/airlock/receipt"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"
@@ -299,4 +300,37 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// ImportReceipt verifies a deactivation receipt and frees its seat in the
+// ledger. already is true when the receipt had been imported before (the
+// seat is free either way). A receipt from an installation that does not
+// hold the activation frees nothing (INSTALLATION_MISMATCH).
+func (d *Desk) ImportReceipt(ctx context.Context, text []byte) (r *receipt.Signed, already bool, err error) {
+	r, err = receipt.ParseText(text)
+	if err != nil {
+		return nil, false, err
+	}
+	lic, err := d.Ledger.GetLicense(ctx, r.Receipt.LicenseKey)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return r, false, result.New(result.LicenseUnknown, "no such license key")
+	}
+	if err != nil {
+		return r, false, result.Wrap(result.Internal, "cannot read the ledger", err)
+	}
+	if lic.Product != r.Receipt.Product {
+		return r, false, result.New(result.ProductMismatch, fmt.Sprintf("license is for product %q, the receipt for %q", lic.Product, r.Receipt.Product))
+	}
+	err = d.Ledger.Release(ctx, lic.Key, hex.EncodeToString(r.Receipt.ActivationID), r.Receipt.InstallSign)
+	switch {
+	case err == nil:
+		return r, false, nil
+	case errors.Is(err, ledger.ErrAlreadyReleased):
+		return r, true, nil
+	case errors.Is(err, ledger.ErrNotFound):
+		return r, false, result.New(result.LicenseUnknown, "the ledger has no such activation of this license")
+	case errors.Is(err, ledger.ErrNotHolder):
+		return r, false, result.New(result.InstallationMismatch, "the receipt is signed by an installation that does not hold this seat")
+	}
+	return r, false, result.Wrap(result.Internal, "cannot record the receipt in the ledger", err)
 }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -297,4 +298,33 @@ func (l *Ledger) ActiveSeat(ctx context.Context, licenseKey string, installKey, 
 		return "", false, fmt.Errorf("ledger: failed to read activations: %w", err)
 	}
 	return id, true, nil
+}
+
+// Release frees the seat of the activation id under licenseKey, held by the
+// installation installKey, in one write transaction. It fails with
+// ErrNotFound (no such activation under that license), ErrNotHolder
+// (another installation holds it: nothing changes) or ErrAlreadyReleased.
+func (l *Ledger) Release(ctx context.Context, licenseKey, id string, installKey []byte) error {
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var holder []byte
+		var released int
+		err := tx.QueryRowContext(ctx, `SELECT install_key, released FROM activations WHERE id = ? AND license_key = ?`,
+			id, licenseKey).Scan(&holder, &released)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("ledger: failed to read activation: %w", err)
+		}
+		if subtle.ConstantTimeCompare(holder, installKey) != 1 {
+			return ErrNotHolder
+		}
+		if released != 0 {
+			return ErrAlreadyReleased
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE activations SET released = 1 WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("ledger: failed to release activation: %w", err)
+		}
+		return nil
+	})
 }

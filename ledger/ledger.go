@@ -30,6 +30,10 @@ var (
 	// ErrActivationExists means an activation with the same ID is already
 	// in the ledger (the caller's random ID collided or was reused).
 	ErrActivationExists = errors.New("ledger: activation id already exists")
+	// ErrAlreadyReleased: the seat was freed before (a receipt imported twice).
+	ErrAlreadyReleased = errors.New("ledger: activation already released")
+	// ErrNotHolder: the activation exists but another installation holds it.
+	ErrNotHolder = errors.New("ledger: activation is held by another installation")
 	// ErrInvalid means a caller-supplied value is malformed; the wrapping
 	// message names the field, not its value.
 	ErrInvalid = errors.New("ledger: invalid input")

@@ -831,3 +831,45 @@ func TestActiveSeat(t *testing.T) {
 		t.Fatal("another machine found the seat")
 	}
 }
+
+func TestRelease(t *testing.T) {
+	ctx := context.Background()
+	l, err := Open(filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.CreateLicense(ctx, &License{Key: "K-1", Product: "p", Licensee: "l", MaxMachines: 1, MatchPolicy: "most"}); err != nil {
+		t.Fatal(err)
+	}
+	inst, fp := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 16)
+	a := &Activation{ID: "aa01", LicenseKey: "K-1", InstallKey: inst, Fingerprint: fp, RequestHash: bytes.Repeat([]byte{3}, 32), License: []byte("x")}
+	if _, err := l.Record(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	other := &Activation{ID: "bb02", LicenseKey: "K-1", InstallKey: bytes.Repeat([]byte{9}, 32), Fingerprint: fp, RequestHash: bytes.Repeat([]byte{3}, 32), License: []byte("y")}
+	if _, err := l.Record(ctx, other); !errors.Is(err, ErrTooManyMachines) {
+		t.Fatalf("full license: %v", err)
+	}
+	if err := l.Release(ctx, "K-1", "aa01", bytes.Repeat([]byte{9}, 32)); !errors.Is(err, ErrNotHolder) {
+		t.Fatalf("another installation's receipt: %v", err)
+	}
+	if err := l.Release(ctx, "K-2", "aa01", inst); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("wrong license: %v", err)
+	}
+	if n, _ := l.SeatsUsed(ctx, "K-1"); n != 1 {
+		t.Fatalf("seats %d after refused releases", n)
+	}
+	if err := l.Release(ctx, "K-1", "aa01", inst); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(ctx, "K-1", "aa01", inst); !errors.Is(err, ErrAlreadyReleased) {
+		t.Fatalf("second release: %v", err)
+	}
+	if n, _ := l.SeatsUsed(ctx, "K-1"); n != 0 {
+		t.Fatalf("seats %d after release", n)
+	}
+	if _, err := l.Record(ctx, other); err != nil {
+		t.Fatalf("freed seat not available: %v", err)
+	}
+}

@@ -100,6 +100,12 @@ func (a *app) run(args []string) int {
 		}
 	case "sign":
 		err = a.cmdSign(args)
+	case "receipt":
+		if len(args) == 0 || args[0] != "import" {
+			err = cli.Usagef("receipt needs a subcommand: import")
+			break
+		}
+		err = a.cmdReceiptImport(args[1:])
 	case "inspect":
 		err = a.cmdInspect(args)
 	default:
@@ -671,5 +677,51 @@ func (a *app) cmdInspect(args []string) error {
 		return rep.JSON(a.ui.Stdout)
 	}
 	rep.Print(a.ui.Stdout)
+	return nil
+}
+
+func (a *app) cmdReceiptImport(args []string) error {
+	fs := a.newFlags("receipt import")
+	images := fs.StringArray("qr-image", nil, "")
+	interactive := fs.BoolP("interactive", "i", false, "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	in := "-"
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		in = fs.Arg(0)
+	default:
+		return cli.Usagef("receipt import takes one receipt file (or - for stdin)")
+	}
+	if (len(*images) > 0 || *interactive) && fs.NArg() > 0 || len(*images) > 0 && *interactive {
+		return cli.Usagef("give a receipt file, --qr-image or --interactive, not several")
+	}
+	var text []byte
+	var err error
+	if *interactive {
+		text, err = a.ui.Scan(armor.Receipt)
+	} else {
+		text, err = a.ui.ReadMessage(in, *images)
+	}
+	if err != nil {
+		return err
+	}
+	l, err := a.openLedger()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	d := &desk.Desk{Ledger: l, Now: cli.NowFunc()}
+	r, already, err := d.ImportReceipt(context.Background(), text)
+	if err != nil {
+		return err
+	}
+	if already {
+		a.ui.Infof("this receipt was imported before; the seat of license %s is free", r.Receipt.LicenseKey)
+		return nil
+	}
+	a.ui.Infof("seat freed: license %s, activation %x", r.Receipt.LicenseKey, r.Receipt.ActivationID)
 	return nil
 }

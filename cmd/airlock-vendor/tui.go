@@ -13,6 +13,8 @@ Commands:
     license list            list the licenses in the ledger
     license show KEY        show one license and its activations
     sign [REQUEST|-]        check a request and sign its license
+    receipt import [FILE|-] import a deactivation receipt: frees its seat
+                            (--qr-image FILE, --interactive as for sign)
     inspect [FILE|-]        say what an airlock file is, who signed it and
                             whether it verifies (no secrets shown)
 

@@ -10,6 +10,8 @@ Commands:
     request                 make a signed activation request for the vendor
     activate [LICENSE|-]    install the license the vendor sent back
     verify                  check the installed license (every start)
+    deactivate              remove the license and write a signed receipt that
+                            gives the seat back at the vendor's desk
     status                  show the installation and its licenses
     inspect [FILE|-]        say what an airlock file is, who signed it and
                             whether it verifies (no secrets shown)
@@ -36,6 +38,12 @@ request options:
     --qr-max-version N      largest QR version per code (default 15 for a
                             request, 20 for a license); smaller codes read
                             more easily and split into up to 4 parts
+
+deactivate options:
+    --product NAME          the product to deactivate (required)
+    -o, --output FILE       where to write the receipt (default: stdout);
+                            --qr, --qr-terminal as for request. Run it again
+                            to write the same receipt again.
 
 activate options:
     --qr-image FILE         read the license from a photo or screenshot of its

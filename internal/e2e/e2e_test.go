@@ -1221,3 +1221,55 @@ func TestEmbeddedExample(t *testing.T) {
 	expectOK(t, o)
 	expectStdout(t, o, "acme-cad is licensed to ACME Corp (export: 2)\n")
 }
+
+// A seat comes back only with a receipt signed by the installation that
+// held it; the receipt can be written again and imported twice harmlessly.
+func TestDeactivation(t *testing.T) {
+	t.Parallel()
+	a, b := newEnv(t).on(machineA.tree(t)), newEnv(t).on(machineB.tree(t))
+	desk, vk := initDesk(t, a)
+	key := createLicense(t, a, desk, "--max-machines", "1")
+	stateA, stateB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	activate(t, a, stateA, vk, sign(t, a, desk, request(t, a, stateA, vk, key)))
+	reqB := request(t, b, stateB, vk, key)
+	o := b.vendor("--dir", desk, "sign", reqB, "-o", filepath.Join(t.TempDir(), "x.txt"))
+	expect(t, o, 23)
+
+	rcpt := filepath.Join(t.TempDir(), "receipt.txt")
+	o = a.airlock("--state", stateA, "deactivate", "--product", "acme-cad", "--vendor-key", vk, "-o", rcpt)
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "deactivated: take the receipt to the vendor")
+	expectContains(t, "receipt", string(readFile(t, rcpt)), "-----BEGIN AIRLOCK RECEIPT-----")
+	verify(t, a, stateA, vk, "NOT_ACTIVATED", 10)
+	// Lost on the way? The same receipt again.
+	again := filepath.Join(t.TempDir(), "again.txt")
+	o = a.airlock("--state", stateA, "deactivate", "--product", "acme-cad", "--vendor-key", vk, "-o", again)
+	expectOK(t, o)
+	if string(readFile(t, again)) != string(readFile(t, rcpt)) {
+		t.Fatal("the receipt written again differs")
+	}
+	if ls := licenseShow(t, a, desk, key); *ls.SeatsUsed != 1 {
+		t.Fatalf("seat freed before the receipt was imported: %d", *ls.SeatsUsed)
+	}
+	o = a.vendor("--dir", desk, "receipt", "import", rcpt)
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "seat freed: license "+key)
+	o = a.vendor("--dir", desk, "receipt", "import", again)
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "imported before")
+	if ls := licenseShow(t, a, desk, key); *ls.SeatsUsed != 0 {
+		t.Fatalf("seat not freed: %d", *ls.SeatsUsed)
+	}
+	// Now the other machine gets the seat.
+	lic := sign(t, b, desk, reqB)
+	activate(t, b, stateB, vk, lic)
+	verify(t, b, stateB, vk, "VALID", 0)
+
+	// A tampered receipt frees nothing.
+	bad := []byte(strings.Replace(string(readFile(t, rcpt)), "A", "B", 1))
+	writeFile(t, rcpt, bad)
+	o = a.vendor("--dir", desk, "receipt", "import", rcpt)
+	if o.code != 11 && o.code != 27 {
+		t.Fatalf("tampered receipt: exit %d\n%s", o.code, o)
+	}
+}

@@ -6,7 +6,7 @@
 // Headers:
 //
 //	expect:       the result code verification must give (VALID, MALFORMED, …)
-//	kind:         request or license
+//	kind:         request, license or receipt
 //	description:  what the vector is about
 //	now:          the verifier's clock, RFC 3339 (license)
 //	product:      the product the verifier expects (license)

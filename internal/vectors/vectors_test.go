@@ -18,6 +18,7 @@ import (
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/testkeys"
 	"github.com/airlock-offline/airlock/internal/wire"
+	"github.com/airlock-offline/airlock/receipt"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"
@@ -70,6 +71,9 @@ func Run(v Vector) (outcome, error) {
 	switch h["kind"] {
 	case "request":
 		_, err := request.ParseText(v.Body)
+		return outcome{result.CodeOf(err), err}, nil
+	case "receipt":
+		_, err := receipt.ParseText(v.Body)
 		return outcome{result.CodeOf(err), err}, nil
 	case "license":
 		e := &response.Expect{Product: h["product"]}
@@ -334,6 +338,11 @@ func TestGenerate(t *testing.T) {
 	write("license-refused-environment-elsewhere", "license", "VALID", "a license that refuses VMs, verified in a container", std+"env: container\n", signLic(func(l *response.License) {
 		l.Binding.RefuseEnv = uint16(fingerprint.EnvVM)
 	}))
+	rc := must(receipt.New(inst, lic.License, lic.Bytes, t0.AddDate(0, 0, 20), testkeys.Rand("receipt")))
+	write("receipt-valid", "receipt", "VALID", "a deactivation receipt as airlock deactivate writes it", "", rc.Text())
+	write("receipt-bad-signature", "receipt", "SIGNATURE_INVALID", "one bit of the signature flipped", "", armor.Encode(armor.Receipt, flip(rc.Bytes, len(rc.Bytes)-1)))
+	write("receipt-signed-by-other-key", "receipt", "SIGNATURE_INVALID", "payload names one installation key, another key signed it", "", armor.Encode(armor.Receipt, resign(inst2, crypto.TagReceipt, payloadOf(rc.Bytes))))
+	write("receipt-request-tag", "receipt", "MALFORMED", "receipt payload signed under the request domain tag", "", armor.Encode(armor.Receipt, resign(inst, crypto.TagRequest, payloadOf(rc.Bytes))))
 	long := bytes.Clone(lic.Bytes)
 	if long[2] != 0x58 {
 		t.Fatal("unexpected COSE layout")

@@ -1,0 +1,71 @@
+package desk_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"testing"
+
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/internal/testkeys"
+	"github.com/airlock-offline/airlock/internal/wire"
+	"github.com/airlock-offline/airlock/receipt"
+	"github.com/airlock-offline/airlock/result"
+)
+
+func TestImportReceipt(t *testing.T) {
+	e := newEnv(t)
+	key := e.addLicense(nil)
+	iss := e.mustSign(e.request(machine(t, nil), key))
+	lic := iss.License
+	ctx := context.Background()
+
+	// Another installation cannot free this seat, even with a receipt that
+	// names it and is validly signed by that other installation.
+	other := testkeys.Identity(crypto.RoleInstallation, "someone else")
+	h := sha256.Sum256(lic.Bytes)
+	forged := &receipt.Receipt{Version: 1, Product: product, LicenseKey: key, ActivationID: lic.License.ActivationID,
+		InstallSign: other.Public().Sign, LicenseHash: h[:], Created: t0.Unix(), Nonce: make([]byte, 16)}
+	payload, err := wire.Marshal(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := crypto.Sign(other, crypto.TagReceipt, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.desk.ImportReceipt(ctx, armor.Encode(armor.Receipt, signed))
+	wantCode(t, err, result.InstallationMismatch, result.ErrInstallationMismatch)
+	if e.seats(key) != 1 {
+		t.Fatal("a forged receipt freed the seat")
+	}
+
+	// The holder's receipt frees it, once.
+	r, err := receipt.New(e.inst, lic.License, lic.Bytes, t0, testkeys.Rand("receipt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, already, err := e.desk.ImportReceipt(ctx, r.Text()); err != nil || already {
+		t.Fatalf("import: %v %v", already, err)
+	}
+	if e.seats(key) != 0 {
+		t.Fatal("seat not freed")
+	}
+	if _, already, err := e.desk.ImportReceipt(ctx, r.Text()); err != nil || !already {
+		t.Fatalf("second import: %v %v", already, err)
+	}
+
+	// A receipt for a license the ledger does not have.
+	r2, _ := receipt.New(e.inst, lic.License, lic.Bytes, t0, testkeys.Rand("receipt2"))
+	r2.Receipt.LicenseKey = e.newKey()
+	p2, _ := wire.Marshal(r2.Receipt)
+	s2, _ := crypto.Sign(e.inst, crypto.TagReceipt, p2)
+	_, _, err = e.desk.ImportReceipt(ctx, armor.Encode(armor.Receipt, s2))
+	wantCode(t, err, result.LicenseUnknown, result.ErrLicenseUnknown)
+
+	// Tampered bytes.
+	bad := append([]byte(nil), r.Bytes...)
+	bad[len(bad)-1] ^= 1
+	_, _, err = e.desk.ImportReceipt(ctx, armor.Encode(armor.Receipt, bad))
+	wantCode(t, err, result.SignatureInvalid, result.ErrSignatureInvalid)
+}
