@@ -232,6 +232,33 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 // records it as pending so that Activate accepts its answer. The
 // fingerprint includes v.Custom components.
 func (v *Verifier) Request(inst *crypto.Identity, licenseKey string, conf *request.Confidential) (*request.Signed, error) {
+	return v.request(inst, licenseKey, conf, request.KindActivate, nil)
+}
+
+// RenewRequest builds a renewal of the installed license's lease: the same
+// installation asks the desk to extend it without a new seat. The desk
+// refuses it if this machine no longer matches the license's fingerprint.
+func (v *Verifier) RenewRequest(inst *crypto.Identity) (*request.Signed, error) {
+	st, err := OpenExisting(v.Dir)
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot open the state directory", err)
+	}
+	text, err := st.License(v.Product)
+	if err != nil {
+		return nil, err
+	}
+	data, err := armor.DecodeKind(text, armor.License)
+	if err != nil {
+		return nil, result.Wrap(result.Malformed, "the stored license is damaged", err)
+	}
+	lic, _, err := response.Parse(data, v.VendorKeys...)
+	if err != nil {
+		return nil, err
+	}
+	return v.request(inst, lic.LicenseKey, nil, request.KindRenew, lic.ActivationID)
+}
+
+func (v *Verifier) request(inst *crypto.Identity, licenseKey string, conf *request.Confidential, kind uint8, renews []byte) (*request.Signed, error) {
 	if len(v.VendorKeys) == 0 {
 		return nil, result.New(result.Internal, "no vendor public key is pinned")
 	}
@@ -256,6 +283,8 @@ func (v *Verifier) Request(inst *crypto.Identity, licenseKey string, conf *reque
 		Env:          uint16(fp.Env),
 		Vendor:       vendor,
 		Confidential: conf,
+		Kind:         kind,
+		Renews:       renews,
 		Now:          v.now(),
 	}, inst)
 	if err != nil {

@@ -99,9 +99,6 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 	if created.After(now.Add(maxFuture)) {
 		return nil, result.New(result.RequestStale, "request was made in the future: the requesting machine's clock is ahead")
 	}
-	if r.Kind != request.KindActivate {
-		return nil, result.New(result.Malformed, "renewal requests are not supported by this desk yet")
-	}
 	key := r.LicenseKey // canonical: request.Verify checked it
 	lic, err := d.Ledger.GetLicense(ctx, key)
 	if errors.Is(err, ledger.ErrNotFound) {
@@ -147,9 +144,14 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 	}
 
 	// The same installation on the same machine keeps its seat and its
-	// activation id.
-	actID, err := d.existingActivation(ctx, key, r)
-	if err != nil {
+	// activation id; a renewal gets a new lease id that names the old one.
+	var actID, prevLease []byte
+	if r.Kind == request.KindRenew {
+		if err := d.checkRenewal(ctx, key, r, pol); err != nil {
+			return nil, err
+		}
+		prevLease = r.Renews
+	} else if actID, err = d.existingActivation(ctx, key, r); err != nil {
 		return nil, err
 	}
 	if actID == nil {
@@ -173,6 +175,7 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 		Expires:      lic.Expires,
 		Policy:       pol,
 		Confidential: lic.Confidential,
+		PrevLease:    prevLease,
 	}
 	if lic.LeasePeriod > 0 {
 		if lic.LeasePeriod < time.Second {
@@ -199,6 +202,20 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 			LeaseUntil:  p.LeaseUntil,
 			License:     signed.Bytes,
 		}
+		if prevLease != nil {
+			err := d.Ledger.Renew(ctx, hex.EncodeToString(prevLease), a)
+			switch {
+			case errors.Is(err, ledger.ErrNotFound):
+				return nil, result.New(result.LicenseUnknown, "this lease is not active: it was renewed or released already; activate again")
+			case errors.Is(err, ledger.ErrNotHolder):
+				return nil, result.New(result.InstallationMismatch, "the lease is held by another installation")
+			case errors.Is(err, ledger.ErrSuspended):
+				return nil, result.New(result.LicenseSuspended, "license is suspended")
+			case err != nil:
+				return nil, result.Wrap(result.Internal, "cannot record the renewal in the ledger", err)
+			}
+			return &Issued{Request: req, License: signed, Reused: true}, nil
+		}
 		reused, err := d.Ledger.Record(ctx, a)
 		switch {
 		case errors.Is(err, ledger.ErrTooManyMachines):
@@ -224,6 +241,48 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 	}
 }
 
+// checkRenewal checks that r renews an active lease of this installation,
+// from a machine that still matches the lease's fingerprint under the
+// license's policy. A machine that no longer matches must activate again
+// (and may take a seat).
+func (d *Desk) checkRenewal(ctx context.Context, key string, r *request.Request, pol fingerprint.Policy) error {
+	old, err := d.Ledger.GetActivation(ctx, key, hex.EncodeToString(r.Renews))
+	if errors.Is(err, ledger.ErrNotFound) || err == nil && old.Released {
+		return result.New(result.LicenseUnknown, "this lease is not active: it was renewed or released already; activate again")
+	}
+	if err != nil {
+		return result.Wrap(result.Internal, "cannot read the ledger", err)
+	}
+	if !bytes.Equal(old.InstallKey, r.InstallSign) {
+		return result.New(result.InstallationMismatch, "the lease is held by another installation")
+	}
+	prev, _, err := response.ParseUnverified(old.License)
+	if err != nil {
+		return result.Wrap(result.Internal, "the ledger holds an unreadable license for this lease", err)
+	}
+	m := pol.Match(digests(prev.Binding.Components), requestFingerprint(r).Components)
+	if !bytes.Equal(prev.Binding.Fingerprint, r.Fingerprint) && !m.OK {
+		e := result.New(result.FingerprintMismatch, "this machine's hardware changed since the lease was issued: it cannot renew; activate again")
+		for _, id := range m.Changed {
+			e.Details = append(e.Details, "changed: "+id.String())
+		}
+		return e
+	}
+	return nil
+}
+
+func digests(m map[uint8][]byte) []fingerprint.Digest {
+	var fp fingerprint.Fingerprint
+	for id := 1; id < 256; id++ {
+		if sum, ok := m[uint8(id)]; ok {
+			d := fingerprint.Digest{ID: fingerprint.ComponentID(id)}
+			copy(d.Sum[:], sum)
+			fp.Components = append(fp.Components, d)
+		}
+	}
+	return fp.Components
+}
+
 func (d *Desk) existingActivation(ctx context.Context, key string, r *request.Request) ([]byte, error) {
 	id, found, err := d.Ledger.ActiveSeat(ctx, key, r.InstallSign, r.Fingerprint)
 	if err != nil {
@@ -241,15 +300,8 @@ func (d *Desk) existingActivation(ctx context.Context, key string, r *request.Re
 
 // requestFingerprint rebuilds the fingerprint a request carries.
 func requestFingerprint(r *request.Request) fingerprint.Fingerprint {
-	var fp fingerprint.Fingerprint
+	fp := fingerprint.Fingerprint{Components: digests(r.Components)}
 	copy(fp.ID[:], r.Fingerprint)
-	for id := 1; id < 256; id++ {
-		if sum, ok := r.Components[uint8(id)]; ok {
-			d := fingerprint.Digest{ID: fingerprint.ComponentID(id)}
-			copy(d.Sum[:], sum)
-			fp.Components = append(fp.Components, d)
-		}
-	}
 	return fp
 }
 

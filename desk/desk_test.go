@@ -556,11 +556,11 @@ func TestSignRefused(t *testing.T) {
 			want: result.Malformed, sentinel: result.ErrMalformed,
 		},
 		{
-			name: "renewal",
+			name: "renewal of a lease that does not exist",
 			params: func(e *env, p *request.Params) {
 				p.Kind, p.Renews = request.KindRenew, bytes.Repeat([]byte{1}, 16)
 			},
-			want: result.Malformed, sentinel: result.ErrMalformed,
+			want: result.LicenseUnknown, sentinel: result.ErrLicenseUnknown,
 		},
 		{
 			name:    "policy needs more components than the machine has",

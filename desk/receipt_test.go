@@ -1,15 +1,21 @@
 package desk_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"testing"
+	"time"
 
 	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/desk"
+	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/testkeys"
 	"github.com/airlock-offline/airlock/internal/wire"
+	"github.com/airlock-offline/airlock/ledger"
 	"github.com/airlock-offline/airlock/receipt"
+	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/result"
 )
 
@@ -68,4 +74,51 @@ func TestImportReceipt(t *testing.T) {
 	bad[len(bad)-1] ^= 1
 	_, _, err = e.desk.ImportReceipt(ctx, armor.Encode(armor.Receipt, bad))
 	wantCode(t, err, result.SignatureInvalid, result.ErrSignatureInvalid)
+}
+
+// Leases renew without a new seat; each renewal names the lease it
+// replaces, so an old lease cannot be renewed twice; a changed machine
+// cannot renew.
+func TestRenew(t *testing.T) {
+	e := newEnv(t)
+	key := e.addLicense(func(l *ledger.License) { l.LeasePeriod = 30 * day })
+	src := machine(t, nil)
+	first := e.mustSign(e.request(src, key))
+	if first.License.License.LeaseUntil != t0.Add(30*day).Unix() {
+		t.Fatal("no lease")
+	}
+	renew := func(prev []byte, src fingerprint.Source) (*desk.Issued, error) {
+		p := e.params(src, key)
+		p.Kind, p.Renews, p.Now = request.KindRenew, prev, e.desk.Now().Add(-time.Hour)
+		return e.sign(e.makeRequest(p, e.inst))
+	}
+	e.desk.Now = func() time.Time { return t0.Add(20 * day) }
+	second, err := renew(first.License.License.ActivationID, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2 := second.License.License
+	if !bytes.Equal(l2.PrevLease, first.License.License.ActivationID) || bytes.Equal(l2.ActivationID, first.License.License.ActivationID) {
+		t.Fatal("renewal does not chain to the previous lease")
+	}
+	if l2.LeaseUntil != t0.Add(50*day).Unix() {
+		t.Fatalf("lease until %d", l2.LeaseUntil)
+	}
+	if e.seats(key) != 1 {
+		t.Fatalf("renewal took a seat: %d", e.seats(key))
+	}
+	// The old lease is gone: renewing it again is refused.
+	_, err = renew(first.License.License.ActivationID, src)
+	wantCode(t, err, result.LicenseUnknown, result.ErrLicenseUnknown)
+	// Another installation cannot renew this lease.
+	p := e.params(src, key)
+	p.Kind, p.Renews, p.Now = request.KindRenew, l2.ActivationID, e.desk.Now().Add(-time.Hour)
+	_, err = e.sign(e.makeRequest(p, testkeys.Identity(crypto.RoleInstallation, "intruder")))
+	wantCode(t, err, result.InstallationMismatch, result.ErrInstallationMismatch)
+	// A machine whose hardware changed cannot renew.
+	_, err = renew(l2.ActivationID, otherMachine(t))
+	wantCode(t, err, result.FingerprintMismatch, result.ErrFingerprintMismatch)
+	if e.seats(key) != 1 {
+		t.Fatal("a refused renewal changed the seats")
+	}
 }

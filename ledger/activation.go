@@ -328,3 +328,73 @@ func (l *Ledger) Release(ctx context.Context, licenseKey, id string, installKey 
 		return nil
 	})
 }
+
+// Renew replaces the active activation oldID under licenseKey, held by
+// a.InstallKey, with a (its new ID, fingerprint, request hash, lease and
+// license), in one write transaction: the seat stays the same seat, and the
+// old lease ID no longer exists, so a renewal of it cannot be replayed. It
+// fails with ErrNotFound (no such active lease: unknown, released or
+// already renewed), ErrNotHolder or ErrSuspended.
+func (l *Ledger) Renew(ctx context.Context, oldID string, a *Activation) error {
+	if err := validateActivation(a); err != nil {
+		return err
+	}
+	issued := a.Issued
+	if issued.IsZero() {
+		issued = time.Now().UTC()
+	}
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var suspended int
+		err := tx.QueryRowContext(ctx, `SELECT suspended FROM licenses WHERE key = ?`, a.LicenseKey).Scan(&suspended)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("ledger: failed to read license: %w", err)
+		}
+		if suspended != 0 {
+			return ErrSuspended
+		}
+		var holder []byte
+		err = tx.QueryRowContext(ctx, `SELECT install_key FROM activations WHERE id = ? AND license_key = ? AND released = 0`,
+			oldID, a.LicenseKey).Scan(&holder)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("ledger: failed to read activation: %w", err)
+		}
+		if subtle.ConstantTimeCompare(holder, a.InstallKey) != 1 {
+			return ErrNotHolder
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE activations SET id = ?, fingerprint = ?, request_hash = ?, issued = ?,
+			lease_until = ?, license = ? WHERE id = ?`,
+			a.ID, a.Fingerprint, a.RequestHash, issued.UnixNano(), nullTime(a.LeaseUntil), a.License, oldID)
+		if err != nil {
+			return fmt.Errorf("ledger: failed to renew activation: %w", err)
+		}
+		return nil
+	})
+}
+
+// GetActivation returns the activation id under licenseKey (ErrNotFound if
+// there is none).
+func (l *Ledger) GetActivation(ctx context.Context, licenseKey, id string) (*Activation, error) {
+	a := Activation{ID: id, LicenseKey: licenseKey}
+	var issued int64
+	var leaseUntil sql.NullInt64
+	var released int
+	err := l.db.QueryRowContext(ctx, `SELECT install_key, fingerprint, request_hash, issued, lease_until, license, released
+		FROM activations WHERE id = ? AND license_key = ?`, id, licenseKey).
+		Scan(&a.InstallKey, &a.Fingerprint, &a.RequestHash, &issued, &leaseUntil, &a.License, &released)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: failed to read activation: %w", err)
+	}
+	a.Issued = time.Unix(0, issued).UTC()
+	a.LeaseUntil = fromNullTime(leaseUntil)
+	a.Released = released != 0
+	return &a, nil
+}

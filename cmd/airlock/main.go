@@ -220,6 +220,7 @@ func (a *app) cmdRequest(args []string) error {
 	key := fs.String("license-key", "", "")
 	out := fs.StringP("output", "o", "-", "")
 	plaintext := fs.Bool("plaintext-key", false, "")
+	renew := fs.Bool("renew", false, "")
 	workFactor := fs.Int("scrypt-work-factor", crypto.DefaultWorkFactor, "")
 	_ = fs.MarkHidden("scrypt-work-factor")
 	var q cli.QRFlags
@@ -236,8 +237,13 @@ func (a *app) cmdRequest(args []string) error {
 	if e := request.ValidText(*product, request.MaxProduct); e != "" {
 		return cli.Usagef("--product %s", e)
 	}
-	lk, err := licensekey.Parse(*key)
-	if err != nil {
+	var lk string
+	var err error
+	if *renew {
+		if *key != "" {
+			return cli.Usagef("--renew takes the license key from the installed license; drop --license-key")
+		}
+	} else if lk, err = licensekey.Parse(*key); err != nil {
 		return cli.Usagef("--license-key: %v", err)
 	}
 	keys, err := a.vendorPublics(true)
@@ -265,7 +271,12 @@ func (a *app) cmdRequest(args []string) error {
 		}
 		a.ui.Infof("new installation key %s in %s", inst.ID(), cli.Abs(st.Dir))
 	}
-	s, err := a.verifier(*product, keys).Request(inst, lk, nil)
+	var s *request.Signed
+	if *renew {
+		s, err = a.verifier(*product, keys).RenewRequest(inst)
+	} else {
+		s, err = a.verifier(*product, keys).Request(inst, lk, nil)
+	}
 	if err != nil {
 		var fe *request.FieldError
 		err = fmt.Errorf("cannot make the request: %w", err)

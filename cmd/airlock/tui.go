@@ -29,6 +29,8 @@ request options:
     --product NAME          the product to activate (required)
     --license-key KEY       the license key from the vendor (required)
     -o, --output FILE       where to write the request (default: stdout)
+    --renew                 ask to extend the installed license's lease (no
+                            new seat; the machine must still match)
     --plaintext-key         on first use, store the installation key
                             unencrypted (software that runs unattended)
     --qr FILE.png           also write the request as a QR code (several

@@ -1273,3 +1273,31 @@ func TestDeactivation(t *testing.T) {
 		t.Fatalf("tampered receipt: exit %d\n%s", o.code, o)
 	}
 }
+
+// A lease renews from the same installation without a new seat, and a
+// renewal request cannot be used twice.
+func TestRenewal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--lease", "30d", "--max-machines", "1")
+	state := filepath.Join(t.TempDir(), "s")
+	activate(t, e, state, vk, sign(t, e, desk, request(t, e, state, vk, key)))
+	later := e.at(t0.Add(20 * 24 * time.Hour))
+	req := filepath.Join(t.TempDir(), "renew.txt")
+	expectOK(t, later.airlock("--state", state, "request", "--product", "acme-cad", "--renew", "--vendor-key", vk, "-o", req))
+	lic := filepath.Join(t.TempDir(), "renewed.txt")
+	o := later.vendor("--dir", desk, "sign", req, "-o", lic)
+	expectOK(t, o)
+	expectOK(t, later.airlock("--state", state, "activate", lic, "--vendor-key", vk))
+	verify(t, e.at(t0.Add(45*24*time.Hour)), state, vk, "VALID", 0)
+	verify(t, e.at(t0.Add(51*24*time.Hour)), state, vk, "LEASE_EXPIRED", 17)
+	if ls := licenseShow(t, e, desk, key); *ls.SeatsUsed != 1 {
+		t.Fatalf("renewal took a seat: %d", *ls.SeatsUsed)
+	}
+	o = later.vendor("--dir", desk, "sign", req, "-o", filepath.Join(t.TempDir(), "again.txt"))
+	expect(t, o, 24)
+	expectContains(t, "stderr", o.stderr, "renewed or released already")
+	o = later.airlock("--state", state, "request", "--product", "acme-cad", "--renew", "--license-key", key, "--vendor-key", vk)
+	expect(t, o, 2)
+}
