@@ -41,6 +41,9 @@ type Verifier struct {
 	// ReadOnly stops Verify from recording the time seen (for status
 	// displays that must not change state).
 	ReadOnly bool
+	// LicenseeSecret is the licensee secret, for licenses bound to one
+	// (NetLicensing's Predefined and Client modes). Never logged.
+	LicenseeSecret []byte
 }
 
 func (v *Verifier) now() time.Time {
@@ -117,12 +120,13 @@ func (v *Verifier) Verify() (lic *response.License, err error) {
 		return lic, result.Wrap(result.Internal, "cannot compute the fingerprint", err)
 	}
 	return lic, lic.Check(&response.Expect{
-		Product:      v.Product,
-		Installation: inst,
-		Fingerprint:  &fp,
-		Unreadable:   unreadable,
-		Now:          now,
-		Skew:         v.skew(),
+		Product:        v.Product,
+		Installation:   inst,
+		Fingerprint:    &fp,
+		Unreadable:     unreadable,
+		Now:            now,
+		Skew:           v.skew(),
+		LicenseeSecret: lic.CheckSecret(v.LicenseeSecret),
 	})
 }
 
@@ -205,13 +209,14 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 		return nil, result.Wrap(result.Internal, "cannot compute the fingerprint", err)
 	}
 	if err := lic.Check(&response.Expect{
-		Product:       w.Product,
-		Installation:  inst,
-		Fingerprint:   &fp,
-		Unreadable:    unreadable,
-		RequestHashes: pend,
-		Now:           now,
-		Skew:          w.skew(),
+		Product:        w.Product,
+		Installation:   inst,
+		Fingerprint:    &fp,
+		Unreadable:     unreadable,
+		LicenseeSecret: lic.CheckSecret(w.LicenseeSecret),
+		RequestHashes:  pend,
+		Now:            now,
+		Skew:           w.skew(),
 	}); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ package crypto
 import (
 	"bytes"
 	"crypto/ecdh"
+	"crypto/hmac"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -249,3 +250,14 @@ func (id *Identity) String() string {
 
 // GoString never reveals key material either (%#v).
 func (id *Identity) GoString() string { return id.String() }
+
+// DeriveKey returns a 32-byte key for one purpose, derived from the
+// identity's private signing seed: HMAC-SHA-256(seed, "airlock derive v1" ||
+// 0x00 || label). Different labels give unrelated keys; the seed never
+// leaves the identity.
+func (id *Identity) DeriveKey(label string) []byte {
+	m := hmac.New(sha256.New, id.sign.Seed())
+	m.Write([]byte("airlock derive v1\x00"))
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}

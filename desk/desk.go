@@ -6,6 +6,9 @@ package desk
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -131,7 +134,12 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 		// one could never be installed: refuse before a seat is taken.
 		return nil, result.New(result.Malformed, "hardware-key requests are not supported by this desk yet")
 	}
-	if _, err := r.Open(d.Key); err != nil {
+	conf, err := r.Open(d.Key)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := d.checkSecret(ctx, lic, conf)
+	if err != nil {
 		return nil, err
 	}
 	// The combined id must be the one its component digests give for this
@@ -188,6 +196,9 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 	}
 	for attempt := 0; ; attempt++ {
 		p.ActivationID = actID
+		if secret != nil {
+			p.SecretHash = response.SecretBinding(actID, r.InstallSign, secret)
+		}
 		signed, err := response.New(d.Key, req, p)
 		if err != nil {
 			return nil, result.Wrap(result.Internal, "cannot sign the license", err)
@@ -385,4 +396,50 @@ func (d *Desk) ImportReceipt(ctx context.Context, text []byte) (r *receipt.Signe
 		return r, false, result.New(result.InstallationMismatch, "the receipt is signed by an installation that does not hold this seat")
 	}
 	return r, false, result.Wrap(result.Internal, "cannot record the receipt in the ledger", err)
+}
+
+// SecretHash is how the desk stores a licensee secret: keyed with a key
+// derived from the vendor identity, so the ledger alone reveals nothing,
+// and bound to the license key.
+func SecretHash(vendor *crypto.Identity, licenseKey string, secret []byte) []byte {
+	m := hmac.New(sha256.New, vendor.DeriveKey("licensee secret"))
+	m.Write([]byte(licenseKey))
+	m.Write([]byte{0})
+	m.Write(secret)
+	return m.Sum(nil)
+}
+
+// checkSecret applies the license's licensee-secret mode (NetLicensing's
+// Disabled / Predefined / Client) to the secret the request brings, and
+// returns the secret to bind into the license (nil when disabled).
+func (d *Desk) checkSecret(ctx context.Context, lic *ledger.License, conf *request.Confidential) ([]byte, error) {
+	if lic.SecretMode == "" || lic.SecretMode == "disabled" {
+		return nil, nil
+	}
+	secret := []byte(conf.LicenseeSecret)
+	if len(secret) == 0 {
+		return nil, result.New(result.LicenseeSecretMismatch, "license requires a licensee secret and the request brings none")
+	}
+	h := SecretHash(d.Key, lic.Key, secret)
+	stored := lic.SecretHash
+	if lic.SecretMode == "client" && stored == nil {
+		// The first activation binds the secret it brings.
+		err := d.Ledger.BindSecret(ctx, lic.Key, h)
+		if err == nil {
+			return secret, nil
+		}
+		if !errors.Is(err, ledger.ErrExists) {
+			return nil, result.Wrap(result.Internal, "cannot record the licensee secret", err)
+		}
+		// Another desk bound one first: compare with that.
+		again, err := d.Ledger.GetLicense(ctx, lic.Key)
+		if err != nil {
+			return nil, result.Wrap(result.Internal, "cannot read the ledger", err)
+		}
+		stored = again.SecretHash
+	}
+	if subtle.ConstantTimeCompare(h, stored) != 1 {
+		return nil, result.New(result.LicenseeSecretMismatch, "the licensee secret is wrong")
+	}
+	return secret, nil
 }

@@ -172,6 +172,8 @@ CREATE TABLE licenses (
 	match_policy TEXT    NOT NULL,
 	refuse_env   TEXT    NOT NULL DEFAULT '',
 	hwkey_env    TEXT    NOT NULL DEFAULT '',
+	secret_mode  TEXT    NOT NULL DEFAULT 'disabled' CHECK (secret_mode IN ('disabled', 'predefined', 'client')),
+	secret_hash  BLOB    CHECK (secret_hash IS NULL OR length(secret_hash) = 32),
 	created      INTEGER NOT NULL,
 	suspended    INTEGER NOT NULL CHECK (suspended IN (0, 1)),
 	-- Active activations, kept by the triggers below.

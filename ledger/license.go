@@ -25,6 +25,8 @@ type License struct {
 	MatchPolicy  string            // fingerprint match policy text, e.g. "all", "most", "atleast:2", "exact"
 	RefuseEnv    string            // environments refused (fingerprint.Env text, e.g. "vm,container"); "" = none
 	HardwareEnv  string            // environments that must present a hardware key; "" = none
+	SecretMode   string            // licensee secret: "disabled" (or ""), "predefined", "client"
+	SecretHash   []byte            // keyed hash of the licensee secret (32 bytes), never the secret; nil until set
 	Created      time.Time         // zero is replaced by the current time on CreateLicense
 	Suspended    bool
 }
@@ -107,12 +109,12 @@ func (l *Ledger) CreateLicense(ctx context.Context, lic *License) error {
 	err = l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO licenses (key, product, licensee, max_machines, expires, lease_period,
-				features, confidential, match_policy, refuse_env, hwkey_env, created, suspended)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				features, confidential, match_policy, refuse_env, hwkey_env, secret_mode, secret_hash, created, suspended)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (key) DO NOTHING`,
 			lic.Key, lic.Product, lic.Licensee, lic.MaxMachines, nullTime(lic.Expires),
 			int64(lic.LeasePeriod), features, confidential, lic.MatchPolicy,
-			lic.RefuseEnv, lic.HardwareEnv, created.UnixNano(), boolInt(lic.Suspended))
+			lic.RefuseEnv, lic.HardwareEnv, secretMode(lic.SecretMode), nullBytes(lic.SecretHash), created.UnixNano(), boolInt(lic.Suspended))
 		if err != nil {
 			return fmt.Errorf("ledger: failed to create license: %w", err)
 		}
@@ -153,7 +155,7 @@ func (l *Ledger) SetSuspended(ctx context.Context, key string, suspended bool) e
 }
 
 const licenseColumns = `key, product, licensee, max_machines, expires, lease_period,
-	features, confidential, match_policy, refuse_env, hwkey_env, created, suspended`
+	features, confidential, match_policy, refuse_env, hwkey_env, secret_mode, secret_hash, created, suspended`
 
 // GetLicense returns the license with the given key, or [ErrNotFound].
 func (l *Ledger) GetLicense(ctx context.Context, key string) (*License, error) {
@@ -202,12 +204,15 @@ func scanLicense(s scanner) (*License, error) {
 		suspended              int
 	)
 	err := s.Scan(&lic.Key, &lic.Product, &lic.Licensee, &lic.MaxMachines, &expires, &lease,
-		&features, &confidential, &lic.MatchPolicy, &lic.RefuseEnv, &lic.HardwareEnv, &created, &suspended)
+		&features, &confidential, &lic.MatchPolicy, &lic.RefuseEnv, &lic.HardwareEnv, &lic.SecretMode, &lic.SecretHash, &created, &suspended)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger: failed to read license: %w", err)
+	}
+	if lic.SecretMode == "disabled" {
+		lic.SecretMode = "" // the zero value means disabled
 	}
 	lic.Expires = fromNullTime(expires)
 	lic.LeasePeriod = time.Duration(lease)
@@ -249,4 +254,42 @@ func encodeConfidential(m map[string]string) (string, error) {
 		return "", errors.New("ledger: failed to encode confidential fields")
 	}
 	return string(b), nil
+}
+
+func secretMode(m string) string {
+	if m == "" {
+		return "disabled"
+	}
+	return m
+}
+
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// BindSecret records the keyed hash of a licensee secret for a license in
+// "client" mode whose first activation brings it; a license that already
+// has one keeps it (ErrExists).
+func (l *Ledger) BindSecret(ctx context.Context, key string, hash []byte) error {
+	if len(hash) != 32 {
+		return invalid("secret hash must be 32 bytes")
+	}
+	return l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE licenses SET secret_hash = ? WHERE key = ? AND secret_hash IS NULL`, hash, key)
+		if err != nil {
+			return fmt.Errorf("ledger: failed to update license: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("ledger: failed to update license: %w", err)
+		} else if n == 0 {
+			if _, err := l.GetLicense(ctx, key); err != nil {
+				return err
+			}
+			return ErrExists
+		}
+		return nil
+	})
 }

@@ -62,6 +62,18 @@ func validateLicense(lic *License) error {
 	if err := checkText("licensee", lic.Licensee, maxLicenseeLen, false); err != nil {
 		return err
 	}
+	switch lic.SecretMode {
+	case "", "disabled", "client":
+		if lic.SecretMode != "client" && len(lic.SecretHash) != 0 {
+			return invalid("secret hash set on a license without a licensee secret")
+		}
+	case "predefined":
+		if len(lic.SecretHash) != 32 {
+			return invalid("predefined licensee secret needs its 32-byte hash")
+		}
+	default:
+		return invalid("unknown licensee secret mode")
+	}
 	if err := checkText("refused environments", lic.RefuseEnv, maxPolicyLen, false); err != nil {
 		return err
 	}

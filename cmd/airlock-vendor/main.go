@@ -294,6 +294,7 @@ type licenseJSON struct {
 	Lease       string            `json:"lease,omitempty"`
 	Features    map[string]uint64 `json:"features,omitempty"`
 	Match       string            `json:"match_policy"`
+	SecretMode  string            `json:"licensee_secret,omitempty"`
 	RefuseEnv   string            `json:"refuse_env,omitempty"`
 	HardwareEnv string            `json:"hardware_key_env,omitempty"`
 	Created     string            `json:"created"`
@@ -303,7 +304,7 @@ type licenseJSON struct {
 
 func toJSON(l *ledger.License) licenseJSON {
 	j := licenseJSON{Key: l.Key, Product: l.Product, Licensee: l.Licensee, MaxMachines: l.MaxMachines,
-		Features: l.Features, Match: l.MatchPolicy, RefuseEnv: l.RefuseEnv, HardwareEnv: l.HardwareEnv, Created: l.Created.UTC().Format(time.RFC3339), Suspended: l.Suspended}
+		Features: l.Features, Match: l.MatchPolicy, SecretMode: l.SecretMode, RefuseEnv: l.RefuseEnv, HardwareEnv: l.HardwareEnv, Created: l.Created.UTC().Format(time.RFC3339), Suspended: l.Suspended}
 	if !l.Expires.IsZero() {
 		j.Expires = l.Expires.UTC().Format(time.RFC3339)
 	}
@@ -333,6 +334,8 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	features := fs.StringArray("feature", nil, "")
 	confidential := fs.StringArray("confidential", nil, "")
 	match := fs.String("match", "most", "")
+	secretMode := fs.String("secret-mode", "disabled", "")
+	secretFile := fs.String("secret-file", "", "")
 	refuseEnv := fs.String("refuse-env", "", "")
 	hwEnv := fs.String("hardware-key-env", "", "")
 	asJSON := fs.Bool("json", false, "")
@@ -415,6 +418,34 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	}
 	if lic.Key, err = licensekey.New(nil); err != nil {
 		return err
+	}
+	switch *secretMode {
+	case "disabled", "client":
+		if *secretFile != "" {
+			return cli.Usagef("--secret-file goes with --secret-mode predefined")
+		}
+		if *secretMode == "client" {
+			lic.SecretMode = "client"
+		}
+	case "predefined":
+		if *secretFile == "" {
+			return cli.Usagef("--secret-mode predefined needs --secret-file")
+		}
+		secret, err := a.ui.ReadInput(*secretFile)
+		if err != nil {
+			return fmt.Errorf("cannot read the licensee secret: %w", err)
+		}
+		secret = []byte(strings.TrimRight(string(secret), "\r\n"))
+		if len(secret) < 8 {
+			return cli.Usagef("the licensee secret must be at least 8 bytes (a random token of 16 or more is better)")
+		}
+		key, err := a.loadKey()
+		if err != nil {
+			return err
+		}
+		lic.SecretMode, lic.SecretHash = "predefined", desk.SecretHash(key, lic.Key, secret)
+	default:
+		return cli.Usagef("--secret-mode must be disabled, predefined or client")
 	}
 	l, err := a.openLedger()
 	if err != nil {
@@ -546,6 +577,9 @@ func (a *app) cmdLicenseShow(args []string) error {
 		fmt.Fprintf(w, "lease:        %s\n", j.Lease)
 	}
 	fmt.Fprintf(w, "match policy: %s\n", j.Match)
+	if j.SecretMode != "" {
+		fmt.Fprintf(w, "secret:       %s (only a keyed hash is stored)\n", j.SecretMode)
+	}
 	if j.RefuseEnv != "" {
 		fmt.Fprintf(w, "refuses:      %s\n", j.RefuseEnv)
 	}

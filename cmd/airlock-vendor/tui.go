@@ -40,6 +40,11 @@ license create options:
     --confidential K=V      a field sealed to the activated installation (repeatable)
     --match POLICY          fingerprint match policy: exact, all, most,
                             atleast:N (default most)
+    --secret-mode MODE      licensee secret: disabled (default), predefined
+                            (set now with --secret-file), or client (the
+                            first activation's secret binds the license)
+    --secret-file FILE      the predefined licensee secret (never stored:
+                            the ledger keeps a keyed hash)
     --refuse-env LIST       refuse requests from these kinds of machine:
                             vm, container, wsl, cloud, shared-machine-id,
                             no-machine-id (comma-separated)

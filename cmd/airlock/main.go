@@ -31,6 +31,8 @@ type app struct {
 	state          string
 	vendorKeys     []string
 	passphraseFile string
+	secretFile     string
+	secretErr      error
 }
 
 func main() {
@@ -42,6 +44,27 @@ func (a *app) globalFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.state, "state", a.state, "")
 	fs.StringArrayVar(&a.vendorKeys, "vendor-key", a.vendorKeys, "")
 	fs.StringVar(&a.passphraseFile, "passphrase-file", a.passphraseFile, "")
+	fs.StringVar(&a.secretFile, "licensee-secret-file", a.secretFile, "")
+}
+
+// licenseeSecret reads the licensee secret from --licensee-secret-file or
+// $AIRLOCK_LICENSEE_SECRET; nil when neither is given.
+func (a *app) licenseeSecret() ([]byte, error) {
+	if a.secretFile != "" {
+		b, err := a.ui.ReadInput(a.secretFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the licensee secret: %w", err)
+		}
+		b = []byte(strings.TrimRight(string(b), "\r\n"))
+		if len(b) == 0 {
+			return nil, errors.New("the licensee secret file is empty")
+		}
+		return b, nil
+	}
+	if s := os.Getenv("AIRLOCK_LICENSEE_SECRET"); s != "" {
+		return []byte(s), nil
+	}
+	return nil, nil
 }
 
 func (a *app) newFlags(name string) *pflag.FlagSet {
@@ -145,7 +168,9 @@ func (a *app) vendorPublics(required bool) ([]*crypto.Public, error) {
 }
 
 func (a *app) verifier(product string, keys []*crypto.Public) *client.Verifier {
-	return &client.Verifier{Product: product, VendorKeys: keys, Dir: a.state, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
+	v := &client.Verifier{Product: product, VendorKeys: keys, Dir: a.state, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
+	v.LicenseeSecret, a.secretErr = a.licenseeSecret()
+	return v
 }
 
 func (a *app) cmdFingerprint(args []string) error {
@@ -275,7 +300,15 @@ func (a *app) cmdRequest(args []string) error {
 	if *renew {
 		s, err = a.verifier(*product, keys).RenewRequest(inst)
 	} else {
-		s, err = a.verifier(*product, keys).Request(inst, lk, nil)
+		v := a.verifier(*product, keys)
+		if a.secretErr != nil {
+			return a.secretErr
+		}
+		var conf *request.Confidential
+		if v.LicenseeSecret != nil {
+			conf = &request.Confidential{LicenseeSecret: string(v.LicenseeSecret)}
+		}
+		s, err = v.Request(inst, lk, conf)
 	}
 	if err != nil {
 		var fe *request.FieldError
@@ -330,7 +363,11 @@ func (a *app) cmdActivate(args []string) error {
 	if err != nil {
 		return err
 	}
-	lic, err := a.verifier(*product, keys).Activate(text)
+	v := a.verifier(*product, keys)
+	if a.secretErr != nil {
+		return a.secretErr
+	}
+	lic, err := v.Activate(text)
 	if err != nil {
 		return err
 	}
@@ -395,7 +432,11 @@ func (a *app) cmdVerify(args []string) int {
 	if err != nil {
 		return a.ui.Fail(err)
 	}
-	lic, err := a.verifier(*product, keys).Verify()
+	v := a.verifier(*product, keys)
+	if a.secretErr != nil {
+		return a.ui.Fail(a.secretErr)
+	}
+	lic, err := v.Verify()
 	j := describe(*product, lic, err)
 	if *asJSON {
 		e := json.NewEncoder(a.ui.Stdout)

@@ -24,6 +24,9 @@ Global options:
                             $AIRLOCK_VENDOR_KEY
     --passphrase-file FILE  passphrase of the installation key; otherwise
                             $AIRLOCK_PASSPHRASE_FILE, $AIRLOCK_PASSPHRASE, or a prompt
+    --licensee-secret-file FILE
+                            the licensee secret, for licenses that need one
+                            (request, activate, verify); or $AIRLOCK_LICENSEE_SECRET
 
 request options:
     --product NAME          the product to activate (required)

@@ -1301,3 +1301,56 @@ func TestRenewal(t *testing.T) {
 	o = later.airlock("--state", state, "request", "--product", "acme-cad", "--renew", "--license-key", key, "--vendor-key", vk)
 	expect(t, o, 2)
 }
+
+// Licensee secrets (NetLicensing's modes): predefined at the desk, or bound
+// by the first activation; verify needs the secret; it never shows.
+func TestLicenseeSecret(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	const secret = "s3cret-token-9f1c2b7e44aa"
+	writeFile(t, secretFile, []byte(secret+"\n"))
+	withSecret := e.with("AIRLOCK_LICENSEE_SECRET", secret)
+	wrong := e.with("AIRLOCK_LICENSEE_SECRET", "not-the-secret-at-all")
+
+	t.Run("predefined", func(t *testing.T) {
+		key := createLicense(t, e, desk, "--secret-mode", "predefined", "--secret-file", secretFile, "--max-machines", "3")
+		show := e.vendor("--dir", desk, "license", "show", key)
+		expectContains(t, "stdout", show.stdout, "secret:       predefined")
+		expectNotContains(t, "stdout", show.stdout, secret)
+		// Without the secret, and with a wrong one: refused, no seat.
+		for _, env := range []*env{e, wrong} {
+			req := request(t, env, filepath.Join(t.TempDir(), "s"), vk, key)
+			o := e.vendor("--dir", desk, "sign", req, "-o", filepath.Join(t.TempDir(), "l.txt"))
+			expect(t, o, 22)
+			expectNotContains(t, "stderr", o.stderr, secret)
+		}
+		state := filepath.Join(t.TempDir(), "s")
+		lic := sign(t, e, desk, request(t, withSecret, state, vk, key))
+		expectNotContains(t, "license", string(readFile(t, lic)), secret)
+		activate(t, withSecret, state, vk, lic)
+		verify(t, withSecret, state, vk, "VALID", 0)
+		verify(t, e, state, vk, "LICENSEE_SECRET_MISMATCH", 22)
+		verify(t, wrong, state, vk, "LICENSEE_SECRET_MISMATCH", 22)
+		o := e.airlock("--state", state, "--licensee-secret-file", secretFile, "verify", "--product", "acme-cad", "--vendor-key", vk)
+		expectOK(t, o)
+		if ls := licenseShow(t, e, desk, key); *ls.SeatsUsed != 1 {
+			t.Fatalf("refused requests took seats: %d", *ls.SeatsUsed)
+		}
+	})
+	t.Run("client", func(t *testing.T) {
+		key := createLicense(t, e, desk, "--secret-mode", "client", "--max-machines", "3")
+		first := filepath.Join(t.TempDir(), "s")
+		activate(t, withSecret, first, vk, sign(t, e, desk, request(t, withSecret, first, vk, key)))
+		verify(t, withSecret, first, vk, "VALID", 0)
+		// Later requests must bring the same secret.
+		req := request(t, wrong, filepath.Join(t.TempDir(), "s"), vk, key)
+		expect(t, e.vendor("--dir", desk, "sign", req, "-o", filepath.Join(t.TempDir(), "l.txt")), 22)
+		second := filepath.Join(t.TempDir(), "s")
+		activate(t, withSecret, second, vk, sign(t, e, desk, request(t, withSecret, second, vk, key)))
+	})
+	o := e.vendor("--dir", desk, "license", "create", "--product", "p", "--licensee", "l", "--secret-mode", "predefined")
+	expect(t, o, 2)
+}
