@@ -15,8 +15,8 @@ package crypto
 import (
 	"bytes"
 	"crypto/ecdh"
-	"crypto/hmac"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
