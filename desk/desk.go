@@ -72,10 +72,21 @@ func (d *Desk) SignText(ctx context.Context, text []byte) (*Issued, error) {
 	return d.Sign(ctx, b)
 }
 
-// Sign checks a signed request and, if the policy allows it, records the
-// activation in the ledger and returns the signed license. The license
-// exists only once the ledger has committed the activation.
-func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
+// job is a request that passed every check, ready to be signed and recorded.
+type job struct {
+	req       *request.Request
+	signed    *request.Signed
+	lic       *ledger.License
+	key       string
+	p         response.Params
+	secret    []byte
+	prevLease []byte
+	actID     []byte
+	issued    time.Time
+}
+
+// prepare runs every check on a request and chooses its activation id.
+func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 	req, err := request.Verify(reqBytes)
 	if err != nil {
 		return nil, err
@@ -194,24 +205,51 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 			p.LeaseUntil = lic.Expires
 		}
 	}
+	return &job{req: r, signed: req, lic: lic, key: key, p: p, secret: secret, prevLease: prevLease, actID: actID, issued: issued}, nil
+}
+
+// license signs the job's license under its current activation id.
+func (d *Desk) license(j *job) (*response.Signed, *ledger.Activation, error) {
+	p := j.p
+	p.ActivationID = j.actID
+	if j.secret != nil {
+		p.SecretHash = response.SecretBinding(j.actID, j.req.InstallSign, j.secret)
+	}
+	signed, err := response.New(d.Key, j.signed, p)
+	if err != nil {
+		return nil, nil, result.Wrap(result.Internal, "cannot sign the license", err)
+	}
+	return signed, &ledger.Activation{
+		ID:          hex.EncodeToString(j.actID),
+		LicenseKey:  j.key,
+		InstallKey:  j.req.InstallSign,
+		Fingerprint: j.req.Fingerprint,
+		RequestHash: j.signed.Hash[:],
+		Issued:      j.issued,
+		LeaseUntil:  p.LeaseUntil,
+		License:     signed.Bytes,
+	}, nil
+}
+
+// Sign checks a signed request and, if the policy allows it, records the
+// activation in the ledger and returns the signed license. The license
+// exists only once the ledger has committed the activation.
+func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
+	j, err := d.prepare(ctx, reqBytes)
+	if err != nil {
+		return nil, err
+	}
+	return d.finish(ctx, j)
+}
+
+// finish signs and records one job, re-signing once if another desk kept
+// another activation id for the same machine meanwhile.
+func (d *Desk) finish(ctx context.Context, j *job) (*Issued, error) {
+	req, lic, prevLease := j.signed, j.lic, j.prevLease
 	for attempt := 0; ; attempt++ {
-		p.ActivationID = actID
-		if secret != nil {
-			p.SecretHash = response.SecretBinding(actID, r.InstallSign, secret)
-		}
-		signed, err := response.New(d.Key, req, p)
+		signed, a, err := d.license(j)
 		if err != nil {
-			return nil, result.Wrap(result.Internal, "cannot sign the license", err)
-		}
-		a := &ledger.Activation{
-			ID:          hex.EncodeToString(actID),
-			LicenseKey:  key,
-			InstallKey:  r.InstallSign,
-			Fingerprint: r.Fingerprint,
-			RequestHash: req.Hash[:],
-			Issued:      issued,
-			LeaseUntil:  p.LeaseUntil,
-			License:     signed.Bytes,
+			return nil, err
 		}
 		if prevLease != nil {
 			err := d.Ledger.Renew(ctx, hex.EncodeToString(prevLease), a)
@@ -228,17 +266,10 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 			return &Issued{Request: req, License: signed, Reused: true}, nil
 		}
 		reused, err := d.Ledger.Record(ctx, a)
-		switch {
-		case errors.Is(err, ledger.ErrTooManyMachines):
-			return nil, result.New(result.TooManyMachines, fmt.Sprintf("license allows %d machine(s) and all seats are taken", lic.MaxMachines))
-		case errors.Is(err, ledger.ErrSuspended):
-			return nil, result.New(result.LicenseSuspended, "license is suspended")
-		case errors.Is(err, ledger.ErrNotFound):
-			return nil, result.New(result.LicenseUnknown, "no such license key")
-		case err != nil:
-			return nil, result.Wrap(result.Internal, "cannot record the activation in the ledger", err)
+		if err := recordError(lic, err); err != nil {
+			return nil, err
 		}
-		if a.ID == hex.EncodeToString(actID) {
+		if a.ID == hex.EncodeToString(j.actID) {
 			return &Issued{Request: req, License: signed, Reused: reused}, nil
 		}
 		// Another desk recorded this machine between our look-up and our
@@ -246,10 +277,25 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 		if attempt > 0 {
 			return nil, result.New(result.Internal, "the ledger keeps changing this activation; try again")
 		}
-		if actID, err = hex.DecodeString(a.ID); err != nil || len(actID) != response.ActivationIDLen {
+		if j.actID, err = hex.DecodeString(a.ID); err != nil || len(j.actID) != response.ActivationIDLen {
 			return nil, result.New(result.Internal, "the ledger holds an invalid activation id")
 		}
 	}
+}
+
+// recordError maps a ledger Record error to a result.
+func recordError(lic *ledger.License, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ledger.ErrTooManyMachines):
+		return result.New(result.TooManyMachines, fmt.Sprintf("license allows %d machine(s) and all seats are taken", lic.MaxMachines))
+	case errors.Is(err, ledger.ErrSuspended):
+		return result.New(result.LicenseSuspended, "license is suspended")
+	case errors.Is(err, ledger.ErrNotFound):
+		return result.New(result.LicenseUnknown, "no such license key")
+	}
+	return result.Wrap(result.Internal, "cannot record the activation in the ledger", err)
 }
 
 // checkRenewal checks that r renews an active lease of this installation,

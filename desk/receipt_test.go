@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"testing"
 	"time"
 
@@ -120,5 +121,41 @@ func TestRenew(t *testing.T) {
 	wantCode(t, err, result.FingerprintMismatch, result.ErrFingerprintMismatch)
 	if e.seats(key) != 1 {
 		t.Fatal("a refused renewal changed the seats")
+	}
+}
+
+func TestSignBatch(t *testing.T) {
+	e := newEnv(t)
+	key := e.addLicense(func(l *ledger.License) { l.MaxMachines = 2 })
+	src := machine(t, nil)
+	a1, a2 := e.request(src, key), e.request(src, key) // the same machine twice
+	other := testkeys.Identity(crypto.RoleInstallation, "batch other")
+	b := e.makeRequest(e.params(otherMachine(t), key), other)
+	third := testkeys.Identity(crypto.RoleInstallation, "batch third")
+	c := e.makeRequest(e.params(machine(t, map[string]string{"etc/machine-id": "0123456789abcdef0123456789abcdef\n", "sys/class/dmi/id/product_uuid": "A1B2C3D4-0000-1111-2222-333344445555\n"}), key), third)
+	var calls int
+	res := e.desk.SignBatch(context.Background(), [][]byte{a1.Text(), a2.Text(), b.Text(), []byte("junk"), c.Text()},
+		func(done, total int) { calls++ })
+	if calls != 5 {
+		t.Fatalf("progress called %d times", calls)
+	}
+	for i, want := range []result.Code{result.Valid, result.Valid, result.Valid, result.Malformed, result.TooManyMachines} {
+		if got := result.CodeOf(res[i].Err); got != want {
+			t.Errorf("request %d: %s (%v), want %s", i, got, res[i].Err, want)
+		}
+	}
+	if e.seats(key) != 2 {
+		t.Fatalf("seats %d, want 2", e.seats(key))
+	}
+	// Both licenses of the same machine name the seat the ledger kept.
+	id1, id2 := res[0].Issued.License.License.ActivationID, res[1].Issued.License.License.ActivationID
+	if !bytes.Equal(id1, id2) {
+		t.Fatal("the same machine got two activation ids")
+	}
+	act := e.activations(key)
+	for _, a := range act {
+		if a.InstallKey[0] == e.inst.Public().Sign[0] && a.ID != fmt.Sprintf("%x", id1) {
+			t.Fatal("ledger id differs from the licenses'")
+		}
 	}
 }

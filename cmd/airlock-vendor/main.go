@@ -614,10 +614,17 @@ func (a *app) cmdSign(args []string) error {
 	maxAge := fs.String("max-request-age", "7d", "")
 	images := fs.StringArray("qr-image", nil, "")
 	interactive := fs.BoolP("interactive", "i", false, "")
+	batch := fs.String("batch", "", "")
 	var q cli.QRFlags
 	q.Register(fs)
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
+	}
+	if *batch != "" {
+		if fs.NArg() > 0 || len(*images) > 0 || *interactive || fs.Changed("output") || q.PNG != "" || q.Terminal {
+			return cli.Usagef("--batch takes a folder and nothing else: licenses are written beside the requests")
+		}
+		return a.signBatch(*batch, *maxAge)
 	}
 	in := "-"
 	switch fs.NArg() {
@@ -757,5 +764,69 @@ func (a *app) cmdReceiptImport(args []string) error {
 		return nil
 	}
 	a.ui.Infof("seat freed: license %s, activation %x", r.Receipt.LicenseKey, r.Receipt.ActivationID)
+	return nil
+}
+
+// signBatch signs every request file in dir (*.txt that is not a license),
+// writing NAME.license.txt beside each, and reports each failure.
+func (a *app) signBatch(dir, maxAge string) error {
+	age, err := cli.ParseDuration(maxAge)
+	if err != nil || age <= 0 {
+		return cli.Usagef("--max-request-age must be a positive duration such as 7d")
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("cannot read the folder %q: %w", dir, errors.Unwrap(err))
+	}
+	var names []string
+	var texts [][]byte
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() || !strings.HasSuffix(n, ".txt") || strings.HasSuffix(n, ".license.txt") || strings.HasPrefix(n, ".") {
+			continue
+		}
+		b, err := a.ui.ReadInput(filepath.Join(dir, n))
+		if err != nil {
+			a.ui.Errorf("%s: %v", n, err)
+			continue
+		}
+		names, texts = append(names, n), append(texts, b)
+	}
+	if len(texts) == 0 {
+		return fmt.Errorf("no request files (*.txt) in %q", dir)
+	}
+	key, err := a.loadKey()
+	if err != nil {
+		return err
+	}
+	l, err := a.openLedger()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	d := &desk.Desk{Key: key, Ledger: l, Now: cli.NowFunc(), MaxRequestAge: age}
+	bar := cli.NewProgress(a.ui.Stderr, "checking and signing")
+	res := d.SignBatch(context.Background(), texts, bar.Update)
+	bar.Done()
+	failed := 0
+	for i, r := range res {
+		if r.Err == nil {
+			out := filepath.Join(dir, strings.TrimSuffix(names[i], ".txt")+".license.txt")
+			if r.Err = a.ui.WriteOutput(out, r.Issued.Text()); r.Err == nil {
+				continue
+			}
+		}
+		failed++
+		var re *result.Error
+		if errors.As(r.Err, &re) {
+			a.ui.Errorf("%s: %s: %v", names[i], re.Code, r.Err)
+		} else {
+			a.ui.Errorf("%s: %v", names[i], r.Err)
+		}
+	}
+	a.ui.Infof("signed %d of %d requests; licenses are beside them as NAME.license.txt", len(res)-failed, len(res))
+	if failed > 0 {
+		return &cli.ExitErr{Code: cli.ExitError, Err: fmt.Errorf("%d request(s) refused or failed (listed above)", failed)}
+	}
 	return nil
 }

@@ -17,7 +17,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,7 +172,67 @@ func main() {
 			f.Close()
 		}
 	})
+	batchFigures(vendor, reqParams, must(licensekey.New(nil)), now, 10_000)
 	fmt.Printf("desk sign:        %8.1f µs vs verify+sign+fsync %6.1f µs  ratio %.2fx  (one request, ledger durable)\n", ds/1e3, dl/1e3, ratio)
+}
+
+// batchFigures signs n requests as one batch into a fresh durable ledger,
+// against the physical limit: the same n Ed25519 verifies and signs spread
+// over every core, plus one fsync.
+func batchFigures(vendor *crypto.Identity, reqParams request.Params, key string, now time.Time, n int) {
+	dir := must(os.MkdirTemp("", "airlock-batch-"))
+	defer os.RemoveAll(dir)
+	l := must(ledger.Open(filepath.Join(dir, "ledger.db")))
+	defer l.Close()
+	ctx := context.Background()
+	if err := l.CreateLicense(ctx, &ledger.License{Key: key, Product: "acme-cad", Licensee: "ACME Corp",
+		MaxMachines: n, MatchPolicy: "most", Created: now}); err != nil {
+		must(0, err)
+	}
+	reqParams.LicenseKey = key
+	texts := make([][]byte, n)
+	for i := range texts {
+		inst := must(crypto.Generate(crypto.RoleInstallation, nil))
+		texts[i] = must(request.New(reqParams, inst)).Text()
+	}
+	d := &desk.Desk{Key: vendor, Ledger: l}
+	start := time.Now()
+	res := d.SignBatch(ctx, texts, nil)
+	took := time.Since(start)
+	for _, r := range res {
+		if r.Err != nil {
+			must(0, r.Err)
+		}
+	}
+	// The limit, measured now: n verifies + n signs on every core, one fsync.
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	msg := res[0].Issued.License.Bytes
+	sig := ed25519.Sign(priv, msg)
+	start = time.Now()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				ed25519.Verify(pub, msg, sig)
+				ed25519.Sign(priv, msg)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	f := must(os.Create(filepath.Join(dir, "probe")))
+	f.Write(msg)
+	f.Sync()
+	f.Close()
+	limit := time.Since(start)
+	fmt.Printf("desk batch:       %d requests in %.2f s (%.0f/s) vs %d verify+sign on %d cores + fsync %.2f s  ratio %.2fx  (target: a few seconds)\n",
+		n, took.Seconds(), float64(n)/took.Seconds(), n, runtime.GOMAXPROCS(0), limit.Seconds(), took.Seconds()/limit.Seconds())
 }
 
 func fpBench(src fingerprint.Source, kid crypto.KeyID) func(b *testing.B) {

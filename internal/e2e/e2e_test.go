@@ -1354,3 +1354,36 @@ func TestLicenseeSecret(t *testing.T) {
 	o := e.vendor("--dir", desk, "license", "create", "--product", "p", "--licensee", "l", "--secret-mode", "predefined")
 	expect(t, o, 2)
 }
+
+// A folder of requests is signed in one go; each failure is reported per
+// file and stops nothing.
+func TestBatchSign(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--max-machines", "2")
+	dir := t.TempDir()
+	var states []string
+	for i, m := range []machine{machineA, machineB, {machineID: "77777777777777777777777777777777", productUUID: "11111111-2222-3333-4444-555555555555", boardSerial: "BSN-C", productSerial: "PSN-C", diskSerial: "DISK-C", cpuModel: "CPU C"}} {
+		state := filepath.Join(t.TempDir(), "s")
+		states = append(states, state)
+		req := request(t, e.on(m.tree(t)), state, vk, key)
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("req-%d.txt", i)), readFile(t, req))
+	}
+	writeFile(t, filepath.Join(dir, "garbage.txt"), []byte("not a request\n"))
+	o := e.vendor("--dir", desk, "sign", "--batch", dir)
+	expect(t, o, 1)
+	expectContains(t, "stderr", o.stderr, "airlock-vendor: error: garbage.txt: MALFORMED: ")
+	expectContains(t, "stderr", o.stderr, "airlock-vendor: error: req-2.txt: TOO_MANY_MACHINES: ")
+	expectContains(t, "stderr", o.stderr, "signed 2 of 4 requests")
+	for i := 0; i < 2; i++ {
+		lic := filepath.Join(dir, fmt.Sprintf("req-%d.license.txt", i))
+		m := []machine{machineA, machineB}[i]
+		activate(t, e.on(m.tree(t)), states[i], vk, lic)
+	}
+	expectNoFile(t, filepath.Join(dir, "req-2.license.txt"))
+	expectNoFile(t, filepath.Join(dir, "garbage.license.txt"))
+	if ls := licenseShow(t, e, desk, key); *ls.SeatsUsed != 2 {
+		t.Fatalf("seats %d", *ls.SeatsUsed)
+	}
+}

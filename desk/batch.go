@@ -1,0 +1,98 @@
+package desk
+
+import (
+	"context"
+	"encoding/hex"
+	"runtime"
+	"sync"
+
+	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/ledger"
+	"github.com/airlock-offline/airlock/response"
+	"github.com/airlock-offline/airlock/result"
+)
+
+// BatchResult is the outcome of one request of a batch: a license, or why
+// not.
+type BatchResult struct {
+	Issued *Issued
+	Err    error
+}
+
+// SignBatch signs many requests (any text presentation each) as Sign would,
+// with the checks and signatures spread over every core and all new
+// activations committed to the ledger in one transaction, with one fsync.
+// A failing request does not stop the others. progress, if not nil, is
+// called as requests finish their checks (done of total).
+func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(done, total int)) []BatchResult {
+	out := make([]BatchResult, len(texts))
+	jobs := make([]*job, len(texts))
+	lics := make([]*response.Signed, len(texts))
+	acts := make([]*ledger.Activation, len(texts))
+
+	var mu sync.Mutex
+	done := 0
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				b, err := armor.DecodeKind(texts[i], armor.Request)
+				if err != nil {
+					out[i].Err = result.Wrap(result.Malformed, "not a valid request", err)
+				} else if jobs[i], err = d.prepare(ctx, b); err != nil {
+					out[i].Err = err
+				} else if jobs[i].prevLease == nil {
+					// Renewals go one by one below; new activations are
+					// signed here and recorded together.
+					lics[i], acts[i], out[i].Err = d.license(jobs[i])
+				}
+				if progress != nil {
+					mu.Lock()
+					done++
+					progress(done, len(texts))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range texts {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	var batch []*ledger.Activation
+	var index []int
+	for i, a := range acts {
+		if a != nil && out[i].Err == nil {
+			batch = append(batch, a)
+			index = append(index, i)
+		}
+	}
+	if len(batch) > 0 {
+		res, err := d.Ledger.RecordBatch(ctx, batch)
+		for k, i := range index {
+			switch {
+			case err != nil:
+				out[i].Err = result.Wrap(result.Internal, "cannot record the activations in the ledger", err)
+			case res[k].Err != nil:
+				out[i].Err = recordError(jobs[i].lic, res[k].Err)
+			case batch[k].ID != hex.EncodeToString(jobs[i].actID):
+				// The same machine twice in one batch: the ledger kept the
+				// first activation id; sign this one again under it.
+				out[i].Issued, out[i].Err = d.finish(ctx, jobs[i])
+			default:
+				out[i].Issued = &Issued{Request: jobs[i].signed, License: lics[i], Reused: res[k].Reused}
+			}
+		}
+	}
+	for i, j := range jobs {
+		if j != nil && j.prevLease != nil && out[i].Err == nil {
+			out[i].Issued, out[i].Err = d.finish(ctx, j)
+		}
+	}
+	return out
+}
