@@ -94,5 +94,14 @@ func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(done
 			out[i].Issued, out[i].Err = d.finish(ctx, j)
 		}
 	}
+	for i, r := range out {
+		if r.Err != nil {
+			if b, err := armor.DecodeKind(texts[i], armor.Request); err == nil {
+				d.auditRefusal(ctx, b, r.Err)
+			} else {
+				d.auditRefusal(ctx, nil, r.Err)
+			}
+		}
+	}
 	return out
 }

@@ -236,10 +236,29 @@ func (d *Desk) license(j *job) (*response.Signed, *ledger.Activation, error) {
 // exists only once the ledger has committed the activation.
 func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 	j, err := d.prepare(ctx, reqBytes)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		var iss *Issued
+		if iss, err = d.finish(ctx, j); err == nil {
+			return iss, nil
+		}
 	}
-	return d.finish(ctx, j)
+	d.auditRefusal(ctx, reqBytes, err)
+	return nil, err
+}
+
+// auditRefusal records a refused request and why in the ledger's audit log.
+// The reason is the result code and its message, which name public facts
+// only. An unsigned or unreadable request is logged without a license key.
+func (d *Desk) auditRefusal(ctx context.Context, reqBytes []byte, err error) {
+	code := result.CodeOf(err)
+	if code == result.Internal {
+		return
+	}
+	key := ""
+	if req, verr := request.Verify(reqBytes); verr == nil {
+		key = req.Request.LicenseKey
+	}
+	_ = d.Ledger.Audit(ctx, "refused", key, string(code)+": "+err.Error())
 }
 
 // finish signs and records one job, re-signing once if another desk kept

@@ -124,10 +124,11 @@ type recordOutcome struct {
 // preparing them is most of the work of recording.
 type recordStmts struct {
 	license, seat, update, insert *sql.Stmt
+	audit                         *chain
 }
 
 func prepareRecord(ctx context.Context, tx *sql.Tx) (*recordStmts, error) {
-	var st recordStmts
+	st := recordStmts{audit: &chain{tx: tx}}
 	for _, p := range []struct {
 		stmt  **sql.Stmt
 		query string
@@ -187,6 +188,9 @@ func (st *recordStmts) record(ctx context.Context, a *Activation, issued time.Ti
 		if err != nil {
 			return o, nil, fmt.Errorf("ledger: failed to update activation: %w", err)
 		}
+		if err := st.audit.append(ctx, "activation.reissued", a.LicenseKey, "activation "+id+", same installation and machine, seat reused"); err != nil {
+			return o, nil, err
+		}
 		return recordOutcome{reused: true, id: id, issued: issued}, nil, nil
 	case !errors.Is(err, sql.ErrNoRows):
 		return o, nil, fmt.Errorf("ledger: failed to read activations: %w", err)
@@ -207,6 +211,9 @@ func (st *recordStmts) record(ctx context.Context, a *Activation, issued time.Ti
 	}
 	if n == 0 {
 		return o, ErrActivationExists, nil
+	}
+	if err := st.audit.append(ctx, "activation.recorded", a.LicenseKey, fmt.Sprintf("activation %s, seat %d of %d", a.ID, used+1, maxMachines)); err != nil {
+		return o, nil, err
 	}
 	return recordOutcome{id: a.ID, issued: issued}, nil, nil
 }
@@ -325,7 +332,7 @@ func (l *Ledger) Release(ctx context.Context, licenseKey, id string, installKey 
 		if _, err := tx.ExecContext(ctx, `UPDATE activations SET released = 1 WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("ledger: failed to release activation: %w", err)
 		}
-		return nil
+		return (&chain{tx: tx}).append(ctx, "receipt.imported", licenseKey, "activation "+id+" released, seat freed")
 	})
 }
 
@@ -373,7 +380,7 @@ func (l *Ledger) Renew(ctx context.Context, oldID string, a *Activation) error {
 		if err != nil {
 			return fmt.Errorf("ledger: failed to renew activation: %w", err)
 		}
-		return nil
+		return (&chain{tx: tx}).append(ctx, "lease.renewed", a.LicenseKey, "lease "+oldID+" renewed as "+a.ID)
 	})
 }
 

@@ -250,7 +250,7 @@ func migrate(ctx context.Context, tx *sql.Tx) error {
 	}
 	// version == 0: a new file. Later versions add their upgrade steps
 	// here, each from the version before.
-	if _, err := tx.ExecContext(ctx, schemaV1); err != nil {
+	if _, err := tx.ExecContext(ctx, schemaV1+auditSchema); err != nil {
 		return fmt.Errorf("ledger: failed to create schema: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {

@@ -125,7 +125,8 @@ func (l *Ledger) CreateLicense(ctx context.Context, lic *License) error {
 		if n == 0 {
 			return ErrExists
 		}
-		return nil
+		return (&chain{tx: tx}).append(ctx, "license.created", lic.Key,
+			fmt.Sprintf("product %q, licensee %q, %d machine(s), secret %s", lic.Product, lic.Licensee, lic.MaxMachines, secretMode(lic.SecretMode)))
 	})
 	if err != nil {
 		return err
@@ -150,7 +151,11 @@ func (l *Ledger) SetSuspended(ctx context.Context, key string, suspended bool) e
 		if n == 0 {
 			return ErrNotFound
 		}
-		return nil
+		action := "license.reinstated"
+		if suspended {
+			action = "license.suspended"
+		}
+		return (&chain{tx: tx}).append(ctx, action, key, "")
 	})
 }
 
@@ -290,6 +295,6 @@ func (l *Ledger) BindSecret(ctx context.Context, key string, hash []byte) error 
 			}
 			return ErrExists
 		}
-		return nil
+		return (&chain{tx: tx}).append(ctx, "secret.bound", key, "first activation bound the licensee secret (hash only)")
 	})
 }

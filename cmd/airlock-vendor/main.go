@@ -3,7 +3,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,6 +102,14 @@ func (a *app) run(args []string) int {
 		}
 	case "sign":
 		err = a.cmdSign(args)
+	case "audit":
+		err = a.cmdAudit(args)
+	case "ledger":
+		if len(args) == 0 || args[0] != "export" {
+			err = cli.Usagef("ledger needs a subcommand: export")
+			break
+		}
+		err = a.cmdLedgerExport(args[1:])
 	case "receipt":
 		if len(args) == 0 || args[0] != "import" {
 			err = cli.Usagef("receipt needs a subcommand: import")
@@ -829,4 +839,149 @@ func (a *app) signBatch(dir, maxAge string) error {
 		return &cli.ExitErr{Code: cli.ExitError, Err: fmt.Errorf("%d request(s) refused or failed (listed above)", failed)}
 	}
 	return nil
+}
+
+func (a *app) cmdAudit(args []string) error {
+	if len(args) == 0 || (args[0] != "verify" && args[0] != "list") {
+		return cli.Usagef("audit needs a subcommand: verify or list")
+	}
+	fs := a.newFlags("audit " + args[0])
+	head := fs.String("head", "", "")
+	asJSON := fs.Bool("json", false, "")
+	if done, err := a.parse(fs, args[1:]); done || err != nil {
+		return err
+	}
+	l, err := a.openLedger()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	ctx := context.Background()
+	if args[0] == "list" {
+		entries, err := l.AuditLog(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			type entry struct {
+				Seq        int64  `json:"seq"`
+				At         string `json:"at"`
+				Action     string `json:"action"`
+				LicenseKey string `json:"license_key,omitempty"`
+				Detail     string `json:"detail,omitempty"`
+				Hash       string `json:"hash"`
+			}
+			out := []entry{}
+			for _, e := range entries {
+				out = append(out, entry{e.Seq, e.At.Format(time.RFC3339Nano), e.Action, e.LicenseKey, e.Detail, fmt.Sprintf("%x", e.Hash)})
+			}
+			return writeJSON(a.ui, out)
+		}
+		for _, e := range entries {
+			fmt.Fprintf(a.ui.Stdout, "%6d  %s  %-20s %-29s %s\n", e.Seq, e.At.Format(time.RFC3339), e.Action, e.LicenseKey, e.Detail)
+		}
+		return nil
+	}
+	seq, hash, err := l.VerifyAudit(ctx, *head)
+	if err != nil {
+		return err
+	}
+	if seq == 0 {
+		a.ui.Infof("the audit log is empty")
+		return nil
+	}
+	a.ui.Infof("audit log intact: %d entries; keep this head elsewhere and pass it as --head to detect removed entries later:", seq)
+	fmt.Fprintf(a.ui.Stdout, "%d:%x\n", seq, hash)
+	return nil
+}
+
+func (a *app) cmdLedgerExport(args []string) error {
+	fs := a.newFlags("ledger export")
+	asJSON := fs.Bool("json", false, "")
+	asCSV := fs.Bool("csv", false, "")
+	out := fs.StringP("output", "o", "-", "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	if *asJSON == *asCSV {
+		return cli.Usagef("ledger export needs exactly one of --json or --csv")
+	}
+	l, err := a.openLedger()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	ctx := context.Background()
+	lics, err := l.ListLicenses(ctx)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		licenseJSON
+		Activations []activationExport `json:"activations"`
+	}
+	var rows []row
+	for i := range lics {
+		acts, err := l.Activations(ctx, lics[i].Key)
+		if err != nil {
+			return err
+		}
+		r := row{licenseJSON: toJSON(&lics[i]), Activations: []activationExport{}}
+		for _, x := range acts {
+			r.Activations = append(r.Activations, exportActivation(x))
+		}
+		n := 0
+		for _, x := range acts {
+			if !x.Released {
+				n++
+			}
+		}
+		r.SeatsUsed = &n
+		rows = append(rows, r)
+	}
+	var buf bytes.Buffer
+	if *asJSON {
+		e := json.NewEncoder(&buf)
+		e.SetIndent("", "  ")
+		if rows == nil {
+			rows = []row{}
+		}
+		if err := e.Encode(rows); err != nil {
+			return err
+		}
+	} else {
+		w := csv.NewWriter(&buf)
+		w.Write([]string{"license_key", "product", "licensee", "max_machines", "expires", "activation_id", "installation_key_id", "fingerprint", "issued", "lease_until", "released"})
+		for _, r := range rows {
+			if len(r.Activations) == 0 {
+				w.Write([]string{r.Key, r.Product, r.Licensee, fmt.Sprint(r.MaxMachines), r.Expires, "", "", "", "", "", ""})
+			}
+			for _, x := range r.Activations {
+				w.Write([]string{r.Key, r.Product, r.Licensee, fmt.Sprint(r.MaxMachines), r.Expires, x.ID, x.Installation, x.Fingerprint, x.Issued, x.LeaseUntil, fmt.Sprint(x.Released)})
+			}
+		}
+		w.Flush()
+		if err := w.Error(); err != nil {
+			return err
+		}
+	}
+	return a.ui.WriteOutput(*out, buf.Bytes())
+}
+
+type activationExport struct {
+	ID           string `json:"activation_id"`
+	Installation string `json:"installation_key_id"`
+	Fingerprint  string `json:"fingerprint"`
+	Issued       string `json:"issued"`
+	LeaseUntil   string `json:"lease_until,omitempty"`
+	Released     bool   `json:"released"`
+}
+
+func exportActivation(x ledger.Activation) activationExport {
+	e := activationExport{ID: x.ID, Installation: crypto.KeyIDOf(x.InstallKey).String(), Fingerprint: fmt.Sprintf("%x", x.Fingerprint),
+		Issued: x.Issued.UTC().Format(time.RFC3339), Released: x.Released}
+	if !x.LeaseUntil.IsZero() {
+		e.LeaseUntil = x.LeaseUntil.UTC().Format(time.RFC3339)
+	}
+	return e
 }

@@ -15,6 +15,11 @@ Commands:
     sign [REQUEST|-]        check a request and sign its license
     receipt import [FILE|-] import a deactivation receipt: frees its seat
                             (--qr-image FILE, --interactive as for sign)
+    audit verify [--head H] check the hash-chained audit log; prints its head
+    audit list [--json]     every desk action: created, signed, renewed,
+                            receipts, refusals and why
+    ledger export --json|--csv [-o FILE]
+                            licenses and activations (no secrets)
     inspect [FILE|-]        say what an airlock file is, who signed it and
                             whether it verifies (no secrets shown)
 

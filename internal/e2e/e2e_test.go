@@ -1387,3 +1387,34 @@ func TestBatchSign(t *testing.T) {
 		t.Fatalf("seats %d", *ls.SeatsUsed)
 	}
 }
+
+// Every desk action is in the audit log, the log verifies, and the ledger
+// exports without secrets.
+func TestAuditAndExport(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--max-machines", "1", "--confidential", "db-password=hunter2")
+	state := filepath.Join(t.TempDir(), "s")
+	activate(t, e, state, vk, sign(t, e, desk, request(t, e, state, vk, key)))
+	req := request(t, e.on(machineB.tree(t)), filepath.Join(t.TempDir(), "b"), vk, key)
+	expect(t, e.vendor("--dir", desk, "sign", req, "-o", filepath.Join(t.TempDir(), "x.txt")), 23)
+
+	o := e.vendor("--dir", desk, "audit", "list")
+	expectOK(t, o)
+	for _, want := range []string{"license.created", "activation.recorded", "refused", "TOO_MANY_MACHINES"} {
+		expectContains(t, "audit list", o.stdout, want)
+	}
+	o = e.vendor("--dir", desk, "audit", "verify")
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "audit log intact: 3 entries")
+	head := strings.TrimSpace(o.stdout)
+	expectOK(t, e.vendor("--dir", desk, "audit", "verify", "--head", head))
+
+	for _, format := range []string{"--json", "--csv"} {
+		o = e.vendor("--dir", desk, "ledger", "export", format)
+		expectOK(t, o)
+		expectContains(t, "export", o.stdout, key)
+		expectNotContains(t, "export", o.stdout, "hunter2")
+	}
+}
