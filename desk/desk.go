@@ -140,11 +140,6 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 	if err := checkEnv(lic, fingerprint.Env(r.Env), r.HardwareKey != nil); err != nil {
 		return nil, err
 	}
-	if r.HardwareKey != nil {
-		// No client can prove a hardware key yet, so a license bound to
-		// one could never be installed: refuse before a seat is taken.
-		return nil, result.New(result.Malformed, "hardware-key requests are not supported by this desk yet")
-	}
 	conf, err := r.Open(d.Key)
 	if err != nil {
 		return nil, err

@@ -542,20 +542,6 @@ func TestSignRefused(t *testing.T) {
 			want: result.Malformed, sentinel: result.ErrMalformed,
 		},
 		{
-			name: "hardware key",
-			params: func(e *env, p *request.Params) {
-				p.HardwareKey = &request.HardwareKey{Type: request.HWOpenPGP, Serial: []byte{0x00, 0x06, 0x12, 0x34, 0x56, 0x78}, PublicKey: bytes.Repeat([]byte{7}, 32)}
-			},
-			want: result.Malformed, sentinel: result.ErrMalformed,
-		},
-		{
-			name: "generic hardware key",
-			params: func(e *env, p *request.Params) {
-				p.HardwareKey = &request.HardwareKey{Type: request.HWGeneric, Serial: []byte("12345678")}
-			},
-			want: result.Malformed, sentinel: result.ErrMalformed,
-		},
-		{
 			name: "renewal of a lease that does not exist",
 			params: func(e *env, p *request.Params) {
 				p.Kind, p.Renews = request.KindRenew, bytes.Repeat([]byte{1}, 16)

@@ -159,3 +159,22 @@ func TestSignBatch(t *testing.T) {
 		}
 	}
 }
+
+// A request that enrols a hardware key gets a license bound to it; the
+// license's binding is exactly the request's key.
+func TestSignHardwareKey(t *testing.T) {
+	e := newEnv(t)
+	key := e.addLicense(func(l *ledger.License) { l.MaxMachines = 2 })
+	for _, hk := range []*request.HardwareKey{
+		{Type: request.HWOpenPGP, Serial: []byte{0xff, 0xfe, 0x0a, 0x0b, 0x0c, 0x0d}, PublicKey: append([]byte{1}, bytes.Repeat([]byte{9}, 32)...)},
+		{Type: request.HWGeneric, Serial: []byte("04A1B2C3")},
+	} {
+		p := e.params(machine(t, nil), key)
+		p.HardwareKey = hk
+		iss := e.mustSign(e.makeRequest(p, testkeys.Identity(crypto.RoleInstallation, fmt.Sprint("hk", hk.Type))))
+		got := iss.License.License.Binding.HardwareKey
+		if got == nil || got.Type != hk.Type || !bytes.Equal(got.Serial, hk.Serial) || !bytes.Equal(got.PublicKey, hk.PublicKey) {
+			t.Fatalf("binding %+v, want %+v", got, hk)
+		}
+	}
+}

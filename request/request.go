@@ -378,5 +378,17 @@ func (h *HardwareKey) Validate() error {
 	if h.Type == HWGeneric && len(h.PublicKey) > 0 {
 		return &FieldError{"hardware key", "a generic card has no public key"}
 	}
+	// A card that can prove itself carries its key as algorithm || key:
+	// 1 = Ed25519 (32 bytes), 2 = P-256 (65-byte uncompressed point).
+	if h.Type != HWGeneric {
+		switch {
+		case len(h.PublicKey) == 0:
+			return &FieldError{"hardware key", "an OpenPGP or PIV key needs its public key"}
+		case h.PublicKey[0] == 1 && len(h.PublicKey) == 33:
+		case h.PublicKey[0] == 2 && len(h.PublicKey) == 66 && h.PublicKey[1] == 4:
+		default:
+			return &FieldError{"hardware key", "public key of unknown algorithm or size"}
+		}
+	}
 	return nil
 }

@@ -89,6 +89,15 @@ func TestNewRejects(t *testing.T) {
 			p.HardwareKey = &request.HardwareKey{Type: request.HWGeneric, Serial: []byte{1}, PublicKey: []byte{2}}
 		},
 		"hardware no serial": func(p *request.Params) { p.HardwareKey = &request.HardwareKey{Type: request.HWPIV} },
+		"openpgp no key": func(p *request.Params) {
+			p.HardwareKey = &request.HardwareKey{Type: request.HWOpenPGP, Serial: []byte{1}}
+		},
+		"unknown key alg": func(p *request.Params) {
+			p.HardwareKey = &request.HardwareKey{Type: request.HWOpenPGP, Serial: []byte{1}, PublicKey: bytes.Repeat([]byte{7}, 33)}
+		},
+		"p256 compressed": func(p *request.Params) {
+			p.HardwareKey = &request.HardwareKey{Type: request.HWPIV, Serial: []byte{1}, PublicKey: append([]byte{2, 3}, make([]byte, 64)...)}
+		},
 	}
 	for name, mod := range cases {
 		p := params()

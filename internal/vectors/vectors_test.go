@@ -329,7 +329,7 @@ func TestGenerate(t *testing.T) {
 	write("license-lease-before-not-before", "license", "MALFORMED", "lease ending before the not-before time", std, signLic(func(l *response.License) { l.LeaseUntil = l.NotBefore - 1 }))
 	write("license-zero-fingerprint", "license", "MALFORMED", "binding to the all-zero fingerprint id", std, signLic(func(l *response.License) { l.Binding.Fingerprint = make([]byte, 16) }))
 	write("license-hardware-key-bound", "license", "HARDWARE_KEY_NOT_ACCESSIBLE", "bound to a hardware key, verified where none can be checked (fails closed)", std, signLic(func(l *response.License) {
-		l.Binding.HardwareKey = &request.HardwareKey{Type: request.HWPIV, Serial: []byte{1, 2, 3, 4}, PublicKey: bytes.Repeat([]byte{4}, 65)}
+		l.Binding.HardwareKey = &request.HardwareKey{Type: request.HWPIV, Serial: []byte{1, 2, 3, 4}, PublicKey: append([]byte{2, 4}, bytes.Repeat([]byte{4}, 64)...)}
 	}))
 	write("license-secret-bound", "license", "LICENSEE_SECRET_MISMATCH", "bound to a licensee secret, verified without one (fails closed)", std, signLic(func(l *response.License) { l.Binding.SecretHash = bytes.Repeat([]byte{7}, 32) }))
 	write("license-refused-environment", "license", "ENVIRONMENT_REFUSED", "a license that refuses VMs, verified in a VM", std+"env: vm,cloud\n", signLic(func(l *response.License) {
