@@ -1,0 +1,302 @@
+package cardemu
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha1"
+	"crypto/subtle"
+	"encoding/binary"
+	"math/bits"
+)
+
+// OpenPGPConfig describes the OpenPGP applet (OpenPGP card v3.4).
+type OpenPGPConfig struct {
+	Manufacturer uint16        // in the AID; 0xFFFE and 0xFFFF are the test ranges
+	Serial       uint32        // in the AID
+	AuthKey      crypto.Signer // authentication key: ed25519.PrivateKey or *ecdsa.PrivateKey (P-256); nil: empty slot
+	PIN          string        // user PIN (PW1); "" means "123456"
+	Tries        int           // PW1 retry counter; 0 means 3
+}
+
+// OpenPGP object identifiers and algorithm IDs (RFC 9580, OpenPGP card v3.4 §4.4.3.10).
+var (
+	oidEd25519   = []byte{0x2B, 0x06, 0x01, 0x04, 0x01, 0xDA, 0x47, 0x0F, 0x01}
+	oidCv25519   = []byte{0x2B, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01}
+	oidP256      = []byte{0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07}
+	attrsRSA2048 = []byte{0x01, 0x08, 0x00, 0x00, 0x20, 0x00} // a blank card's default
+)
+
+const (
+	algECDH  = 0x12
+	algECDSA = 0x13
+	algEdDSA = 0x16
+)
+
+// keyCreated is the creation time in the key's fingerprint and in DO CD
+// (2024-01-01T00:00:00Z), fixed so fingerprints are reproducible.
+const keyCreated = 1704067200
+
+type openPGP struct {
+	aid      []byte // 16 bytes
+	hist     []byte // historical bytes, for DO 5F52
+	pin      []byte
+	tries    int
+	maxTries int
+	pw81     bool // PW1 verified for PSO:CDS
+	pw82     bool // PW1 verified for other commands (INTERNAL AUTHENTICATE)
+	auth     cardKey
+	fpr      []byte // v4 fingerprint of the auth key, 20 bytes (zero when absent)
+}
+
+func newOpenPGP(cfg OpenPGPConfig, hist []byte) *openPGP {
+	p := &openPGP{hist: hist, pin: []byte(cfg.PIN), maxTries: cfg.Tries}
+	if len(p.pin) == 0 {
+		p.pin = []byte("123456")
+	}
+	if p.maxTries <= 0 {
+		p.maxTries = 3
+	}
+	p.tries = p.maxTries
+	p.aid = []byte{0xD2, 0x76, 0x00, 0x01, 0x24, 0x01, 0x03, 0x04}
+	p.aid = binary.BigEndian.AppendUint16(p.aid, cfg.Manufacturer)
+	p.aid = binary.BigEndian.AppendUint32(p.aid, cfg.Serial)
+	p.aid = append(p.aid, 0x00, 0x00)
+	p.auth = newCardKey(cfg.AuthKey, "OpenPGPConfig.AuthKey")
+	p.fpr = v4Fingerprint(p.auth, keyCreated)
+	return p
+}
+
+// handle answers the OpenPGP commands listed in the package doc.
+func (p *openPGP) handle(cmd command) ([]byte, uint16) {
+	switch cmd.ins {
+	case 0xCA:
+		return p.getData(uint16(cmd.p1)<<8 | uint16(cmd.p2))
+	case 0x20:
+		return p.verify(cmd)
+	case 0x47:
+		return p.publicKey(cmd)
+	case 0x88:
+		return p.internalAuthenticate(cmd)
+	}
+	return nil, swINSNotSupported
+}
+
+func (p *openPGP) getData(tag uint16) ([]byte, uint16) {
+	switch tag {
+	case 0x004F:
+		return bytes.Clone(p.aid), swOK
+	case 0x005E, 0x5F50, 0x7F21: // login data, URL, cardholder certificate: empty
+		return nil, swOK
+	case 0x0065:
+		return tlv(0x65, tlv(0x5B, nil), tlv(0x5F2D, []byte("en")), tlv(0x5F35, []byte("9"))), swOK
+	case 0x006E:
+		return p.applicationData(), swOK
+	case 0x007A: // security support template: signature counter 0
+		return tlv(0x7A, tlv(0x93, []byte{0, 0, 0})), swOK
+	case 0x00C4:
+		return p.pwStatus(), swOK
+	case 0x5F52:
+		if p.hist != nil {
+			return bytes.Clone(p.hist), swOK
+		}
+	case 0x7F66:
+		return extendedLengthInfo(), swOK
+	}
+	return nil, swRefDataNotFound
+}
+
+func extendedLengthInfo() []byte {
+	return tlv(0x7F66, tlv(0x02, []byte{0x08, 0x00}), tlv(0x02, []byte{0x08, 0x00}))
+}
+
+func (p *openPGP) pwStatus() []byte {
+	// PW1 valid for one PSO:CDS; max lengths PW1, RC, PW3; tries PW1, RC, PW3.
+	return []byte{0x00, 0x7F, 0x7F, 0x7F, byte(p.tries), 0x00, 0x03}
+}
+
+// attrs returns the algorithm attributes of the signature, decryption and
+// authentication keys (DOs C1, C2, C3). The card holds only the
+// authentication key; the other two report the matching algorithms.
+func (p *openPGP) attrs() (sig, dec, auth []byte) {
+	switch p.auth.kind {
+	case keyEd25519:
+		a := append([]byte{algEdDSA}, oidEd25519...)
+		return a, append([]byte{algECDH}, oidCv25519...), a
+	case keyP256:
+		a := append([]byte{algECDSA}, oidP256...)
+		return a, append([]byte{algECDH}, oidP256...), a
+	}
+	return attrsRSA2048, attrsRSA2048, attrsRSA2048
+}
+
+func (p *openPGP) applicationData() []byte {
+	sig, dec, auth := p.attrs()
+	extCaps := []byte{0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0xFF, 0x00, 0x00}
+	fprs := append(make([]byte, 40), p.fpr...)
+	times := binary.BigEndian.AppendUint32(make([]byte, 8), 0)
+	status := byte(0x00) // key information: 00 absent, 01 generated on card
+	if p.auth.kind != keyNone {
+		binary.BigEndian.PutUint32(times[8:], keyCreated)
+		status = 0x01
+	}
+	var hist []byte
+	if p.hist != nil {
+		hist = tlv(0x5F52, p.hist)
+	}
+	return tlv(0x6E,
+		tlv(0x4F, p.aid),
+		hist,
+		extendedLengthInfo(),
+		tlv(0x73,
+			tlv(0xC0, extCaps),
+			tlv(0xC1, sig),
+			tlv(0xC2, dec),
+			tlv(0xC3, auth),
+			tlv(0xC4, p.pwStatus()),
+			tlv(0xC5, fprs),
+			tlv(0xC6, make([]byte, 60)),
+			tlv(0xCD, times),
+			tlv(0xDE, []byte{0x01, 0x00, 0x02, 0x00, 0x03, status}),
+		))
+}
+
+func (p *openPGP) verify(cmd command) ([]byte, uint16) {
+	switch cmd.p2 {
+	case 0x81, 0x82:
+	case 0x83:
+		return nil, swRefDataNotFound // the admin PIN (PW3) is not emulated
+	default:
+		return nil, swWrongP1P2
+	}
+	switch cmd.p1 {
+	case 0x00:
+	case 0xFF: // reset the access status
+		if len(cmd.data) != 0 {
+			return nil, swWrongLength
+		}
+		p.pw81, p.pw82 = false, false
+		return nil, swOK
+	default:
+		return nil, swWrongP1P2
+	}
+	verified := p.pw82
+	if cmd.p2 == 0x81 {
+		verified = p.pw81
+	}
+	if len(cmd.data) == 0 {
+		switch {
+		case verified:
+			return nil, swOK
+		case p.tries == 0:
+			return nil, swBlocked
+		}
+		return nil, swWrongPINTriesLeft | uint16(p.tries)
+	}
+	if p.tries == 0 {
+		return nil, swBlocked
+	}
+	if subtle.ConstantTimeCompare(cmd.data, p.pin) != 1 {
+		p.tries--
+		p.pw81, p.pw82 = false, false
+		return nil, swWrongPINTriesLeft | uint16(p.tries)
+	}
+	p.tries = p.maxTries
+	if cmd.p2 == 0x81 {
+		p.pw81 = true
+	} else {
+		p.pw82 = true
+	}
+	return nil, swOK
+}
+
+func (p *openPGP) publicKey(cmd command) ([]byte, uint16) {
+	if cmd.p2 != 0 {
+		return nil, swWrongP1P2
+	}
+	switch cmd.p1 {
+	case 0x81:
+	case 0x80:
+		return nil, swSecurityStatus // generating needs PW3, which is not emulated
+	default:
+		return nil, swWrongP1P2
+	}
+	if len(cmd.data) < 2 {
+		return nil, swWrongData
+	}
+	switch cmd.data[0] {
+	case 0xA4:
+	case 0xB6, 0xB8:
+		return nil, swRefDataNotFound
+	default:
+		return nil, swWrongData
+	}
+	if p.auth.kind == keyNone {
+		return nil, swRefDataNotFound
+	}
+	return tlv(0x7F49, tlv(0x86, p.auth.point)), swOK
+}
+
+func (p *openPGP) internalAuthenticate(cmd command) ([]byte, uint16) {
+	if cmd.p1 != 0 || cmd.p2 != 0 {
+		return nil, swWrongP1P2
+	}
+	if len(cmd.data) == 0 {
+		return nil, swWrongLength
+	}
+	if !p.pw82 {
+		return nil, swSecurityStatus
+	}
+	switch p.auth.kind {
+	case keyEd25519:
+		sig, err := p.auth.sign(cmd.data)
+		if err != nil {
+			return nil, swRefDataNotFound
+		}
+		return sig, swOK
+	case keyP256:
+		if len(cmd.data) > 64 {
+			return nil, swWrongLength
+		}
+		der, err := p.auth.sign(cmd.data)
+		if err != nil {
+			return nil, swRefDataNotFound
+		}
+		raw, err := ecdsaRaw(der, 32)
+		if err != nil {
+			return nil, swRefDataNotFound
+		}
+		return raw, swOK
+	}
+	return nil, swRefDataNotFound
+}
+
+// v4Fingerprint is the OpenPGP v4 fingerprint (RFC 4880 §12.2) of an ECC
+// public key packet for k created at the given time; 20 zero bytes when the
+// slot is empty.
+func v4Fingerprint(k cardKey, created uint32) []byte {
+	var body []byte
+	body = append(body, 4)
+	body = binary.BigEndian.AppendUint32(body, created)
+	switch k.kind {
+	case keyEd25519:
+		body = append(body, 22, byte(len(oidEd25519)))
+		body = append(body, oidEd25519...)
+		body = appendMPI(body, append([]byte{0x40}, k.point...))
+	case keyP256:
+		body = append(body, 19, byte(len(oidP256)))
+		body = append(body, oidP256...)
+		body = appendMPI(body, k.point)
+	default:
+		return make([]byte, 20)
+	}
+	h := sha1.New()
+	h.Write([]byte{0x99, byte(len(body) >> 8), byte(len(body))})
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+func appendMPI(b, v []byte) []byte {
+	n := len(v)*8 - bits.LeadingZeros8(v[0])
+	b = binary.BigEndian.AppendUint16(b, uint16(n))
+	return append(b, v...)
+}

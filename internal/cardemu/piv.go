@@ -1,0 +1,318 @@
+package cardemu
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/binary"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+// PIVConfig describes the PIV applet (NIST SP 800-73-4, with the YubiKey
+// extensions GET SERIAL, GET VERSION and ATTEST). Only slot 9A
+// (PIV authentication) holds a key.
+type PIVConfig struct {
+	Serial uint32        // YubiKey GET SERIAL (00 F8)
+	Key    crypto.Signer // slot 9A: *ecdsa.PrivateKey (P-256, alg 11) or ed25519.PrivateKey (alg E0, YubiKey 5.7); nil: empty slot
+	Cert   []byte        // DER X.509 certificate for slot 9A (object 5FC105); nil: a self-signed one for Key
+	PIN    string        // PIV PIN, 6 to 8 bytes; "" means "123456"
+	Tries  int           // PIN retry counter; 0 means 3
+
+	// Attestation is the DER certificate of the attestation key (slot F9,
+	// object 5FFF01). With AttestationKey nil, ATTEST 9A answers this
+	// certificate as it is (a canned answer); with both nil, ATTEST
+	// answers 6D00 as on a card without attestation.
+	Attestation []byte
+	// AttestationKey is the slot-F9 private key. When set, ATTEST 9A
+	// answers a certificate for the slot-9A key issued by Attestation (a
+	// self-signed one is made when Attestation is nil) and signed by
+	// AttestationKey, with the YubiKey extensions: firmware version
+	// (1.3.6.1.4.1.41482.3.3), serial (.3.7), PIN/touch policy (.3.8,
+	// once/never) and form factor (.3.9), subject "YubiKey PIV
+	// Attestation 9a".
+	AttestationKey crypto.Signer
+}
+
+// PIV algorithm references.
+const (
+	pivAlgP256    = 0x11
+	pivAlgEd25519 = 0xE0
+)
+
+// pivVersion is the firmware version GET VERSION reports (5.7.1, the first
+// with Ed25519 in PIV).
+var pivVersion = []byte{5, 7, 1}
+
+var (
+	objCert9A      = []byte{0x5F, 0xC1, 0x05}
+	objAttestation = []byte{0x5F, 0xFF, 0x01}
+)
+
+type pivApp struct {
+	serial     uint32
+	key        cardKey
+	alg        byte
+	certObj    []byte // 53 { 70 cert 71 00 FE } for slot 9A; nil when absent
+	attCertObj []byte // the same for slot F9
+	attest     []byte // ATTEST 9A answer; nil: none
+	attestOK   bool   // ATTEST is supported at all
+	pin        []byte // padded with FF to 8 bytes
+	tries      int
+	maxTries   int
+	verified   bool
+}
+
+func newPIV(cfg PIVConfig) *pivApp {
+	p := &pivApp{serial: cfg.Serial, maxTries: cfg.Tries}
+	if p.maxTries <= 0 {
+		p.maxTries = 3
+	}
+	p.tries = p.maxTries
+	pin := cfg.PIN
+	if pin == "" {
+		pin = "123456"
+	}
+	if len(pin) > 8 {
+		panic("cardemu: PIVConfig.PIN longer than 8 bytes")
+	}
+	p.pin = append([]byte(pin), bytes.Repeat([]byte{0xFF}, 8-len(pin))...)
+
+	p.key = newCardKey(cfg.Key, "PIVConfig.Key")
+	switch p.key.kind {
+	case keyP256:
+		p.alg = pivAlgP256
+	case keyEd25519:
+		p.alg = pivAlgEd25519
+	}
+	cert := cfg.Cert
+	if cert == nil && p.key.kind != keyNone {
+		cert = mustCert(selfSigned(p.key.signer, fmt.Sprintf("cardemu PIV 9a %d", cfg.Serial), false))
+	}
+	if cert != nil {
+		p.certObj = pivObject(cert)
+	}
+
+	attCert := cfg.Attestation
+	if cfg.AttestationKey != nil {
+		newCardKey(cfg.AttestationKey, "PIVConfig.AttestationKey") // type check
+		if attCert == nil {
+			attCert = mustCert(selfSigned(cfg.AttestationKey, "cardemu PIV Attestation", true))
+		}
+		if p.key.kind != keyNone {
+			p.attest = mustCert(attestationCert(p.key.signer.Public(), cfg.Serial, attCert, cfg.AttestationKey))
+		}
+		p.attestOK = true
+	} else if attCert != nil {
+		p.attest = bytes.Clone(attCert)
+		p.attestOK = true
+	}
+	if attCert != nil {
+		p.attCertObj = pivObject(attCert)
+	}
+	return p
+}
+
+func mustCert(der []byte, err error) []byte {
+	if err != nil {
+		panic("cardemu: " + err.Error())
+	}
+	return der
+}
+
+// pivObject wraps a certificate as a PIV data object: 53 { 70 cert, 71 00 (uncompressed), FE (no EDC) }.
+func pivObject(cert []byte) []byte {
+	return tlv(0x53, tlv(0x70, cert), tlv(0x71, []byte{0x00}), tlv(0xFE, nil))
+}
+
+var (
+	certNotBefore = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	certNotAfter  = time.Date(2099, 12, 31, 23, 59, 59, 0, time.UTC)
+)
+
+func selfSigned(key crypto.Signer, cn string, ca bool) ([]byte, error) {
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             certNotBefore,
+		NotAfter:              certNotAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: ca,
+		IsCA:                  ca,
+	}
+	if ca {
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
+	}
+	return x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+}
+
+// YubiKey attestation extensions.
+var (
+	extFirmware   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 3, 3}
+	extSerial     = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 3, 7}
+	extPolicy     = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 3, 8}
+	extFormFactor = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 3, 9}
+)
+
+func attestationCert(pub crypto.PublicKey, serial uint32, issuerDER []byte, issuerKey crypto.Signer) ([]byte, error) {
+	issuer, err := x509.ParseCertificate(issuerDER)
+	if err != nil {
+		return nil, fmt.Errorf("PIVConfig.Attestation: %w", err)
+	}
+	serialDER, err := asn1.Marshal(int64(serial))
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: new(big.Int).SetUint64(uint64(serial) + 1),
+		Subject:      pkix.Name{CommonName: "YubiKey PIV Attestation 9a"},
+		NotBefore:    certNotBefore,
+		NotAfter:     certNotAfter,
+		ExtraExtensions: []pkix.Extension{
+			{Id: extFirmware, Value: bytes.Clone(pivVersion)},
+			{Id: extSerial, Value: serialDER},
+			{Id: extPolicy, Value: []byte{0x02, 0x01}}, // PIN once, touch never
+			{Id: extFormFactor, Value: []byte{0x01}},   // USB-A keychain
+		},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, pub, issuerKey)
+	if err != nil {
+		return nil, fmt.Errorf("PIV attestation: %w", err)
+	}
+	return der, nil
+}
+
+// handle answers the PIV commands listed in the package doc.
+func (p *pivApp) handle(cmd command) ([]byte, uint16) {
+	switch cmd.ins {
+	case 0xF8:
+		return binary.BigEndian.AppendUint32(nil, p.serial), swOK
+	case 0xFD:
+		return bytes.Clone(pivVersion), swOK
+	case 0xCB:
+		return p.getData(cmd)
+	case 0x20:
+		return p.verify(cmd)
+	case 0x87:
+		return p.generalAuthenticate(cmd)
+	case 0xF9:
+		return p.attestSlot(cmd)
+	}
+	return nil, swINSNotSupported
+}
+
+func (p *pivApp) getData(cmd command) ([]byte, uint16) {
+	if cmd.p1 != 0x3F || cmd.p2 != 0xFF {
+		return nil, swWrongP1P2
+	}
+	objs, err := parseTLVs(cmd.data)
+	if err != nil {
+		return nil, swWrongData
+	}
+	tag, ok := findTLV(objs, 0x5C)
+	if !ok {
+		return nil, swWrongData
+	}
+	var obj []byte
+	switch {
+	case bytes.Equal(tag, objCert9A):
+		obj = p.certObj
+	case bytes.Equal(tag, objAttestation):
+		obj = p.attCertObj
+	}
+	if obj == nil {
+		return nil, swFileNotFound
+	}
+	return bytes.Clone(obj), swOK
+}
+
+func (p *pivApp) verify(cmd command) ([]byte, uint16) {
+	if cmd.p2 != 0x80 {
+		return nil, swRefDataNotFound // global PIN (00) and others are not emulated
+	}
+	switch cmd.p1 {
+	case 0x00:
+	case 0xFF:
+		if len(cmd.data) != 0 {
+			return nil, swWrongLength
+		}
+		p.verified = false
+		return nil, swOK
+	default:
+		return nil, swWrongP1P2
+	}
+	if len(cmd.data) == 0 {
+		switch {
+		case p.verified:
+			return nil, swOK
+		case p.tries == 0:
+			return nil, swBlocked
+		}
+		return nil, swWrongPINTriesLeft | uint16(p.tries)
+	}
+	if len(cmd.data) != 8 {
+		return nil, swWrongData
+	}
+	if p.tries == 0 {
+		return nil, swBlocked
+	}
+	if subtle.ConstantTimeCompare(cmd.data, p.pin) != 1 {
+		p.tries--
+		p.verified = false
+		return nil, swWrongPINTriesLeft | uint16(p.tries)
+	}
+	p.tries = p.maxTries
+	p.verified = true
+	return nil, swOK
+}
+
+func (p *pivApp) generalAuthenticate(cmd command) ([]byte, uint16) {
+	if cmd.p2 != 0x9A || p.key.kind == keyNone {
+		return nil, swRefDataNotFound
+	}
+	if cmd.p1 != p.alg {
+		return nil, swWrongP1P2
+	}
+	outer, err := parseTLVs(cmd.data)
+	if err != nil || len(outer) != 1 || outer[0].tag != 0x7C {
+		return nil, swWrongData
+	}
+	inner, err := parseTLVs(outer[0].value)
+	if err != nil {
+		return nil, swWrongData
+	}
+	resp, okResp := findTLV(inner, 0x82)
+	challenge, okChal := findTLV(inner, 0x81)
+	if !okResp || len(resp) != 0 || !okChal || len(challenge) == 0 || len(inner) != 2 {
+		return nil, swWrongData
+	}
+	if p.key.kind == keyP256 && len(challenge) > 64 {
+		return nil, swWrongData
+	}
+	if !p.verified {
+		return nil, swSecurityStatus
+	}
+	sig, err := p.key.sign(challenge)
+	if err != nil {
+		return nil, swRefDataNotFound
+	}
+	return tlv(0x7C, tlv(0x82, sig)), swOK
+}
+
+func (p *pivApp) attestSlot(cmd command) ([]byte, uint16) {
+	if !p.attestOK {
+		return nil, swINSNotSupported
+	}
+	if cmd.p2 != 0 {
+		return nil, swWrongP1P2
+	}
+	if cmd.p1 != 0x9A || p.attest == nil {
+		return nil, swRefDataNotFound
+	}
+	return bytes.Clone(p.attest), swOK
+}
