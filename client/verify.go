@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/dongle"
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/receipt"
@@ -41,6 +42,9 @@ type Verifier struct {
 	// ReadOnly stops Verify from recording the time seen (for status
 	// displays that must not change state).
 	ReadOnly bool
+	// Dongle configures hardware-key access (PIN prompt, deadlines) for
+	// licenses bound to a hardware key.
+	Dongle dongle.Options
 	// LicenseeSecret is the licensee secret, for licenses bound to one
 	// (NetLicensing's Predefined and Client modes). Never logged.
 	LicenseeSecret []byte
@@ -127,6 +131,7 @@ func (v *Verifier) Verify() (lic *response.License, err error) {
 		Now:            now,
 		Skew:           v.skew(),
 		LicenseeSecret: lic.CheckSecret(v.LicenseeSecret),
+		HardwareKey:    v.hardwareKeyCheck(lic),
 	})
 }
 
@@ -214,6 +219,7 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 		Fingerprint:    &fp,
 		Unreadable:     unreadable,
 		LicenseeSecret: lic.CheckSecret(w.LicenseeSecret),
+		HardwareKey:    w.hardwareKeyCheck(lic),
 		RequestHashes:  pend,
 		Now:            now,
 		Skew:           w.skew(),
@@ -237,7 +243,13 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 // records it as pending so that Activate accepts its answer. The
 // fingerprint includes v.Custom components.
 func (v *Verifier) Request(inst *crypto.Identity, licenseKey string, conf *request.Confidential) (*request.Signed, error) {
-	return v.request(inst, licenseKey, conf, request.KindActivate, nil)
+	return v.request(inst, licenseKey, conf, request.KindActivate, nil, nil)
+}
+
+// RequestWithHardwareKey is Request with a hardware key enrolled (see
+// EnrolHardwareKey): the desk binds the license to it.
+func (v *Verifier) RequestWithHardwareKey(inst *crypto.Identity, licenseKey string, conf *request.Confidential, hk *request.HardwareKey) (*request.Signed, error) {
+	return v.request(inst, licenseKey, conf, request.KindActivate, nil, hk)
 }
 
 // RenewRequest builds a renewal of the installed license's lease: the same
@@ -260,10 +272,10 @@ func (v *Verifier) RenewRequest(inst *crypto.Identity) (*request.Signed, error) 
 	if err != nil {
 		return nil, err
 	}
-	return v.request(inst, lic.LicenseKey, nil, request.KindRenew, lic.ActivationID)
+	return v.request(inst, lic.LicenseKey, nil, request.KindRenew, lic.ActivationID, lic.Binding.HardwareKey)
 }
 
-func (v *Verifier) request(inst *crypto.Identity, licenseKey string, conf *request.Confidential, kind uint8, renews []byte) (*request.Signed, error) {
+func (v *Verifier) request(inst *crypto.Identity, licenseKey string, conf *request.Confidential, kind uint8, renews []byte, hk *request.HardwareKey) (*request.Signed, error) {
 	if len(v.VendorKeys) == 0 {
 		return nil, result.New(result.Internal, "no vendor public key is pinned")
 	}
@@ -290,6 +302,7 @@ func (v *Verifier) request(inst *crypto.Identity, licenseKey string, conf *reque
 		Confidential: conf,
 		Kind:         kind,
 		Renews:       renews,
+		HardwareKey:  hk,
 		Now:          v.now(),
 	}, inst)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/airlock-offline/airlock/client"
 	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/dongle"
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/cli"
@@ -33,6 +34,7 @@ type app struct {
 	passphraseFile string
 	secretFile     string
 	secretErr      error
+	pinFile        string
 }
 
 func main() {
@@ -45,6 +47,29 @@ func (a *app) globalFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&a.vendorKeys, "vendor-key", a.vendorKeys, "")
 	fs.StringVar(&a.passphraseFile, "passphrase-file", a.passphraseFile, "")
 	fs.StringVar(&a.secretFile, "licensee-secret-file", a.secretFile, "")
+	fs.StringVar(&a.pinFile, "pin-file", a.pinFile, "")
+}
+
+// dongleOptions: the hardware key's PIN comes from --pin-file, $AIRLOCK_PIN
+// or a prompt on the terminal; it is never logged.
+func (a *app) dongleOptions() dongle.Options {
+	return dongle.Options{PIN: func(reader string, kind dongle.Kind, triesLeft int) ([]byte, error) {
+		if a.pinFile != "" {
+			b, err := os.ReadFile(a.pinFile)
+			if err != nil {
+				return nil, fmt.Errorf("cannot read the PIN file: %w", errors.Unwrap(err))
+			}
+			return []byte(strings.TrimRight(string(b), "\r\n")), nil
+		}
+		if p := os.Getenv("AIRLOCK_PIN"); p != "" {
+			return []byte(p), nil
+		}
+		prompt := fmt.Sprintf("PIN of the %s hardware key in %q", kind, reader)
+		if triesLeft >= 0 {
+			prompt += fmt.Sprintf(" (%d tries left)", triesLeft)
+		}
+		return a.ui.Secret(prompt + ": ")
+	}}
 }
 
 // licenseeSecret reads the licensee secret from --licensee-secret-file or
@@ -118,6 +143,8 @@ func (a *app) run(args []string) int {
 		return a.cmdVerify(args)
 	case "deactivate":
 		err = a.cmdDeactivate(args)
+	case "dongle":
+		return a.cmdDongle(args)
 	case "status":
 		err = a.cmdStatus(args)
 	case "inspect":
@@ -168,7 +195,8 @@ func (a *app) vendorPublics(required bool) ([]*crypto.Public, error) {
 }
 
 func (a *app) verifier(product string, keys []*crypto.Public) *client.Verifier {
-	v := &client.Verifier{Product: product, VendorKeys: keys, Dir: a.state, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
+	v := &client.Verifier{Product: product, VendorKeys: keys, Dir: a.state, Source: cli.FingerprintSource(), Now: cli.NowFunc(),
+		Dongle: a.dongleOptions()}
 	v.LicenseeSecret, a.secretErr = a.licenseeSecret()
 	return v
 }
@@ -213,8 +241,23 @@ func (a *app) cmdFingerprint(args []string) error {
 	if *product != "" && len(keys) > 0 {
 		scope = fmt.Sprintf("product %q, vendor key %s", *product, kid)
 	}
+	// While a hardware key is plugged in, it is the hardware ID (as in
+	// LicenseSpring's hardware-key licenses); without it, the machine's.
+	hwID := ""
+	if s, err := dongle.Open(dongle.Options{Timeout: 2 * time.Second}); err == nil {
+		if id, err := s.Identify(""); err == nil {
+			hwID = id.Kind.String() + ":" + strings.ReplaceAll(id.SerialString(), " ", "")
+		}
+		s.Close()
+	}
 	if *asJSON {
 		out := map[string]any{"fingerprint": fp.String(), "scope": scope, "environment": fp.Env.String()}
+		if hwID != "" {
+			out["hardware_key"] = hwID
+			out["hardware_id"] = hwID
+		} else {
+			out["hardware_id"] = fp.String()
+		}
 		if *explain {
 			out["components"] = comps
 		}
@@ -222,7 +265,12 @@ func (a *app) cmdFingerprint(args []string) error {
 		e.SetIndent("", "  ")
 		return e.Encode(out)
 	}
-	fmt.Fprintln(a.ui.Stdout, fp.String())
+	if hwID != "" {
+		fmt.Fprintln(a.ui.Stdout, hwID)
+		a.ui.Infof("(a hardware key is plugged in: it is the hardware ID; without it the machine's fingerprint %s)", fp)
+	} else {
+		fmt.Fprintln(a.ui.Stdout, fp.String())
+	}
 	if *explain {
 		w := a.ui.Stdout
 		fmt.Fprintf(w, "scope:       %s\n", scope)
@@ -246,6 +294,8 @@ func (a *app) cmdRequest(args []string) error {
 	out := fs.StringP("output", "o", "-", "")
 	plaintext := fs.Bool("plaintext-key", false, "")
 	renew := fs.Bool("renew", false, "")
+	hwReader := fs.String("hardware-key", "", "")
+	fs.Lookup("hardware-key").NoOptDefVal = "auto"
 	workFactor := fs.Int("scrypt-work-factor", crypto.DefaultWorkFactor, "")
 	_ = fs.MarkHidden("scrypt-work-factor")
 	var q cli.QRFlags
@@ -308,7 +358,20 @@ func (a *app) cmdRequest(args []string) error {
 		if v.LicenseeSecret != nil {
 			conf = &request.Confidential{LicenseeSecret: string(v.LicenseeSecret)}
 		}
-		s, err = v.Request(inst, lk, conf)
+		if *hwReader != "" {
+			reader := *hwReader
+			if reader == "auto" {
+				reader = ""
+			}
+			hk, id, herr := v.EnrolHardwareKey(reader)
+			if herr != nil {
+				return dongleFailure(herr)
+			}
+			a.ui.Infof("hardware key enrolled: %s", id)
+			s, err = v.RequestWithHardwareKey(inst, lk, conf, hk)
+		} else {
+			s, err = v.Request(inst, lk, conf)
+		}
 	}
 	if err != nil {
 		var fe *request.FieldError
@@ -622,4 +685,127 @@ func (a *app) cmdDeactivate(args []string) error {
 	}
 	a.ui.Infof("%q deactivated: take the receipt to the vendor (airlock-vendor receipt import) to free the seat", *product)
 	return nil
+}
+
+// dongleFailure turns a hardware-key failure into an error with its hint
+// and its own exit code (see --help).
+func dongleFailure(err error) error {
+	var de *dongle.Error
+	if errors.As(err, &de) && de.Hint != "" {
+		err = cli.WithHint(err, de.Hint)
+	}
+	return &cli.ExitErr{Code: dongleExit(err), Err: err}
+}
+
+// dongleExit gives each hardware-key failure its own exit code.
+func dongleExit(err error) int {
+	for _, c := range []struct {
+		err  error
+		code int
+	}{
+		{dongle.ErrNotBuiltIn, 40}, {dongle.ErrNoService, 41}, {dongle.ErrNoReader, 42}, {dongle.ErrNoCard, 43},
+		{dongle.ErrRemoved, 44}, {dongle.ErrSharingViolation, 45}, {dongle.ErrTimeout, 46}, {dongle.ErrWrongPIN, 47},
+		{dongle.ErrPINBlocked, 48}, {dongle.ErrTooFewTries, 48}, {dongle.ErrUnsupportedCard, 49},
+	} {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return cli.ExitError
+}
+
+func (a *app) cmdDongle(args []string) int {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "probe") {
+		return a.ui.Fail(cli.Usagef("dongle needs a subcommand: list or probe"))
+	}
+	fs := a.newFlags("dongle " + args[0])
+	asJSON := fs.Bool("json", false, "")
+	if done, err := a.parse(fs, args[1:]); done || err != nil {
+		if err != nil {
+			return a.ui.Fail(err)
+		}
+		return 0
+	}
+	s, err := dongle.Open(a.dongleOptions())
+	if err != nil {
+		return a.ui.Fail(dongleFailure(err))
+	}
+	defer s.Close()
+	type card struct {
+		Reader      string `json:"reader"`
+		CardPresent bool   `json:"card_present"`
+		Type        string `json:"type,omitempty"`
+		Serial      string `json:"serial,omitempty"`
+		Algorithm   string `json:"algorithm,omitempty"`
+		Proof       string `json:"proof,omitempty"`
+		Attestation bool   `json:"attestation,omitempty"`
+		Error       string `json:"error,omitempty"`
+	}
+	describe := func(reader string, present bool) card {
+		c := card{Reader: reader, CardPresent: present}
+		if !present {
+			return c
+		}
+		id, err := s.Identify(reader)
+		if err != nil {
+			c.Error = err.Error()
+			return c
+		}
+		c.Type, c.Serial, c.Attestation = id.Kind.String(), id.SerialString(), len(id.Attestation) > 0
+		c.Proof = "none (identity only: a license can bind it, nothing proves it)"
+		if id.CanProve {
+			c.Algorithm = id.Algorithm.String()
+			c.Proof = "challenge-response with a key that never leaves the card (PIN needed)"
+		}
+		return c
+	}
+	var out []card
+	if args[0] == "probe" {
+		reader := ""
+		if fs.NArg() == 1 {
+			reader = fs.Arg(0)
+		} else if fs.NArg() > 1 {
+			return a.ui.Fail(cli.Usagef("dongle probe takes at most one reader name"))
+		}
+		id, err := s.Identify(reader)
+		if err != nil {
+			return a.ui.Fail(dongleFailure(err))
+		}
+		out = append(out, describe(id.Reader, true))
+	} else {
+		readers, err := s.Readers()
+		if err != nil {
+			return a.ui.Fail(dongleFailure(err))
+		}
+		for _, r := range readers {
+			out = append(out, describe(r.Name, r.CardPresent))
+		}
+	}
+	if *asJSON {
+		e := json.NewEncoder(a.ui.Stdout)
+		e.SetIndent("", "  ")
+		if out == nil {
+			out = []card{}
+		}
+		e.Encode(out)
+		return 0
+	}
+	for _, c := range out {
+		switch {
+		case !c.CardPresent:
+			fmt.Fprintf(a.ui.Stdout, "%s: no card\n", c.Reader)
+		case c.Error != "":
+			fmt.Fprintf(a.ui.Stdout, "%s: card present, cannot be read: %s\n", c.Reader, c.Error)
+		default:
+			fmt.Fprintf(a.ui.Stdout, "%s: %s, serial %s", c.Reader, c.Type, c.Serial)
+			if c.Algorithm != "" {
+				fmt.Fprintf(a.ui.Stdout, ", %s key", c.Algorithm)
+			}
+			fmt.Fprintf(a.ui.Stdout, "\n  proof: %s\n", c.Proof)
+			if c.Attestation {
+				fmt.Fprintf(a.ui.Stdout, "  attestation: present (checked by the desk against the manufacturer's root)\n")
+			}
+		}
+	}
+	return 0
 }

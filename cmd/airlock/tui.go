@@ -13,6 +13,8 @@ Commands:
     deactivate              remove the license and write a signed receipt that
                             gives the seat back at the vendor's desk
     status                  show the installation and its licenses
+    dongle list             smart card readers, cards, type and serial
+    dongle probe [READER]   what airlock can do with this card
     inspect [FILE|-]        say what an airlock file is, who signed it and
                             whether it verifies (no secrets shown)
 
@@ -24,6 +26,9 @@ Global options:
                             $AIRLOCK_VENDOR_KEY
     --passphrase-file FILE  passphrase of the installation key; otherwise
                             $AIRLOCK_PASSPHRASE_FILE, $AIRLOCK_PASSPHRASE, or a prompt
+    --pin-file FILE         the hardware key's PIN; otherwise $AIRLOCK_PIN or a
+                            prompt (never logged; airlock stops before a
+                            wrong PIN could block the card)
     --licensee-secret-file FILE
                             the licensee secret, for licenses that need one
                             (request, activate, verify); or $AIRLOCK_LICENSEE_SECRET
@@ -32,6 +37,9 @@ request options:
     --product NAME          the product to activate (required)
     --license-key KEY       the license key from the vendor (required)
     -o, --output FILE       where to write the request (default: stdout)
+    --hardware-key[=READER] bind the license to the hardware key (OpenPGP card,
+                            PIV token, or a generic card: identity only);
+                            verify then needs it plugged in, every time
     --renew                 ask to extend the installed license's lease (no
                             new seat; the machine must still match)
     --plaintext-key         on first use, store the installation key
@@ -86,4 +94,8 @@ Exit codes (verify prints the code; --json carries it as "result"):
     14 PRODUCT_MISMATCH           27 MALFORMED
     15 NOT_YET_VALID              28 INSTALLATION_MISMATCH
                                   29 REQUEST_MISMATCH
+    hardware-key failures (request --hardware-key, dongle list/probe):
+    40 PC/SC not built in, 41 pcscd not running, 42 no reader, 43 no card,
+    44 card removed, 45 reader held by another program, 46 card timeout,
+    47 wrong PIN, 48 PIN blocked or too few tries left, 49 unsupported card
 `

@@ -208,6 +208,19 @@ func (u *UI) Passphrase(file string, confirm bool) func() ([]byte, error) {
 	}
 }
 
+// Secret reads a secret (a PIN) from the terminal without echo.
+func (u *UI) Secret(prompt string) ([]byte, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil || !term.IsTerminal(int(tty.Fd())) {
+		return nil, errors.New("a PIN is needed: pass --pin-file or set AIRLOCK_PIN, or run in a terminal")
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, prompt)
+	p, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(tty)
+	return p, err
+}
+
 // Now returns the current time (or the simulated one in test builds).
 func Now() time.Time {
 	if t, ok := testhooks.Now(); ok {

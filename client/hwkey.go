@@ -1,0 +1,92 @@
+package client
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"github.com/airlock-offline/airlock/dongle"
+	"github.com/airlock-offline/airlock/request"
+	"github.com/airlock-offline/airlock/response"
+	"github.com/airlock-offline/airlock/result"
+)
+
+// hardwareKeyCheck returns the check for a license bound to a hardware key:
+// the card with the enrolled kind and serial must be present, and (for
+// OpenPGP and PIV) sign a fresh challenge bound to this license's
+// activation id with the enrolled key. Absent: HARDWARE_KEY_NOT_ACCESSIBLE;
+// only other cards present: HARDWARE_KEY_MISMATCH; the signature does not
+// verify: HARDWARE_KEY_PROOF_FAILED.
+func (v *Verifier) hardwareKeyCheck(lic *response.License) func(*request.HardwareKey) error {
+	return func(hk *request.HardwareKey) error {
+		s, err := dongle.Open(v.Dongle)
+		if err != nil {
+			return notAccessible(err)
+		}
+		defer s.Close()
+		id, err := s.Find(dongle.Kind(hk.Type), hk.Serial)
+		if err != nil {
+			if errors.Is(err, dongle.ErrNoCard) {
+				if readers, rerr := s.Readers(); rerr == nil {
+					for _, r := range readers {
+						if r.CardPresent {
+							return result.Wrap(result.HardwareKeyMismatch, "the hardware key plugged in is not the one this license is bound to", err)
+						}
+					}
+				}
+			}
+			return notAccessible(err)
+		}
+		if len(hk.PublicKey) == 0 {
+			return nil // a generic card: identity only, as the license says
+		}
+		alg, pub, err := dongle.ParseWirePublicKey(hk.PublicKey)
+		if err != nil {
+			return result.Wrap(result.Malformed, "the license holds an invalid hardware-key public key", err)
+		}
+		challenge, err := dongle.Challenge(rand.Reader, lic.ActivationID)
+		if err != nil {
+			return result.Wrap(result.Internal, "cannot make a challenge", err)
+		}
+		_, got, sig, err := s.ProveWith(id.Reader, dongle.Kind(hk.Type), challenge)
+		if err != nil {
+			return notAccessible(err)
+		}
+		if got != alg || dongle.VerifyProof(alg, pub, challenge, sig) != nil {
+			return result.New(result.HardwareKeyProofFailed, "the hardware key did not prove it holds the enrolled key: a copy or a different key with the same serial")
+		}
+		return nil
+	}
+}
+
+func notAccessible(err error) error {
+	msg := "the hardware key this license needs is not accessible"
+	var de *dongle.Error
+	if errors.As(err, &de) && de.Hint != "" {
+		return &result.Error{Code: result.HardwareKeyNotAccessible, Msg: msg, Err: err, Details: []string{"hint: " + de.Hint}}
+	}
+	return result.Wrap(result.HardwareKeyNotAccessible, msg, err)
+}
+
+// EnrolHardwareKey identifies the hardware key in reader ("" for the first
+// reader with a card) for a request: its kind, serial, public key and
+// attestation. It needs no PIN.
+func (v *Verifier) EnrolHardwareKey(reader string) (*request.HardwareKey, *dongle.Identity, error) {
+	s, err := dongle.Open(v.Dongle)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer s.Close()
+	id, err := s.Identify(reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	hk := &request.HardwareKey{Type: uint8(id.Kind), Serial: id.Serial, Attestation: id.Attestation}
+	if id.CanProve {
+		hk.PublicKey = id.WirePublicKey()
+	}
+	if err := hk.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("the hardware key's identity does not fit a request: %w", err)
+	}
+	return hk, id, nil
+}
