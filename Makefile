@@ -90,9 +90,12 @@ crossbuild:
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build ./... || exit 1; \
 	done; done
 
-bench: deps
+bench: deps test-deps
 	$(GO) run ./internal/benchreport
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./response ./fingerprint ./ledger
+	@echo "hardware key: one challenge-response through pcscd and a virtual card (BenchmarkProve) beside the signature check alone (BenchmarkVerifyProof)"
+	bash scripts/pcsc-stack.sh run $(GO) test -run '^$$' -bench 'Prove|VerifyProof' -benchtime 5x ./dongle; \
+		rc=$$?; bash scripts/pcsc-stack.sh stop >/dev/null 2>&1 || true; exit $$rc
 
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The desk killed with SIGKILL at random points while it signs: afterwards
+// the ledger opens, its audit chain verifies, its seat counts agree with its
+// activations, and every license that reached the disk is recorded in it.
+func TestCrashSafety(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--max-machines", "1000")
+	dir := t.TempDir()
+	// Requests from a few installations on a few machines.
+	var reqs []string
+	for i := 0; i < 6; i++ {
+		m := machineA
+		m.machineID = strings.Repeat(string(rune('a'+i)), 32)
+		reqs = append(reqs, request(t, e.on(m.tree(t)), filepath.Join(t.TempDir(), "s"), vk, key))
+	}
+	r := rand.New(rand.NewPCG(7, 11))
+	var outs []string
+	killed := 0
+	for i := 0; i < 30; i++ {
+		out := filepath.Join(dir, "license-"+string(rune('a'+i%26))+string(rune('0'+i/26))+".txt")
+		cmd := exec.Command(vendorBin, "--dir", desk, "sign", reqs[i%len(reqs)], "-o", out)
+		cmd.Env = e.environ()
+		cmd.Dir = e.work
+		detach(cmd)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		delay := time.Duration(r.IntN(40_000)) * time.Microsecond
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(delay):
+			cmd.Process.Kill() // SIGKILL: no cleanup runs
+			<-done
+			killed++
+		}
+		outs = append(outs, out)
+	}
+	t.Logf("%d of 30 sign runs killed", killed)
+	if killed == 0 {
+		t.Fatal("no run was killed: the test proved nothing")
+	}
+
+	// The ledger is consistent.
+	o := e.vendor("--dir", desk, "audit", "verify")
+	expectOK(t, o)
+	o = e.vendor("--dir", desk, "ledger", "export", "--json")
+	expectOK(t, o)
+	var ledger []struct {
+		Key         string `json:"license_key"`
+		SeatsUsed   int    `json:"seats_used"`
+		Activations []struct {
+			ID       string `json:"activation_id"`
+			Released bool   `json:"released"`
+		} `json:"activations"`
+	}
+	if err := json.Unmarshal([]byte(o.stdout), &ledger); err != nil || len(ledger) != 1 {
+		t.Fatalf("export: %v\n%s", err, o.stdout)
+	}
+	recorded := map[string]bool{}
+	for _, a := range ledger[0].Activations {
+		recorded[a.ID] = true
+	}
+	list := e.vendor("--dir", desk, "license", "list", "--json")
+	expectOK(t, list)
+	var lics []struct {
+		SeatsUsed int `json:"seats_used"`
+	}
+	if err := json.Unmarshal([]byte(list.stdout), &lics); err != nil || len(lics) != 1 || lics[0].SeatsUsed != len(ledger[0].Activations) {
+		t.Fatalf("seat count %v disagrees with %d activations", lics, len(ledger[0].Activations))
+	}
+
+	// No license exists that the ledger does not record; no half file.
+	licenses := 0
+	for _, out := range outs {
+		b, err := os.ReadFile(out)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		licenses++
+		o := e.vendor("--dir", desk, "inspect", "--json", out)
+		if o.code != 0 {
+			t.Fatalf("%s is not a whole license:\n%s\n%s", out, b, o)
+		}
+		var rep struct {
+			Verified bool `json:"verified"`
+			Fields   []struct{ Name, Value string }
+		}
+		json.Unmarshal([]byte(o.stdout), &rep)
+		id := ""
+		for _, f := range rep.Fields {
+			if f.Name == "activation id" {
+				id = f.Value
+			}
+		}
+		if !rep.Verified || !recorded[id] {
+			t.Fatalf("%s: license for activation %q that the ledger does not record", out, id)
+		}
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, ".*"))
+	for _, l := range leftovers {
+		t.Logf("temporary file left by a killed run (never read as a license): %s", filepath.Base(l))
+	}
+	t.Logf("%d licenses written, %d activations recorded", licenses, len(recorded))
+}
