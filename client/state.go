@@ -293,6 +293,7 @@ type pending struct {
 	created int64
 	product string
 	hash    [32]byte
+	seed    []byte // phone-code seed, if the request asked for one
 }
 
 func (s *State) readPending() ([]pending, error) {
@@ -307,7 +308,7 @@ func (s *State) readPending() ([]pending, error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) != 3 {
+		if len(f) != 3 && len(f) != 4 {
 			continue
 		}
 		t, err1 := strconv.ParseInt(f[0], 10, 64)
@@ -317,6 +318,11 @@ func (s *State) readPending() ([]pending, error) {
 		}
 		p := pending{created: t, product: f[1]}
 		copy(p.hash[:], h)
+		if len(f) == 4 {
+			if p.seed, err = hex.DecodeString(f[3]); err != nil {
+				continue
+			}
+		}
 		out = append(out, p)
 	}
 	return out, nil
@@ -325,7 +331,11 @@ func (s *State) readPending() ([]pending, error) {
 func (s *State) writePending(ps []pending) error {
 	var b bytes.Buffer
 	for _, p := range ps {
-		fmt.Fprintf(&b, "%d %s %x\n", p.created, p.product, p.hash)
+		if len(p.seed) > 0 {
+			fmt.Fprintf(&b, "%d %s %x %x\n", p.created, p.product, p.hash, p.seed)
+		} else {
+			fmt.Fprintf(&b, "%d %s %x\n", p.created, p.product, p.hash)
+		}
 	}
 	return atomicfile.Write(s.path("pending"), b.Bytes(), 0o600)
 }
@@ -334,11 +344,15 @@ func (s *State) writePending(ps []pending) error {
 // that activate accepts only licenses that answer this installation's own
 // requests. The oldest entries beyond 32 are dropped.
 func (s *State) AddPending(product string, hash [32]byte, created time.Time) error {
+	return s.addPending(product, hash, created, nil)
+}
+
+func (s *State) addPending(product string, hash [32]byte, created time.Time, seed []byte) error {
 	ps, err := s.readPending()
 	if err != nil {
 		return err
 	}
-	ps = append(ps, pending{created.Unix(), productFile(product), hash})
+	ps = append(ps, pending{created.Unix(), productFile(product), hash, seed})
 	if len(ps) > maxPending {
 		ps = ps[len(ps)-maxPending:]
 	}
@@ -405,4 +419,78 @@ func (s *State) Touch(now time.Time) error {
 		return nil
 	}
 	return atomicfile.Write(s.path("clock"), []byte(strconv.FormatInt(now.Unix(), 10)+"\n"), 0o600)
+}
+
+// pendingSeeds returns the pending requests of product that carry a
+// phone-code seed.
+func (s *State) pendingSeeds(product string) ([]pending, error) {
+	ps, err := s.readPending()
+	if err != nil {
+		return nil, err
+	}
+	var out []pending
+	for _, p := range ps {
+		if p.product == productFile(product) && len(p.seed) > 0 {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Provisional activations (phone codes): provisional/<product> holds the
+// request hash the code answered and the end of the grace period;
+// provisional/<product>.tries counts wrong codes.
+
+func (s *State) provisionalPath(product string, suffix string) string {
+	return s.path("provisional", strings.TrimSuffix(productFile(product), ".lic")+suffix)
+}
+
+// Provisional returns the provisional activation of product: the request
+// it answered and when it ends (zero time if there is none).
+func (s *State) Provisional(product string) (hash []byte, until time.Time, err error) {
+	b, err := readSmall(s.provisionalPath(product, ""))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, time.Time{}, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return nil, time.Time{}, errors.New("the provisional activation record is damaged")
+	}
+	hash, err1 := hex.DecodeString(f[0])
+	u, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil || len(hash) != 32 {
+		return nil, time.Time{}, errors.New("the provisional activation record is damaged")
+	}
+	return hash, time.Unix(u, 0).UTC(), nil
+}
+
+func (s *State) setProvisional(product string, hash [32]byte, until time.Time) error {
+	if err := os.MkdirAll(s.path("provisional"), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.Write(s.provisionalPath(product, ""), []byte(fmt.Sprintf("%x %d\n", hash, until.Unix())), 0o600)
+}
+
+func (s *State) removeProvisional(product string) {
+	os.Remove(s.provisionalPath(product, ""))
+	os.Remove(s.provisionalPath(product, ".tries"))
+}
+
+func (s *State) codeTries(product string) int {
+	b, err := readSmall(s.provisionalPath(product, ".tries"))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+func (s *State) setCodeTries(product string, n int) error {
+	if err := os.MkdirAll(s.path("provisional"), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.Write(s.provisionalPath(product, ".tries"), []byte(strconv.Itoa(n)+"\n"), 0o600)
 }

@@ -1,14 +1,18 @@
 package client
 
 import (
+	"bytes"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/dongle"
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/phonecode"
 	"github.com/airlock-offline/airlock/receipt"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
@@ -91,6 +95,9 @@ func (v *Verifier) Verify() (lic *response.License, err error) {
 	}
 	text, err := st.License(v.Product)
 	if err != nil {
+		if result.CodeOf(err) == result.NotActivated {
+			return nil, v.provisional(st, err)
+		}
 		return nil, err
 	}
 	now := v.now()
@@ -235,6 +242,7 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 	if err := st.RemovePending(lic.RequestHash); err != nil {
 		return nil, result.Wrap(result.Internal, "cannot update the pending requests", err)
 	}
+	st.removeProvisional(w.Product) // the signed license replaces it
 	return lic, nil
 }
 
@@ -309,7 +317,11 @@ func (v *Verifier) request(inst *crypto.Identity, licenseKey string, conf *reque
 		return nil, err
 	}
 	// Remember the request before it leaves, so its license is accepted.
-	if err := st.AddPending(v.Product, s.Hash, s.Request.CreatedTime()); err != nil {
+	var seed []byte
+	if conf != nil {
+		seed = conf.CodeSeed
+	}
+	if err := st.addPending(v.Product, s.Hash, s.Request.CreatedTime(), seed); err != nil {
 		return nil, result.Wrap(result.Internal, "cannot record the pending request", err)
 	}
 	return s, nil
@@ -349,4 +361,92 @@ func (v *Verifier) Deactivate(inst *crypto.Identity) (*receipt.Signed, error) {
 		return nil, result.Wrap(result.Internal, "cannot keep a copy of the receipt", err)
 	}
 	return r, nil
+}
+
+// DefaultGrace is how long a phone code's provisional activation lasts.
+const DefaultGrace = 72 * time.Hour
+
+// MaxCodeTries is how many wrong phone codes a product accepts before its
+// pending codes are void (make a new request).
+const MaxCodeTries = 5
+
+// PhoneSeed returns fresh confidential fields with a phone-code seed, for a
+// request whose answer may have to come as a code read out on the phone.
+func PhoneSeed() (*request.Confidential, error) {
+	seed := make([]byte, phonecode.SeedSize)
+	if _, err := io.ReadFull(crand.Reader, seed); err != nil {
+		return nil, err
+	}
+	return &request.Confidential{CodeSeed: seed}, nil
+}
+
+// ActivateCode accepts a phone code the vendor read out for one of this
+// installation's pending requests (made with a phone seed) and grants a
+// provisional activation until grace (0: DefaultGrace) has passed. Typing
+// the code again never extends it; MaxCodeTries wrong codes void the
+// pending codes. It returns the end of the provisional activation.
+func (v *Verifier) ActivateCode(code string, grace time.Duration) (time.Time, error) {
+	if grace <= 0 {
+		grace = DefaultGrace
+	}
+	st, err := Open(v.Dir)
+	if err != nil {
+		return time.Time{}, result.Wrap(result.Internal, "cannot open the state directory", err)
+	}
+	now := v.now()
+	if err := v.checkClock(st, now); err != nil {
+		return time.Time{}, err
+	}
+	tries := st.codeTries(v.Product)
+	if tries >= MaxCodeTries {
+		return time.Time{}, result.New(result.RequestMismatch, "too many wrong phone codes: make a new request (airlock request --phone) and call the vendor again")
+	}
+	ps, err := st.pendingSeeds(v.Product)
+	if err != nil {
+		return time.Time{}, result.Wrap(result.Internal, "cannot read the pending requests", err)
+	}
+	if len(ps) == 0 {
+		return time.Time{}, result.New(result.RequestMismatch, fmt.Sprintf("no pending request for product %q asked for a phone code (airlock request --phone)", v.Product))
+	}
+	for _, p := range ps {
+		if !phonecode.Valid(code, p.seed, p.hash, now) {
+			continue
+		}
+		st.setCodeTries(v.Product, 0)
+		if old, until, err := st.Provisional(v.Product); err == nil && bytes.Equal(old, p.hash[:]) {
+			return until, nil // the same code again: no extension
+		}
+		until := now.Add(grace).UTC().Truncate(time.Second)
+		if err := st.setProvisional(v.Product, p.hash, until); err != nil {
+			return time.Time{}, result.Wrap(result.Internal, "cannot record the provisional activation", err)
+		}
+		if err := st.Touch(now); err != nil {
+			return time.Time{}, result.Wrap(result.Internal, "cannot record the time seen", err)
+		}
+		return until, nil
+	}
+	if err := st.setCodeTries(v.Product, tries+1); err != nil {
+		return time.Time{}, result.Wrap(result.Internal, "cannot count the wrong code", err)
+	}
+	return time.Time{}, result.New(result.RequestMismatch, fmt.Sprintf("wrong phone code (%d tries left)", MaxCodeTries-tries-1))
+}
+
+// provisional turns NOT_ACTIVATED into PROVISIONAL while a phone code's
+// grace period lasts (and the clock has not been turned back).
+func (v *Verifier) provisional(st *State, notActivated error) error {
+	hash, until, err := st.Provisional(v.Product)
+	if err != nil || hash == nil {
+		return notActivated
+	}
+	now := v.now()
+	if err := v.checkClock(st, now); err != nil {
+		return err
+	}
+	if !now.Before(until) {
+		return result.New(result.NotActivated, "the provisional activation (phone code) ended on "+until.Format(time.RFC3339)+"; install the signed license")
+	}
+	if !v.ReadOnly {
+		st.Touch(now)
+	}
+	return result.New(result.Provisional, "provisionally activated by phone code until "+until.Format(time.RFC3339)+"; install the signed license before then")
 }

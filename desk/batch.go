@@ -85,7 +85,7 @@ func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(done
 				// first activation id; sign this one again under it.
 				out[i].Issued, out[i].Err = d.finish(ctx, jobs[i])
 			default:
-				out[i].Issued = &Issued{Request: jobs[i].signed, License: lics[i], Reused: res[k].Reused}
+				out[i].Issued = d.issued(jobs[i], lics[i], res[k].Reused)
 			}
 		}
 	}

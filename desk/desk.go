@@ -21,6 +21,7 @@ import (
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/ledger"
+	"github.com/airlock-offline/airlock/phonecode"
 	"github.com/airlock-offline/airlock/receipt"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
@@ -51,6 +52,18 @@ type Issued struct {
 	// Reused is true when the same installation on the same machine got
 	// its seat again instead of a new one.
 	Reused bool
+	// PhoneCode is the short code to read out on the phone when the
+	// request asked for one (its seed sealed to the vendor); "" otherwise.
+	PhoneCode string
+}
+
+// issued builds the outcome of a job, with its phone code if asked for.
+func (d *Desk) issued(j *job, signed *response.Signed, reused bool) *Issued {
+	iss := &Issued{Request: j.signed, License: signed, Reused: reused}
+	if len(j.codeSeed) > 0 {
+		iss.PhoneCode, _ = phonecode.Code(j.codeSeed, j.signed.Hash, d.now())
+	}
+	return iss
 }
 
 // Text returns the armored license.
@@ -83,6 +96,7 @@ type job struct {
 	prevLease []byte
 	actID     []byte
 	issued    time.Time
+	codeSeed  []byte
 }
 
 // prepare runs every check on a request and chooses its activation id.
@@ -200,7 +214,10 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 			p.LeaseUntil = lic.Expires
 		}
 	}
-	return &job{req: r, signed: req, lic: lic, key: key, p: p, secret: secret, prevLease: prevLease, actID: actID, issued: issued}, nil
+	if len(conf.CodeSeed) != 0 && len(conf.CodeSeed) != phonecode.SeedSize {
+		return nil, result.New(result.Malformed, "the phone code seed has the wrong size")
+	}
+	return &job{req: r, signed: req, lic: lic, key: key, p: p, secret: secret, prevLease: prevLease, actID: actID, issued: issued, codeSeed: conf.CodeSeed}, nil
 }
 
 // license signs the job's license under its current activation id.
@@ -259,7 +276,7 @@ func (d *Desk) auditRefusal(ctx context.Context, reqBytes []byte, err error) {
 // finish signs and records one job, re-signing once if another desk kept
 // another activation id for the same machine meanwhile.
 func (d *Desk) finish(ctx context.Context, j *job) (*Issued, error) {
-	req, lic, prevLease := j.signed, j.lic, j.prevLease
+	lic, prevLease := j.lic, j.prevLease
 	for attempt := 0; ; attempt++ {
 		signed, a, err := d.license(j)
 		if err != nil {
@@ -277,14 +294,14 @@ func (d *Desk) finish(ctx context.Context, j *job) (*Issued, error) {
 			case err != nil:
 				return nil, result.Wrap(result.Internal, "cannot record the renewal in the ledger", err)
 			}
-			return &Issued{Request: req, License: signed, Reused: true}, nil
+			return d.issued(j, signed, true), nil
 		}
 		reused, err := d.Ledger.Record(ctx, a)
 		if err := recordError(lic, err); err != nil {
 			return nil, err
 		}
 		if a.ID == hex.EncodeToString(j.actID) {
-			return &Issued{Request: req, License: signed, Reused: reused}, nil
+			return d.issued(j, signed, reused), nil
 		}
 		// Another desk recorded this machine between our look-up and our
 		// write: sign again under the id the ledger kept.

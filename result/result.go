@@ -47,6 +47,10 @@ const (
 	// EnvironmentRefused: (desk) the license's policy refuses requests
 	// from this kind of machine (a VM, a container, …).
 	EnvironmentRefused Code = "ENVIRONMENT_REFUSED"
+	// Provisional: no signed license yet, but a phone code from the vendor
+	// was accepted; the software may run until the grace period ends.
+	// Like VALID it exits 0 (see Runnable).
+	Provisional Code = "PROVISIONAL"
 	// Internal is returned for failures that are not about the license
 	// itself: an unreadable state directory, a full disk.
 	Internal Code = "ERROR"
@@ -56,6 +60,7 @@ const (
 // generic error and 2 a usage error; license outcomes start at 10.
 var exitCodes = map[Code]int{
 	Valid:                    0,
+	Provisional:              0,
 	Internal:                 1,
 	NotActivated:             10,
 	SignatureInvalid:         11,
@@ -173,7 +178,15 @@ var (
 	ErrInstallationMismatch     = &Error{Code: InstallationMismatch}
 	ErrRequestMismatch          = &Error{Code: RequestMismatch}
 	ErrEnvironmentRefused       = &Error{Code: EnvironmentRefused}
+	ErrProvisional              = &Error{Code: Provisional}
 )
+
+// Runnable reports whether the software may run: VALID (nil) or
+// PROVISIONAL.
+func Runnable(err error) bool {
+	c := CodeOf(err)
+	return c == Valid || c == Provisional
+}
 
 // CodeOf returns the result code carried by err: VALID for nil, the code of
 // the first *Error in the chain, and ERROR for anything else.

@@ -28,6 +28,7 @@ import (
 	"github.com/airlock-offline/airlock/internal/inspect"
 	"github.com/airlock-offline/airlock/ledger"
 	"github.com/airlock-offline/airlock/licensekey"
+	"github.com/airlock-offline/airlock/phonecode"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/result"
 )
@@ -696,6 +697,9 @@ func (a *app) cmdSign(args []string) error {
 		dest = "stdout"
 	}
 	a.ui.Infof("signed license for %q, product %q (%s), written to %s", lic.Licensee, lic.Product, seat, dest)
+	if iss.PhoneCode != "" {
+		a.ui.Infof("phone code: %s (read it out; it is good for about 10 minutes)", phonecode.Format(iss.PhoneCode))
+	}
 	return nil
 }
 

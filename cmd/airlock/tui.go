@@ -40,6 +40,9 @@ request options:
     --hardware-key[=READER] bind the license to the hardware key (OpenPGP card,
                             PIV token, or a generic card: identity only);
                             verify then needs it plugged in, every time
+    --phone                 also carry a phone-code seed, sealed to the vendor:
+                            if nothing but a phone call can cross the gap,
+                            the vendor reads out a code for activate --code
     --renew                 ask to extend the installed license's lease (no
                             new seat; the machine must still match)
     --plaintext-key         on first use, store the installation key
@@ -61,6 +64,9 @@ deactivate options:
 activate options:
     --qr-image FILE         read the license from a photo or screenshot of its
                             QR code (PNG or JPEG); repeat for each part
+    --code NNNN-NNNN        the phone code the vendor read out (with --product):
+                            a provisional activation for 72 hours, until the
+                            signed license is installed; 5 wrong codes void it
     -i, --interactive       wait for a USB barcode scanner (or pasted text):
                             says which parts are in and which are missing
 
@@ -84,7 +90,7 @@ Examples:
     airlock verify --product acme-cad --vendor-key @vendor.pub --json
 
 Exit codes (verify prints the code; --json carries it as "result"):
-    0  VALID                      16 EXPIRED
+    0  VALID (or PROVISIONAL)     16 EXPIRED
     1  error                      17 LEASE_EXPIRED
     2  usage error                18 CLOCK_TAMPERED
     10 NOT_ACTIVATED              19 HARDWARE_KEY_NOT_ACCESSIBLE

@@ -1418,3 +1418,77 @@ func TestAuditAndExport(t *testing.T) {
 		expectNotContains(t, "export", o.stdout, "hunter2")
 	}
 }
+
+// The phone fallback: the desk reads out a code that only it could compute
+// (the seed is sealed to it); the machine runs provisionally for the grace
+// period, retyping does not extend it, wrong codes are limited, and the
+// signed license replaces it.
+func TestPhoneCode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk)
+	state := filepath.Join(t.TempDir(), "s")
+	req := filepath.Join(t.TempDir(), "req.txt")
+	expectOK(t, e.airlock("--state", state, "request", "--product", "acme-cad", "--license-key", key, "--vendor-key", vk,
+		"--phone", "-o", req, "--scrypt-work-factor", "10"))
+	lic := filepath.Join(t.TempDir(), "lic.txt")
+	o := e.vendor("--dir", desk, "sign", req, "-o", lic)
+	expectOK(t, o)
+	m := regexp.MustCompile(`phone code: (\d{4} \d{4})`).FindStringSubmatch(o.stderr)
+	if m == nil {
+		t.Fatalf("no phone code printed:\n%s", o)
+	}
+	code := m[1]
+	// The code is nowhere in the request: only the desk can compute it.
+	expectNotContains(t, "request", string(readFile(t, req)), strings.ReplaceAll(code, " ", ""))
+
+	verify(t, e, state, vk, "NOT_ACTIVATED", 10)
+	wrong := "0000 0000"
+	if wrong == code {
+		wrong = "1111 1111"
+	}
+	o = e.airlock("--state", state, "activate", "--product", "acme-cad", "--code", wrong, "--vendor-key", vk)
+	expect(t, o, 29)
+	expectContains(t, "stderr", o.stderr, "wrong phone code (4 tries left)")
+	o = e.airlock("--state", state, "activate", "--product", "acme-cad", "--code", code, "--vendor-key", vk)
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "provisionally activated by phone code until 2030-03-04T12:00:00Z")
+	o = e.airlock("--state", state, "verify", "--product", "acme-cad", "--vendor-key", vk)
+	expectOK(t, o)
+	expectStdout(t, o, "PROVISIONAL\n")
+	expectContains(t, "stderr", o.stderr, "airlock: warning: provisionally activated by phone code until 2030-03-04T12:00:00Z")
+	// Typing the code again later does not extend the grace period.
+	later := e.at(t0.Add(5 * time.Minute))
+	o = later.airlock("--state", state, "activate", "--product", "acme-cad", "--code", code, "--vendor-key", vk)
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "until 2030-03-04T12:00:00Z")
+	verify(t, e.at(t0.Add(73*time.Hour)), state, vk, "NOT_ACTIVATED", 10)
+	// The signed license replaces the provisional activation.
+	expectOK(t, e.at(t0.Add(73*time.Hour)).airlock("--state", state, "activate", lic, "--vendor-key", vk))
+	verify(t, e.at(t0.Add(73*time.Hour)), state, vk, "VALID", 0)
+}
+
+// Wrong phone codes are limited, so the 10^8 codes cannot be tried.
+func TestPhoneCodeTries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk)
+	state := filepath.Join(t.TempDir(), "s")
+	req := filepath.Join(t.TempDir(), "req.txt")
+	expectOK(t, e.airlock("--state", state, "request", "--product", "acme-cad", "--license-key", key, "--vendor-key", vk,
+		"--phone", "-o", req, "--plaintext-key"))
+	o := e.vendor("--dir", desk, "sign", req, "-o", filepath.Join(t.TempDir(), "l.txt"))
+	code := regexp.MustCompile(`phone code: (\d{4} \d{4})`).FindStringSubmatch(o.stderr)[1]
+	for i := 0; i < 5; i++ {
+		o = e.airlock("--state", state, "activate", "--product", "acme-cad", "--code", fmt.Sprintf("%08d", i), "--vendor-key", vk)
+		if strings.ReplaceAll(code, " ", "") == fmt.Sprintf("%08d", i) {
+			t.Skip("the code happened to be one of the wrong guesses")
+		}
+		expect(t, o, 29)
+	}
+	o = e.airlock("--state", state, "activate", "--product", "acme-cad", "--code", code, "--vendor-key", vk)
+	expect(t, o, 29)
+	expectContains(t, "stderr", o.stderr, "too many wrong phone codes")
+}
