@@ -321,6 +321,8 @@ func recordError(lic *ledger.License, err error) error {
 		return nil
 	case errors.Is(err, ledger.ErrTooManyMachines):
 		return result.New(result.TooManyMachines, fmt.Sprintf("license allows %d machine(s) and all seats are taken", lic.MaxMachines))
+	case errors.Is(err, ledger.ErrTooManyReactivations):
+		return result.New(result.TooManyMachines, "license allows no more re-activations on freed seats")
 	case errors.Is(err, ledger.ErrSuspended):
 		return result.New(result.LicenseSuspended, "license is suspended")
 	case errors.Is(err, ledger.ErrNotFound):

@@ -133,7 +133,8 @@ func prepareRecord(ctx context.Context, tx *sql.Tx) (*recordStmts, error) {
 		stmt  **sql.Stmt
 		query string
 	}{
-		{&st.license, `SELECT max_machines, suspended, seats_used FROM licenses WHERE key = ?`},
+		{&st.license, `SELECT max_machines, suspended, seats_used, max_reactivations,
+			(SELECT count(*) FROM activations WHERE license_key = licenses.key AND released = 1) FROM licenses WHERE key = ?`},
 		{&st.seat, `
 			SELECT id FROM activations
 			WHERE license_key = ? AND install_key = ? AND fingerprint = ? AND released = 0`},
@@ -168,8 +169,8 @@ func (st *recordStmts) close() {
 // written; err is a database failure that aborts the transaction.
 func (st *recordStmts) record(ctx context.Context, a *Activation, issued time.Time) (o recordOutcome, itemErr, err error) {
 	// seats_used is kept by triggers; see the schema.
-	var maxMachines, suspended, used int
-	err = st.license.QueryRowContext(ctx, a.LicenseKey).Scan(&maxMachines, &suspended, &used)
+	var maxMachines, suspended, used, maxReact, released int
+	err = st.license.QueryRowContext(ctx, a.LicenseKey).Scan(&maxMachines, &suspended, &used, &maxReact, &released)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, ErrNotFound, nil
 	}
@@ -198,6 +199,18 @@ func (st *recordStmts) record(ctx context.Context, a *Activation, issued time.Ti
 
 	if used >= maxMachines {
 		return o, ErrTooManyMachines, nil
+	}
+	// Every released seat is one re-activation to be had; the limit caps
+	// how many of them new activations may take.
+	if maxReact >= 0 && released > 0 {
+		var taken int
+		if err := st.audit.tx.QueryRowContext(ctx, `SELECT count(*) FROM activations WHERE license_key = ?`, a.LicenseKey).Scan(&taken); err != nil {
+			return o, nil, fmt.Errorf("ledger: failed to count activations: %w", err)
+		}
+		// Activations beyond the license's seats are re-activations.
+		if taken-maxMachines >= maxReact {
+			return o, ErrTooManyReactivations, nil
+		}
 	}
 
 	res, err := st.insert.ExecContext(ctx, a.ID, a.LicenseKey, a.InstallKey, a.Fingerprint, a.RequestHash,

@@ -30,6 +30,9 @@ var (
 	// ErrActivationExists means an activation with the same ID is already
 	// in the ledger (the caller's random ID collided or was reused).
 	ErrActivationExists = errors.New("ledger: activation id already exists")
+	// ErrTooManyReactivations: the license's limit on activations after a
+	// released seat is reached.
+	ErrTooManyReactivations = errors.New("ledger: license has no re-activation left")
 	// ErrAlreadyReleased: the seat was freed before (a receipt imported twice).
 	ErrAlreadyReleased = errors.New("ledger: activation already released")
 	// ErrNotHolder: the activation exists but another installation holds it.
@@ -165,6 +168,7 @@ CREATE TABLE licenses (
 	product      TEXT    NOT NULL,
 	licensee     TEXT    NOT NULL,
 	max_machines INTEGER NOT NULL CHECK (max_machines >= 1),
+	max_reactivations INTEGER NOT NULL DEFAULT -1 CHECK (max_reactivations >= -1),
 	expires      INTEGER,
 	lease_period INTEGER NOT NULL CHECK (lease_period >= 0),
 	features     TEXT    NOT NULL,

@@ -873,3 +873,36 @@ func TestRelease(t *testing.T) {
 		t.Fatalf("freed seat not available: %v", err)
 	}
 }
+
+func TestMaxReactivations(t *testing.T) {
+	ctx := context.Background()
+	l, err := Open(filepath.Join(t.TempDir(), "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	one := 1
+	if err := l.CreateLicense(ctx, &License{Key: "K-1", Product: "p", Licensee: "l", MaxMachines: 1, MatchPolicy: "most", MaxReactivations: &one}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := l.GetLicense(ctx, "K-1")
+	if got.MaxReactivations == nil || *got.MaxReactivations != 1 {
+		t.Fatalf("limit not stored: %v", got.MaxReactivations)
+	}
+	act := func(i int) *Activation {
+		return &Activation{ID: fmt.Sprintf("a%d", i), LicenseKey: "K-1", InstallKey: bytes.Repeat([]byte{byte(i + 1)}, 32),
+			Fingerprint: bytes.Repeat([]byte{2}, 16), RequestHash: bytes.Repeat([]byte{3}, 32), License: []byte("x")}
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := l.Record(ctx, act(i)); err != nil {
+			t.Fatalf("activation %d: %v", i, err)
+		}
+		if err := l.Release(ctx, "K-1", fmt.Sprintf("a%d", i), bytes.Repeat([]byte{byte(i + 1)}, 32)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The seat is free, but its one re-activation is used up.
+	if _, err := l.Record(ctx, act(2)); !errors.Is(err, ErrTooManyReactivations) {
+		t.Fatalf("third activation: %v", err)
+	}
+}

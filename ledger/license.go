@@ -18,6 +18,9 @@ type License struct {
 	Product      string            // product name, not empty
 	Licensee     string            // who the license is for; may be empty
 	MaxMachines  int               // >= 1
+	// MaxReactivations limits how many activations may take a seat that a
+	// receipt freed: nil means no limit.
+	MaxReactivations *int
 	Expires      time.Time         // zero = never
 	LeasePeriod  time.Duration     // 0 = no lease
 	Features     map[string]uint64 // feature name -> count (0 = unlimited/flag); nil when empty
@@ -109,12 +112,13 @@ func (l *Ledger) CreateLicense(ctx context.Context, lic *License) error {
 	err = l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO licenses (key, product, licensee, max_machines, expires, lease_period,
-				features, confidential, match_policy, refuse_env, hwkey_env, secret_mode, secret_hash, created, suspended)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				features, confidential, match_policy, refuse_env, hwkey_env, secret_mode, secret_hash, created, suspended, max_reactivations)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (key) DO NOTHING`,
 			lic.Key, lic.Product, lic.Licensee, lic.MaxMachines, nullTime(lic.Expires),
 			int64(lic.LeasePeriod), features, confidential, lic.MatchPolicy,
-			lic.RefuseEnv, lic.HardwareEnv, secretMode(lic.SecretMode), nullBytes(lic.SecretHash), created.UnixNano(), boolInt(lic.Suspended))
+			lic.RefuseEnv, lic.HardwareEnv, secretMode(lic.SecretMode), nullBytes(lic.SecretHash), created.UnixNano(), boolInt(lic.Suspended),
+			reactivationLimit(lic.MaxReactivations))
 		if err != nil {
 			return fmt.Errorf("ledger: failed to create license: %w", err)
 		}
@@ -160,7 +164,7 @@ func (l *Ledger) SetSuspended(ctx context.Context, key string, suspended bool) e
 }
 
 const licenseColumns = `key, product, licensee, max_machines, expires, lease_period,
-	features, confidential, match_policy, refuse_env, hwkey_env, secret_mode, secret_hash, created, suspended`
+	features, confidential, match_policy, refuse_env, hwkey_env, secret_mode, secret_hash, created, suspended, max_reactivations`
 
 // GetLicense returns the license with the given key, or [ErrNotFound].
 func (l *Ledger) GetLicense(ctx context.Context, key string) (*License, error) {
@@ -207,14 +211,19 @@ func scanLicense(s scanner) (*License, error) {
 		lease, created         int64
 		features, confidential string
 		suspended              int
+		maxReact               int
 	)
 	err := s.Scan(&lic.Key, &lic.Product, &lic.Licensee, &lic.MaxMachines, &expires, &lease,
-		&features, &confidential, &lic.MatchPolicy, &lic.RefuseEnv, &lic.HardwareEnv, &lic.SecretMode, &lic.SecretHash, &created, &suspended)
+		&features, &confidential, &lic.MatchPolicy, &lic.RefuseEnv, &lic.HardwareEnv, &lic.SecretMode, &lic.SecretHash, &created, &suspended,
+		&maxReact)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger: failed to read license: %w", err)
+	}
+	if maxReact >= 0 {
+		lic.MaxReactivations = &maxReact
 	}
 	if lic.SecretMode == "disabled" {
 		lic.SecretMode = "" // the zero value means disabled
@@ -297,4 +306,12 @@ func (l *Ledger) BindSecret(ctx context.Context, key string, hash []byte) error 
 		}
 		return (&chain{tx: tx}).append(ctx, "secret.bound", key, "first activation bound the licensee secret (hash only)")
 	})
+}
+
+// reactivationLimit stores the field: nil (no limit) as -1.
+func reactivationLimit(n *int) int {
+	if n == nil {
+		return -1
+	}
+	return *n
 }

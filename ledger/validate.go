@@ -62,6 +62,9 @@ func validateLicense(lic *License) error {
 	if err := checkText("licensee", lic.Licensee, maxLicenseeLen, false); err != nil {
 		return err
 	}
+	if lic.MaxReactivations != nil && *lic.MaxReactivations < 0 {
+		return invalid("max re-activations must not be negative")
+	}
 	switch lic.SecretMode {
 	case "", "disabled", "client":
 		if lic.SecretMode != "client" && len(lic.SecretHash) != 0 {

@@ -340,6 +340,7 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	product := fs.String("product", "", "")
 	licensee := fs.String("licensee", "", "")
 	maxMachines := fs.Int("max-machines", 1, "")
+	maxReact := fs.Int("max-reactivations", -1, "")
 	expires := fs.String("expires", "", "")
 	lease := fs.String("lease", "", "")
 	features := fs.StringArray("feature", nil, "")
@@ -367,6 +368,11 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	}
 	now := cli.Now()
 	lic := &ledger.License{Product: *product, Licensee: *licensee, MaxMachines: *maxMachines, Created: now.UTC()}
+	if *maxReact >= 0 {
+		lic.MaxReactivations = maxReact
+	} else if *maxReact != -1 {
+		return cli.Usagef("--max-reactivations must be 0 or more")
+	}
 	if *expires != "" {
 		t, err := cli.ParseWhen(*expires, now)
 		if err != nil {

@@ -38,6 +38,8 @@ license create options:
     --product NAME          product name (required)
     --licensee NAME         who the license is for (required)
     --max-machines N        seats (default 1)
+    --max-reactivations N   how many activations may take a seat freed by a
+                            deactivation receipt (default: no limit)
     --expires WHEN          RFC 3339 date/time, YYYY-MM-DD, or a duration
                             from now such as 365d or 720h (default: never)
     --lease DURATION        lease period; the license must be renewed by then
