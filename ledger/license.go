@@ -14,24 +14,24 @@ import (
 // License is a vendor license as the ledger stores it. All fields are set by
 // the vendor at the desk; none comes from a client request.
 type License struct {
-	Key          string            // human-typeable license key, primary key (caller generates it)
-	Product      string            // product name, not empty
-	Licensee     string            // who the license is for; may be empty
-	MaxMachines  int               // >= 1
+	Key         string // human-typeable license key, primary key (caller generates it)
+	Product     string // product name, not empty
+	Licensee    string // who the license is for; may be empty
+	MaxMachines int    // >= 1
 	// MaxReactivations limits how many activations may take a seat that a
 	// receipt freed: nil means no limit.
 	MaxReactivations *int
-	Expires      time.Time         // zero = never
-	LeasePeriod  time.Duration     // 0 = no lease
-	Features     map[string]uint64 // feature name -> count (0 = unlimited/flag); nil when empty
-	Confidential map[string]string // fields sealed to the client in the license; never printed by list; nil when empty
-	MatchPolicy  string            // fingerprint match policy text, e.g. "all", "most", "atleast:2", "exact"
-	RefuseEnv    string            // environments refused (fingerprint.Env text, e.g. "vm,container"); "" = none
-	HardwareEnv  string            // environments that must present a hardware key; "" = none
-	SecretMode   string            // licensee secret: "disabled" (or ""), "predefined", "client"
-	SecretHash   []byte            // keyed hash of the licensee secret (32 bytes), never the secret; nil until set
-	Created      time.Time         // zero is replaced by the current time on CreateLicense
-	Suspended    bool
+	Expires          time.Time         // zero = never
+	LeasePeriod      time.Duration     // 0 = no lease
+	Features         map[string]uint64 // feature name -> count (0 = unlimited/flag); nil when empty
+	Confidential     map[string]string // fields sealed to the client in the license; never printed by list; nil when empty
+	MatchPolicy      string            // fingerprint match policy text, e.g. "all", "most", "atleast:2", "exact"
+	RefuseEnv        string            // environments refused (fingerprint.Env text, e.g. "vm,container"); "" = none
+	HardwareEnv      string            // environments that must present a hardware key; "" = none
+	SecretMode       string            // licensee secret: "disabled" (or ""), "predefined", "client"
+	SecretHash       []byte            // keyed hash of the licensee secret (32 bytes), never the secret; nil until set
+	Created          time.Time         // zero is replaced by the current time on CreateLicense
+	Suspended        bool
 }
 
 // String describes the license without its confidential values, so that a
