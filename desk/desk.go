@@ -154,6 +154,9 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 	if err := checkEnv(lic, fingerprint.Env(r.Env), r.HardwareKey != nil); err != nil {
 		return nil, err
 	}
+	if r.HardwareKey != nil && r.HardwareKey.Type == request.HWGeneric && lic.RefuseGenericKeys {
+		return nil, result.New(result.HardwareKeyProofFailed, "license refuses hardware keys that cannot prove themselves (a card known only by its UID): use an OpenPGP card or a PIV token")
+	}
 	conf, err := r.Open(d.Key)
 	if err != nil {
 		return nil, err

@@ -178,3 +178,14 @@ func TestSignHardwareKey(t *testing.T) {
 		}
 	}
 }
+
+func TestRefuseGenericKeys(t *testing.T) {
+	e := newEnv(t)
+	key := e.addLicense(func(l *ledger.License) { l.RefuseGenericKeys = true; l.MaxMachines = 2 })
+	p := e.params(machine(t, nil), key)
+	p.HardwareKey = &request.HardwareKey{Type: request.HWGeneric, Serial: []byte("04A1B2C3")}
+	_, err := e.sign(e.makeRequest(p, e.inst))
+	wantCode(t, err, result.HardwareKeyProofFailed, result.ErrHardwareKeyProofFailed)
+	p.HardwareKey = &request.HardwareKey{Type: request.HWOpenPGP, Serial: []byte{1, 2, 3, 4, 5, 6}, PublicKey: append([]byte{1}, bytes.Repeat([]byte{9}, 32)...)}
+	e.mustSign(e.makeRequest(p, e.inst))
+}

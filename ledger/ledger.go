@@ -169,6 +169,7 @@ CREATE TABLE licenses (
 	licensee     TEXT    NOT NULL,
 	max_machines INTEGER NOT NULL CHECK (max_machines >= 1),
 	max_reactivations INTEGER NOT NULL DEFAULT -1 CHECK (max_reactivations >= -1),
+	refuse_generic INTEGER NOT NULL DEFAULT 0 CHECK (refuse_generic IN (0, 1)),
 	expires      INTEGER,
 	lease_period INTEGER NOT NULL CHECK (lease_period >= 0),
 	features     TEXT    NOT NULL,

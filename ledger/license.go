@@ -21,17 +21,20 @@ type License struct {
 	// MaxReactivations limits how many activations may take a seat that a
 	// receipt freed: nil means no limit.
 	MaxReactivations *int
-	Expires          time.Time         // zero = never
-	LeasePeriod      time.Duration     // 0 = no lease
-	Features         map[string]uint64 // feature name -> count (0 = unlimited/flag); nil when empty
-	Confidential     map[string]string // fields sealed to the client in the license; never printed by list; nil when empty
-	MatchPolicy      string            // fingerprint match policy text, e.g. "all", "most", "atleast:2", "exact"
-	RefuseEnv        string            // environments refused (fingerprint.Env text, e.g. "vm,container"); "" = none
-	HardwareEnv      string            // environments that must present a hardware key; "" = none
-	SecretMode       string            // licensee secret: "disabled" (or ""), "predefined", "client"
-	SecretHash       []byte            // keyed hash of the licensee secret (32 bytes), never the secret; nil until set
-	Created          time.Time         // zero is replaced by the current time on CreateLicense
-	Suspended        bool
+	// RefuseGenericKeys refuses hardware keys that can prove nothing (a
+	// card known only by its UID).
+	RefuseGenericKeys bool
+	Expires           time.Time         // zero = never
+	LeasePeriod       time.Duration     // 0 = no lease
+	Features          map[string]uint64 // feature name -> count (0 = unlimited/flag); nil when empty
+	Confidential      map[string]string // fields sealed to the client in the license; never printed by list; nil when empty
+	MatchPolicy       string            // fingerprint match policy text, e.g. "all", "most", "atleast:2", "exact"
+	RefuseEnv         string            // environments refused (fingerprint.Env text, e.g. "vm,container"); "" = none
+	HardwareEnv       string            // environments that must present a hardware key; "" = none
+	SecretMode        string            // licensee secret: "disabled" (or ""), "predefined", "client"
+	SecretHash        []byte            // keyed hash of the licensee secret (32 bytes), never the secret; nil until set
+	Created           time.Time         // zero is replaced by the current time on CreateLicense
+	Suspended         bool
 }
 
 // String describes the license without its confidential values, so that a
@@ -112,13 +115,13 @@ func (l *Ledger) CreateLicense(ctx context.Context, lic *License) error {
 	err = l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO licenses (key, product, licensee, max_machines, expires, lease_period,
-				features, confidential, match_policy, refuse_env, hwkey_env, secret_mode, secret_hash, created, suspended, max_reactivations)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				features, confidential, match_policy, refuse_env, hwkey_env, secret_mode, secret_hash, created, suspended, max_reactivations, refuse_generic)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (key) DO NOTHING`,
 			lic.Key, lic.Product, lic.Licensee, lic.MaxMachines, nullTime(lic.Expires),
 			int64(lic.LeasePeriod), features, confidential, lic.MatchPolicy,
 			lic.RefuseEnv, lic.HardwareEnv, secretMode(lic.SecretMode), nullBytes(lic.SecretHash), created.UnixNano(), boolInt(lic.Suspended),
-			reactivationLimit(lic.MaxReactivations))
+			reactivationLimit(lic.MaxReactivations), boolInt(lic.RefuseGenericKeys))
 		if err != nil {
 			return fmt.Errorf("ledger: failed to create license: %w", err)
 		}
@@ -164,7 +167,7 @@ func (l *Ledger) SetSuspended(ctx context.Context, key string, suspended bool) e
 }
 
 const licenseColumns = `key, product, licensee, max_machines, expires, lease_period,
-	features, confidential, match_policy, refuse_env, hwkey_env, secret_mode, secret_hash, created, suspended, max_reactivations`
+	features, confidential, match_policy, refuse_env, hwkey_env, secret_mode, secret_hash, created, suspended, max_reactivations, refuse_generic`
 
 // GetLicense returns the license with the given key, or [ErrNotFound].
 func (l *Ledger) GetLicense(ctx context.Context, key string) (*License, error) {
@@ -212,10 +215,11 @@ func scanLicense(s scanner) (*License, error) {
 		features, confidential string
 		suspended              int
 		maxReact               int
+		refuseGeneric          int
 	)
 	err := s.Scan(&lic.Key, &lic.Product, &lic.Licensee, &lic.MaxMachines, &expires, &lease,
 		&features, &confidential, &lic.MatchPolicy, &lic.RefuseEnv, &lic.HardwareEnv, &lic.SecretMode, &lic.SecretHash, &created, &suspended,
-		&maxReact)
+		&maxReact, &refuseGeneric)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
@@ -225,6 +229,7 @@ func scanLicense(s scanner) (*License, error) {
 	if maxReact >= 0 {
 		lic.MaxReactivations = &maxReact
 	}
+	lic.RefuseGenericKeys = refuseGeneric != 0
 	if lic.SecretMode == "disabled" {
 		lic.SecretMode = "" // the zero value means disabled
 	}

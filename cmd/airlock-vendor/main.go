@@ -341,6 +341,7 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	licensee := fs.String("licensee", "", "")
 	maxMachines := fs.Int("max-machines", 1, "")
 	maxReact := fs.Int("max-reactivations", -1, "")
+	refuseGeneric := fs.Bool("refuse-generic-keys", false, "")
 	expires := fs.String("expires", "", "")
 	lease := fs.String("lease", "", "")
 	features := fs.StringArray("feature", nil, "")
@@ -368,6 +369,7 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	}
 	now := cli.Now()
 	lic := &ledger.License{Product: *product, Licensee: *licensee, MaxMachines: *maxMachines, Created: now.UTC()}
+	lic.RefuseGenericKeys = *refuseGeneric
 	if *maxReact >= 0 {
 		lic.MaxReactivations = maxReact
 	} else if *maxReact != -1 {

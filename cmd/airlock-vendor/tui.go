@@ -56,6 +56,8 @@ license create options:
                             vm, container, wsl, cloud, shared-machine-id,
                             no-machine-id (comma-separated)
     --hardware-key-env LIST require a hardware key on these kinds of machine
+    --refuse-generic-keys   refuse hardware keys that cannot prove themselves
+                            (cards known only by their UID)
     --json                  print the license as JSON
 
 sign options:
