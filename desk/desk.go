@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,6 +44,10 @@ type Desk struct {
 	Rand          io.Reader        // nil means crypto/rand
 	MaxRequestAge time.Duration    // 0 means DefaultMaxRequestAge
 	MaxFuture     time.Duration    // 0 means DefaultMaxFuture
+	// AttestationRoots, when set, are the token manufacturers' roots
+	// (YubiKey's PIV attestation CA): a PIV key's attestation must chain
+	// to one and certify the enrolled key.
+	AttestationRoots *x509.CertPool
 }
 
 // Issued is the outcome of a successful Sign.
@@ -152,6 +157,9 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 		return nil, result.Wrap(result.Internal, "license has an invalid match policy in the ledger", err)
 	}
 	if err := checkEnv(lic, fingerprint.Env(r.Env), r.HardwareKey != nil); err != nil {
+		return nil, err
+	}
+	if err := d.checkAttestation(r.HardwareKey); err != nil {
 		return nil, err
 	}
 	if r.HardwareKey != nil && r.HardwareKey.Type == request.HWGeneric && lic.RefuseGenericKeys {

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -634,6 +635,7 @@ func (a *app) cmdSign(args []string) error {
 	images := fs.StringArray("qr-image", nil, "")
 	interactive := fs.BoolP("interactive", "i", false, "")
 	batch := fs.String("batch", "", "")
+	attRoots := fs.String("attestation-roots", "", "")
 	var q cli.QRFlags
 	q.Register(fs)
 	if done, err := a.parse(fs, args); done || err != nil {
@@ -643,7 +645,7 @@ func (a *app) cmdSign(args []string) error {
 		if fs.NArg() > 0 || len(*images) > 0 || *interactive || fs.Changed("output") || q.PNG != "" || q.Terminal {
 			return cli.Usagef("--batch takes a folder and nothing else: licenses are written beside the requests")
 		}
-		return a.signBatch(*batch, *maxAge)
+		return a.signBatch(*batch, *maxAge, *attRoots)
 	}
 	in := "-"
 	switch fs.NArg() {
@@ -682,6 +684,9 @@ func (a *app) cmdSign(args []string) error {
 	}
 	defer l.Close()
 	d := &desk.Desk{Key: key, Ledger: l, Now: cli.NowFunc(), MaxRequestAge: age}
+	if d.AttestationRoots, err = a.loadRoots(*attRoots); err != nil {
+		return err
+	}
 	iss, err := d.SignText(context.Background(), text)
 	if err != nil {
 		return err
@@ -791,7 +796,7 @@ func (a *app) cmdReceiptImport(args []string) error {
 
 // signBatch signs every request file in dir (*.txt that is not a license),
 // writing NAME.license.txt beside each, and reports each failure.
-func (a *app) signBatch(dir, maxAge string) error {
+func (a *app) signBatch(dir, maxAge, roots string) error {
 	age, err := cli.ParseDuration(maxAge)
 	if err != nil || age <= 0 {
 		return cli.Usagef("--max-request-age must be a positive duration such as 7d")
@@ -827,6 +832,9 @@ func (a *app) signBatch(dir, maxAge string) error {
 	}
 	defer l.Close()
 	d := &desk.Desk{Key: key, Ledger: l, Now: cli.NowFunc(), MaxRequestAge: age}
+	if d.AttestationRoots, err = a.loadRoots(roots); err != nil {
+		return err
+	}
 	bar := cli.NewProgress(a.ui.Stderr, "checking and signing")
 	res := d.SignBatch(context.Background(), texts, bar.Update)
 	bar.Done()
@@ -996,4 +1004,21 @@ func exportActivation(x ledger.Activation) activationExport {
 		e.LeaseUntil = x.LeaseUntil.UTC().Format(time.RFC3339)
 	}
 	return e
+}
+
+// loadRoots reads the token manufacturers' attestation roots (PEM); ""
+// means none (attestations are carried, not checked).
+func (a *app) loadRoots(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := a.ui.ReadInput(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the attestation roots: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, cli.Usagef("--attestation-roots: no PEM certificate in %q", path)
+	}
+	return pool, nil
 }

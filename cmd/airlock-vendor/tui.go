@@ -73,6 +73,9 @@ sign options:
                             request, 20 for a license); smaller codes read
                             more easily and split into up to 4 parts
     --max-request-age D     refuse requests older than D (default 7d)
+    --attestation-roots PEM the token makers' attestation roots (YubiKey PIV CA):
+                            a PIV key must then bring an attestation that
+                            chains to one and certifies the enrolled key
     --batch DIR             sign every request (*.txt) in DIR, writing
                             NAME.license.txt beside each; failures are listed
                             per file and do not stop the others
