@@ -2,6 +2,8 @@ package client
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -89,4 +91,36 @@ func (v *Verifier) EnrolHardwareKey(reader string) (*request.HardwareKey, *dongl
 		return nil, nil, fmt.Errorf("the hardware key's identity does not fit a request: %w", err)
 	}
 	return hk, id, nil
+}
+
+// DeriveSecret derives a licensee secret from the hardware key plugged in,
+// so that a predefined secret travels with the key instead of being typed:
+// the card's Ed25519 key signs SHA-256("airlock licensee secret v1" ||
+// 0x00 || license key), and the secret is SHA-256 of that signature, in
+// hex. Ed25519 signatures are deterministic, so the same card gives the
+// same secret at the desk (when the vendor sets it) and on the machine;
+// cards with P-256 keys cannot be used (their signatures are randomized).
+func (v *Verifier) DeriveSecret(licenseKey string) ([]byte, error) {
+	s, err := dongle.Open(v.Dongle)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	id, err := s.Identify("")
+	if err != nil {
+		return nil, err
+	}
+	if !id.CanProve || id.Algorithm != dongle.AlgEd25519 {
+		return nil, errors.New("deriving a licensee secret needs a hardware key with an Ed25519 key")
+	}
+	msg := sha256.Sum256([]byte("airlock licensee secret v1\x00" + licenseKey))
+	_, alg, sig, err := s.ProveWith(id.Reader, id.Kind, msg[:])
+	if err != nil {
+		return nil, err
+	}
+	if alg != dongle.AlgEd25519 || dongle.VerifyProof(alg, id.PublicKey, msg[:], sig) != nil {
+		return nil, errors.New("the hardware key's signature does not verify")
+	}
+	h := sha256.Sum256(sig)
+	return []byte(hex.EncodeToString(h[:])), nil
 }

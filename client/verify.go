@@ -52,6 +52,9 @@ type Verifier struct {
 	// LicenseeSecret is the licensee secret, for licenses bound to one
 	// (NetLicensing's Predefined and Client modes). Never logged.
 	LicenseeSecret []byte
+	// SecretFromKey derives the licensee secret from the hardware key
+	// plugged in (DeriveSecret) when LicenseeSecret is empty.
+	SecretFromKey bool
 }
 
 func (v *Verifier) now() time.Time {
@@ -137,7 +140,7 @@ func (v *Verifier) Verify() (lic *response.License, err error) {
 		Unreadable:     unreadable,
 		Now:            now,
 		Skew:           v.skew(),
-		LicenseeSecret: lic.CheckSecret(v.LicenseeSecret),
+		LicenseeSecret: v.secretCheck(lic),
 		HardwareKey:    v.hardwareKeyCheck(lic),
 	})
 }
@@ -225,7 +228,7 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 		Installation:   inst,
 		Fingerprint:    &fp,
 		Unreadable:     unreadable,
-		LicenseeSecret: lic.CheckSecret(w.LicenseeSecret),
+		LicenseeSecret: w.secretCheck(lic),
 		HardwareKey:    w.hardwareKeyCheck(lic),
 		RequestHashes:  pend,
 		Now:            now,
@@ -449,4 +452,19 @@ func (v *Verifier) provisional(st *State, notActivated error) error {
 		st.Touch(now)
 	}
 	return result.New(result.Provisional, "provisionally activated by phone code until "+until.Format(time.RFC3339)+"; install the signed license before then")
+}
+
+// secretCheck checks the license's licensee-secret binding with the given
+// secret, or one derived from the hardware key.
+func (v *Verifier) secretCheck(lic *response.License) func([]byte) error {
+	return func(bound []byte) error {
+		secret := v.LicenseeSecret
+		if len(secret) == 0 && v.SecretFromKey {
+			var err error
+			if secret, err = v.DeriveSecret(lic.LicenseKey); err != nil {
+				return result.Wrap(result.LicenseeSecretMismatch, "cannot derive the licensee secret from the hardware key", err)
+			}
+		}
+		return lic.CheckSecret(secret)(bound)
+	}
 }

@@ -20,8 +20,10 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/airlock-offline/airlock/client"
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/desk"
+	"github.com/airlock-offline/airlock/dongle"
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
@@ -350,6 +352,7 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	match := fs.String("match", "most", "")
 	secretMode := fs.String("secret-mode", "disabled", "")
 	secretFile := fs.String("secret-file", "", "")
+	secretFromKey := fs.Bool("secret-from-key", false, "")
 	refuseEnv := fs.String("refuse-env", "", "")
 	hwEnv := fs.String("hardware-key-env", "", "")
 	asJSON := fs.Bool("json", false, "")
@@ -441,18 +444,29 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	}
 	switch *secretMode {
 	case "disabled", "client":
-		if *secretFile != "" {
-			return cli.Usagef("--secret-file goes with --secret-mode predefined")
+		if *secretFile != "" || *secretFromKey {
+			return cli.Usagef("--secret-file and --secret-from-key go with --secret-mode predefined")
 		}
 		if *secretMode == "client" {
 			lic.SecretMode = "client"
 		}
 	case "predefined":
-		if *secretFile == "" {
-			return cli.Usagef("--secret-mode predefined needs --secret-file")
+		if (*secretFile == "") == !*secretFromKey {
+			return cli.Usagef("--secret-mode predefined needs --secret-file or --secret-from-key")
 		}
-		secret, err := a.ui.ReadInput(*secretFile)
-		if err != nil {
+		var secret []byte
+		if *secretFromKey {
+			// The customer's hardware key is plugged in at the desk.
+			v := &client.Verifier{Dongle: dongle.Options{PIN: func(reader string, kind dongle.Kind, tries int) ([]byte, error) {
+				if p := os.Getenv("AIRLOCK_PIN"); p != "" {
+					return []byte(p), nil
+				}
+				return a.ui.Secret(fmt.Sprintf("PIN of the customer's %s key (%d tries left): ", kind, tries))
+			}}}
+			if secret, err = v.DeriveSecret(lic.Key); err != nil {
+				return fmt.Errorf("cannot derive the licensee secret from the hardware key: %w", err)
+			}
+		} else if secret, err = a.ui.ReadInput(*secretFile); err != nil {
 			return fmt.Errorf("cannot read the licensee secret: %w", err)
 		}
 		secret = []byte(strings.TrimRight(string(secret), "\r\n"))

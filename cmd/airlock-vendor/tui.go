@@ -52,6 +52,9 @@ license create options:
                             first activation's secret binds the license)
     --secret-file FILE      the predefined licensee secret (never stored:
                             the ledger keeps a keyed hash)
+    --secret-from-key       derive the predefined secret from the customer's
+                            hardware key plugged in here (Ed25519 cards): the
+                            secret then travels with the key ($AIRLOCK_PIN)
     --refuse-env LIST       refuse requests from these kinds of machine:
                             vm, container, wsl, cloud, shared-machine-id,
                             no-machine-id (comma-separated)

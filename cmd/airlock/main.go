@@ -35,6 +35,7 @@ type app struct {
 	secretFile     string
 	secretErr      error
 	pinFile        string
+	secretFromKey  bool
 }
 
 func main() {
@@ -48,6 +49,7 @@ func (a *app) globalFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.passphraseFile, "passphrase-file", a.passphraseFile, "")
 	fs.StringVar(&a.secretFile, "licensee-secret-file", a.secretFile, "")
 	fs.StringVar(&a.pinFile, "pin-file", a.pinFile, "")
+	fs.BoolVar(&a.secretFromKey, "licensee-secret-from-key", a.secretFromKey, "")
 }
 
 // dongleOptions: the hardware key's PIN comes from --pin-file, $AIRLOCK_PIN
@@ -198,6 +200,7 @@ func (a *app) verifier(product string, keys []*crypto.Public) *client.Verifier {
 	v := &client.Verifier{Product: product, VendorKeys: keys, Dir: a.state, Source: cli.FingerprintSource(), Now: cli.NowFunc(),
 		Dongle: a.dongleOptions()}
 	v.LicenseeSecret, a.secretErr = a.licenseeSecret()
+	v.SecretFromKey = a.secretFromKey
 	return v
 }
 
@@ -359,6 +362,11 @@ func (a *app) cmdRequest(args []string) error {
 		if *phone {
 			if conf, err = client.PhoneSeed(); err != nil {
 				return err
+			}
+		}
+		if v.LicenseeSecret == nil && a.secretFromKey {
+			if v.LicenseeSecret, err = v.DeriveSecret(lk); err != nil {
+				return dongleFailure(err)
 			}
 		}
 		if v.LicenseeSecret != nil {

@@ -26,6 +26,9 @@ Global options:
                             $AIRLOCK_VENDOR_KEY
     --passphrase-file FILE  passphrase of the installation key; otherwise
                             $AIRLOCK_PASSPHRASE_FILE, $AIRLOCK_PASSPHRASE, or a prompt
+    --licensee-secret-from-key
+                            derive the licensee secret from the hardware key
+                            plugged in (Ed25519 cards), so it travels with it
     --pin-file FILE         the hardware key's PIN; otherwise $AIRLOCK_PIN or a
                             prompt (never logged; airlock stops before a
                             wrong PIN could block the card)

@@ -86,3 +86,33 @@ func TestHardwareKey(t *testing.T) {
 		t.Fatal("a wrong PIN blocked the card")
 	}
 }
+
+// A predefined licensee secret derived from the customer's hardware key:
+// the vendor derives it with the key at the desk, the machine derives it
+// again on every verify; without the key it is missing.
+func TestSecretFromHardwareKey(t *testing.T) {
+	cardemu.SkipUnlessStack(t)
+	slot := cardemu.Slots()[0]
+	seed := sha256.Sum256([]byte("customer key"))
+	c := cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0xFFFE, Serial: 0x01020304, AuthKey: ed25519.NewKeyFromSeed(seed[:])}})
+	if err := c.Insert(slot.Addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitReady(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Remove()
+	e := newEnv(t).on(machineA.tree(t)).with("AIRLOCK_PIN", "123456")
+	desk, vk := initDesk(t, e)
+	lk := createLicense(t, e, desk, "--secret-mode", "predefined", "--secret-from-key")
+	state := filepath.Join(t.TempDir(), "s")
+	req := filepath.Join(t.TempDir(), "req.txt")
+	expectOK(t, e.airlock("--state", state, "--licensee-secret-from-key", "request", "--product", "acme-cad", "--license-key", lk,
+		"--vendor-key", vk, "-o", req, "--plaintext-key"))
+	lic := sign(t, e, desk, req)
+	expectOK(t, e.airlock("--state", state, "--licensee-secret-from-key", "activate", lic, "--vendor-key", vk))
+	o := e.airlock("--state", state, "--licensee-secret-from-key", "verify", "--product", "acme-cad", "--vendor-key", vk)
+	expectOK(t, o)
+	expectStdout(t, o, "VALID\n")
+	verify(t, e, state, vk, "LICENSEE_SECRET_MISMATCH", 22)
+}
