@@ -267,19 +267,7 @@ func (v *Verifier) RequestWithHardwareKey(inst *crypto.Identity, licenseKey stri
 // installation asks the desk to extend it without a new seat. The desk
 // refuses it if this machine no longer matches the license's fingerprint.
 func (v *Verifier) RenewRequest(inst *crypto.Identity) (*request.Signed, error) {
-	st, err := OpenExisting(v.Dir)
-	if err != nil {
-		return nil, result.Wrap(result.Internal, "cannot open the state directory", err)
-	}
-	text, err := st.License(v.Product)
-	if err != nil {
-		return nil, err
-	}
-	data, err := armor.DecodeKind(text, armor.License)
-	if err != nil {
-		return nil, result.Wrap(result.Malformed, "the stored license is damaged", err)
-	}
-	lic, _, err := response.Parse(data, v.VendorKeys...)
+	_, lic, _, err := v.stored()
 	if err != nil {
 		return nil, err
 	}
@@ -337,22 +325,7 @@ func (v *Verifier) request(inst *crypto.Identity, licenseKey string, conf *reque
 // otherwise invalid license can be deactivated too, as long as its
 // signature verifies.
 func (v *Verifier) Deactivate(inst *crypto.Identity) (*receipt.Signed, error) {
-	if len(v.VendorKeys) == 0 {
-		return nil, result.New(result.Internal, "no vendor public key is pinned")
-	}
-	st, err := OpenExisting(v.Dir)
-	if err != nil {
-		return nil, result.Wrap(result.Internal, "cannot open the state directory", err)
-	}
-	text, err := st.License(v.Product)
-	if err != nil {
-		return nil, err
-	}
-	data, err := armor.DecodeKind(text, armor.License)
-	if err != nil {
-		return nil, result.Wrap(result.Malformed, "the stored license is damaged", err)
-	}
-	lic, _, err := response.Parse(data, v.VendorKeys...)
+	st, lic, data, err := v.stored()
 	if err != nil {
 		return nil, err
 	}
@@ -467,4 +440,29 @@ func (v *Verifier) secretCheck(lic *response.License) func([]byte) error {
 		}
 		return lic.CheckSecret(secret)(bound)
 	}
+}
+
+// stored reads the installed license of v.Product and checks its signature
+// (only: an expired license can still be renewed or deactivated).
+func (v *Verifier) stored() (*State, *response.License, []byte, error) {
+	if len(v.VendorKeys) == 0 {
+		return nil, nil, nil, result.New(result.Internal, "no vendor public key is pinned")
+	}
+	st, err := OpenExisting(v.Dir)
+	if err != nil {
+		return nil, nil, nil, result.Wrap(result.Internal, "cannot open the state directory", err)
+	}
+	text, err := st.License(v.Product)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	data, err := armor.DecodeKind(text, armor.License)
+	if err != nil {
+		return nil, nil, nil, result.Wrap(result.Malformed, "the stored license is damaged", err)
+	}
+	lic, _, err := response.Parse(data, v.VendorKeys...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st, lic, data, nil
 }
