@@ -133,8 +133,7 @@ func prepareRecord(ctx context.Context, tx *sql.Tx) (*recordStmts, error) {
 		stmt  **sql.Stmt
 		query string
 	}{
-		{&st.license, `SELECT max_machines, suspended, seats_used, max_reactivations,
-			(SELECT count(*) FROM activations WHERE license_key = licenses.key AND released = 1) FROM licenses WHERE key = ?`},
+		{&st.license, `SELECT max_machines, suspended, seats_used, max_reactivations FROM licenses WHERE key = ?`},
 		{&st.seat, `
 			SELECT id FROM activations
 			WHERE license_key = ? AND install_key = ? AND fingerprint = ? AND released = 0`},
@@ -169,8 +168,8 @@ func (st *recordStmts) close() {
 // written; err is a database failure that aborts the transaction.
 func (st *recordStmts) record(ctx context.Context, a *Activation, issued time.Time) (o recordOutcome, itemErr, err error) {
 	// seats_used is kept by triggers; see the schema.
-	var maxMachines, suspended, used, maxReact, released int
-	err = st.license.QueryRowContext(ctx, a.LicenseKey).Scan(&maxMachines, &suspended, &used, &maxReact, &released)
+	var maxMachines, suspended, used, maxReact int
+	err = st.license.QueryRowContext(ctx, a.LicenseKey).Scan(&maxMachines, &suspended, &used, &maxReact)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, ErrNotFound, nil
 	}
@@ -200,15 +199,15 @@ func (st *recordStmts) record(ctx context.Context, a *Activation, issued time.Ti
 	if used >= maxMachines {
 		return o, ErrTooManyMachines, nil
 	}
-	// Every released seat is one re-activation to be had; the limit caps
-	// how many of them new activations may take.
-	if maxReact >= 0 && released > 0 {
+	// Activations beyond the license's seats (possible only once receipts
+	// freed some) are re-activations; the limit caps them. Counted only
+	// for licenses that have a limit: unlimited ones pay nothing.
+	if maxReact >= 0 && used < maxMachines {
 		var taken int
 		if err := st.audit.tx.QueryRowContext(ctx, `SELECT count(*) FROM activations WHERE license_key = ?`, a.LicenseKey).Scan(&taken); err != nil {
 			return o, nil, fmt.Errorf("ledger: failed to count activations: %w", err)
 		}
-		// Activations beyond the license's seats are re-activations.
-		if taken-maxMachines >= maxReact {
+		if taken >= maxMachines && taken-maxMachines >= maxReact {
 			return o, ErrTooManyReactivations, nil
 		}
 	}

@@ -68,6 +68,7 @@ type chain struct {
 	loaded bool
 	seq    int64
 	prev   []byte
+	insert *sql.Stmt // prepared on first use, for batches
 }
 
 func (c *chain) append(ctx context.Context, action, key, detail string) error {
@@ -80,10 +81,16 @@ func (c *chain) append(ctx context.Context, action, key, detail string) error {
 		}
 		c.loaded = true
 	}
+	if c.insert == nil {
+		var err error
+		c.insert, err = c.tx.PrepareContext(ctx, `INSERT INTO audit (seq, at, action, license_key, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("ledger: failed to append to the audit log: %w", err)
+		}
+	}
 	seq, at := c.seq+1, time.Now().UnixNano()
 	h := entryHash(seq, at, action, key, detail, c.prev)
-	if _, err := c.tx.ExecContext(ctx, `INSERT INTO audit (seq, at, action, license_key, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		seq, at, action, key, detail, c.prev, h); err != nil {
+	if _, err := c.insert.ExecContext(ctx, seq, at, action, key, detail, c.prev, h); err != nil {
 		return fmt.Errorf("ledger: failed to append to the audit log: %w", err)
 	}
 	c.seq, c.prev = seq, h
