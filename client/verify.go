@@ -271,7 +271,21 @@ func (v *Verifier) RenewRequest(inst *crypto.Identity) (*request.Signed, error) 
 	if err != nil {
 		return nil, err
 	}
-	return v.request(inst, lic.LicenseKey, nil, request.KindRenew, lic.ActivationID, lic.Binding.HardwareKey)
+	// A license bound to a licensee secret renews only with it.
+	var conf *request.Confidential
+	if len(lic.Binding.SecretHash) > 0 {
+		secret := v.LicenseeSecret
+		if len(secret) == 0 && v.SecretFromKey {
+			if secret, err = v.DeriveSecret(lic.LicenseKey); err != nil {
+				return nil, err
+			}
+		}
+		if len(secret) == 0 {
+			return nil, result.New(result.LicenseeSecretMismatch, "this license needs its licensee secret to renew")
+		}
+		conf = &request.Confidential{LicenseeSecret: string(secret)}
+	}
+	return v.request(inst, lic.LicenseKey, conf, request.KindRenew, lic.ActivationID, lic.Binding.HardwareKey)
 }
 
 func (v *Verifier) request(inst *crypto.Identity, licenseKey string, conf *request.Confidential, kind uint8, renews []byte, hk *request.HardwareKey) (*request.Signed, error) {
@@ -311,6 +325,10 @@ func (v *Verifier) request(inst *crypto.Identity, licenseKey string, conf *reque
 	var seed []byte
 	if conf != nil {
 		seed = conf.CodeSeed
+	}
+	if len(seed) > 0 {
+		// A new seed means new codes: the count of wrong ones starts over.
+		st.setCodeTries(v.Product, 0)
 	}
 	if err := st.addPending(v.Product, s.Hash, s.Request.CreatedTime(), seed); err != nil {
 		return nil, result.Wrap(result.Internal, "cannot record the pending request", err)

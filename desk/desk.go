@@ -361,6 +361,9 @@ func (d *Desk) checkRenewal(ctx context.Context, key string, r *request.Request,
 	if err != nil {
 		return result.Wrap(result.Internal, "the ledger holds an unreadable license for this lease", err)
 	}
+	if !sameHardwareKey(prev.Binding.HardwareKey, r.HardwareKey) {
+		return result.New(result.HardwareKeyMismatch, "a renewal must bring the hardware key the lease is bound to; activate again to change it")
+	}
 	m := pol.Match(digests(prev.Binding.Components), requestFingerprint(r).Components)
 	if !bytes.Equal(prev.Binding.Fingerprint, r.Fingerprint) && !m.OK {
 		e := result.New(result.FingerprintMismatch, "this machine's hardware changed since the lease was issued: it cannot renew; activate again")
@@ -532,4 +535,11 @@ func (d *Desk) checkSecret(ctx context.Context, lic *ledger.License, conf *reque
 		return nil, result.New(result.LicenseeSecretMismatch, "the licensee secret is wrong")
 	}
 	return secret, nil
+}
+
+func sameHardwareKey(a, b *request.HardwareKey) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Type == b.Type && bytes.Equal(a.Serial, b.Serial) && bytes.Equal(a.PublicKey, b.PublicKey)
 }

@@ -116,6 +116,12 @@ func TestRenew(t *testing.T) {
 	p.Kind, p.Renews, p.Now = request.KindRenew, l2.ActivationID, e.desk.Now().Add(-time.Hour)
 	_, err = e.sign(e.makeRequest(p, testkeys.Identity(crypto.RoleInstallation, "intruder")))
 	wantCode(t, err, result.InstallationMismatch, result.ErrInstallationMismatch)
+	// A renewal cannot add (or swap) a hardware key.
+	p = e.params(src, key)
+	p.Kind, p.Renews, p.Now = request.KindRenew, l2.ActivationID, e.desk.Now().Add(-time.Hour)
+	p.HardwareKey = &request.HardwareKey{Type: request.HWGeneric, Serial: []byte("04A1B2C3")}
+	_, err = e.sign(e.makeRequest(p, e.inst))
+	wantCode(t, err, result.HardwareKeyMismatch, result.ErrHardwareKeyMismatch)
 	// A machine whose hardware changed cannot renew.
 	_, err = renew(l2.ActivationID, otherMachine(t))
 	wantCode(t, err, result.FingerprintMismatch, result.ErrFingerprintMismatch)

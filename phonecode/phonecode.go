@@ -23,8 +23,8 @@ import (
 )
 
 // Parameters of the code: 8 digits, a new code every 5 minutes, and one
-// step of tolerance either side (the code read out on the phone stays good
-// for 10 to 15 minutes).
+// step of tolerance either side: a code read out on the phone is accepted
+// until the end of the step after the one it was made in, 5 to 10 minutes.
 const (
 	Digits   = 8
 	Period   = 5 * time.Minute

@@ -15,6 +15,7 @@ package request
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -385,10 +386,16 @@ func (h *HardwareKey) Validate() error {
 		case len(h.PublicKey) == 0:
 			return &FieldError{"hardware key", "an OpenPGP or PIV key needs its public key"}
 		case h.PublicKey[0] == 1 && len(h.PublicKey) == 33:
-		case h.PublicKey[0] == 2 && len(h.PublicKey) == 66 && h.PublicKey[1] == 4:
+		case h.PublicKey[0] == 2 && len(h.PublicKey) == 66 && h.PublicKey[1] == 4 && onP256(h.PublicKey[1:]):
 		default:
 			return &FieldError{"hardware key", "public key of unknown algorithm or size"}
 		}
 	}
 	return nil
+}
+
+// onP256 reports whether an uncompressed point is on the P-256 curve.
+func onP256(point []byte) bool {
+	_, err := ecdh.P256().NewPublicKey(point)
+	return err == nil
 }

@@ -725,7 +725,7 @@ func (a *app) cmdSign(args []string) error {
 	}
 	a.ui.Infof("signed license for %q, product %q (%s), written to %s", lic.Licensee, lic.Product, seat, dest)
 	if iss.PhoneCode != "" {
-		a.ui.Infof("phone code: %s (read it out; it is good for about 10 minutes)", phonecode.Format(iss.PhoneCode))
+		a.ui.Infof("phone code: %s (read it out now: it is accepted for 5 to 10 minutes)", phonecode.Format(iss.PhoneCode))
 	}
 	return nil
 }

@@ -1336,6 +1336,11 @@ func TestLicenseeSecret(t *testing.T) {
 		verify(t, wrong, state, vk, "LICENSEE_SECRET_MISMATCH", 22)
 		o := e.airlock("--state", state, "--licensee-secret-file", secretFile, "verify", "--product", "acme-cad", "--vendor-key", vk)
 		expectOK(t, o)
+		// A renewal brings the secret again; without it, it is refused.
+		renew := filepath.Join(t.TempDir(), "renew.txt")
+		expect(t, e.airlock("--state", state, "request", "--product", "acme-cad", "--renew", "--vendor-key", vk, "-o", renew), 22)
+		expectOK(t, withSecret.airlock("--state", state, "request", "--product", "acme-cad", "--renew", "--vendor-key", vk, "-o", renew))
+		expectOK(t, e.vendor("--dir", desk, "sign", renew, "-o", filepath.Join(t.TempDir(), "renewed.txt")))
 		if ls := licenseShow(t, e, desk, key); *ls.SeatsUsed != 1 {
 			t.Fatalf("refused requests took seats: %d", *ls.SeatsUsed)
 		}

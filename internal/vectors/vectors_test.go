@@ -2,6 +2,7 @@ package vectors
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -329,7 +330,7 @@ func TestGenerate(t *testing.T) {
 	write("license-lease-before-not-before", "license", "MALFORMED", "lease ending before the not-before time", std, signLic(func(l *response.License) { l.LeaseUntil = l.NotBefore - 1 }))
 	write("license-zero-fingerprint", "license", "MALFORMED", "binding to the all-zero fingerprint id", std, signLic(func(l *response.License) { l.Binding.Fingerprint = make([]byte, 16) }))
 	write("license-hardware-key-bound", "license", "HARDWARE_KEY_NOT_ACCESSIBLE", "bound to a hardware key, verified where none can be checked (fails closed)", std, signLic(func(l *response.License) {
-		l.Binding.HardwareKey = &request.HardwareKey{Type: request.HWPIV, Serial: []byte{1, 2, 3, 4}, PublicKey: append([]byte{2, 4}, bytes.Repeat([]byte{4}, 64)...)}
+		l.Binding.HardwareKey = &request.HardwareKey{Type: request.HWPIV, Serial: []byte{1, 2, 3, 4}, PublicKey: append([]byte{2}, p256Point()...)}
 	}))
 	write("license-secret-bound", "license", "LICENSEE_SECRET_MISMATCH", "bound to a licensee secret, verified without one (fails closed)", std, signLic(func(l *response.License) { l.Binding.SecretHash = bytes.Repeat([]byte{7}, 32) }))
 	write("license-refused-environment", "license", "ENVIRONMENT_REFUSED", "a license that refuses VMs, verified in a VM", std+"env: vm,cloud\n", signLic(func(l *response.License) {
@@ -350,4 +351,13 @@ func TestGenerate(t *testing.T) {
 	long = append([]byte{0xd2, 0x84, 0x59, 0x00}, long[3:]...)
 	write("license-cose-long-length", "license", "MALFORMED", "the protected header's length in a longer form: same signature, different bytes", std, armor.Encode(armor.License, long))
 	write("license-cose-untagged", "license", "MALFORMED", "COSE_Sign1 without its CBOR tag 18", std, armor.Encode(armor.License, lic.Bytes[1:]))
+}
+
+// p256Point is a fixed valid P-256 public key, uncompressed.
+func p256Point() []byte {
+	k, err := ecdh.P256().NewPrivateKey(bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		panic(err)
+	}
+	return k.PublicKey().Bytes()
 }
