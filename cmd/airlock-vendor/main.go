@@ -646,8 +646,8 @@ func (a *app) cmdSign(args []string) error {
 	fs := a.newFlags("sign")
 	out := fs.StringP("output", "o", "-", "")
 	maxAge := fs.String("max-request-age", "7d", "")
-	images := fs.StringArray("qr-image", nil, "")
-	interactive := fs.BoolP("interactive", "i", false, "")
+	var input cli.InputFlags
+	input.Register(fs)
 	batch := fs.String("batch", "", "")
 	attRoots := fs.String("attestation-roots", "", "")
 	var q cli.QRFlags
@@ -656,21 +656,10 @@ func (a *app) cmdSign(args []string) error {
 		return err
 	}
 	if *batch != "" {
-		if fs.NArg() > 0 || len(*images) > 0 || *interactive || fs.Changed("output") || q.PNG != "" || q.Terminal {
+		if fs.NArg() > 0 || len(input.Images) > 0 || input.Interactive || fs.Changed("output") || q.PNG != "" || q.Terminal {
 			return cli.Usagef("--batch takes a folder and nothing else: licenses are written beside the requests")
 		}
 		return a.signBatch(*batch, *maxAge, *attRoots)
-	}
-	in := "-"
-	switch fs.NArg() {
-	case 0:
-	case 1:
-		in = fs.Arg(0)
-	default:
-		return cli.Usagef("sign takes one request file (or - for stdin)")
-	}
-	if (len(*images) > 0 || *interactive) && fs.NArg() > 0 || len(*images) > 0 && *interactive {
-		return cli.Usagef("give a request file, --qr-image or --interactive, not several")
 	}
 	if err := q.Check(); err != nil {
 		return err
@@ -679,12 +668,7 @@ func (a *app) cmdSign(args []string) error {
 	if err != nil || age <= 0 {
 		return cli.Usagef("--max-request-age must be a positive duration such as 7d")
 	}
-	var text []byte
-	if *interactive {
-		text, err = a.ui.Scan(armor.Request)
-	} else {
-		text, err = a.ui.ReadMessage(in, *images)
-	}
+	text, err := a.ui.Read(&input, fs.Args(), armor.Request)
 	if err != nil {
 		return err
 	}
@@ -764,29 +748,12 @@ func (a *app) cmdInspect(args []string) error {
 
 func (a *app) cmdReceiptImport(args []string) error {
 	fs := a.newFlags("receipt import")
-	images := fs.StringArray("qr-image", nil, "")
-	interactive := fs.BoolP("interactive", "i", false, "")
+	var input cli.InputFlags
+	input.Register(fs)
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
-	in := "-"
-	switch fs.NArg() {
-	case 0:
-	case 1:
-		in = fs.Arg(0)
-	default:
-		return cli.Usagef("receipt import takes one receipt file (or - for stdin)")
-	}
-	if (len(*images) > 0 || *interactive) && fs.NArg() > 0 || len(*images) > 0 && *interactive {
-		return cli.Usagef("give a receipt file, --qr-image or --interactive, not several")
-	}
-	var text []byte
-	var err error
-	if *interactive {
-		text, err = a.ui.Scan(armor.Receipt)
-	} else {
-		text, err = a.ui.ReadMessage(in, *images)
-	}
+	text, err := a.ui.Read(&input, fs.Args(), armor.Receipt)
 	if err != nil {
 		return err
 	}

@@ -413,14 +413,14 @@ func (a *app) cmdRequest(args []string) error {
 func (a *app) cmdActivate(args []string) error {
 	fs := a.newFlags("activate")
 	product := fs.String("product", "", "")
-	images := fs.StringArray("qr-image", nil, "")
-	interactive := fs.BoolP("interactive", "i", false, "")
+	var input cli.InputFlags
+	input.Register(fs)
 	code := fs.String("code", "", "")
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
 	if *code != "" {
-		if fs.NArg() > 0 || len(*images) > 0 || *interactive || *product == "" {
+		if fs.NArg() > 0 || len(input.Images) > 0 || input.Interactive || *product == "" {
 			return cli.Usagef("--code takes --product and nothing else")
 		}
 		keys, err := a.vendorPublics(true)
@@ -434,28 +434,11 @@ func (a *app) cmdActivate(args []string) error {
 		a.ui.Infof("%q provisionally activated by phone code until %s: install the signed license before then", *product, until.Format(time.RFC3339))
 		return nil
 	}
-	in := "-"
-	if fs.NArg() == 1 {
-		in = fs.Arg(0)
-	} else if fs.NArg() > 1 {
-		return cli.Usagef("activate takes one license file (or - for stdin)")
-	}
-	if (len(*images) > 0 || *interactive) && fs.NArg() > 0 {
-		return cli.Usagef("give a license file, --qr-image or --interactive, not several")
-	}
-	if len(*images) > 0 && *interactive {
-		return cli.Usagef("give --qr-image or --interactive, not both")
-	}
 	keys, err := a.vendorPublics(true)
 	if err != nil {
 		return err
 	}
-	var text []byte
-	if *interactive {
-		text, err = a.ui.Scan(armor.License)
-	} else {
-		text, err = a.ui.ReadMessage(in, *images)
-	}
+	text, err := a.ui.Read(&input, fs.Args(), armor.License)
 	if err != nil {
 		return err
 	}

@@ -181,3 +181,43 @@ func unwrapPath(err error) error {
 	}
 	return err
 }
+
+// InputFlags are the ways a command reads one message: a file or "-"
+// (positional), photos of its QR codes, or a barcode scanner.
+type InputFlags struct {
+	Images      []string
+	Interactive bool
+}
+
+// Register adds --qr-image and -i/--interactive to fs.
+func (f *InputFlags) Register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&f.Images, "qr-image", nil, "")
+	fs.BoolVarP(&f.Interactive, "interactive", "i", false, "")
+}
+
+// Read checks that one way was chosen and reads the message of kind k from
+// it; args are the command's positional arguments (at most one file, "-"
+// for stdin, the default).
+func (u *UI) Read(f *InputFlags, args []string, k armor.Kind) ([]byte, error) {
+	if len(args) > 1 {
+		return nil, Usagef("give one %s file (or - for stdin)", k)
+	}
+	ways := len(args)
+	if len(f.Images) > 0 {
+		ways++
+	}
+	if f.Interactive {
+		ways++
+	}
+	if ways > 1 {
+		return nil, Usagef("give a %s file, --qr-image or --interactive, not several", k)
+	}
+	if f.Interactive {
+		return u.Scan(k)
+	}
+	in := "-"
+	if len(args) == 1 {
+		in = args[0]
+	}
+	return u.ReadMessage(in, f.Images)
+}
