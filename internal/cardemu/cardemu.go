@@ -510,6 +510,7 @@ func (c *Card) serve(conn net.Conn, done chan struct{}, release func()) {
 		close(done)
 	}()
 	for {
+		quickAck(conn)
 		msg, err := readFrame(conn)
 		if err != nil {
 			return
