@@ -664,27 +664,19 @@ func (a *app) cmdSign(args []string) error {
 	if err := q.Check(); err != nil {
 		return err
 	}
-	age, err := cli.ParseDuration(*maxAge)
-	if err != nil || age <= 0 {
-		return cli.Usagef("--max-request-age must be a positive duration such as 7d")
+	age, err := parseMaxAge(*maxAge)
+	if err != nil {
+		return err
 	}
 	text, err := a.ui.Read(&input, fs.Args(), armor.Request)
 	if err != nil {
 		return err
 	}
-	key, err := a.loadKey()
+	d, err := a.openDesk(age, *attRoots)
 	if err != nil {
 		return err
 	}
-	l, err := a.openLedger()
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	d := &desk.Desk{Key: key, Ledger: l, Now: cli.NowFunc(), MaxRequestAge: age}
-	if d.AttestationRoots, err = a.loadRoots(*attRoots); err != nil {
-		return err
-	}
+	defer d.Ledger.Close()
 	iss, err := d.SignText(context.Background(), text)
 	if err != nil {
 		return err
@@ -778,9 +770,9 @@ func (a *app) cmdReceiptImport(args []string) error {
 // signBatch signs every request file in dir (*.txt that is not a license),
 // writing NAME.license.txt beside each, and reports each failure.
 func (a *app) signBatch(dir, maxAge, roots string) error {
-	age, err := cli.ParseDuration(maxAge)
-	if err != nil || age <= 0 {
-		return cli.Usagef("--max-request-age must be a positive duration such as 7d")
+	age, err := parseMaxAge(maxAge)
+	if err != nil {
+		return err
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -803,19 +795,11 @@ func (a *app) signBatch(dir, maxAge, roots string) error {
 	if len(texts) == 0 {
 		return fmt.Errorf("no request files (*.txt) in %q", dir)
 	}
-	key, err := a.loadKey()
+	d, err := a.openDesk(age, roots)
 	if err != nil {
 		return err
 	}
-	l, err := a.openLedger()
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	d := &desk.Desk{Key: key, Ledger: l, Now: cli.NowFunc(), MaxRequestAge: age}
-	if d.AttestationRoots, err = a.loadRoots(roots); err != nil {
-		return err
-	}
+	defer d.Ledger.Close()
 	bar := cli.NewProgress(a.ui.Stderr, "checking and signing")
 	res := d.SignBatch(context.Background(), texts, bar.Update)
 	bar.Done()
@@ -1002,4 +986,30 @@ func (a *app) loadRoots(path string) (*x509.CertPool, error) {
 		return nil, cli.Usagef("--attestation-roots: no PEM certificate in %q", path)
 	}
 	return pool, nil
+}
+
+func parseMaxAge(s string) (time.Duration, error) {
+	age, err := cli.ParseDuration(s)
+	if err != nil || age <= 0 {
+		return 0, cli.Usagef("--max-request-age must be a positive duration such as 7d")
+	}
+	return age, nil
+}
+
+// openDesk loads the signing key and opens the ledger for signing; the
+// caller closes d.Ledger.
+func (a *app) openDesk(maxAge time.Duration, roots string) (*desk.Desk, error) {
+	pool, err := a.loadRoots(roots)
+	if err != nil {
+		return nil, err
+	}
+	key, err := a.loadKey()
+	if err != nil {
+		return nil, err
+	}
+	l, err := a.openLedger()
+	if err != nil {
+		return nil, err
+	}
+	return &desk.Desk{Key: key, Ledger: l, Now: cli.NowFunc(), MaxRequestAge: maxAge, AttestationRoots: pool}, nil
 }
