@@ -1241,6 +1241,11 @@ func TestDeactivation(t *testing.T) {
 	expectContains(t, "stderr", o.stderr, "deactivated: take the receipt to the vendor")
 	expectContains(t, "receipt", string(readFile(t, rcpt)), "-----BEGIN AIRLOCK RECEIPT-----")
 	verify(t, a, stateA, vk, "NOT_ACTIVATED", 10)
+	o = a.vendor("--dir", desk, "inspect", rcpt)
+	expectOK(t, o)
+	expectContains(t, "inspect", o.stdout, "deactivation receipt\n")
+	expectContains(t, "inspect", o.stdout, ": verifies\n")
+	expectContains(t, "inspect", o.stdout, key)
 	// Lost on the way? The same receipt again.
 	again := filepath.Join(t.TempDir(), "again.txt")
 	o = a.airlock("--state", stateA, "deactivate", "--product", "acme-cad", "--vendor-key", vk, "-o", again)

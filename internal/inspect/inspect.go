@@ -15,6 +15,7 @@ import (
 
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/receipt"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"
@@ -60,10 +61,36 @@ func Describe(data []byte, trusted []*crypto.Public) (*Report, error) {
 		return describeRequest(payload)
 	case armor.License:
 		return describeLicense(payload, trusted)
+	case armor.Receipt:
+		return describeReceipt(payload)
 	case armor.SecretKey:
 		return &Report{Kind: "plaintext secret key file", Note: "unencrypted private key: keep it secret, or re-create it encrypted"}, nil
 	}
 	return &Report{Kind: kind.String(), Note: "this version cannot show this kind of file"}, nil
+}
+
+func describeReceipt(payload []byte) (*Report, error) {
+	r := &Report{Kind: "deactivation receipt"}
+	s, err := receipt.Verify(payload)
+	if err != nil {
+		r.Result = string(result.CodeOf(err))
+		r.Note = err.Error()
+		return r, nil
+	}
+	q := s.Receipt
+	inst := crypto.KeyIDOf(q.InstallSign)
+	r.SignedBy = inst.String()
+	r.Verified = true
+	r.Result = string(result.Valid)
+	r.Note = "signed by the installation that gives up the seat (self-signed); the desk's ledger decides whether it holds it"
+	r.add("product", "%q", q.Product)
+	r.add("license key", "%s", q.LicenseKey)
+	r.add("activation id", "%s", hex.EncodeToString(q.ActivationID))
+	r.add("installation key id", "%s", inst)
+	r.add("license hash", "%x", q.LicenseHash)
+	r.add("created", "%s", ts(time.Unix(q.Created, 0)))
+	r.add("size", "%d bytes", len(payload))
+	return r, nil
 }
 
 func ts(t time.Time) string {
