@@ -248,6 +248,11 @@ func FuzzParseKeyFile(f *testing.F) {
 	f.Add(gen(f, crypto.RoleInstallation, "fuzz").MarshalPlaintext())
 	enc, _ := id.MarshalEncrypted([]byte("pw"), 2)
 	f.Add(enc)
+	hw, err := crypto.NewHardwareIdentity(crypto.RoleVendor, id.Public().Sign, crypto.HardwareKeyRef{Kind: 1, Serial: []byte{1, 2}}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(hw.MarshalPlaintext())
 	texts, _ := vectors.Seeds(f)
 	for _, s := range texts {
 		f.Add(s)

@@ -20,6 +20,11 @@ import (
 //
 //	{1: version (1), 2: role, 3: Ed25519 seed (32 bytes), 4: X25519 scalar (32 bytes)}
 //
+// or, for an identity whose signing key is on a hardware key (version 2),
+//
+//	{1: 2, 2: role, 4: X25519 scalar, 5: Ed25519 public key (32 bytes),
+//	 6: hardware key kind, 7: hardware key serial (1 to 64 bytes)}
+//
 // An encrypted key file (the default) is that same text encrypted with age
 // to a passphrase (scrypt) and armored by age ("BEGIN AGE ENCRYPTED FILE"),
 // so the standard age tool can open it too.
@@ -38,16 +43,31 @@ var (
 )
 
 type keyFile struct {
-	Version uint   `cbor:"1,keyasint"`
-	Role    Role   `cbor:"2,keyasint"`
-	Seed    []byte `cbor:"3,keyasint"`
-	Scalar  []byte `cbor:"4,keyasint"`
+	Version  uint   `cbor:"1,keyasint"`
+	Role     Role   `cbor:"2,keyasint"`
+	Seed     []byte `cbor:"3,keyasint,omitempty"`
+	Scalar   []byte `cbor:"4,keyasint"`
+	SignPub  []byte `cbor:"5,keyasint,omitempty"`
+	HWKind   uint8  `cbor:"6,keyasint,omitempty"`
+	HWSerial []byte `cbor:"7,keyasint,omitempty"`
 }
+
+// Key file versions: the signing seed in the file, or on a hardware key.
+const (
+	keyFileSeed     = 1
+	keyFileHardware = 2
+)
 
 // MarshalPlaintext returns the unencrypted key file of id. Callers must
 // write it only where the user asked for plaintext, with mode 0600.
 func (id *Identity) MarshalPlaintext() []byte {
-	b, err := wire.Marshal(&keyFile{Version: 1, Role: id.Role, Seed: id.sign.Seed(), Scalar: id.scalar})
+	kf := keyFile{Version: keyFileSeed, Role: id.Role, Scalar: id.scalar}
+	if id.hw != nil {
+		kf.Version, kf.SignPub, kf.HWKind, kf.HWSerial = keyFileHardware, id.pub.Sign, id.hw.Kind, id.hw.Serial
+	} else {
+		kf.Seed = id.sign.Seed()
+	}
+	b, err := wire.Marshal(&kf)
 	if err != nil {
 		panic("crypto: cannot encode key file: " + err.Error())
 	}
@@ -145,13 +165,25 @@ func parseKeyPayload(payload []byte, want Role) (*Identity, error) {
 	if err := wire.Unmarshal(payload, &kf); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeyFile, err)
 	}
-	if kf.Version != 1 {
-		return nil, fmt.Errorf("%w: unsupported version %d", ErrKeyFile, kf.Version)
-	}
 	if kf.Role != want {
 		return nil, fmt.Errorf("%w: this is a %s key, expected a %s key", ErrKeyFile, kf.Role, want)
 	}
-	id, err := newIdentity(kf.Role, kf.Seed, kf.Scalar)
+	var id *Identity
+	var err error
+	switch kf.Version {
+	case keyFileSeed:
+		if kf.SignPub != nil || kf.HWKind != 0 || kf.HWSerial != nil {
+			return nil, fmt.Errorf("%w: unexpected hardware key fields", ErrKeyFile)
+		}
+		id, err = newIdentity(kf.Role, kf.Seed, kf.Scalar)
+	case keyFileHardware:
+		if kf.Seed != nil {
+			return nil, fmt.Errorf("%w: a hardware-key file holds no signing seed", ErrKeyFile)
+		}
+		id, err = newHardwareIdentity(kf.Role, kf.SignPub, HardwareKeyRef{Kind: kf.HWKind, Serial: kf.HWSerial}, kf.Scalar)
+	default:
+		return nil, fmt.Errorf("%w: unsupported version %d", ErrKeyFile, kf.Version)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeyFile, err)
 	}

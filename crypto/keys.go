@@ -193,6 +193,10 @@ type Identity struct {
 	scalar []byte
 	box    *age.X25519Identity
 	pub    *Public
+	// hw is set when the signing key lives on a hardware key (sign is then
+	// nil); ext is that key once attached.
+	hw  *HardwareKeyRef
+	ext Signer
 }
 
 // Generate makes a new identity from rand (nil means crypto/rand).
@@ -214,7 +218,26 @@ func Generate(role Role, random io.Reader) (*Identity, error) {
 }
 
 func newIdentity(role Role, seed, scalar []byte) (*Identity, error) {
-	if len(seed) != ed25519.SeedSize || len(scalar) != 32 {
+	if len(seed) != ed25519.SeedSize {
+		return nil, errors.New("wrong private key size")
+	}
+	id, err := newBoxIdentity(role, scalar)
+	if err != nil {
+		return nil, err
+	}
+	id.sign = ed25519.NewKeyFromSeed(seed)
+	id.pub, err = NewPublic(role, id.sign.Public().(ed25519.PublicKey), id.pub.Box[:])
+	if err != nil {
+		return nil, err
+	}
+	return id, nil
+}
+
+// newBoxIdentity makes an identity with the X25519 key scalar and no
+// signing key yet; its pub carries the box key and a placeholder signing
+// key, which the caller replaces.
+func newBoxIdentity(role Role, scalar []byte) (*Identity, error) {
+	if len(scalar) != 32 {
 		return nil, errors.New("wrong private key size")
 	}
 	sk, err := ecdh.X25519().NewPrivateKey(scalar)
@@ -225,9 +248,8 @@ func newIdentity(role Role, seed, scalar []byte) (*Identity, error) {
 	if err != nil {
 		return nil, errors.New("invalid X25519 private key")
 	}
-	sign := ed25519.NewKeyFromSeed(seed)
-	id := &Identity{Role: role, sign: sign, scalar: bytes.Clone(scalar), box: box}
-	id.pub, err = NewPublic(role, sign.Public().(ed25519.PublicKey), sk.PublicKey().Bytes())
+	id := &Identity{Role: role, scalar: bytes.Clone(scalar), box: box}
+	id.pub, err = NewPublic(role, make([]byte, ed25519.PublicKeySize), sk.PublicKey().Bytes())
 	if err != nil {
 		return nil, err
 	}
@@ -253,9 +275,17 @@ func (id *Identity) GoString() string { return id.String() }
 
 // DeriveKey returns a 32-byte key for one purpose, derived from the
 // identity's private signing seed: HMAC-SHA-256(seed, "airlock derive v1" ||
-// 0x00 || label). Different labels give unrelated keys; the seed never
-// leaves the identity.
+// 0x00 || label). An identity whose signing key is on a hardware key has
+// no seed in the process; it derives from its X25519 scalar instead, under
+// "airlock derive v1 box". Different labels give unrelated keys; the
+// private key never leaves the identity.
 func (id *Identity) DeriveKey(label string) []byte {
+	if id.sign == nil {
+		m := hmac.New(sha256.New, id.scalar)
+		m.Write([]byte("airlock derive v1 box\x00"))
+		m.Write([]byte(label))
+		return m.Sum(nil)
+	}
 	m := hmac.New(sha256.New, id.sign.Seed())
 	m.Write([]byte("airlock derive v1\x00"))
 	m.Write([]byte(label))

@@ -48,9 +48,14 @@ func (e *UnknownKeyError) Is(t error) bool { return t == ErrUnknownKey }
 
 // Sign returns payload signed by id as a tagged COSE_Sign1 (RFC 9052) with
 // protected headers {alg: EdDSA, content type: tag, kid: key id}. Ed25519
-// is deterministic: rand is not used.
+// is deterministic: rand is not used. An identity whose signing key is on
+// a hardware key signs through its attached Signer (ErrNoSigner without).
 func Sign(id *Identity, tag string, payload []byte) ([]byte, error) {
-	signer, err := cose.NewSigner(cose.AlgorithmEdDSA, id.sign)
+	key, err := id.signer()
+	if err != nil {
+		return nil, err
+	}
+	signer, err := cose.NewSigner(cose.AlgorithmEdDSA, key)
 	if err != nil {
 		return nil, err
 	}
