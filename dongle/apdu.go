@@ -22,6 +22,8 @@ const (
 	swFuncUnsupported = 0x6A81
 	swNotFound        = 0x6A82
 	swRefNotFound     = 0x6A88
+	swChainBroken     = 0x6883 // last command of the chain expected
+	swNoChaining      = 0x6884 // command chaining not supported
 	swINSUnsupported  = 0x6D00
 	swCLAUnsupported  = 0x6E00
 )
@@ -84,6 +86,49 @@ const (
 // for. The data is a fresh slice; sw is the final status word. Only
 // transport failures are errors, whatever the status word.
 func transceive(t transport, cmd command) ([]byte, uint16, error) {
+	return exchange(t, cmd, true)
+}
+
+// maxChainPiece is the data of one piece of a chained command.
+const maxChainPiece = 255
+
+// transceiveChained is transceive for a command whose data may not fit a
+// short APDU: longer data goes by command chaining (ISO 7816-4 5.3.3) in
+// pieces of at most 255 bytes, CLA bit 10 set on all but the last, which
+// alone carries Le. A piece the card does not accept with 9000 ends the
+// chain: its status word is the answer. The last piece's answer is
+// handled as transceive does, except that a 6Cxx is final: repeating the
+// last piece alone would start a command of its own.
+func transceiveChained(t transport, cmd command) ([]byte, uint16, error) {
+	if len(cmd.data) <= maxChainPiece {
+		return transceive(t, cmd)
+	}
+	data := cmd.data
+	for len(data) > maxChainPiece {
+		piece := command{cmd.cla | 0x10, cmd.ins, cmd.p1, cmd.p2, data[:maxChainPiece], noLe}
+		apdu, err := piece.encode()
+		if err != nil {
+			return nil, 0, err
+		}
+		resp, err := t.Transmit(apdu)
+		if err != nil {
+			return nil, 0, err
+		}
+		_, sw, err := parseResponse(resp)
+		if err != nil {
+			return nil, 0, err
+		}
+		if sw != swOK {
+			return nil, sw, nil
+		}
+		data = data[maxChainPiece:]
+	}
+	cmd.data = data
+	return exchange(t, cmd, false)
+}
+
+// exchange is transceive; retryLe false leaves a 6Cxx answer as it is.
+func exchange(t transport, cmd command, retryLe bool) ([]byte, uint16, error) {
 	apdu, err := cmd.encode()
 	if err != nil {
 		return nil, 0, err
@@ -96,7 +141,7 @@ func transceive(t transport, cmd command) ([]byte, uint16, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if sw>>8 == 0x6C && cmd.le != noLe {
+	if sw>>8 == 0x6C && cmd.le != noLe && retryLe {
 		cmd.le = int(sw & 0xFF)
 		if cmd.le == 0 {
 			cmd.le = 256

@@ -2,6 +2,7 @@ package dongle
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -287,6 +288,25 @@ func FuzzParseResponse(f *testing.F) {
 				}
 			}
 		}
+		// The signing side: identification by signing key, the signature
+		// command (chained) and its answer.
+		for _, kind := range []Kind{0, KindOpenPGP, KindPIV, KindGeneric} {
+			info, err := identifySigning(tr, kind)
+			if err != nil && !errors.Is(err, ErrUnsupportedCard) {
+				t.Fatalf("identifySigning: untyped error %v", err)
+			}
+			if info != nil && (info.alg != AlgEd25519 || len(info.pub) != ed25519.PublicKeySize || len(info.serial) == 0) {
+				t.Fatalf("identifySigning: bad info %+v", info)
+			}
+			if _, _, err := matchSigningKey(tr, kind, make([]byte, 32)); err != nil && !errors.Is(err, ErrUnsupportedCard) {
+				t.Fatalf("matchSigningKey: untyped error %v", err)
+			}
+			if sig, err := cardSignature(tr, kind, make([]byte, 600)); err == nil && len(sig) != ed25519.SignatureSize {
+				t.Fatalf("cardSignature: %d bytes", len(sig))
+			} else if err != nil && !errors.Is(err, ErrUnsupportedCard) && !errors.Is(err, ErrRemoved) {
+				t.Fatalf("cardSignature: untyped error %v", err)
+			}
+		}
 		pinStatus(tr, KindOpenPGP)
 		pinStatus(tr, KindPIV)
 		if err := verifyPIN(tr, KindPIV, []byte("123456")); err != nil {
@@ -317,4 +337,9 @@ var responseSeeds = []string{
 	"53 0A 70 04 30020500 71 01 01 FE 00 9000",
 	"007F7F7F030003 9000",
 	"01020304 9000",
+	"73 0A C1 0A 16 2B06010401DA470F01 9000",
+	"7F49 23 86 21 40" + strings.Repeat("33", 32) + " 9000",
+	"7C 42 82 40" + strings.Repeat("44", 64) + " 9000",
+	"6883",
+	"6884",
 }

@@ -33,11 +33,13 @@ const (
 	pivAlgP256    = 0x11
 	pivAlgEd25519 = 0xE0
 	pivSlotAuth   = 0x9A
+	pivSlotSign   = 0x9C
 )
 
 var (
 	pivObjCHUID       = []byte{0x5F, 0xC1, 0x02}
 	pivObjCert9A      = []byte{0x5F, 0xC1, 0x05}
+	pivObjCert9C      = []byte{0x5F, 0xC1, 0x0A}
 	pivObjAttestation = []byte{0x5F, 0xFF, 0x01}
 )
 
@@ -123,35 +125,11 @@ func identify(t transport, want Kind, full bool) (*cardInfo, error) {
 	return nil, causef(ErrUnsupportedCard, "no OpenPGP or PIV applet, and the reader reports no card UID")
 }
 
-// identifyOpenPGP: nil, nil when the card has no OpenPGP applet. The
-// application related data (6E) holds the AID (4F), the algorithm
-// attributes (C3), the PIN status (C4) and the key fingerprints (C5).
+// identifyOpenPGP: nil, nil when the card has no OpenPGP applet.
 func identifyOpenPGP(t transport, full bool) (*cardInfo, error) {
-	if ok, err := selectApplet(t, aidOpenPGP); !ok {
+	info, ard, err := openPGPApplet(t)
+	if info == nil {
 		return nil, err
-	}
-	ard, sw, err := transceive(t, command{0x00, 0xCA, 0x00, 0x6E, nil, 256})
-	if err != nil {
-		return nil, err
-	}
-	if sw != swOK {
-		ard = nil
-	}
-	aid, ok := searchTLV(ard, 0x4F, 2)
-	if !ok {
-		if aid, sw, err = transceive(t, command{0x00, 0xCA, 0x00, 0x4F, nil, 256}); err != nil {
-			return nil, err
-		}
-		if sw != swOK {
-			return nil, nil
-		}
-	}
-	if len(aid) < 14 || !bytes.HasPrefix(aid, aidOpenPGP) {
-		return nil, nil
-	}
-	info := &cardInfo{kind: KindOpenPGP, serial: bytes.Clone(aid[8:14]), tries: -1}
-	if c4, ok := searchTLV(ard, 0xC4, 3); ok && len(c4) >= 7 {
-		info.tries = int(c4[4])
 	}
 	c3, ok := searchTLV(ard, 0xC3, 3)
 	if !ok {
@@ -169,20 +147,70 @@ func identifyOpenPGP(t transport, full bool) (*cardInfo, error) {
 			return info, nil
 		}
 	}
-	resp, sw, err := transceive(t, command{0x00, 0x47, 0x81, 0x00, []byte{0xA4, 0x00}, 256})
+	pub, err := readOpenPGPKey(t, pgpKeyAuth, alg)
 	if err != nil {
 		return nil, err
 	}
-	if sw != swOK {
-		return info, nil // empty key slot
-	}
-	if pub := parseOpenPGPPublicKey(alg, resp); pub != nil {
+	if pub != nil {
 		info.alg, info.pub = alg, pub
 	}
 	return info, nil
 }
 
-// parseOpenPGPAlgorithm reads algorithm attributes (DO C3): algorithm id,
+// openPGPApplet selects the OpenPGP applet and reads its application
+// related data (6E), which holds the AID (4F), the algorithm attributes
+// (C1 signature, C3 authentication key), the PIN status (C4) and the key
+// fingerprints (C5). It returns the card's kind, serial and PIN tries, and
+// the data; nil info when the card has no OpenPGP applet.
+func openPGPApplet(t transport) (*cardInfo, []byte, error) {
+	if ok, err := selectApplet(t, aidOpenPGP); !ok {
+		return nil, nil, err
+	}
+	ard, sw, err := transceive(t, command{0x00, 0xCA, 0x00, 0x6E, nil, 256})
+	if err != nil {
+		return nil, nil, err
+	}
+	if sw != swOK {
+		ard = nil
+	}
+	aid, ok := searchTLV(ard, 0x4F, 2)
+	if !ok {
+		if aid, sw, err = transceive(t, command{0x00, 0xCA, 0x00, 0x4F, nil, 256}); err != nil {
+			return nil, nil, err
+		}
+		if sw != swOK {
+			return nil, nil, nil
+		}
+	}
+	if len(aid) < 14 || !bytes.HasPrefix(aid, aidOpenPGP) {
+		return nil, nil, nil
+	}
+	info := &cardInfo{kind: KindOpenPGP, serial: bytes.Clone(aid[8:14]), tries: -1}
+	if c4, ok := searchTLV(ard, 0xC4, 3); ok && len(c4) >= 7 {
+		info.tries = int(c4[4])
+	}
+	return info, ard, nil
+}
+
+// OpenPGP key references (control reference templates) for GENERATE
+// ASYMMETRIC KEY PAIR.
+const (
+	pgpKeySign = 0xB6
+	pgpKeyAuth = 0xA4
+)
+
+// readOpenPGPKey reads a public key (GENERATE ASYMMETRIC KEY PAIR in
+// "read" mode, 00 47 81 00 with the key's CRT); nil when the slot is empty
+// or its key is not of alg.
+func readOpenPGPKey(t transport, crt byte, alg Algorithm) ([]byte, error) {
+	resp, sw, err := transceive(t, command{0x00, 0x47, 0x81, 0x00, []byte{crt, 0x00}, 256})
+	if err != nil || sw != swOK {
+		return nil, err
+	}
+	return parseOpenPGPPublicKey(alg, resp), nil
+}
+
+// parseOpenPGPAlgorithm reads algorithm attributes (DO C1 or C3): algorithm id,
 // curve OID, optional import-format byte.
 func parseOpenPGPAlgorithm(attr []byte) Algorithm {
 	if len(attr) < 2 {
@@ -220,6 +248,31 @@ func parseOpenPGPPublicKey(alg Algorithm, resp []byte) []byte {
 
 // identifyPIV: nil, nil when the card has no PIV applet or no serial.
 func identifyPIV(t transport, attest bool) (*cardInfo, error) {
+	info, err := pivApplet(t)
+	if info == nil {
+		return nil, err
+	}
+	obj, err := pivGetObject(t, pivObjCert9A)
+	if err != nil {
+		return nil, err
+	}
+	if cert := parsePIVCertObject(obj); cert != nil {
+		info.alg, info.pub = certKey(cert)
+	}
+	if attest {
+		if info.attest, err = pivAttestation(t); err != nil {
+			return nil, err
+		}
+	}
+	if info.alg == 0 && info.attest != nil {
+		info.alg, info.pub = certKey(leafDER(info.attest))
+	}
+	return info, nil
+}
+
+// pivApplet selects the PIV applet and reads the serial: GET SERIAL, else
+// the CHUID's GUID. nil info when the card has no PIV applet or no serial.
+func pivApplet(t transport) (*cardInfo, error) {
 	if ok, err := selectApplet(t, aidPIV); !ok {
 		return nil, err
 	}
@@ -241,21 +294,6 @@ func identifyPIV(t transport, attest bool) (*cardInfo, error) {
 	}
 	if info.serial == nil {
 		return nil, nil
-	}
-	obj, err := pivGetObject(t, pivObjCert9A)
-	if err != nil {
-		return nil, err
-	}
-	if cert := parsePIVCertObject(obj); cert != nil {
-		info.alg, info.pub = certKey(cert)
-	}
-	if attest {
-		if info.attest, err = pivAttestation(t); err != nil {
-			return nil, err
-		}
-	}
-	if info.alg == 0 && info.attest != nil {
-		info.alg, info.pub = certKey(leafDER(info.attest))
 	}
 	return info, nil
 }
@@ -412,18 +450,44 @@ func checkPINLength(kind Kind, pin []byte) error {
 	return nil
 }
 
-// verifyPIN presents the user PIN: OpenPGP PW1 for other commands (82),
-// PIV the application PIN (80), padded with FF to 8 bytes.
+// PIN references for VERIFY (P2): the OpenPGP user PIN PW1 for PSO:CDS
+// (81) and for other commands (82), the PIV application PIN (80).
+const (
+	pinPW1Sign = 0x81
+	pinPW1     = 0x82
+	pinPIV     = 0x80
+)
+
+// pinRef is the PIN reference of a card kind: for a signature (PSO:CDS) or
+// for anything else.
+func pinRef(kind Kind, signing bool) byte {
+	switch {
+	case kind == KindPIV:
+		return pinPIV
+	case signing:
+		return pinPW1Sign
+	}
+	return pinPW1
+}
+
+// verifyPIN presents the user PIN for a proof: OpenPGP PW1 for other
+// commands (82), PIV the application PIN (80).
 func verifyPIN(t transport, kind Kind, pin []byte) error {
+	return verifyPINRef(t, kind, pinRef(kind, false), pin)
+}
+
+// verifyPINRef presents the user PIN under reference ref; a PIV PIN is
+// padded with FF to 8 bytes.
+func verifyPINRef(t transport, kind Kind, ref byte, pin []byte) error {
 	if err := checkPINLength(kind, pin); err != nil {
 		return err
 	}
-	cmd := command{0x00, 0x20, 0x00, 0x82, pin, noLe}
+	cmd := command{0x00, 0x20, 0x00, ref, pin, noLe}
 	if kind == KindPIV {
 		padded := bytes.Repeat([]byte{0xFF}, 8)
 		copy(padded, pin)
 		defer clear(padded)
-		cmd = command{0x00, 0x20, 0x00, 0x80, padded, noLe}
+		cmd = command{0x00, 0x20, 0x00, ref, padded, noLe}
 	}
 	_, sw, err := transceive(t, cmd)
 	if err != nil {
@@ -445,11 +509,12 @@ func verifyPIN(t transport, kind Kind, pin []byte) error {
 // forgetPIN asks the card to drop the PIN verification (VERIFY with P1
 // FF, OpenPGP card v3 and PIV). It reports whether the card did.
 func forgetPIN(t transport, kind Kind) bool {
-	p2 := byte(0x82)
-	if kind == KindPIV {
-		p2 = 0x80
-	}
-	_, sw, err := transceive(t, command{0x00, 0x20, 0xFF, p2, nil, noLe})
+	return forgetPINRef(t, pinRef(kind, false))
+}
+
+// forgetPINRef is forgetPIN for the PIN reference ref.
+func forgetPINRef(t transport, ref byte) bool {
+	_, sw, err := transceive(t, command{0x00, 0x20, 0xFF, ref, nil, noLe})
 	return err == nil && sw == swOK
 }
 

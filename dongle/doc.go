@@ -1,5 +1,6 @@
 // Package dongle reads and proves the identity of a hardware key (a smart
-// card or USB token) through PC/SC.
+// card or USB token) through PC/SC, and signs with an Ed25519 key held on
+// one.
 //
 // It never prints or prompts: the command supplies the PIN prompt
 // (Options.PIN) and shows the *Error's message and Hint.
@@ -9,6 +10,13 @@
 //	ch, err := dongle.Challenge(nil, activationID)
 //	_, alg, sig, err := s.Prove(id.Reader, ch)  // asks for the PIN
 //	err = dongle.VerifyProof(alg, id.PublicKey, ch, sig)
+//
+// and for a signing key on a card:
+//
+//	key, err := s.SigningKey("", 0)             // set-up: no PIN
+//	cs, err := s.Signer("", key.Kind, pub)      // asks for the PIN once
+//	defer cs.Close()                            // zeroes the PIN
+//	sig, err := cs.Sign(sigStructure)           // as often as needed
 //
 // # Card types
 //
@@ -33,12 +41,38 @@
 // requests and licenses is one Algorithm byte followed by the key
 // (Identity.WirePublicKey, ParseWirePublicKey).
 //
+// # Signing key
+//
+// A card can also hold a signing key: the vendor desk's Ed25519 key, which
+// signs licenses (pure EdDSA over the COSE Sig_structure, up to
+// MaxSignData bytes). It is the OpenPGP signature key (algorithm
+// attributes C1, read with 00 47 81 00 B6 00; it signs by PSO: COMPUTE
+// DIGITAL SIGNATURE after VERIFY of PW1 with P2 81) or the key of PIV slot
+// 9C, found from its certificate (5FC10A; it signs by GENERAL
+// AUTHENTICATE with algorithm E0, YubiKey 5.7+). Only Ed25519 counts; any
+// other key is ErrUnsupportedCard. Messages longer than a short APDU go by
+// command chaining.
+//
+// SigningKey reports such a key without a PIN. Signer finds the card that
+// holds a given public key (compared in constant time; none is
+// ErrKeyNotFound), asks for the PIN once and presents it at once, so a
+// wrong PIN is reported before anything is signed. The CardSigner keeps
+// the PIN in memory until Close, which overwrites it with zeros: an
+// OpenPGP card by default accepts PW1 for one signature only, and slot 9C
+// has the PIN policy "always", so every Sign presents the PIN again, in
+// the same transaction as the signature. Sign first checks that the card
+// in the reader still holds the key, so the PIN never goes to another
+// card, and it checks every signature against the public key before
+// returning it (ErrBadCardSignature otherwise). After the card refuses the
+// PIN, the signer drops it and never sends it again.
+//
 // # PIN safety
 //
-// Prove reads the PIN retry counter first and refuses (ErrTooFewTries) when
-// fewer than Options.MinTriesLeft (default 2) tries are left, so a wrong PIN
-// never blocks the card. A wrong PIN is a *PINError with the tries left. The
-// card is told to forget the PIN when the proof is done.
+// Prove, Signer and Sign read the PIN retry counter first and refuse
+// (ErrTooFewTries) when fewer than Options.MinTriesLeft (default 2) tries
+// are left, so a wrong PIN never blocks the card. A wrong PIN is a
+// *PINError with the tries left. The card is told to forget the PIN when
+// the proof or signature is done, or is reset when it cannot.
 //
 // # Failures
 //
@@ -57,8 +91,9 @@
 // libpcsclite; Debian: libpcsclite-dev pkg-config); on Windows it uses
 // winscard.dll and needs no cgo. Built with CGO_ENABLED=0 elsewhere it
 // still compiles, Supported reports false and every Session call fails
-// with ErrNotBuiltIn; VerifyProof, Challenge and the public-key helpers
-// work in every build.
+// with ErrNotBuiltIn (so does Signer: there is no CardSigner without
+// PC/SC); VerifyProof, Challenge and the public-key helpers work in every
+// build.
 //
 // # Tests
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -81,6 +82,14 @@ var (
 	ErrProof = &Failure{
 		"the hardware key's signature does not verify",
 		"this is not the enrolled hardware key, or its key was replaced: plug in the key the license was issued for",
+	}
+	ErrKeyNotFound = &Failure{
+		"no hardware key plugged in holds the expected signing key",
+		"plug in the hardware key that holds this Ed25519 signing key; a card with another key (or a key generated anew on the card) does not match",
+	}
+	ErrBadCardSignature = &Failure{
+		"the hardware key returned a signature that does not verify under its public key",
+		"nothing was signed; the card may be faulty, or its signing key was replaced since it was found: re-plug it and try again, else check it with the card's own tool",
 	}
 	ErrBadPublicKey = &Failure{
 		"malformed hardware key public key",
@@ -186,9 +195,31 @@ func wrap(op, reader string, err error, timeout time.Duration, minTries int) err
 	return &Error{Op: op, Reader: reader, Err: err, Hint: hintFor(err, timeout, minTries)}
 }
 
+// noSigningKeyError: the card has no Ed25519 signing key (the OpenPGP
+// signature key, PIV slot 9C). It is an ErrUnsupportedCard with a hint of
+// its own. why lists public facts: what each applet holds instead.
+type noSigningKeyError struct{ why []string }
+
+func (e *noSigningKeyError) Error() string {
+	s := "the card has no Ed25519 signing key"
+	if len(e.why) > 0 {
+		s += " (" + strings.Join(e.why, "; ") + ")"
+	}
+	return s
+}
+
+func (e *noSigningKeyError) Unwrap() error { return ErrUnsupportedCard }
+
+const noSigningKeyHint = "airlock signs only with an Ed25519 key: the OpenPGP signature key " +
+	"(gpg --edit-card, admin, key-attr: ECC, Curve 25519; then generate) or PIV slot 9C on a YubiKey 5.7+ " +
+	"(ykman piv keys generate -a ED25519 9c pub.pem, then ykman piv certificates generate 9c pub.pem); see docs/hardware-keys.md"
+
 func hintFor(err error, timeout time.Duration, minTries int) string {
 	var pe *PINError
+	var ns *noSigningKeyError
 	switch {
+	case errors.As(err, &ns):
+		return noSigningKeyHint
 	case errors.As(err, &pe):
 		switch {
 		case pe.TriesLeft == 0:

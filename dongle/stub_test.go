@@ -33,6 +33,12 @@ func TestNotBuiltIn(t *testing.T) {
 	if _, err := s.Find(KindOpenPGP, []byte{1}); !errors.Is(err, ErrNotBuiltIn) {
 		t.Fatalf("Find: %v", err)
 	}
+	if _, err := s.SigningKey("", 0); !errors.Is(err, ErrNotBuiltIn) {
+		t.Fatalf("SigningKey: %v", err)
+	}
+	if cs, err := s.Signer("", 0, make([]byte, 32)); cs != nil || !errors.Is(err, ErrNotBuiltIn) {
+		t.Fatalf("Signer: %v", err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}

@@ -183,9 +183,10 @@ type Reader struct {
 // PINPrompt asks the user for the PIN of the hardware key in reader.
 // triesLeft is the number of tries before the card blocks the PIN, -1 when
 // the card does not say. The command supplies it; the library never
-// prompts. A non-nil error aborts the proof and is returned (wrapped in an
-// *Error) to the caller of Prove. The library overwrites the returned
-// slice with zeros once the card has seen it. The prompt runs while its
+// prompts. A non-nil error aborts the proof (or the opening of a
+// CardSigner) and is returned, wrapped in an *Error, to the caller. The
+// library overwrites the returned slice with zeros once the card has seen
+// it (a CardSigner keeps a copy until its Close). The prompt runs while its
 // Session is busy: it must not call the Session's methods. No PC/SC
 // transaction is held meanwhile, so the user may take their time.
 type PINPrompt func(reader string, kind Kind, triesLeft int) (pin []byte, err error)
@@ -197,12 +198,13 @@ type Options struct {
 	// begin transaction, ...); 0 means 5 s. A call that overruns it fails
 	// with ErrTimeout and the session moves to a fresh PC/SC context.
 	Timeout time.Duration
-	// PIN asks for the card's user PIN; Prove fails with ErrNoPINPrompt
-	// without it.
+	// PIN asks for the card's user PIN; Prove and Signer fail with
+	// ErrNoPINPrompt without it.
 	PIN PINPrompt
-	// MinTriesLeft: Prove refuses (ErrTooFewTries) to send a PIN when the
-	// card has fewer tries left than this, so a wrong PIN never blocks the
-	// card. 0 means 2; 1 allows the very last try.
+	// MinTriesLeft: Prove, Signer and CardSigner.Sign refuse
+	// (ErrTooFewTries) to send a PIN when the card has fewer tries left
+	// than this, so a wrong PIN never blocks the card. 0 means 2; 1 allows
+	// the very last try.
 	MinTriesLeft int
 }
 

@@ -8,6 +8,7 @@ package dongle
 // Makefile, sets up the stack); otherwise they skip.
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"os"
 	"os/exec"
@@ -349,6 +350,139 @@ func TestVPCDWrongPIN(t *testing.T) {
 	}
 }
 
+// The desk's signing key on a card: found by its public key, a PIN asked
+// for once, a 300-byte and a 16 KiB message signed through pcscd.
+func TestVPCDCardSign(t *testing.T) {
+	slot := vpcdSlot(t)
+	for _, tc := range []struct {
+		name string
+		cfg  cardemu.Config
+		kind Kind
+	}{
+		{"openpgp", cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0xFFFE, Serial: 31, AuthKey: testP256(t, "vpcd"), SignKey: testEd25519("vpcd sign openpgp")}}, KindOpenPGP},
+		{"piv", cardemu.Config{PIV: &cardemu.PIVConfig{Serial: 32, Key: testP256(t, "vpcd"), SignKey: testEd25519("vpcd sign piv")}}, KindPIV},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			card := plug(t, slot, tc.cfg)
+			p := &pinPrompt{pin: "123456"}
+			s := openVPCD(t, Options{PIN: p.prompt})
+			id, err := s.SigningKey(slot.Reader, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := edPub(testEd25519("vpcd sign " + tc.name))
+			if id.Kind != tc.kind || !want.Equal(ed25519.PublicKey(id.PublicKey)) {
+				t.Fatalf("signing key %v %X", id, id.PublicKey)
+			}
+			cs, err := s.Signer("", 0, want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			for _, n := range []int{300, MaxSignData} {
+				msg := message(n)
+				start := time.Now()
+				sig, err := cs.Sign(msg)
+				if err != nil {
+					t.Fatalf("%d bytes: %v", n, err)
+				}
+				t.Logf("%d bytes signed in %v", n, time.Since(start).Round(time.Microsecond))
+				if !ed25519.Verify(want, msg, sig) {
+					t.Fatalf("%d bytes: the signature does not verify", n)
+				}
+			}
+			if !slices.Equal(p.calls(), []int{3}) {
+				t.Fatalf("prompt calls %v, want one", p.calls())
+			}
+			// A reset by another program between two signatures changes
+			// nothing: each one selects and verifies afresh.
+			card.Reset()
+			if sig, err := cs.Sign([]byte("after a reset")); err != nil || !ed25519.Verify(want, []byte("after a reset"), sig) {
+				t.Fatalf("after a reset: %v", err)
+			}
+		})
+	}
+}
+
+func TestVPCDCardSignPulled(t *testing.T) {
+	slot := vpcdSlot(t)
+	key := testEd25519("vpcd pulled")
+	card := plug(t, slot, cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Serial: 33, SignKey: key}})
+	s := openVPCD(t, Options{PIN: (&pinPrompt{pin: "123456"}).prompt, Timeout: 3 * time.Second})
+	cs, err := s.Signer(slot.Reader, 0, edPub(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	// The card vanishes after VERIFY, in the middle of the signature: at
+	// the first of the 64 chained pieces of PSO:CDS.
+	card.RemoveDuringAPDU("102A9E9A")
+	start := time.Now()
+	_, err = cs.Sign(message(MaxSignData))
+	took := time.Since(start)
+	var e *Error
+	if !errors.Is(err, ErrRemoved) || !errors.As(err, &e) || e.Op != "sign" || e.Hint == "" {
+		t.Fatalf("%v", err)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("took %v", took)
+	}
+	t.Logf("%v after %v", err, took.Round(time.Millisecond))
+	if log := card.Log(); !slices.Contains(log, "00200081") || log[len(log)-1] != "102A9E9A" {
+		t.Fatalf("the card did not vanish mid-chain: %v", log)
+	}
+	if card.TriesLeft() != 3 {
+		t.Fatalf("tries left %d", card.TriesLeft())
+	}
+	// As in TestVPCDRemovedMidCommand: let pcscd's reader thread see the
+	// card go before the next test plugs one in.
+	time.Sleep(1200 * time.Millisecond)
+	unplug(t, s, slot, card)
+	if _, err := cs.Sign([]byte("m")); !errors.Is(err, ErrNoCard) {
+		t.Fatalf("after the removal: %v", err)
+	}
+}
+
+func TestVPCDCardSignWrongPIN(t *testing.T) {
+	slot := vpcdSlot(t)
+	for _, kind := range []Kind{KindOpenPGP, KindPIV} {
+		t.Run(kind.String(), func(t *testing.T) {
+			key := testEd25519("vpcd pin")
+			cfg := cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Serial: 34, SignKey: key, PIN: "24681012", Tries: 3}}
+			if kind == KindPIV {
+				cfg = cardemu.Config{PIV: &cardemu.PIVConfig{Serial: 34, SignKey: key, PIN: "246810", Tries: 3}}
+			}
+			card := plug(t, slot, cfg)
+			tries := card.TriesLeft
+			if kind == KindPIV {
+				tries = card.PIVTriesLeft
+			}
+			p := &pinPrompt{pin: "11111111"}
+			s := openVPCD(t, Options{PIN: p.prompt})
+			for want := 2; want >= 1; want-- {
+				_, err := s.Signer(slot.Reader, kind, edPub(key))
+				var pe *PINError
+				if !errors.As(err, &pe) || pe.TriesLeft != want {
+					t.Fatalf("%v, want a *PINError with %d tries left", err, want)
+				}
+				t.Logf("%v", err)
+			}
+			_, err := s.Signer(slot.Reader, kind, edPub(key))
+			var e *Error
+			if !errors.Is(err, ErrTooFewTries) || !errors.As(err, &e) {
+				t.Fatalf("%v", err)
+			}
+			t.Logf("%v\nhint: %s", err, e.Hint)
+			if n := tries(); n != 1 {
+				t.Fatalf("the card has %d tries left, want 1", n)
+			}
+			if !slices.Equal(p.calls(), []int{3, 2}) {
+				t.Fatalf("prompt calls %v", p.calls())
+			}
+		})
+	}
+}
+
 // No smart card service: libpcsclite finds no pcscd socket. The check runs
 // in a child process whose libpcsclite looks for the socket elsewhere
 // (PCSCLITE_CSOCK_NAME), so it needs no stack and disturbs none.
@@ -462,6 +596,42 @@ func BenchmarkProve(b *testing.B) {
 				}
 				if err := VerifyProof(alg, id.PublicKey, ch, sig); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCardSign: one 400-byte signature through pcscd and vpcd with
+// the emulated card (key check, PIN check, VERIFY, chained signature,
+// VERIFY FF), as the desk signs one license with its key on a card.
+func BenchmarkCardSign(b *testing.B) {
+	slot := vpcdSlot(b)
+	for _, tc := range []struct {
+		name string
+		cfg  cardemu.Config
+	}{
+		{"openpgp-ed25519", cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Serial: 41, SignKey: testEd25519("bench sign")}}},
+		{"piv-ed25519", cardemu.Config{PIV: &cardemu.PIVConfig{Serial: 42, SignKey: testEd25519("bench sign")}}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			card := plug(b, slot, tc.cfg)
+			defer card.Remove()
+			s := openVPCD(b, Options{PIN: (&pinPrompt{pin: "123456"}).prompt})
+			pub := edPub(testEd25519("bench sign"))
+			cs, err := s.Signer(slot.Reader, 0, pub)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cs.Close()
+			msg := message(400)
+			for b.Loop() {
+				sig, err := cs.Sign(msg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !ed25519.Verify(pub, msg, sig) {
+					b.Fatal("signature does not verify")
 				}
 			}
 		})

@@ -7,20 +7,22 @@ import (
 
 // Status words the card answers with.
 const (
-	swOK                = 0x9000
-	swWrongLength       = 0x6700
-	swSecurityStatus    = 0x6982 // security status not satisfied
-	swBlocked           = 0x6983 // authentication method blocked
-	swNoPendingData     = 0x6985 // conditions of use not satisfied (GET RESPONSE with nothing left)
-	swWrongData         = 0x6A80 // incorrect parameters in the data field
-	swFuncNotSupported  = 0x6A81
-	swFileNotFound      = 0x6A82
-	swWrongP1P2         = 0x6A86
-	swRefDataNotFound   = 0x6A88
-	swINSNotSupported   = 0x6D00
-	swCLANotSupported   = 0x6E00
-	swBytesRemaining    = 0x6100 // | number of bytes still available (00: 256 or more)
-	swWrongPINTriesLeft = 0x63C0 // | tries left
+	swOK                   = 0x9000
+	swWrongLength          = 0x6700
+	swSecurityStatus       = 0x6982 // security status not satisfied
+	swBlocked              = 0x6983 // authentication method blocked
+	swNoPendingData        = 0x6985 // conditions of use not satisfied (GET RESPONSE with nothing left)
+	swWrongData            = 0x6A80 // incorrect parameters in the data field
+	swFuncNotSupported     = 0x6A81
+	swFileNotFound         = 0x6A82
+	swWrongP1P2            = 0x6A86
+	swRefDataNotFound      = 0x6A88
+	swLastCommandExpected  = 0x6883 // a command chain broken by another command
+	swChainingNotSupported = 0x6884 // command chaining for an INS that does not take it
+	swINSNotSupported      = 0x6D00
+	swCLANotSupported      = 0x6E00
+	swBytesRemaining       = 0x6100 // | number of bytes still available (00: 256 or more)
+	swWrongPINTriesLeft    = 0x63C0 // | tries left
 )
 
 // command is a parsed ISO 7816-4 command APDU (short or extended).

@@ -42,7 +42,12 @@
 // Short and extended APDUs (ISO 7816-4). Responses longer than 256 bytes to
 // short APDUs (certificates) come in parts: 256 bytes with SW 61xx, the rest
 // by GET RESPONSE; an extended Le gets up to Le bytes at once. Command
-// chaining (CLA 10) is accepted. A successful SELECT, a power cycle and a
+// chaining (CLA 10, ISO 7816-4) is accepted for PSO (2A) and GENERAL
+// AUTHENTICATE (87): every piece but the last answers 9000 and the last
+// one runs the command over all the data (at most 0xFFFF bytes, else 6700);
+// CLA 10 with another INS answers 6884; any other command, or a piece with
+// another INS, P1 or P2, in the middle of a chain answers 6883 and drops
+// the chain. A successful SELECT, a power cycle and a
 // reset (vpcd's or [Card.Reset]) clear every PIN verification and the
 // selected applet, as on a Java Card; retry counters persist. The OpenPGP
 // and PIV applets have separate PINs and counters.
@@ -61,30 +66,38 @@
 //
 //	00 CA 00 4F 00                   AID: D2 76 00 01 24 01 03 04 <manufacturer:2> <serial:4> 00 00
 //	00 CA 00 6E 00                   application related data: 4F, 5F52, 7F66, 73 { C0 C1 C2 C3 C4 C5 C6 CD DE };
-//	                                 C3 (auth key) = 16 2B 06 01 04 01 DA 47 0F 01 (Ed25519) or 13 2A 86 48 CE 3D 03 01 07 (P-256),
-//	                                 RSA 2048 on a blank card; C5 holds the key's v4 fingerprint
-//	00 CA 00 C4 00                   PW status bytes (byte 5: PW1 tries left)
-//	00 CA 00|5F|7F 5E|65|7A|50|52|21|66  other DOs; unknown tags 6A88
-//	00 20 00 81|82 Lc PIN            VERIFY PW1: 9000; wrong 63Cx (x tries left, 63C0 on the last); blocked 6983
+//	                                 C1 (signature key), C3 (auth key) = 16 2B 06 01 04 01 DA 47 0F 01 (Ed25519) or
+//	                                 13 2A 86 48 CE 3D 03 01 07 (P-256); an empty slot reports the other key's algorithm,
+//	                                 a blank card RSA 2048; C5 holds the keys' v4 fingerprints (signature, zero, auth)
+//	00 CA 00 C4 00                   PW status bytes (byte 1: 00, PW1 valid for one PSO:CDS; byte 5: PW1 tries left)
+//	00 CA 00 7A 00                   security support template: 7A { 93 <signature counter, 3 bytes> }
+//	00 CA 00|5F|7F 5E|65|50|52|21|66  other DOs; unknown tags 6A88
+//	00 20 00 81|82 Lc PIN            VERIFY PW1 (81: for one PSO:CDS, 82: for INTERNAL AUTHENTICATE): 9000;
+//	                                 wrong 63Cx (x tries left, 63C0 on the last; both verifications lost); blocked 6983
 //	00 20 00 81|82                   9000 when verified, else 63Cx, or 6983 when blocked
 //	00 20 FF 81|82                   forget the verification; PW3 (P2 83) 6A88: the admin PIN is not emulated
-//	00 47 81 00 02 A4 00 00          read the auth public key: 7F49 { 86 <Ed25519 32 bytes | P-256 04||X||Y> };
-//	                                 no key 6A88; B6/B8 (signature/decryption keys: never present) 6A88; P1 80 (generate) 6982
+//	00 47 81 00 02 A4|B6 00 00       read the auth (A4) or signature (B6) public key: 7F49 { 86 <Ed25519 32 bytes | P-256 04||X||Y> };
+//	                                 no key 6A88; B8 (decryption key: never present) 6A88; P1 80 (generate) 6982
 //	00 88 00 00 Lc data 00           INTERNAL AUTHENTICATE with the auth key: Ed25519 signs data (64 bytes);
 //	                                 P-256 signs data as the digest (r || s, 64 bytes); needs VERIFY 82 (6982); no key 6A88
+//	00 2A 9E 9A Lc data 00           PSO: COMPUTE DIGITAL SIGNATURE with the signature key, signing as INTERNAL AUTHENTICATE
+//	                                 does (chained for data over 255 bytes); needs VERIFY 81 before each signature (6982),
+//	                                 counts signatures in DO 93; no key 6A88; other P1 P2 6A86
 //
-// PIV (AID A0 00 00 03 08), slot 9A only:
+// PIV (AID A0 00 00 03 08), slots 9A (authentication) and 9C (digital signature):
 //
 //	00 F8 00 00 00                   GET SERIAL (YubiKey): 4 bytes big-endian
 //	00 FD 00 00 00                   GET VERSION (YubiKey): 05 07 01
 //	00 CB 3F FF 05 5C 03 5F C1 05 00 GET DATA slot-9A certificate: 53 { 70 <DER> 71 01 00 FE 00 } (61xx chained);
-//	                                 5C 03 5F FF 01: the attestation (F9) certificate; absent objects 6A82; no 5C 6A80
+//	                                 5C 03 5F C1 0A: slot 9C's; 5C 03 5F FF 01: the attestation (F9) certificate;
+//	                                 absent objects 6A82; no 5C 6A80
 //	00 20 00 80 08 <PIN FF-padded>   VERIFY: 9000; wrong 63Cx; blocked 6983; not 8 bytes 6A80
 //	00 20 00 80                      9000 when verified, else 63Cx, or 6983 when blocked; 00 20 FF 80 forgets it
-//	00 87 11|E0 9A Lc 7C { 82 00 81 <challenge> } 00
+//	00 87 11|E0 9A|9C Lc 7C { 82 00 81 <challenge> } 00
 //	                                 GENERAL AUTHENTICATE: 7C { 82 <signature> }: P-256 (11) DER ECDSA over the challenge
-//	                                 as digest, Ed25519 (E0) 64 bytes over the challenge; needs VERIFY (6982);
-//	                                 algorithm not the key's 6A86; other slot or empty slot 6A88; bad template 6A80
+//	                                 as digest, Ed25519 (E0) 64 bytes over the challenge (chained for data over 255
+//	                                 bytes); needs VERIFY (6982), slot 9C a VERIFY before each signature (PIN policy
+//	                                 "always"); algorithm not the key's 6A86; other slot or empty slot 6A88; bad template 6A80
 //	00 F9 9A 00 00                   ATTEST (YubiKey): certificate DER (61xx chained), see PIVConfig.Attestation;
 //	                                 not configured 6D00
 package cardemu
@@ -137,8 +150,10 @@ type Card struct {
 	selected applet
 	pending  []byte // response bytes left for GET RESPONSE
 	chaining bool   // a command chain (CLA 10) is open
-	chain    []byte
-	chainINS byte
+	chain    []byte // its data so far
+	chainINS byte   // its header, which every piece repeats
+	chainP1  byte
+	chainP2  byte
 	log      []string
 
 	connMu    sync.Mutex // serialises Insert and Remove
@@ -146,7 +161,8 @@ type Card struct {
 	done      chan struct{} // closed when the serving goroutine has finished
 	ready     chan struct{} // closed when pcscd powered the card after Insert
 	poweredOn bool          // power on or reset seen, ready not yet closed
-	dropNext  bool
+	dropNext  bool          // vanish during a command APDU through vpcd...
+	dropAt    string        // ...with this header ("" any)
 }
 
 // New returns a card built from cfg. It panics when cfg holds a key of an
@@ -187,30 +203,45 @@ func (c *Card) transmitLocked(apdu []byte) []byte {
 	c.logAPDU(apdu)
 	cmd, ok := parseCommand(apdu)
 	if !ok {
-		c.pending, c.chaining, c.chain = nil, false, nil
+		c.pending = nil
+		c.endChain()
 		return withSW(nil, swWrongLength)
+	}
+	if c.chaining && (cmd.cla&^0x10 != 0 || cmd.ins != c.chainINS || cmd.p1 != c.chainP1 || cmd.p2 != c.chainP2) {
+		// Another command in the middle of a chain: the chain is lost.
+		c.pending = nil
+		c.endChain()
+		return withSW(nil, swLastCommandExpected)
 	}
 	if cmd.cla == 0x00 && cmd.ins == 0xC0 {
 		return c.getResponse(cmd)
 	}
 	c.pending = nil
-	if cmd.cla != 0xFF && cmd.cla&0x10 != 0 && cmd.cla&^0x10 == 0 {
-		if !c.chaining || c.chainINS != cmd.ins {
-			c.chain = nil
+	if cmd.cla == 0x10 {
+		if cmd.ins != 0x2A && cmd.ins != 0x87 {
+			c.endChain()
+			return withSW(nil, swChainingNotSupported)
 		}
-		c.chaining, c.chainINS = true, cmd.ins
+		if len(c.chain)+len(cmd.data) > maxChain {
+			c.endChain()
+			return withSW(nil, swWrongLength)
+		}
+		c.chaining, c.chainINS, c.chainP1, c.chainP2 = true, cmd.ins, cmd.p1, cmd.p2
 		c.chain = append(c.chain, cmd.data...)
 		return withSW(nil, swOK)
 	}
 	if c.chaining {
-		if c.chainINS == cmd.ins && cmd.cla&^0x10 == 0 {
-			cmd.data = append(c.chain, cmd.data...)
-		}
-		c.chaining, c.chain = false, nil
+		cmd.data = append(c.chain, cmd.data...)
+		c.endChain()
 	}
 	data, sw := c.dispatch(cmd)
 	return c.respond(cmd, data, sw)
 }
+
+// maxChain bounds the data of one command chain (the largest extended Lc).
+const maxChain = 0xFFFF
+
+func (c *Card) endChain() { c.chaining, c.chain = false, nil }
 
 func (c *Card) dispatch(cmd command) ([]byte, uint16) {
 	if cmd.cla == 0xFF {
@@ -329,7 +360,7 @@ func (c *Card) clearSecurityLocked() {
 		c.pgp.pw81, c.pgp.pw82 = false, false
 	}
 	if c.piv != nil {
-		c.piv.verified = false
+		c.piv.verified, c.piv.signArmed = false, false
 	}
 }
 
@@ -338,7 +369,8 @@ func (c *Card) clearSecurityLocked() {
 func (c *Card) resetLocked() {
 	c.clearSecurityLocked()
 	c.selected = appNone
-	c.pending, c.chaining, c.chain = nil, false, nil
+	c.pending = nil
+	c.endChain()
 }
 
 // Reset simulates a card reset (vpcd control code 2, as when another
@@ -445,10 +477,15 @@ func (c *Card) Remove() {
 // reads the command (and logs it), then closes the connection without
 // answering. vpcd hands the PC/SC client an empty response with no error
 // for that command, and "card was removed" afterwards.
-func (c *Card) RemoveDuringNextAPDU() {
+func (c *Card) RemoveDuringNextAPDU() { c.RemoveDuringAPDU("") }
+
+// RemoveDuringAPDU is RemoveDuringNextAPDU for the next command APDU whose
+// header (CLA INS P1 P2 in upper-case hex, as Log shows it: "102A9E9A" is
+// a chained piece of PSO:CDS) is header; "" matches any command.
+func (c *Card) RemoveDuringAPDU(header string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.dropNext = true
+	c.dropNext, c.dropAt = true, header
 }
 
 // Inserted reports whether the card is connected to vpcd.
@@ -537,7 +574,7 @@ func (c *Card) serve(conn net.Conn, done chan struct{}, release func()) {
 					}
 				}
 			}
-		case c.dropNext:
+		case c.dropNext && (c.dropAt == "" || c.dropAt == fmt.Sprintf("%X", msg[:min(4, len(msg))])):
 			c.dropNext = false
 			c.logAPDU(msg)
 			c.mu.Unlock()

@@ -178,7 +178,7 @@ func TestOpenPGP(t *testing.T) {
 			expect(t, c, "00 88 00 00 00", 0x6700)       // no data
 			expect(t, c, "00 88 00 00 05 01 02", 0x6700) // Lc larger than the data
 			expect(t, c, "00 88 01 00 01 00 00", 0x6A86)
-			expect(t, c, "00 2A 9E 9A 01 00 00", 0x6D00) // PSO is not emulated
+			expect(t, c, "00 2A 9E 9A 01 00 00", 0x6A88) // PSO:CDS, but no signature key
 			expect(t, c, "80 CA 00 4F 00", 0x6E00)
 			expect(t, c, "00 20 00 83 08 3132333435363738", 0x6A88)
 
@@ -599,4 +599,196 @@ func TestNewRejectsUnsupportedKeys(t *testing.T) {
 		}
 	}()
 	newPGP(k384)
+}
+
+// chained splits data into CLA-10 pieces of at most 255 bytes under the
+// header ins p1 p2; the last piece has CLA 00 and Le 00.
+func chained(ins, p1, p2 byte, data []byte) [][]byte {
+	var out [][]byte
+	for len(data) > 255 {
+		out = append(out, append([]byte{0x10, ins, p1, p2, 0xFF}, data[:255]...))
+		data = data[255:]
+	}
+	return append(out, append(append([]byte{0x00, ins, p1, p2, byte(len(data))}, data...), 0x00))
+}
+
+// sendChain sends the pieces; all but the last must answer 9000.
+func sendChain(t *testing.T, c *cardemu.Card, pieces [][]byte) ([]byte, uint16) {
+	t.Helper()
+	for i, p := range pieces[:len(pieces)-1] {
+		if data, sw := send(t, c, p); sw != 0x9000 || len(data) != 0 {
+			t.Fatalf("piece %d of %d: SW %04X, data %X", i+1, len(pieces), sw, data)
+		}
+	}
+	return send(t, c, pieces[len(pieces)-1])
+}
+
+func TestOpenPGPSignatureKey(t *testing.T) {
+	signKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x5A}, 32))
+	signPub := signKey.Public().(ed25519.PublicKey)
+	c := cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{AuthKey: ecKey, SignKey: signKey}})
+	expect(t, c, selectOpenPGP, 0x9000)
+	dd := tlvs(t, tlvs(t, tlvs(t, expect(t, c, "00 CA 00 6E 00", 0x9000))[0x6E])[0x73])
+	if want := apdu(t, "16 2B 06 01 04 01 DA 47 0F 01"); !bytes.Equal(dd[0xC1], want) {
+		t.Errorf("C1 %X, want %X (Ed25519)", dd[0xC1], want)
+	}
+	if want := apdu(t, "13 2A 86 48 CE 3D 03 01 07"); !bytes.Equal(dd[0xC3], want) {
+		t.Errorf("C3 %X, want %X (P-256)", dd[0xC3], want)
+	}
+	if bytes.Equal(dd[0xC5][:20], make([]byte, 20)) || bytes.Equal(dd[0xC5][:20], dd[0xC5][40:]) {
+		t.Errorf("C5 %X: want the signature key's own fingerprint", dd[0xC5])
+	}
+	if !bytes.Equal(dd[0xDE], apdu(t, "01 01 02 00 03 01")) {
+		t.Errorf("DE %X", dd[0xDE])
+	}
+	pk := tlvs(t, tlvs(t, expect(t, c, "00 47 81 00 02 B6 00 00", 0x9000))[0x7F49])
+	if !bytes.Equal(pk[0x86], signPub) {
+		t.Fatalf("signature public key %X, want %X", pk[0x86], []byte(signPub))
+	}
+	expect(t, c, "00 47 81 00 02 B8 00 00", 0x6A88)
+
+	for _, n := range []int{1, 255, 256, 300, 16 << 10} {
+		msg := bytes.Repeat([]byte{byte(n)}, n)
+		pieces := chained(0x2A, 0x9E, 0x9A, msg)
+		// Without VERIFY 81: refused, whatever VERIFY 82 says.
+		expect(t, c, verifyPW1, 0x9000)
+		if _, sw := sendChain(t, c, pieces); sw != 0x6982 {
+			t.Fatalf("%d bytes without VERIFY 81: SW %04X", n, sw)
+		}
+		expect(t, c, "00 20 00 81 06 313233343536", 0x9000)
+		expect(t, c, "00 20 00 81", 0x9000)
+		sig, sw := sendChain(t, c, pieces)
+		if sw != 0x9000 || !ed25519.Verify(signPub, msg, sig) {
+			t.Fatalf("%d bytes: SW %04X, signature %X does not verify", n, sw, sig)
+		}
+		// PW1 is valid for one signature only.
+		expect(t, c, "00 20 00 81", 0x63C3)
+		if _, sw := sendChain(t, c, pieces); sw != 0x6982 {
+			t.Fatalf("second signature without VERIFY: SW %04X", sw)
+		}
+	}
+	if got := tlvs(t, tlvs(t, expect(t, c, "00 CA 00 7A 00", 0x9000))[0x7A])[0x93]; !bytes.Equal(got, []byte{0, 0, 5}) {
+		t.Errorf("signature counter %X, want 000005", got)
+	}
+	expect(t, c, "00 20 00 81 06 313233343536", 0x9000)
+	expect(t, c, "00 2A 9E 9A 00", 0x6700)
+	expect(t, c, "00 2A 80 86 01 00 00", 0x6A86)
+	expect(t, c, "00 20 FF 81", 0x9000)
+	expect(t, c, "00 2A 9E 9A 01 00 00", 0x6982)
+
+	// A P-256 signature key signs a digest.
+	c = cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{SignKey: ecKey}})
+	expect(t, c, selectOpenPGP, 0x9000)
+	dd = tlvs(t, tlvs(t, tlvs(t, expect(t, c, "00 CA 00 6E 00", 0x9000))[0x6E])[0x73])
+	if want := apdu(t, "13 2A 86 48 CE 3D 03 01 07"); !bytes.Equal(dd[0xC1], want) || !bytes.Equal(dd[0xC3], want) {
+		t.Errorf("C1 %X C3 %X, want P-256 for both", dd[0xC1], dd[0xC3])
+	}
+	expect(t, c, "00 47 81 00 02 A4 00 00", 0x6A88) // no auth key
+	digest := sha256.Sum256([]byte("digest"))
+	expect(t, c, "00 20 00 81 06 313233343536", 0x9000)
+	checkRawSig(t, ecKey, digest[:], expect(t, c, "00 2A 9E 9A 20 "+hex.EncodeToString(digest[:])+" 00", 0x9000))
+}
+
+func TestPIVSlot9C(t *testing.T) {
+	signKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x9C}, 32))
+	signPub := signKey.Public().(ed25519.PublicKey)
+	c := newPIV(ecKey, cardemu.PIVConfig{SignKey: signKey})
+	expect(t, c, selectPIV, 0x9000)
+	cert := pivCert(t, readChained(t, c, "00 CB 3F FF 05 5C 03 5F C1 0A 00"))
+	if !signPub.Equal(cert.PublicKey) {
+		t.Fatal("the 5FC10A certificate is not for the slot-9C key")
+	}
+	if cert9A := pivCert(t, readChained(t, c, "00 CB 3F FF 05 5C 03 5F C1 05 00")); !ecKey.PublicKey.Equal(cert9A.PublicKey) {
+		t.Fatal("slot 9A's certificate changed")
+	}
+	for _, n := range []int{32, 300, 16 << 10} {
+		msg := bytes.Repeat([]byte{byte(n >> 3)}, n)
+		inner := append([]byte{0x82, 0x00}, derTLV(0x81, msg)...)
+		pieces := chained(0x87, 0xE0, 0x9C, derTLV(0x7C, inner))
+		expect(t, c, verifyPIV, 0x9000)
+		resp, sw := sendChain(t, c, pieces)
+		if sw != 0x9000 {
+			t.Fatalf("%d bytes: SW %04X", n, sw)
+		}
+		if sig := tlvs(t, tlvs(t, resp)[0x7C])[0x82]; !ed25519.Verify(signPub, msg, sig) {
+			t.Fatalf("%d bytes: signature does not verify", n)
+		}
+		// PIN policy "always": the next signature needs a VERIFY of its own,
+		// while slot 9A stays usable.
+		if _, sw := sendChain(t, c, pieces); sw != 0x6982 {
+			t.Fatalf("second signature without VERIFY: SW %04X", sw)
+		}
+		digest := sha256.Sum256(msg)
+		expect(t, c, "00 87 11 9A 26 7C 24 82 00 81 20 "+hex.EncodeToString(digest[:])+" 00", 0x9000)
+	}
+	expect(t, c, verifyPIV, 0x9000)
+	expect(t, c, "00 87 11 9C 07 7C 05 82 00 81 01 00 00", 0x6A86) // wrong algorithm for 9C
+	expect(t, c, "00 20 FF 80", 0x9000)
+	expect(t, c, "00 87 E0 9C 07 7C 05 82 00 81 01 00 00", 0x6982)
+
+	// No slot-9C key: no certificate, no signature.
+	c = newPIV(ecKey, cardemu.PIVConfig{})
+	expect(t, c, selectPIV, 0x9000)
+	expect(t, c, "00 CB 3F FF 05 5C 03 5F C1 0A 00", 0x6A82)
+	expect(t, c, verifyPIV, 0x9000)
+	expect(t, c, "00 87 E0 9C 07 7C 05 82 00 81 01 00 00", 0x6A88)
+}
+
+// derTLV encodes a BER-TLV object with a one-byte tag and a definite length.
+func derTLV(tag byte, v []byte) []byte {
+	switch n := len(v); {
+	case n < 0x80:
+		return append([]byte{tag, byte(n)}, v...)
+	case n <= 0xFF:
+		return append([]byte{tag, 0x81, byte(n)}, v...)
+	default:
+		return append([]byte{tag, 0x82, byte(n >> 8), byte(n)}, v...)
+	}
+}
+
+func TestCommandChainBroken(t *testing.T) {
+	signKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x77}, 32))
+	c := cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{SignKey: signKey}})
+	expect(t, c, selectOpenPGP, 0x9000)
+	msg := bytes.Repeat([]byte{0xAB}, 600)
+	pieces := chained(0x2A, 0x9E, 0x9A, msg)
+	for _, tc := range []struct {
+		name  string
+		cut   []byte // sent after the first piece
+		wants uint16
+	}{
+		{"GET DATA", apdu(t, "00 CA 00 C4 00"), 0x6883},
+		{"VERIFY", apdu(t, "00 20 00 81 06 313233343536"), 0x6883},
+		{"GET RESPONSE", apdu(t, "00 C0 00 00 00"), 0x6883},
+		{"other P2", append([]byte{0x10, 0x2A, 0x9E, 0x9B, 0x01}, 0x00), 0x6883},
+		{"malformed", apdu(t, "00 2A"), 0x6700},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			expect(t, c, "00 20 00 81 06 313233343536", 0x9000)
+			expect(t, c, hex.EncodeToString(pieces[0]), 0x9000)
+			if _, sw := send(t, c, tc.cut); sw != tc.wants {
+				t.Fatalf("SW %04X, want %04X", sw, tc.wants)
+			}
+			// The chain is gone: its last piece alone is a short message,
+			// which the card signs as such (PW1 is still valid).
+			last := pieces[len(pieces)-1]
+			sig, sw := send(t, c, last)
+			if sw != 0x9000 || !ed25519.Verify(signKey.Public().(ed25519.PublicKey), last[5:len(last)-1], sig) {
+				t.Fatalf("after the broken chain: SW %04X", sw)
+			}
+		})
+	}
+	// CLA 10 on a command that takes no chaining.
+	expect(t, c, "10 CA 00 C4 00", 0x6884)
+	expect(t, c, "00 CA 00 C4 00", 0x9000)
+	// A chain longer than 0xFFFF bytes.
+	piece := append([]byte{0x10, 0x2A, 0x9E, 0x9A, 0xFF}, make([]byte, 255)...)
+	for i := 0; i < 0xFFFF/255; i++ {
+		expect(t, c, hex.EncodeToString(piece), 0x9000)
+	}
+	expect(t, c, hex.EncodeToString(piece), 0x6700)
+	// A reset drops an open chain.
+	expect(t, c, hex.EncodeToString(piece), 0x9000)
+	c.Reset()
+	expect(t, c, selectOpenPGP, 0x9000)
 }

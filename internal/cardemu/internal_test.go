@@ -358,6 +358,8 @@ func FuzzTransmit(f *testing.F) {
 		"00 47 81 00 02 A4 00 00", "00 CB 3F FF 05 5C 03 5F C1 05 00", "00 C0 00 00 00",
 		"00 87 11 9A 07 7C 05 82 00 81 01 00 00", "10 87 E0 9A 02 7C 05", "00 F9 9A 00 00",
 		"00 20 00 80 08 31 32 33 34 35 36 FF FF", "FF CA 00 00 00", "00 CB 3F FF 00 00 05 5C 03 5F C1 05 00 00",
+		"00 20 00 81 06 31 32 33 34 35 36", "00 47 81 00 02 B6 00 00", "10 2A 9E 9A 01 AA", "00 2A 9E 9A 01 AA 00",
+		"00 87 E0 9C 07 7C 05 82 00 81 01 00 00", "00 CB 3F FF 05 5C 03 5F C1 0A 00", "10 CA 00 C4 00",
 	} {
 		b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
 		if err != nil {
@@ -372,8 +374,8 @@ func FuzzTransmit(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		c := New(Config{
-			OpenPGP: &OpenPGPConfig{AuthKey: ec},
-			PIV:     &PIVConfig{Key: ed, AttestationKey: ec},
+			OpenPGP: &OpenPGPConfig{AuthKey: ec, SignKey: ed},
+			PIV:     &PIVConfig{Key: ed, SignKey: ed, AttestationKey: ec},
 			UID:     []byte{1},
 		})
 		for _, apdu := range [][]byte{a, b, a, unhex(t, "00 C0 00 00 00")} {

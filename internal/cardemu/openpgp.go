@@ -14,6 +14,7 @@ type OpenPGPConfig struct {
 	Manufacturer uint16        // in the AID; 0xFFFE and 0xFFFF are the test ranges
 	Serial       uint32        // in the AID
 	AuthKey      crypto.Signer // authentication key: ed25519.PrivateKey or *ecdsa.PrivateKey (P-256); nil: empty slot
+	SignKey      crypto.Signer // signature key (PSO:CDS): ed25519.PrivateKey or *ecdsa.PrivateKey (P-256); nil: empty slot
 	PIN          string        // user PIN (PW1); "" means "123456"
 	Tries        int           // PW1 retry counter; 0 means 3
 }
@@ -42,10 +43,13 @@ type openPGP struct {
 	pin      []byte
 	tries    int
 	maxTries int
-	pw81     bool // PW1 verified for PSO:CDS
+	pw81     bool // PW1 verified for PSO:CDS (valid for one signature)
 	pw82     bool // PW1 verified for other commands (INTERNAL AUTHENTICATE)
 	auth     cardKey
 	fpr      []byte // v4 fingerprint of the auth key, 20 bytes (zero when absent)
+	sign     cardKey
+	sigFpr   []byte // v4 fingerprint of the signature key, 20 bytes (zero when absent)
+	sigCount uint32 // digital signature counter (DO 93 in 7A)
 }
 
 func newOpenPGP(cfg OpenPGPConfig, hist []byte) *openPGP {
@@ -63,6 +67,8 @@ func newOpenPGP(cfg OpenPGPConfig, hist []byte) *openPGP {
 	p.aid = append(p.aid, 0x00, 0x00)
 	p.auth = newCardKey(cfg.AuthKey, "OpenPGPConfig.AuthKey")
 	p.fpr = v4Fingerprint(p.auth, keyCreated)
+	p.sign = newCardKey(cfg.SignKey, "OpenPGPConfig.SignKey")
+	p.sigFpr = v4Fingerprint(p.sign, keyCreated)
 	return p
 }
 
@@ -77,6 +83,8 @@ func (p *openPGP) handle(cmd command) ([]byte, uint16) {
 		return p.publicKey(cmd)
 	case 0x88:
 		return p.internalAuthenticate(cmd)
+	case 0x2A:
+		return p.pso(cmd)
 	}
 	return nil, swINSNotSupported
 }
@@ -91,8 +99,8 @@ func (p *openPGP) getData(tag uint16) ([]byte, uint16) {
 		return tlv(0x65, tlv(0x5B, nil), tlv(0x5F2D, []byte("en")), tlv(0x5F35, []byte("9"))), swOK
 	case 0x006E:
 		return p.applicationData(), swOK
-	case 0x007A: // security support template: signature counter 0
-		return tlv(0x7A, tlv(0x93, []byte{0, 0, 0})), swOK
+	case 0x007A: // security support template: the digital signature counter
+		return tlv(0x7A, tlv(0x93, []byte{byte(p.sigCount >> 16), byte(p.sigCount >> 8), byte(p.sigCount)})), swOK
 	case 0x00C4:
 		return p.pwStatus(), swOK
 	case 0x5F52:
@@ -115,29 +123,54 @@ func (p *openPGP) pwStatus() []byte {
 }
 
 // attrs returns the algorithm attributes of the signature, decryption and
-// authentication keys (DOs C1, C2, C3). The card holds only the
-// authentication key; the other two report the matching algorithms.
+// authentication keys (DOs C1, C2, C3). An empty signature or
+// authentication slot reports the algorithm of the other key, the
+// decryption slot (never filled) the matching ECDH; a blank card RSA 2048.
 func (p *openPGP) attrs() (sig, dec, auth []byte) {
-	switch p.auth.kind {
+	ref := p.auth.kind
+	if ref == keyNone {
+		ref = p.sign.kind
+	}
+	sig, auth = keyAttrs(p.sign.kind), keyAttrs(p.auth.kind)
+	if sig == nil {
+		sig = keyAttrs(ref)
+	}
+	if auth == nil {
+		auth = keyAttrs(ref)
+	}
+	switch ref {
 	case keyEd25519:
-		a := append([]byte{algEdDSA}, oidEd25519...)
-		return a, append([]byte{algECDH}, oidCv25519...), a
+		return sig, append([]byte{algECDH}, oidCv25519...), auth
 	case keyP256:
-		a := append([]byte{algECDSA}, oidP256...)
-		return a, append([]byte{algECDH}, oidP256...), a
+		return sig, append([]byte{algECDH}, oidP256...), auth
 	}
 	return attrsRSA2048, attrsRSA2048, attrsRSA2048
+}
+
+// keyAttrs returns the algorithm attributes of a key kind; nil for none.
+func keyAttrs(k keyKind) []byte {
+	switch k {
+	case keyEd25519:
+		return append([]byte{algEdDSA}, oidEd25519...)
+	case keyP256:
+		return append([]byte{algECDSA}, oidP256...)
+	}
+	return nil
 }
 
 func (p *openPGP) applicationData() []byte {
 	sig, dec, auth := p.attrs()
 	extCaps := []byte{0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0xFF, 0x00, 0x00}
-	fprs := append(make([]byte, 40), p.fpr...)
-	times := binary.BigEndian.AppendUint32(make([]byte, 8), 0)
-	status := byte(0x00) // key information: 00 absent, 01 generated on card
+	fprs := append(append(bytes.Clone(p.sigFpr), make([]byte, 20)...), p.fpr...)
+	times := make([]byte, 12)
+	var sigStatus, authStatus byte // key information: 00 absent, 01 generated on card
+	if p.sign.kind != keyNone {
+		binary.BigEndian.PutUint32(times[0:], keyCreated)
+		sigStatus = 0x01
+	}
 	if p.auth.kind != keyNone {
 		binary.BigEndian.PutUint32(times[8:], keyCreated)
-		status = 0x01
+		authStatus = 0x01
 	}
 	var hist []byte
 	if p.hist != nil {
@@ -156,7 +189,7 @@ func (p *openPGP) applicationData() []byte {
 			tlv(0xC5, fprs),
 			tlv(0xC6, make([]byte, 60)),
 			tlv(0xCD, times),
-			tlv(0xDE, []byte{0x01, 0x00, 0x02, 0x00, 0x03, status}),
+			tlv(0xDE, []byte{0x01, sigStatus, 0x02, 0x00, 0x03, authStatus}),
 		))
 }
 
@@ -223,17 +256,21 @@ func (p *openPGP) publicKey(cmd command) ([]byte, uint16) {
 	if len(cmd.data) < 2 {
 		return nil, swWrongData
 	}
+	var k cardKey
 	switch cmd.data[0] {
 	case 0xA4:
-	case 0xB6, 0xB8:
-		return nil, swRefDataNotFound
+		k = p.auth
+	case 0xB6:
+		k = p.sign
+	case 0xB8:
+		return nil, swRefDataNotFound // the decryption key is never present
 	default:
 		return nil, swWrongData
 	}
-	if p.auth.kind == keyNone {
+	if k.kind == keyNone {
 		return nil, swRefDataNotFound
 	}
-	return tlv(0x7F49, tlv(0x86, p.auth.point)), swOK
+	return tlv(0x7F49, tlv(0x86, k.point)), swOK
 }
 
 func (p *openPGP) internalAuthenticate(cmd command) ([]byte, uint16) {
@@ -246,18 +283,48 @@ func (p *openPGP) internalAuthenticate(cmd command) ([]byte, uint16) {
 	if !p.pw82 {
 		return nil, swSecurityStatus
 	}
-	switch p.auth.kind {
+	return rawSign(p.auth, cmd.data)
+}
+
+// pso answers PSO: COMPUTE DIGITAL SIGNATURE (00 2A 9E 9A) with the
+// signature key. PW1 verified with P2 81 allows one signature: the PIN
+// must be verified again before the next (PW status byte 1 is 00).
+func (p *openPGP) pso(cmd command) ([]byte, uint16) {
+	if cmd.p1 != 0x9E || cmd.p2 != 0x9A {
+		return nil, swWrongP1P2 // PSO: DECIPHER and ENCIPHER are not emulated
+	}
+	if len(cmd.data) == 0 {
+		return nil, swWrongLength
+	}
+	if p.sign.kind == keyNone {
+		return nil, swRefDataNotFound
+	}
+	if !p.pw81 {
+		return nil, swSecurityStatus
+	}
+	p.pw81 = false
+	data, sw := rawSign(p.sign, cmd.data)
+	if sw == swOK {
+		p.sigCount = min(p.sigCount+1, 0xFFFFFF)
+	}
+	return data, sw
+}
+
+// rawSign signs as INTERNAL AUTHENTICATE and PSO:CDS do: Ed25519 over data
+// as the message (64 bytes), P-256 over data as the digest (r || s).
+func rawSign(k cardKey, data []byte) ([]byte, uint16) {
+	switch k.kind {
 	case keyEd25519:
-		sig, err := p.auth.sign(cmd.data)
+		sig, err := k.sign(data)
 		if err != nil {
 			return nil, swRefDataNotFound
 		}
 		return sig, swOK
 	case keyP256:
-		if len(cmd.data) > 64 {
+		if len(data) > 64 {
 			return nil, swWrongLength
 		}
-		der, err := p.auth.sign(cmd.data)
+		der, err := k.sign(data)
 		if err != nil {
 			return nil, swRefDataNotFound
 		}

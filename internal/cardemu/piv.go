@@ -15,14 +15,19 @@ import (
 )
 
 // PIVConfig describes the PIV applet (NIST SP 800-73-4, with the YubiKey
-// extensions GET SERIAL, GET VERSION and ATTEST). Only slot 9A
-// (PIV authentication) holds a key.
+// extensions GET SERIAL, GET VERSION and ATTEST). Slots 9A (PIV
+// authentication) and 9C (digital signature) can hold a key.
 type PIVConfig struct {
 	Serial uint32        // YubiKey GET SERIAL (00 F8)
 	Key    crypto.Signer // slot 9A: *ecdsa.PrivateKey (P-256, alg 11) or ed25519.PrivateKey (alg E0, YubiKey 5.7); nil: empty slot
 	Cert   []byte        // DER X.509 certificate for slot 9A (object 5FC105); nil: a self-signed one for Key
-	PIN    string        // PIV PIN, 6 to 8 bytes; "" means "123456"
-	Tries  int           // PIN retry counter; 0 means 3
+	// SignKey is slot 9C's key, of the same types as Key; nil: empty
+	// slot. As on a YubiKey (PIN policy "always"), each signature with it
+	// needs a VERIFY of the PIN of its own.
+	SignKey  crypto.Signer
+	SignCert []byte // DER X.509 certificate for slot 9C (object 5FC10A); nil: a self-signed one for SignKey
+	PIN      string // PIV PIN, 6 to 8 bytes; "" means "123456"
+	Tries    int    // PIN retry counter; 0 means 3
 
 	// Attestation is the DER certificate of the attestation key (slot F9,
 	// object 5FFF01). With AttestationKey nil, ATTEST 9A answers this
@@ -51,6 +56,7 @@ var pivVersion = []byte{5, 7, 1}
 
 var (
 	objCert9A      = []byte{0x5F, 0xC1, 0x05}
+	objCert9C      = []byte{0x5F, 0xC1, 0x0A}
 	objAttestation = []byte{0x5F, 0xFF, 0x01}
 )
 
@@ -66,6 +72,10 @@ type pivApp struct {
 	tries      int
 	maxTries   int
 	verified   bool
+	sign       cardKey // slot 9C
+	signAlg    byte
+	signObj    []byte // the slot-9C certificate object; nil when absent
+	signArmed  bool   // the PIN was verified since the last 9C signature
 }
 
 func newPIV(cfg PIVConfig) *pivApp {
@@ -83,20 +93,8 @@ func newPIV(cfg PIVConfig) *pivApp {
 	}
 	p.pin = append([]byte(pin), bytes.Repeat([]byte{0xFF}, 8-len(pin))...)
 
-	p.key = newCardKey(cfg.Key, "PIVConfig.Key")
-	switch p.key.kind {
-	case keyP256:
-		p.alg = pivAlgP256
-	case keyEd25519:
-		p.alg = pivAlgEd25519
-	}
-	cert := cfg.Cert
-	if cert == nil && p.key.kind != keyNone {
-		cert = mustCert(selfSigned(p.key.signer, fmt.Sprintf("cardemu PIV 9a %d", cfg.Serial), false))
-	}
-	if cert != nil {
-		p.certObj = pivObject(cert)
-	}
+	p.key, p.alg, p.certObj = pivSlot(cfg.Key, cfg.Cert, "PIVConfig.Key", fmt.Sprintf("cardemu PIV 9a %d", cfg.Serial))
+	p.sign, p.signAlg, p.signObj = pivSlot(cfg.SignKey, cfg.SignCert, "PIVConfig.SignKey", fmt.Sprintf("cardemu PIV 9c %d", cfg.Serial))
 
 	attCert := cfg.Attestation
 	if cfg.AttestationKey != nil {
@@ -116,6 +114,27 @@ func newPIV(cfg PIVConfig) *pivApp {
 		p.attCertObj = pivObject(attCert)
 	}
 	return p
+}
+
+// pivSlot makes a slot's key, its algorithm reference and its certificate
+// object (cert, or a self-signed certificate named cn when cert is nil).
+func pivSlot(key crypto.Signer, cert []byte, field, cn string) (cardKey, byte, []byte) {
+	k := newCardKey(key, field)
+	var alg byte
+	switch k.kind {
+	case keyP256:
+		alg = pivAlgP256
+	case keyEd25519:
+		alg = pivAlgEd25519
+	}
+	if cert == nil && k.kind != keyNone {
+		cert = mustCert(selfSigned(k.signer, cn, false))
+	}
+	var obj []byte
+	if cert != nil {
+		obj = pivObject(cert)
+	}
+	return k, alg, obj
 }
 
 func mustCert(der []byte, err error) []byte {
@@ -222,6 +241,8 @@ func (p *pivApp) getData(cmd command) ([]byte, uint16) {
 	switch {
 	case bytes.Equal(tag, objCert9A):
 		obj = p.certObj
+	case bytes.Equal(tag, objCert9C):
+		obj = p.signObj
 	case bytes.Equal(tag, objAttestation):
 		obj = p.attCertObj
 	}
@@ -241,7 +262,7 @@ func (p *pivApp) verify(cmd command) ([]byte, uint16) {
 		if len(cmd.data) != 0 {
 			return nil, swWrongLength
 		}
-		p.verified = false
+		p.verified, p.signArmed = false, false
 		return nil, swOK
 	default:
 		return nil, swWrongP1P2
@@ -263,19 +284,25 @@ func (p *pivApp) verify(cmd command) ([]byte, uint16) {
 	}
 	if subtle.ConstantTimeCompare(cmd.data, p.pin) != 1 {
 		p.tries--
-		p.verified = false
+		p.verified, p.signArmed = false, false
 		return nil, swWrongPINTriesLeft | uint16(p.tries)
 	}
 	p.tries = p.maxTries
-	p.verified = true
+	p.verified, p.signArmed = true, true
 	return nil, swOK
 }
 
 func (p *pivApp) generalAuthenticate(cmd command) ([]byte, uint16) {
-	if cmd.p2 != 0x9A || p.key.kind == keyNone {
+	key, alg := p.key, p.alg
+	if cmd.p2 == 0x9C {
+		key, alg = p.sign, p.signAlg
+	} else if cmd.p2 != 0x9A {
 		return nil, swRefDataNotFound
 	}
-	if cmd.p1 != p.alg {
+	if key.kind == keyNone {
+		return nil, swRefDataNotFound
+	}
+	if cmd.p1 != alg {
 		return nil, swWrongP1P2
 	}
 	outer, err := parseTLVs(cmd.data)
@@ -291,13 +318,16 @@ func (p *pivApp) generalAuthenticate(cmd command) ([]byte, uint16) {
 	if !okResp || len(resp) != 0 || !okChal || len(challenge) == 0 || len(inner) != 2 {
 		return nil, swWrongData
 	}
-	if p.key.kind == keyP256 && len(challenge) > 64 {
+	if key.kind == keyP256 && len(challenge) > 64 {
 		return nil, swWrongData
 	}
-	if !p.verified {
+	if !p.verified || (cmd.p2 == 0x9C && !p.signArmed) {
 		return nil, swSecurityStatus
 	}
-	sig, err := p.key.sign(challenge)
+	if cmd.p2 == 0x9C {
+		p.signArmed = false // PIN policy "always"
+	}
+	sig, err := key.sign(challenge)
 	if err != nil {
 		return nil, swRefDataNotFound
 	}
