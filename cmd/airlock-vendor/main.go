@@ -43,6 +43,14 @@ type app struct {
 	dir            string
 	db             string
 	passphraseFile string
+	pinFile        string
+	// crashIfNoHardwareKey: refuse to run any command unless the desk's
+	// signing key is on a plugged-in hardware key (LicenseSpring's
+	// crashIfNoHardwareKey).
+	crashIfNoHardwareKey bool
+	// cleanup runs when the command ends: it releases a hardware key and
+	// forgets its PIN.
+	cleanup []func()
 }
 
 func main() {
@@ -54,6 +62,8 @@ func (a *app) globalFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.dir, "dir", a.dir, "the desk's directory")
 	fs.StringVar(&a.db, "db", a.db, "the ledger file")
 	fs.StringVar(&a.passphraseFile, "passphrase-file", a.passphraseFile, "read the key passphrase from this file")
+	fs.StringVar(&a.pinFile, "pin-file", a.pinFile, "read the hardware key's PIN from this file")
+	fs.BoolVar(&a.crashIfNoHardwareKey, "crash-if-no-hardware-key", a.crashIfNoHardwareKey, "refuse to start unless the signing key's hardware key is plugged in")
 }
 
 func (a *app) newFlags(name string) *pflag.FlagSet {
@@ -83,6 +93,11 @@ func (a *app) run(args []string) int {
 		fmt.Fprint(a.ui.Stderr, usage)
 		return cli.ExitUsage
 	}
+	defer func() {
+		for i := len(a.cleanup) - 1; i >= 0; i-- {
+			a.cleanup[i]()
+		}
+	}()
 	var err error
 	switch cmd, args := rest[0], rest[1:]; cmd {
 	case "init":
@@ -140,6 +155,13 @@ func (a *app) parse(fs *pflag.FlagSet, args []string) (bool, error) {
 	if *help {
 		fmt.Fprint(a.ui.Stdout, usage)
 		return true, nil
+	}
+	// Every command but init passes here once its flags (which include the
+	// global ones) are parsed.
+	if a.crashIfNoHardwareKey && fs.Name() != prog+" init" {
+		if err := a.requireHardwareKey(); err != nil {
+			return false, err
+		}
 	}
 	return false, nil
 }
@@ -227,11 +249,21 @@ func (a *app) cmdInit(args []string) error {
 	plaintext := fs.Bool("plaintext", false, "")
 	workFactor := fs.Int("scrypt-work-factor", crypto.DefaultWorkFactor, "")
 	_ = fs.MarkHidden("scrypt-work-factor")
+	hwReader := fs.String("hardware-key", "", "")
+	fs.Lookup("hardware-key").NoOptDefVal = "auto"
+	applet := fs.String("hardware-key-applet", "", "")
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return cli.Usagef("init takes no arguments")
+	}
+	kinds, err := parseApplet(*applet)
+	if err != nil {
+		return err
+	}
+	if *applet != "" && *hwReader == "" {
+		return cli.Usagef("--hardware-key-applet goes with --hardware-key")
 	}
 	home, err := a.home()
 	if err != nil {
@@ -244,13 +276,31 @@ func (a *app) cmdInit(args []string) error {
 	if _, err := os.Lstat(keyPath); err == nil {
 		return fmt.Errorf("a vendor key already exists at %s; refusing to replace it", keyPath)
 	}
-	id, err := crypto.Generate(crypto.RoleVendor, nil)
-	if err != nil {
+	var id *crypto.Identity
+	if *hwReader != "" {
+		s, err := a.openDongle()
+		if err != nil {
+			return err
+		}
+		card, err := a.cardSigningKey(s, *hwReader, kinds)
+		if err != nil {
+			return err
+		}
+		ref := crypto.HardwareKeyRef{Kind: uint8(card.Kind), Serial: card.Serial}
+		if id, err = crypto.NewHardwareIdentity(crypto.RoleVendor, card.PublicKey, ref, nil); err != nil {
+			return err
+		}
+		a.ui.Infof("the signing key stays on the %s; the key file keeps the sealing key", card)
+	} else if id, err = crypto.Generate(crypto.RoleVendor, nil); err != nil {
 		return err
 	}
 	var data []byte
 	if *plaintext {
-		a.ui.Warnf("the private key is stored UNENCRYPTED at %s: anyone who can read that file can sign licenses", keyPath)
+		if _, onCard := id.HardwareKey(); onCard {
+			a.ui.Warnf("the sealing key is stored UNENCRYPTED at %s: anyone who can read that file can open the secrets customers seal to you", keyPath)
+		} else {
+			a.ui.Warnf("the private key is stored UNENCRYPTED at %s: anyone who can read that file can sign licenses", keyPath)
+		}
 		data = id.MarshalPlaintext()
 	} else {
 		pass, err := a.ui.Passphrase(a.passphraseFile, true)()
@@ -1005,6 +1055,9 @@ func (a *app) openDesk(maxAge time.Duration, roots string) (*desk.Desk, error) {
 	}
 	key, err := a.loadKey()
 	if err != nil {
+		return nil, err
+	}
+	if err := a.attachCard(key); err != nil {
 		return nil, err
 	}
 	l, err := a.openLedger()

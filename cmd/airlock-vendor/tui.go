@@ -27,12 +27,28 @@ Global options:
     --dir DIR               the desk's directory (default $AIRLOCK_VENDOR_HOME,
                             else the user config directory + /airlock-vendor):
                             vendor.key, vendor.pub and ledger.db
-    --db PATH               the ledger file (default DIR/ledger.db)
+    --db PATH|URL           the ledger: a SQLite file (default DIR/ledger.db)
+                            or a PostgreSQL ledger shared by several desks,
+                            postgres://USER@HOST/DB (password from PGPASSWORD
+                            or ~/.pgpass); default $AIRLOCK_VENDOR_DB, else
+                            what init --db recorded in DIR/ledger.url
     --passphrase-file FILE  read the key passphrase from FILE; otherwise
                             $AIRLOCK_PASSPHRASE_FILE, $AIRLOCK_PASSPHRASE, or a prompt
+    --pin-file FILE         the hardware key's PIN (desk signing key, or the
+                            customer's key for --secret-from-key); otherwise
+                            $AIRLOCK_PIN or a prompt
+    --crash-if-no-hardware-key
+                            refuse to start (exit 19) unless a plugged-in
+                            hardware key holds the desk's signing key
 
 init options:
     --plaintext             store the private key unencrypted (not recommended)
+    --hardware-key[=READER] keep the signing key on a hardware key: the Ed25519
+                            signature key of an OpenPGP card or PIV slot 9C;
+                            it never leaves the card, which signs every
+                            license (PIN asked once per run)
+    --hardware-key-applet openpgp|piv
+                            which applet of a token that has both
 
 license create options:
     --product NAME          product name (required)
@@ -105,4 +121,10 @@ Exit codes:
         19 HARDWARE_KEY_NOT_ACCESSIBLE, 24 LICENSE_UNKNOWN,
         25 LICENSE_SUSPENDED, 26 REQUEST_STALE, 27 MALFORMED,
         30 ENVIRONMENT_REFUSED. No license file is written when a request is refused.
+    40-49 the desk's hardware key: 40 PC/SC not built in, 41 pcscd not
+        running, 42 no reader, 43 no card, 44 card removed, 45 reader held by
+        another program, 46 timeout, 47 wrong PIN, 48 PIN blocked or too few
+        tries left, 49 card without an Ed25519 signing key
+    50  no plugged-in card holds the desk's signing key
+    51  the card's signature does not verify (nothing is released)
 `

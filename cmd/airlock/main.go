@@ -54,25 +54,7 @@ func (a *app) globalFlags(fs *pflag.FlagSet) {
 
 // dongleOptions: the hardware key's PIN comes from --pin-file, $AIRLOCK_PIN
 // or a prompt on the terminal; it is never logged.
-func (a *app) dongleOptions() dongle.Options {
-	return dongle.Options{PIN: func(reader string, kind dongle.Kind, triesLeft int) ([]byte, error) {
-		if a.pinFile != "" {
-			b, err := os.ReadFile(a.pinFile)
-			if err != nil {
-				return nil, fmt.Errorf("cannot read the PIN file: %w", errors.Unwrap(err))
-			}
-			return []byte(strings.TrimRight(string(b), "\r\n")), nil
-		}
-		if p := os.Getenv("AIRLOCK_PIN"); p != "" {
-			return []byte(p), nil
-		}
-		prompt := fmt.Sprintf("PIN of the %s hardware key in %q", kind, reader)
-		if triesLeft >= 0 {
-			prompt += fmt.Sprintf(" (%d tries left)", triesLeft)
-		}
-		return a.ui.Secret(prompt + ": ")
-	}}
-}
+func (a *app) dongleOptions() dongle.Options { return a.ui.DongleOptions(a.pinFile, "") }
 
 // licenseeSecret reads the licensee secret from --licensee-secret-file or
 // $AIRLOCK_LICENSEE_SECRET; nil when neither is given.
@@ -366,7 +348,7 @@ func (a *app) cmdRequest(args []string) error {
 		}
 		if v.LicenseeSecret == nil && a.secretFromKey {
 			if v.LicenseeSecret, err = v.DeriveSecret(lk); err != nil {
-				return dongleFailure(err)
+				return cli.DongleFailure(err)
 			}
 		}
 		if v.LicenseeSecret != nil {
@@ -382,7 +364,7 @@ func (a *app) cmdRequest(args []string) error {
 			}
 			hk, id, herr := v.EnrolHardwareKey(reader)
 			if herr != nil {
-				return dongleFailure(herr)
+				return cli.DongleFailure(herr)
 			}
 			a.ui.Infof("hardware key enrolled: %s", id)
 			s, err = v.RequestWithHardwareKey(inst, lk, conf, hk)
@@ -706,33 +688,6 @@ func (a *app) cmdDeactivate(args []string) error {
 	return nil
 }
 
-// dongleFailure turns a hardware-key failure into an error with its hint
-// and its own exit code (see --help).
-func dongleFailure(err error) error {
-	var de *dongle.Error
-	if errors.As(err, &de) && de.Hint != "" {
-		err = cli.WithHint(err, de.Hint)
-	}
-	return &cli.ExitErr{Code: dongleExit(err), Err: err}
-}
-
-// dongleExit gives each hardware-key failure its own exit code.
-func dongleExit(err error) int {
-	for _, c := range []struct {
-		err  error
-		code int
-	}{
-		{dongle.ErrNotBuiltIn, 40}, {dongle.ErrNoService, 41}, {dongle.ErrNoReader, 42}, {dongle.ErrNoCard, 43},
-		{dongle.ErrRemoved, 44}, {dongle.ErrSharingViolation, 45}, {dongle.ErrTimeout, 46}, {dongle.ErrWrongPIN, 47},
-		{dongle.ErrPINBlocked, 48}, {dongle.ErrTooFewTries, 48}, {dongle.ErrUnsupportedCard, 49},
-	} {
-		if errors.Is(err, c.err) {
-			return c.code
-		}
-	}
-	return cli.ExitError
-}
-
 func (a *app) cmdDongle(args []string) int {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "probe") {
 		return a.ui.Fail(cli.Usagef("dongle needs a subcommand: list or probe"))
@@ -747,7 +702,7 @@ func (a *app) cmdDongle(args []string) int {
 	}
 	s, err := dongle.Open(a.dongleOptions())
 	if err != nil {
-		return a.ui.Fail(dongleFailure(err))
+		return a.ui.Fail(cli.DongleFailure(err))
 	}
 	defer s.Close()
 	type card struct {
@@ -788,13 +743,13 @@ func (a *app) cmdDongle(args []string) int {
 		}
 		id, err := s.Identify(reader)
 		if err != nil {
-			return a.ui.Fail(dongleFailure(err))
+			return a.ui.Fail(cli.DongleFailure(err))
 		}
 		out = append(out, describe(id.Reader, true))
 	} else {
 		readers, err := s.Readers()
 		if err != nil {
-			return a.ui.Fail(dongleFailure(err))
+			return a.ui.Fail(cli.DongleFailure(err))
 		}
 		for _, r := range readers {
 			out = append(out, describe(r.Name, r.CardPresent))

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/internal/cardemu"
 )
 
@@ -115,4 +119,126 @@ func TestSecretFromHardwareKey(t *testing.T) {
 	expectOK(t, o)
 	expectStdout(t, o, "VALID\n")
 	verify(t, e, state, vk, "LICENSEE_SECRET_MISMATCH", 22)
+}
+
+// The desk's signing key on a card: init records the card's key, every
+// license is signed by the card (and verifies on the machine), and
+// --crash-if-no-hardware-key refuses to start without the card. No card,
+// another card or a wrong PIN: nothing is signed and no seat is taken.
+func TestDeskKeyOnCard(t *testing.T) {
+	cardemu.SkipUnlessStack(t)
+	slot := cardemu.Slots()[0]
+	insert := func(c *cardemu.Card) {
+		t.Helper()
+		if err := c.Insert(slot.Addr); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitReady(5 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pull := func(c *cardemu.Card) {
+		c.Remove()
+		time.Sleep(800 * time.Millisecond) // pcscd polls every 400 ms
+	}
+	signKey := func(label string) ed25519.PrivateKey {
+		seed := sha256.Sum256([]byte(label))
+		return ed25519.NewKeyFromSeed(seed[:])
+	}
+	deskCard := func(label string) *cardemu.Card {
+		return cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0xFFFE, Serial: 0x00C0FFEE, SignKey: signKey(label)}})
+	}
+	card := deskCard("desk")
+	insert(card)
+
+	e := newEnv(t).on(machineA.tree(t)).with("AIRLOCK_PIN", "123456")
+	desk := filepath.Join(t.TempDir(), "desk")
+	o := e.vendor("--dir", desk, "init", "--hardware-key", "--scrypt-work-factor", "10")
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "the signing key stays on the openpgp card FFFE 00C0FFEE")
+	pub, err := crypto.ParsePublic(strings.TrimSpace(o.stdout))
+	if err != nil {
+		t.Fatalf("init printed no public key: %v\n%s", err, o)
+	}
+	if !bytes.Equal(pub.Sign, signKey("desk").Public().(ed25519.PublicKey)) {
+		t.Fatal("the vendor key is not the card's signing key")
+	}
+	if bytes.Contains(readFile(t, filepath.Join(desk, "vendor.key")), signKey("desk").Seed()) {
+		t.Fatal("the card's private key is in the key file")
+	}
+	vk := "@" + filepath.Join(desk, "vendor.pub")
+	lk := createLicense(t, e, desk, "--max-machines", "2")
+
+	// The card signs; the machine verifies the license as any other.
+	state := filepath.Join(t.TempDir(), "s")
+	req := request(t, e, state, vk, lk)
+	lic := filepath.Join(t.TempDir(), "license.txt")
+	expectOK(t, e.vendor("--dir", desk, "--crash-if-no-hardware-key", "sign", req, "-o", lic))
+	activate(t, e, state, vk, lic)
+	verify(t, e, state, vk, "VALID", 0)
+	o = e.vendor("--dir", desk, "license", "list", "--crash-if-no-hardware-key")
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "is on the openpgp card FFFE 00C0FFEE")
+
+	seats := func() int {
+		t.Helper()
+		return *licenseShow(t, e, desk, lk).SeatsUsed
+	}
+	other := func(name string) string {
+		t.Helper()
+		m := machineA
+		m.machineID = fmt.Sprintf("%032x", len(name))
+		m.boardSerial, m.productSerial, m.diskSerial = "BSN-"+name, "PSN-"+name, "DSK-"+name
+		return request(t, e.on(m.tree(t)), filepath.Join(t.TempDir(), "s"), vk, lk)
+	}
+	req2 := other("second")
+
+	// A wrong PIN: the tries left, no signature, no seat, card not blocked.
+	out2 := filepath.Join(t.TempDir(), "license2.txt")
+	o = e.with("AIRLOCK_PIN", "000000").vendor("--dir", desk, "sign", req2, "-o", out2)
+	expect(t, o, 47)
+	expectContains(t, "stderr", o.stderr, "tries left")
+	expectNoFile(t, out2)
+	if card.TriesLeft() < 2 {
+		t.Fatalf("%d tries left after one wrong PIN", card.TriesLeft())
+	}
+
+	// The card pulled: the desk does not start, and sign fails before it
+	// takes a seat.
+	pull(card)
+	o = e.vendor("--dir", desk, "--crash-if-no-hardware-key", "license", "list")
+	expect(t, o, 19)
+	expectContains(t, "stderr", o.stderr, "HARDWARE_KEY_NOT_ACCESSIBLE: no plugged-in hardware key holds signing key")
+	expectStdout(t, o, "")
+	o = e.vendor("--dir", desk, "sign", req2, "-o", out2)
+	if o.code != 43 && o.code != 42 {
+		t.Fatalf("sign without the card: exit %d, want 43 (no card)\n%s", o.code, o)
+	}
+	expectNoFile(t, out2)
+
+	// Another card with another signing key: refused by name.
+	impostor := deskCard("impostor")
+	insert(impostor)
+	o = e.vendor("--dir", desk, "sign", req2, "-o", out2)
+	expect(t, o, 50)
+	expectNoFile(t, out2)
+	expect(t, e.vendor("--dir", desk, "--crash-if-no-hardware-key", "license", "list"), 19)
+	pull(impostor)
+	if n := seats(); n != 1 {
+		t.Fatalf("%d seats taken after refused signatures, want 1", n)
+	}
+
+	// Back: the second machine gets its license.
+	back := deskCard("desk")
+	insert(back)
+	defer back.Remove()
+	expectOK(t, e.vendor("--dir", desk, "--crash-if-no-hardware-key", "sign", req2, "-o", out2))
+	if n := seats(); n != 2 {
+		t.Fatalf("%d seats taken, want 2", n)
+	}
+	// A desk whose key is a file has no hardware key to wait for.
+	fileDesk, _ := initDesk(t, e)
+	o = e.vendor("--dir", fileDesk, "--crash-if-no-hardware-key", "license", "list")
+	expect(t, o, 19)
+	expectContains(t, "stderr", o.stderr, "a desk whose key is a file")
 }
