@@ -101,8 +101,8 @@ crossbuild:
 bench: deps test-deps
 	$(GO) run ./internal/benchreport
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./response ./fingerprint ./ledger
-	@echo "hardware key: one challenge-response through pcscd and a virtual card (BenchmarkProve) beside the signature check alone (BenchmarkVerifyProof)"
-	bash scripts/pcsc-stack.sh run $(GO) test -run '^$$' -bench 'Prove|VerifyProof' -benchtime 5x ./dongle; \
+	@echo "hardware key: one challenge-response through pcscd and a virtual card (BenchmarkProve) beside the signature check alone (BenchmarkVerifyProof); one desk signature by the card (BenchmarkCardSign)"
+	bash scripts/pcsc-stack.sh run $(GO) test -run '^$$' -bench 'Prove|VerifyProof|CardSign' -benchtime 20x ./dongle; \
 		rc=$$?; bash scripts/pcsc-stack.sh stop >/dev/null 2>&1 || true; exit $$rc
 
 clean:

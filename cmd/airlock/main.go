@@ -713,6 +713,9 @@ func (a *app) cmdDongle(args []string) int {
 		Algorithm   string `json:"algorithm,omitempty"`
 		Proof       string `json:"proof,omitempty"`
 		Attestation bool   `json:"attestation,omitempty"`
+		// DeskSigning (probe only): whether the card can hold a vendor
+		// desk's signing key (airlock-vendor init --hardware-key).
+		DeskSigning string `json:"desk_signing_key,omitempty"`
 		Error       string `json:"error,omitempty"`
 	}
 	describe := func(reader string, present bool) card {
@@ -745,7 +748,13 @@ func (a *app) cmdDongle(args []string) int {
 		if err != nil {
 			return a.ui.Fail(cli.DongleFailure(err))
 		}
-		out = append(out, describe(id.Reader, true))
+		c := describe(id.Reader, true)
+		if sk, err := s.SigningKey(id.Reader, 0); err == nil {
+			c.DeskSigning = fmt.Sprintf("%s %s signing key (airlock-vendor init --hardware-key can use it)", sk.Kind, sk.Algorithm)
+		} else {
+			c.DeskSigning = "none usable: " + err.Error()
+		}
+		out = append(out, c)
 	} else {
 		readers, err := s.Readers()
 		if err != nil {
@@ -778,6 +787,9 @@ func (a *app) cmdDongle(args []string) int {
 			fmt.Fprintf(a.ui.Stdout, "\n  proof: %s\n", c.Proof)
 			if c.Attestation {
 				fmt.Fprintf(a.ui.Stdout, "  attestation: present (checked by the desk against the manufacturer's root)\n")
+			}
+			if c.DeskSigning != "" {
+				fmt.Fprintf(a.ui.Stdout, "  desk signing key: %s\n", c.DeskSigning)
 			}
 		}
 	}

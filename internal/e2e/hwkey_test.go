@@ -168,6 +168,9 @@ func TestDeskKeyOnCard(t *testing.T) {
 	}
 	vk := "@" + filepath.Join(desk, "vendor.pub")
 	lk := createLicense(t, e, desk, "--max-machines", "2")
+	o = e.airlock("dongle", "probe")
+	expectOK(t, o)
+	expectContains(t, "stdout", o.stdout, "desk signing key: openpgp ed25519 signing key")
 
 	// The card signs; the machine verifies the license as any other.
 	state := filepath.Join(t.TempDir(), "s")
