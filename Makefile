@@ -45,14 +45,15 @@ demo: build
 # ours, and the PC/SC stack (pcscd with the vpcd virtual reader) that the
 # hardware-key tests plug their virtual cards into.
 TEST_APT := zbarimg:zbar-tools ZXingReader:zxing-cpp-tools pcscd:pcscd pkg-config:pkg-config \
-	/usr/include/PCSC/winscard.h:libpcsclite-dev /usr/lib/pcsc/drivers/serial/libifdvpcd.so:vsmartcard-vpcd
+	/usr/include/PCSC/winscard.h:libpcsclite-dev /usr/lib/pcsc/drivers/serial/libifdvpcd.so:vsmartcard-vpcd \
+	'/usr/lib/postgresql/*/bin/initdb':postgresql
 
 # Packages whose tests use the PC/SC stack; they run one at a time, with it.
 PCSC_PKGS := ./dongle ./internal/cardemu ./internal/e2e
 
 test-deps:
 	@missing=""; for p in $(TEST_APT); do t=$${p%%:*}; \
-		if [ "$${t#/}" != "$$t" ]; then [ -e "$$t" ]; else command -v "$$t" >/dev/null; fi || missing="$$missing $${p##*:}"; done; \
+		if [ "$${t#/}" != "$$t" ]; then compgen -G "$$t" >/dev/null; else command -v "$$t" >/dev/null; fi || missing="$$missing $${p##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing$$missing"; \
@@ -63,9 +64,11 @@ test-deps:
 test: deps test-deps lint unit fuzz crossbuild
 	@echo "make test: all checks passed"
 
+# The ledger and end-to-end tests also run against a private PostgreSQL
+# server (scripts/postgres.sh run), so they cover both ledger backends.
 unit:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /dongle -e /internal/cardemu -e /internal/e2e)
-	PCSC_STACK_SCRIPT=$(CURDIR)/scripts/pcsc-stack.sh bash scripts/pcsc-stack.sh run $(GO) test -count=1 -p 1 $(PCSC_PKGS); \
+	bash scripts/postgres.sh run $(GO) test -count=1 $$($(GO) list ./... | grep -v -e /dongle -e /internal/cardemu -e /internal/e2e)
+	PCSC_STACK_SCRIPT=$(CURDIR)/scripts/pcsc-stack.sh bash scripts/postgres.sh run bash scripts/pcsc-stack.sh run $(GO) test -count=1 -p 1 $(PCSC_PKGS); \
 		rc=$$?; bash scripts/pcsc-stack.sh stop >/dev/null 2>&1 || true; exit $$rc
 
 lint:

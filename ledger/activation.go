@@ -28,9 +28,10 @@ type Activation struct {
 // Record records the activation a durably: when it returns nil the row is
 // committed and fsynced, and only then may the caller release a.License.
 //
-// In one BEGIN IMMEDIATE transaction, so that desks racing for the last seat
-// serialize, Record checks that the license exists ([ErrNotFound]) and is not
-// suspended ([ErrSuspended]). If the same installation (LicenseKey,
+// In one write transaction, which holds the ledger's write lock so that
+// desks racing for the last seat serialize (see Concurrency in the package
+// documentation), Record checks that the license exists ([ErrNotFound]) and
+// is not suspended ([ErrSuspended]). If the same installation (LicenseKey,
 // InstallKey and Fingerprint) already holds an active seat, the seat is
 // reused: that row's RequestHash, Issued, LeaseUntil and License are replaced,
 // its ID is kept and copied to a.ID, and reused is true. Otherwise, if every
@@ -58,10 +59,11 @@ type RecordResult struct {
 }
 
 // RecordBatch records each activation of as as [Ledger.Record] would, in
-// order, in a single write transaction with a single fsync: a batch of
-// thousands of activations commits in about the time of one Record.
-// Activations earlier in the batch count for later ones, so two activations
-// of one installation take one seat.
+// order, in a single write transaction with a single fsync: on SQLite a
+// batch of thousands of activations commits in about the time of one
+// Record; on PostgreSQL each activation still costs a few round trips to
+// the server. Activations earlier in the batch count for later ones, so two
+// activations of one installation take one seat.
 //
 // If RecordBatch returns an error, nothing was written and no activation may
 // be released. Otherwise the result holds one RecordResult per activation,
@@ -74,7 +76,7 @@ func (l *Ledger) RecordBatch(ctx context.Context, as []*Activation) ([]RecordRes
 	}
 	now := time.Now().UTC()
 	outcomes := make([]recordOutcome, len(as))
-	err := l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := l.write(ctx, func(ctx context.Context, tx *sqlTx) error {
 		st, err := prepareRecord(ctx, tx)
 		if err != nil {
 			return err
@@ -121,22 +123,26 @@ type recordOutcome struct {
 }
 
 // recordStmts are the statements of Record, prepared once per transaction:
-// preparing them is most of the work of recording.
+// preparing them is most of the work of recording on SQLite.
 type recordStmts struct {
-	license, seat, update, insert *sql.Stmt
-	audit                         *chain
+	license, update, insert *stmt
+	audit                   *chain
 }
 
-func prepareRecord(ctx context.Context, tx *sql.Tx) (*recordStmts, error) {
+func prepareRecord(ctx context.Context, tx *sqlTx) (*recordStmts, error) {
 	st := recordStmts{audit: &chain{tx: tx}}
 	for _, p := range []struct {
-		stmt  **sql.Stmt
+		stmt  **stmt
 		query string
 	}{
-		{&st.license, `SELECT max_machines, suspended, seats_used, max_reactivations FROM licenses WHERE key = ?`},
-		{&st.seat, `
-			SELECT id FROM activations
-			WHERE license_key = ? AND install_key = ? AND fingerprint = ? AND released = 0`},
+		// The license, and the installation's active seat on it if
+		// any (one at most: see the unique index activations_active_seat),
+		// in one query: one round trip to a PostgreSQL server.
+		{&st.license, `
+			SELECT max_machines, suspended, seats_used, max_reactivations,
+				(SELECT id FROM activations
+				WHERE license_key = l.key AND install_key = ? AND fingerprint = ? AND released = 0)
+			FROM licenses l WHERE l.key = ?`},
 		{&st.update, `
 			UPDATE activations SET request_hash = ?, issued = ?, lease_until = ?, license = ?
 			WHERE id = ?`},
@@ -146,7 +152,7 @@ func prepareRecord(ctx context.Context, tx *sql.Tx) (*recordStmts, error) {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
 			ON CONFLICT (id) DO NOTHING`},
 	} {
-		stmt, err := tx.PrepareContext(ctx, p.query)
+		stmt, err := tx.prepare(ctx, p.query)
 		if err != nil {
 			st.close()
 			return nil, fmt.Errorf("ledger: failed to prepare statement: %w", err)
@@ -157,7 +163,7 @@ func prepareRecord(ctx context.Context, tx *sql.Tx) (*recordStmts, error) {
 }
 
 func (st *recordStmts) close() {
-	for _, stmt := range []*sql.Stmt{st.license, st.seat, st.update, st.insert} {
+	for _, stmt := range []*stmt{st.license, st.update, st.insert} {
 		if stmt != nil {
 			stmt.Close()
 		}
@@ -169,7 +175,8 @@ func (st *recordStmts) close() {
 func (st *recordStmts) record(ctx context.Context, a *Activation, issued time.Time) (o recordOutcome, itemErr, err error) {
 	// seats_used is kept by triggers; see the schema.
 	var maxMachines, suspended, used, maxReact int
-	err = st.license.QueryRowContext(ctx, a.LicenseKey).Scan(&maxMachines, &suspended, &used, &maxReact)
+	var seat sql.NullString
+	err = st.license.QueryRowContext(ctx, a.InstallKey, a.Fingerprint, a.LicenseKey).Scan(&maxMachines, &suspended, &used, &maxReact, &seat)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, ErrNotFound, nil
 	}
@@ -180,10 +187,8 @@ func (st *recordStmts) record(ctx context.Context, a *Activation, issued time.Ti
 		return o, ErrSuspended, nil
 	}
 
-	var id string
-	err = st.seat.QueryRowContext(ctx, a.LicenseKey, a.InstallKey, a.Fingerprint).Scan(&id)
-	switch {
-	case err == nil:
+	if seat.Valid {
+		id := seat.String
 		_, err = st.update.ExecContext(ctx, a.RequestHash, issued.UnixNano(), nullTime(a.LeaseUntil), a.License, id)
 		if err != nil {
 			return o, nil, fmt.Errorf("ledger: failed to update activation: %w", err)
@@ -192,8 +197,6 @@ func (st *recordStmts) record(ctx context.Context, a *Activation, issued time.Ti
 			return o, nil, err
 		}
 		return recordOutcome{reused: true, id: id, issued: issued}, nil, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return o, nil, fmt.Errorf("ledger: failed to read activations: %w", err)
 	}
 
 	if used >= maxMachines {
@@ -234,6 +237,9 @@ func (st *recordStmts) record(ctx context.Context, a *Activation, issued time.Ti
 // ordered by issue time, then ID. It fails with [ErrNotFound] if the license
 // is unknown.
 func (l *Ledger) Activations(ctx context.Context, licenseKey string) ([]Activation, error) {
+	if !storable(licenseKey) {
+		return nil, ErrNotFound
+	}
 	// The LEFT JOIN returns one all-NULL activation for a known license
 	// without activations, and no row for an unknown one, in one snapshot.
 	rows, err := l.db.QueryContext(ctx, `
@@ -287,6 +293,9 @@ func (l *Ledger) Activations(ctx context.Context, licenseKey string) ([]Activati
 // SeatsUsed returns the number of active (not released) activations of the
 // license. It fails with [ErrNotFound] if the license is unknown.
 func (l *Ledger) SeatsUsed(ctx context.Context, licenseKey string) (int, error) {
+	if !storable(licenseKey) {
+		return 0, ErrNotFound
+	}
 	var n int
 	err := l.db.QueryRowContext(ctx, `
 		SELECT (SELECT count(*) FROM activations a WHERE a.license_key = l.key AND a.released = 0)
@@ -306,6 +315,9 @@ func (l *Ledger) SeatsUsed(ctx context.Context, licenseKey string) (int, error) 
 // is answered under the same activation ID; it uses the unique index that
 // allows one active seat per installation and machine.
 func (l *Ledger) ActiveSeat(ctx context.Context, licenseKey string, installKey, fingerprint []byte) (id string, found bool, err error) {
+	if !storable(licenseKey) {
+		return "", false, nil
+	}
 	err = l.db.QueryRowContext(ctx, `
 		SELECT id FROM activations
 		WHERE license_key = ? AND install_key = ? AND fingerprint = ? AND released = 0`,
@@ -324,7 +336,10 @@ func (l *Ledger) ActiveSeat(ctx context.Context, licenseKey string, installKey, 
 // ErrNotFound (no such activation under that license), ErrNotHolder
 // (another installation holds it: nothing changes) or ErrAlreadyReleased.
 func (l *Ledger) Release(ctx context.Context, licenseKey, id string, installKey []byte) error {
-	return l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	if !storable(licenseKey, id) {
+		return ErrNotFound
+	}
+	return l.write(ctx, func(ctx context.Context, tx *sqlTx) error {
 		var holder []byte
 		var released int
 		err := tx.QueryRowContext(ctx, `SELECT install_key, released FROM activations WHERE id = ? AND license_key = ?`,
@@ -362,7 +377,7 @@ func (l *Ledger) Renew(ctx context.Context, oldID string, a *Activation) error {
 	if issued.IsZero() {
 		issued = time.Now().UTC()
 	}
-	return l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return l.write(ctx, func(ctx context.Context, tx *sqlTx) error {
 		var suspended int
 		err := tx.QueryRowContext(ctx, `SELECT suspended FROM licenses WHERE key = ?`, a.LicenseKey).Scan(&suspended)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -373,6 +388,9 @@ func (l *Ledger) Renew(ctx context.Context, oldID string, a *Activation) error {
 		}
 		if suspended != 0 {
 			return ErrSuspended
+		}
+		if !storable(oldID) {
+			return ErrNotFound
 		}
 		var holder []byte
 		err = tx.QueryRowContext(ctx, `SELECT install_key FROM activations WHERE id = ? AND license_key = ? AND released = 0`,
@@ -399,6 +417,9 @@ func (l *Ledger) Renew(ctx context.Context, oldID string, a *Activation) error {
 // GetActivation returns the activation id under licenseKey (ErrNotFound if
 // there is none).
 func (l *Ledger) GetActivation(ctx context.Context, licenseKey, id string) (*Activation, error) {
+	if !storable(licenseKey, id) {
+		return nil, ErrNotFound
+	}
 	a := Activation{ID: id, LicenseKey: licenseKey}
 	var issued int64
 	var leaseUntil sql.NullInt64

@@ -64,11 +64,11 @@ func entryHash(seq int64, at int64, action, key, detail string, prev []byte) []b
 
 // chain appends audit entries inside one transaction.
 type chain struct {
-	tx     *sql.Tx
+	tx     *sqlTx
 	loaded bool
 	seq    int64
 	prev   []byte
-	insert *sql.Stmt // prepared on first use, for batches
+	insert *stmt // prepared on first use, for batches
 }
 
 func (c *chain) append(ctx context.Context, action, key, detail string) error {
@@ -83,7 +83,7 @@ func (c *chain) append(ctx context.Context, action, key, detail string) error {
 	}
 	if c.insert == nil {
 		var err error
-		c.insert, err = c.tx.PrepareContext(ctx, `INSERT INTO audit (seq, at, action, license_key, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		c.insert, err = c.tx.prepare(ctx, `INSERT INTO audit (seq, at, action, license_key, detail, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return fmt.Errorf("ledger: failed to append to the audit log: %w", err)
 		}
@@ -98,9 +98,13 @@ func (c *chain) append(ctx context.Context, action, key, detail string) error {
 }
 
 // Audit appends an entry that is not part of another change: a refused
-// request and its result code, say.
+// request and its result code, say. On PostgreSQL, which cannot store them,
+// text that is not UTF-8 or holds a NUL byte fails with [ErrInvalid].
 func (l *Ledger) Audit(ctx context.Context, action, licenseKey, detail string) error {
-	return l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	if l.db.dialect == postgresDialect && !storable(action, licenseKey, detail) {
+		return invalid("audit entry is not UTF-8 text without NUL bytes")
+	}
+	return l.write(ctx, func(ctx context.Context, tx *sqlTx) error {
 		return (&chain{tx: tx}).append(ctx, action, licenseKey, detail)
 	})
 }

@@ -6,18 +6,38 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 )
 
-func TestAuditChain(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	l, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
+// tamperer returns a function that runs statements on the ledger at
+// target as someone with the database would, after dropping the audit
+// log's triggers.
+func tamperer(t *testing.T, l *Ledger, target string) func(stmts ...string) {
+	raw := l.db.raw
+	drop := []string{"DROP TRIGGER IF EXISTS audit_no_update ON audit", "DROP TRIGGER IF EXISTS audit_no_delete ON audit"}
+	if l.Backend() == "sqlite" {
+		var err error
+		if raw, err = sql.Open("sqlite", dsn(target)); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		drop = []string{"DROP TRIGGER IF EXISTS audit_no_update", "DROP TRIGGER IF EXISTS audit_no_delete"}
 	}
-	defer l.Close()
+	return func(stmts ...string) {
+		t.Helper()
+		for _, s := range append(drop, stmts...) {
+			if _, err := raw.Exec(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestAuditChain(t *testing.T) { forEachBackend(t, testAuditChain) }
+
+func testAuditChain(t *testing.T, b testBackend) {
+	ctx := context.Background()
+	l, path := b.open(t)
 	if err := l.CreateLicense(ctx, &License{Key: "K-1", Product: "p", Licensee: "l", MaxMachines: 2, MatchPolicy: "most"}); err != nil {
 		t.Fatal(err)
 	}
@@ -51,22 +71,20 @@ func TestAuditChain(t *testing.T) {
 	}
 
 	// The log refuses updates and deletes through SQL.
-	if _, err := l.db.Exec(`UPDATE audit SET detail = 'x' WHERE seq = 2`); err == nil {
-		t.Fatal("audit entry updated")
-	}
-	raw, err := sql.Open("sqlite", dsn(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	tamper := func(stmts ...string) {
-		t.Helper()
-		for _, s := range append([]string{"DROP TRIGGER IF EXISTS audit_no_update", "DROP TRIGGER IF EXISTS audit_no_delete"}, stmts...) {
-			if _, err := raw.Exec(s); err != nil {
-				t.Fatal(err)
-			}
+	for _, stmt := range []string{`UPDATE audit SET detail = 'x' WHERE seq = 2`, `DELETE FROM audit WHERE seq = 5`} {
+		if _, err := l.db.ExecContext(ctx, stmt); err == nil {
+			t.Fatalf("%s: the audit log took it", stmt)
 		}
 	}
+	if l.Backend() == "postgres" {
+		if _, err := l.db.ExecContext(ctx, `TRUNCATE audit`); err == nil {
+			t.Fatal("TRUNCATE audit: the audit log took it")
+		}
+	}
+	if _, _, err := l.VerifyAudit(ctx, fmt.Sprintf("%d:%x", seq, hash)); err != nil {
+		t.Fatalf("after refused changes: %v", err)
+	}
+	tamper := tamperer(t, l, path)
 	// Someone with the file drops the triggers: every change still shows.
 	tamper(`UPDATE audit SET detail = 'seat 1 of 99' WHERE seq = 2`)
 	var ae *AuditError
@@ -80,11 +98,11 @@ func TestAuditChain(t *testing.T) {
 	}
 }
 
-func TestAuditTailRemoval(t *testing.T) {
+func TestAuditTailRemoval(t *testing.T) { forEachBackend(t, testAuditTailRemoval) }
+
+func testAuditTailRemoval(t *testing.T, b testBackend) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	l, _ := Open(path)
-	defer l.Close()
+	l, path := b.open(t)
 	for i := 0; i < 3; i++ {
 		if err := l.Audit(ctx, "refused", "", fmt.Sprint(i)); err != nil {
 			t.Fatal(err)
@@ -95,13 +113,7 @@ func TestAuditTailRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 	head := fmt.Sprintf("%d:%x", seq, hash)
-	raw, _ := sql.Open("sqlite", dsn(path))
-	defer raw.Close()
-	for _, s := range []string{"DROP TRIGGER audit_no_delete", "DELETE FROM audit WHERE seq = 3"} {
-		if _, err := raw.Exec(s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tamperer(t, l, path)("DELETE FROM audit WHERE seq = 3")
 	// The shorter chain is valid on its own; the kept head shows the loss.
 	if _, _, err := l.VerifyAudit(ctx, ""); err != nil {
 		t.Fatalf("shorter chain: %v", err)

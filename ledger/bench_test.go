@@ -4,17 +4,20 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"path/filepath"
 	"testing"
 )
 
-func benchLedger(b *testing.B) *Ledger {
-	b.Helper()
-	l, err := Open(filepath.Join(b.TempDir(), "ledger.db"))
-	if err != nil {
-		b.Fatal(err)
+// forEachBenchBackend runs bench as a sub-benchmark per backend; the
+// PostgreSQL one runs when AIRLOCK_TEST_POSTGRES is set.
+func forEachBenchBackend(b *testing.B, bench func(*testing.B, testBackend)) {
+	for _, be := range testBackends {
+		b.Run(be.name, func(b *testing.B) { bench(b, be) })
 	}
-	b.Cleanup(func() { l.Close() })
+}
+
+func benchLedger(b *testing.B, be testBackend) *Ledger {
+	b.Helper()
+	l, _ := be.open(b)
 	if err := l.CreateLicense(context.Background(), testLicense("BNCH-0001", 1<<30)); err != nil {
 		b.Fatal(err)
 	}
@@ -28,8 +31,10 @@ func benchActivation(i int) *Activation {
 }
 
 // BenchmarkRecord records one new seat per operation: one commit, one fsync.
-func BenchmarkRecord(b *testing.B) {
-	l := benchLedger(b)
+func BenchmarkRecord(b *testing.B) { forEachBenchBackend(b, benchmarkRecord) }
+
+func benchmarkRecord(b *testing.B, be testBackend) {
+	l := benchLedger(b, be)
 	ctx := context.Background()
 	for i := 0; b.Loop(); i++ {
 		if _, err := l.Record(ctx, benchActivation(i)); err != nil {
@@ -39,8 +44,10 @@ func BenchmarkRecord(b *testing.B) {
 }
 
 // BenchmarkRecordBatch records batches of 1000 new seats per operation.
-func BenchmarkRecordBatch(b *testing.B) {
-	l := benchLedger(b)
+func BenchmarkRecordBatch(b *testing.B) { forEachBenchBackend(b, benchmarkRecordBatch) }
+
+func benchmarkRecordBatch(b *testing.B, be testBackend) {
+	l := benchLedger(b, be)
 	ctx := context.Background()
 	const size = 1000
 	batch := make([]*Activation, size)

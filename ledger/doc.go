@@ -1,5 +1,6 @@
 // Package ledger is the vendor desk's record of licenses and of the
-// activations (seats) taken on them, kept in one SQLite file.
+// activations (seats) taken on them, kept in one SQLite file or, for several
+// support desks sharing one ledger, in a PostgreSQL database.
 //
 // The ledger does no cryptography and never prints. It stores what the desk
 // tool hands it: license policy when a license is created, and for every
@@ -7,15 +8,46 @@
 // test its errors with [errors.Is]: [ErrNotFound], [ErrExists],
 // [ErrTooManyMachines], [ErrSuspended], [ErrActivationExists], [ErrInvalid],
 // [ErrSchemaTooNew], [ErrNotLedger] and [ErrCorrupt]. Error messages never
-// contain license keys, confidential fields or other caller data.
+// contain license keys, confidential fields or other caller data, nor a
+// PostgreSQL URL or its password.
+//
+// # Backends
+//
+// [Open] takes a file path for SQLite, or a URL that starts with
+// postgres:// or postgresql:// for PostgreSQL (11 or later, UTF8 database
+// encoding), e.g.
+//
+//	postgres://desk@db.example/airlock?sslmode=verify-full&search_path=ledger
+//
+// The URL takes the parameters of libpq that pgx (github.com/jackc/pgx)
+// understands, and the PG* environment variables and the password file
+// fill in what it leaves out; a connection attempt without connect_timeout
+// gives up after ten seconds. The ledger lives in the first schema of the
+// search_path that exists: Open creates its tables in an empty schema, and
+// needs the CREATE privilege on it only then. Other roles than the tables'
+// owner need SELECT, INSERT and UPDATE on them (UPDATE on airlock_ledger
+// for the write lock below). Several ledgers can share a database, each in
+// a schema of its own. Print a URL with [RedactDSN].
+//
+// Both backends have the same methods, errors and guarantees; [Ledger.Backend]
+// says which one a Ledger uses. The only difference: PostgreSQL cannot store
+// text that is not UTF-8 or that holds a NUL byte, so [Ledger.Audit] refuses
+// such text there with [ErrInvalid] (every other text the ledger stores is
+// checked on both backends).
 //
 // # Durability
 //
 // [Ledger.Record] commits the activation before it returns, and the desk
-// must not release a license before Record has returned without error. The
-// database runs in WAL mode with synchronous=FULL, so a committed activation
-// has been fsynced and survives a crash or a power cut. [Ledger.RecordBatch]
-// records many activations with one commit and one fsync, for batch signing.
+// must not release a license before Record has returned without error. A
+// SQLite database runs in WAL mode with synchronous=FULL, so a committed
+// activation has been fsynced and survives a crash or a power cut. On
+// PostgreSQL every write transaction sets synchronous_commit on, whatever
+// the server's configuration, so its commit returns only once the server
+// has flushed it to its write-ahead log (and to synchronous standbys, if
+// any are configured); that survives a crash of the server as long as its
+// fsync setting is on, the default. [Ledger.RecordBatch] records many
+// activations with one commit and one flush, for batch signing; on
+// PostgreSQL each activation still costs a few round trips to the server.
 //
 // # Seats
 //
@@ -32,25 +64,51 @@
 //
 // # Concurrency
 //
-// A [Ledger] is safe for concurrent use. Several processes may open the same
-// file: every write runs in a BEGIN IMMEDIATE transaction, so two desks racing
-// for the last seat are serialized by SQLite and exactly one of them gets it.
-// A writer that finds the database locked by another process waits up to ten
-// seconds (SQLite's busy_timeout) before it fails. Within one process, writes
-// first queue on an in-process lock, for as long as their context allows, so
-// they do not poll SQLite's lock against each other.
+// A [Ledger] is safe for concurrent use, and several processes, or desks on
+// several machines for PostgreSQL, may open the same ledger. Every write
+// transaction first takes the ledger's write lock, which serializes all
+// its writers, so two desks racing for the last seat are serialized and
+// exactly one of them gets it, and the audit log stays one unbroken chain.
+// Readers do not take the lock and are never blocked by it. Within one
+// process, writes first queue on an in-process lock, for as long as their
+// context allows, so they do not poll the database's lock against each
+// other. A writer that finds the lock held by another process waits up to
+// ten seconds before it fails.
 //
-// # File format
+// On SQLite the write lock is SQLite's own: every write runs in a BEGIN
+// IMMEDIATE transaction, and the wait is SQLite's busy_timeout.
 //
-// The file is an ordinary SQLite 3 database, application_id 0x41524C4B
+// On PostgreSQL every write transaction runs at isolation level READ
+// COMMITTED and begins with LOCK TABLE airlock_ledger IN EXCLUSIVE MODE, a
+// lock only the ledger's writers take, with lock_timeout set to ten seconds.
+// Each later statement of the transaction sees every write committed
+// before the lock was granted, so the seat count it reads is current until
+// it commits. The lock is on the ledger's own table, so ledgers in other
+// schemas do not wait for each other. [Open] checks the schema under a
+// transaction-scoped advisory lock on it, so that two processes opening an
+// empty schema at once do not both create the tables.
+//
+// # Storage format
+//
+// A SQLite file is an ordinary SQLite 3 database, application_id 0x41524C4B
 // ("ARLK"), whose schema version is PRAGMA user_version ([SchemaVersion]).
 // [Open] creates a missing file with mode 0600 (SQLite gives the -wal and
 // -shm files the same mode), upgrades older schemas, and refuses a newer
 // schema with [ErrSchemaTooNew] and a SQLite file that is not a ledger with
-// [ErrNotLedger]. Times are stored as Unix nanoseconds in UTC (NULL where a
-// time is absent) and maps as JSON text, so times must lie between the years
-// 1678 and 2262.
+// [ErrNotLedger].
 //
-// The package builds without cgo: it uses the pure-Go driver
-// modernc.org/sqlite.
+// A PostgreSQL ledger is a schema with the same tables, columns and
+// constraints (BIGINT integers, SMALLINT 0/1 flags, BYTEA blobs, keys and
+// IDs in the "C" collation so that they sort as in SQLite), plpgsql trigger
+// functions in place of SQLite's triggers, and a table airlock_ledger whose
+// one row holds the application_id 0x41524C4B and the schema version.
+// [Open] refuses a schema that holds other tables but no airlock_ledger with
+// [ErrNotLedger], and a newer schema version with [ErrSchemaTooNew].
+//
+// On both, times are stored as Unix nanoseconds in UTC (NULL where a time
+// is absent) and maps as JSON text, so times must lie between the years 1678
+// and 2262.
+//
+// The package builds without cgo: it uses the pure-Go drivers
+// modernc.org/sqlite and github.com/jackc/pgx/v5, through database/sql.
 package ledger

@@ -69,3 +69,9 @@ func Example() {
 	// second machine refused: true
 	// seats used: 1 <nil>
 }
+
+func ExampleRedactDSN() {
+	fmt.Println(ledger.RedactDSN("postgres://desk:s3cret@db.example/airlock?sslmode=verify-full&search_path=ledger"))
+	// Output:
+	// postgres://desk:xxxxx@db.example/airlock?sslmode=verify-full&search_path=ledger
+}

@@ -40,41 +40,68 @@ var (
 	// ErrInvalid means a caller-supplied value is malformed; the wrapping
 	// message names the field, not its value.
 	ErrInvalid = errors.New("ledger: invalid input")
-	// ErrSchemaTooNew means the file was written by a newer version of the
-	// ledger than this one understands.
+	// ErrSchemaTooNew means the ledger was written by a newer version of
+	// this package than this one understands.
 	ErrSchemaTooNew = errors.New("ledger: database schema is newer than this program supports")
-	// ErrNotLedger means the file is a SQLite database but not a ledger.
+	// ErrNotLedger means the file is a SQLite database but not a ledger, or
+	// the PostgreSQL schema holds other tables but no ledger.
 	ErrNotLedger = errors.New("ledger: database is not an airlock ledger")
 	// ErrCorrupt means a stored row does not decode.
 	ErrCorrupt = errors.New("ledger: stored data is corrupt")
 )
 
 // SchemaVersion is the schema version this package writes and reads, kept in
-// PRAGMA user_version.
+// PRAGMA user_version (SQLite) or the table airlock_ledger (PostgreSQL).
 const SchemaVersion = 1
 
-// applicationID is PRAGMA application_id of a ledger file: "ARLK".
+// applicationID is PRAGMA application_id of a ledger file, and the
+// application_id of a PostgreSQL ledger's airlock_ledger row: "ARLK".
 const applicationID = 0x41524C4B
 
-// busyTimeout is how long a connection waits for a lock held by another
-// connection or process before it fails with SQLITE_BUSY.
+// busyTimeout is how long a writer waits for the write lock held by another
+// connection or process before it fails: SQLite's busy_timeout, PostgreSQL's
+// lock_timeout.
 const busyTimeout = 10 * time.Second
 
-// Ledger is an open ledger file. It is safe for concurrent use by multiple
-// goroutines, and several Ledgers (in one process or many) may share a file.
+// Ledger is an open ledger. It is safe for concurrent use by multiple
+// goroutines, and several Ledgers (in one process or many) may share a file
+// or a PostgreSQL schema.
 type Ledger struct {
-	db *sql.DB
+	db *sqlDB
 	// wmu serializes this process's write transactions, so they queue here
-	// (honouring contexts) instead of polling SQLite's lock.
+	// (honouring contexts) instead of polling the database's lock.
 	wmu chan struct{}
 }
 
-// Open opens the ledger at path, creating the file with mode 0600 and the
-// schema if missing. It configures WAL mode, synchronous=FULL, foreign keys
-// and a busy timeout on every connection, and fails with [ErrSchemaTooNew] if
-// the file's schema is newer than [SchemaVersion], or with [ErrNotLedger] if
-// the file is some other SQLite database.
-func Open(path string) (*Ledger, error) {
+// Open opens the ledger at target: a PostgreSQL database if target is a
+// URL that starts with postgres:// or postgresql://, else a SQLite file.
+//
+// A SQLite file is created with mode 0600, and the schema with it, if
+// missing. Open configures WAL mode, synchronous=FULL, foreign keys and a
+// busy timeout on every connection.
+//
+// A PostgreSQL ledger lives in the first existing schema of the connection's
+// search_path (a search_path parameter in the URL chooses one, e.g.
+// postgres://desk@db.example/airlock?search_path=ledger); Open creates its
+// tables if that schema is empty. Error messages never contain the URL or
+// its password; [RedactDSN] gives a printable form of target.
+//
+// Open fails with [ErrSchemaTooNew] if the ledger's schema is newer than
+// [SchemaVersion], or with [ErrNotLedger] if the file is some other SQLite
+// database or the PostgreSQL schema holds other tables.
+func Open(target string) (*Ledger, error) {
+	if isPostgres(target) {
+		return openPostgres(target)
+	}
+	return openSQLite(target)
+}
+
+// Backend returns "sqlite" or "postgres".
+func (l *Ledger) Backend() string {
+	return l.db.dialect.String()
+}
+
+func openSQLite(path string) (*Ledger, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: empty ledger path", ErrInvalid)
 	}
@@ -86,14 +113,14 @@ func Open(path string) (*Ledger, error) {
 		return nil, err
 	}
 
-	db, err := sql.Open("sqlite", dsn(abs))
+	raw, err := sql.Open("sqlite", dsn(abs))
 	if err != nil {
 		return nil, fmt.Errorf("ledger: failed to open database: %w", err)
 	}
-	db.SetMaxIdleConns(4)
-	l := &Ledger{db: db, wmu: make(chan struct{}, 1)}
-	if err := l.init(context.Background()); err != nil {
-		db.Close()
+	raw.SetMaxIdleConns(4)
+	l := &Ledger{db: &sqlDB{raw: raw, dialect: sqliteDialect}, wmu: make(chan struct{}, 1)}
+	if err := l.initSQLite(context.Background()); err != nil {
+		raw.Close()
 		return nil, err
 	}
 	return l, nil
@@ -145,19 +172,19 @@ func createFile(abs string) error {
 // Close closes the ledger. Records already returned are durable; Close only
 // releases the connections.
 func (l *Ledger) Close() error {
-	return l.db.Close()
+	return l.db.raw.Close()
 }
 
-func (l *Ledger) init(ctx context.Context) error {
+func (l *Ledger) initSQLite(ctx context.Context) error {
 	var mode string
-	if err := l.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+	if err := l.db.raw.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		return fmt.Errorf("ledger: failed to open database: %w", err)
 	}
 	if !strings.EqualFold(mode, "wal") {
 		// E.g. a file system without shared memory support.
 		return errors.New("ledger: database could not be put in WAL mode")
 	}
-	return l.write(ctx, migrate)
+	return l.write(ctx, migrateSQLite)
 }
 
 // schemaV1 is the schema of version 1. Times are Unix nanoseconds (UTC),
@@ -224,19 +251,20 @@ BEGIN
 END;
 `
 
-// migrate brings the schema to SchemaVersion inside the write transaction tx,
-// so that two processes opening a new file at once do not both create it.
-func migrate(ctx context.Context, tx *sql.Tx) error {
+// migrateSQLite brings the schema to SchemaVersion inside the write
+// transaction t, so that two processes opening a new file at once do not
+// both create it.
+func migrateSQLite(ctx context.Context, t *sqlTx) error {
 	var version, appID int64
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+	if err := t.raw.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("ledger: failed to read schema version: %w", err)
 	}
-	if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+	if err := t.raw.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
 		return fmt.Errorf("ledger: failed to read application id: %w", err)
 	}
 	if version == 0 {
 		var objects int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
+		if err := t.raw.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
 			return fmt.Errorf("ledger: failed to read schema: %w", err)
 		}
 		if objects != 0 || (appID != 0 && appID != applicationID) {
@@ -255,22 +283,34 @@ func migrate(ctx context.Context, tx *sql.Tx) error {
 	}
 	// version == 0: a new file. Later versions add their upgrade steps
 	// here, each from the version before.
-	if _, err := tx.ExecContext(ctx, schemaV1+auditSchema); err != nil {
+	if _, err := t.raw.ExecContext(ctx, schemaV1+auditSchema); err != nil {
 		return fmt.Errorf("ledger: failed to create schema: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+	if _, err := t.raw.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
 		return fmt.Errorf("ledger: failed to set application id: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
+	if _, err := t.raw.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
 		return fmt.Errorf("ledger: failed to set schema version: %w", err)
 	}
 	return nil
 }
 
-// write runs fn in a write transaction (BEGIN IMMEDIATE, through the DSN's
-// _txlock) and commits it if fn returns nil. Writers of this process queue on
-// l.wmu first.
-func (l *Ledger) write(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+// write runs fn in a write transaction and commits it if fn returns nil.
+// Writers of this process queue on l.wmu first. Then the transaction takes
+// the ledger's write lock, which serializes all writers of the ledger, in
+// every process: on SQLite it is BEGIN IMMEDIATE (through the DSN's
+// _txlock), on PostgreSQL an EXCLUSIVE lock on the table airlock_ledger
+// (see lockWriters). So fn reads what every earlier writer committed, and
+// nobody writes until it commits.
+func (l *Ledger) write(ctx context.Context, fn func(context.Context, *sqlTx) error) error {
+	if l.db.dialect == postgresDialect {
+		return l.transact(ctx, lockWriters, fn)
+	}
+	return l.transact(ctx, nil, fn)
+}
+
+// transact runs fn in a transaction that lock, if not nil, starts with.
+func (l *Ledger) transact(ctx context.Context, lock func(context.Context, *sql.Tx) error, fn func(context.Context, *sqlTx) error) error {
 	select {
 	case l.wmu <- struct{}{}:
 	case <-ctx.Done():
@@ -278,15 +318,27 @@ func (l *Ledger) write(ctx context.Context, fn func(context.Context, *sql.Tx) er
 	}
 	defer func() { <-l.wmu }()
 
-	tx, err := l.db.BeginTx(ctx, nil)
+	var opts *sql.TxOptions
+	if l.db.dialect == postgresDialect {
+		// Whatever the server's default: each statement of a READ
+		// COMMITTED transaction sees every write committed before it.
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	raw, err := l.db.raw.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("ledger: failed to begin transaction: %w", err)
 	}
-	if err := fn(ctx, tx); err != nil {
-		_ = tx.Rollback()
+	if lock != nil {
+		if err := lock(ctx, raw); err != nil {
+			_ = raw.Rollback()
+			return err
+		}
+	}
+	if err := fn(ctx, &sqlTx{raw: raw, dialect: l.db.dialect}); err != nil {
+		_ = raw.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := raw.Commit(); err != nil {
 		return fmt.Errorf("ledger: failed to commit transaction: %w", err)
 	}
 	return nil

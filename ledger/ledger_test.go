@@ -17,6 +17,8 @@ import (
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
 
+// openTemp opens a new SQLite ledger, for the tests of SQLite's own
+// settings and file; the other tests run on every backend (forEachBackend).
 func openTemp(t *testing.T) (*Ledger, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ledger.db")
@@ -65,9 +67,11 @@ func activation(licenseKey string, machine byte, id string) *Activation {
 	}
 }
 
-func TestCreateGetList(t *testing.T) {
+func TestCreateGetList(t *testing.T) { forEachBackend(t, testCreateGetList) }
+
+func testCreateGetList(t *testing.T, bk testBackend) {
 	ctx := context.Background()
-	l, _ := openTemp(t)
+	l, _ := bk.open(t)
 
 	b := testLicense("BBBB-0002", 3)
 	a := testLicense("AAAA-0001", 1)
@@ -113,9 +117,11 @@ func TestCreateGetList(t *testing.T) {
 	}
 }
 
-func TestCreateLicenseDuplicate(t *testing.T) {
+func TestCreateLicenseDuplicate(t *testing.T) { forEachBackend(t, testCreateLicenseDuplicate) }
+
+func testCreateLicenseDuplicate(t *testing.T, b testBackend) {
 	ctx := context.Background()
-	l, _ := openTemp(t)
+	l, _ := b.open(t)
 	mustCreate(t, l, testLicense("DUPE-0001", 2))
 
 	other := testLicense("DUPE-0001", 9)
@@ -132,8 +138,10 @@ func TestCreateLicenseDuplicate(t *testing.T) {
 	}
 }
 
-func TestCreateLicenseSetsCreated(t *testing.T) {
-	l, _ := openTemp(t)
+func TestCreateLicenseSetsCreated(t *testing.T) { forEachBackend(t, testCreateLicenseSetsCreated) }
+
+func testCreateLicenseSetsCreated(t *testing.T, b testBackend) {
+	l, _ := b.open(t)
 	lic := testLicense("TIME-0001", 1)
 	lic.Created = time.Time{}
 	before := time.Now()
@@ -150,7 +158,9 @@ func TestCreateLicenseSetsCreated(t *testing.T) {
 	}
 }
 
-func TestCreateLicenseInvalid(t *testing.T) {
+func TestCreateLicenseInvalid(t *testing.T) { forEachBackend(t, testCreateLicenseInvalid) }
+
+func testCreateLicenseInvalid(t *testing.T, b testBackend) {
 	const secret = "s3cr3t-value"
 	tests := []struct {
 		name   string
@@ -179,7 +189,7 @@ func TestCreateLicenseInvalid(t *testing.T) {
 		}},
 	}
 	ctx := context.Background()
-	l, _ := openTemp(t)
+	l, _ := b.open(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lic := testLicense("GOOD-0001", 1)
@@ -225,9 +235,11 @@ func seats(t *testing.T, l *Ledger, key string) int {
 	return n
 }
 
-func TestRecordSeats(t *testing.T) {
+func TestRecordSeats(t *testing.T) { forEachBackend(t, testRecordSeats) }
+
+func testRecordSeats(t *testing.T, b testBackend) {
 	ctx := context.Background()
-	l, _ := openTemp(t)
+	l, _ := b.open(t)
 	const key = "SEAT-0001"
 	mustCreate(t, l, testLicense(key, 2))
 	if n := seats(t, l, key); n != 0 {
@@ -298,7 +310,7 @@ func TestRecordSeats(t *testing.T) {
 		t.Errorf("Activations =\n%+v\nwant\n%+v", acts, want)
 	}
 	var rows int
-	if err := l.db.QueryRow(`SELECT count(*) FROM activations`).Scan(&rows); err != nil || rows != 2 {
+	if err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM activations`).Scan(&rows); err != nil || rows != 2 {
 		t.Errorf("activation rows = %d (%v), want 2: a refusal wrote something", rows, err)
 	}
 
@@ -309,9 +321,11 @@ func TestRecordSeats(t *testing.T) {
 	checkSeatCounters(t, l)
 }
 
-func TestRecordErrors(t *testing.T) {
+func TestRecordErrors(t *testing.T) { forEachBackend(t, testRecordErrors) }
+
+func testRecordErrors(t *testing.T, b testBackend) {
 	ctx := context.Background()
-	l, _ := openTemp(t)
+	l, _ := b.open(t)
 	const key = "ERRS-0001"
 	mustCreate(t, l, testLicense(key, 5))
 
@@ -361,7 +375,9 @@ func TestRecordErrors(t *testing.T) {
 	}
 }
 
-func TestRecordInvalid(t *testing.T) {
+func TestRecordInvalid(t *testing.T) { forEachBackend(t, testRecordInvalid) }
+
+func testRecordInvalid(t *testing.T, b testBackend) {
 	tests := []struct {
 		name   string
 		modify func(*Activation)
@@ -382,7 +398,7 @@ func TestRecordInvalid(t *testing.T) {
 		{"lease out of range", func(a *Activation) { a.LeaseUntil = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC) }},
 	}
 	ctx := context.Background()
-	l, _ := openTemp(t)
+	l, _ := b.open(t)
 	const key = "INVA-0001"
 	mustCreate(t, l, testLicense(key, 5))
 	for _, tt := range tests {
@@ -402,16 +418,18 @@ func TestRecordInvalid(t *testing.T) {
 	}
 }
 
-func TestReleasedSeatIsFree(t *testing.T) {
+func TestReleasedSeatIsFree(t *testing.T) { forEachBackend(t, testReleasedSeatIsFree) }
+
+func testReleasedSeatIsFree(t *testing.T, b testBackend) {
 	ctx := context.Background()
-	l, _ := openTemp(t)
+	l, _ := b.open(t)
 	const key = "FREE-0001"
 	mustCreate(t, l, testLicense(key, 1))
 	if _, err := l.Record(ctx, activation(key, 1, "01")); err != nil {
 		t.Fatal(err)
 	}
 	// Deactivation receipts come later; release the seat by hand.
-	if _, err := l.db.Exec(`UPDATE activations SET released = 1 WHERE id = '01'`); err != nil {
+	if _, err := l.db.ExecContext(ctx, `UPDATE activations SET released = 1 WHERE id = '01'`); err != nil {
 		t.Fatal(err)
 	}
 	if n := seats(t, l, key); n != 0 {
@@ -434,9 +452,11 @@ func TestReleasedSeatIsFree(t *testing.T) {
 	checkSeatCounters(t, l)
 }
 
-func TestRecordBatch(t *testing.T) {
+func TestRecordBatch(t *testing.T) { forEachBackend(t, testRecordBatch) }
+
+func testRecordBatch(t *testing.T, b testBackend) {
 	ctx := context.Background()
-	l, _ := openTemp(t)
+	l, _ := b.open(t)
 	const key = "BTCH-0001"
 	mustCreate(t, l, testLicense(key, 2))
 	if _, err := l.Record(ctx, activation(key, 1, "01")); err != nil {
@@ -505,9 +525,11 @@ func TestRecordBatch(t *testing.T) {
 	checkSeatCounters(t, l)
 }
 
-func TestReopenPersists(t *testing.T) {
+func TestReopenPersists(t *testing.T) { forEachBackend(t, testReopenPersists) }
+
+func testReopenPersists(t *testing.T, b testBackend) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledger.db")
+	path := b.target(t)
 	l, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -547,7 +569,7 @@ func TestConnectionSettings(t *testing.T) {
 	l, _ := openTemp(t)
 	var conns []*sql.Conn
 	for range 3 {
-		c, err := l.db.Conn(ctx)
+		c, err := l.db.raw.Conn(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -584,7 +606,7 @@ func TestConnectionSettings(t *testing.T) {
 func TestWriteIsImmediate(t *testing.T) {
 	ctx := context.Background()
 	l, path := openTemp(t)
-	tx, err := l.db.BeginTx(ctx, nil)
+	tx, err := l.db.raw.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -671,19 +693,28 @@ func TestPathWithURISyntax(t *testing.T) {
 	}
 }
 
-func TestSchemaTooNew(t *testing.T) {
-	l, path := openTemp(t)
-	l.Close()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion+1)); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+func TestSchemaTooNew(t *testing.T) { forEachBackend(t, testSchemaTooNew) }
 
-	l, err = Open(path)
+func testSchemaTooNew(t *testing.T, b testBackend) {
+	l, path := b.open(t)
+	if l.Backend() == "postgres" {
+		if _, err := l.db.ExecContext(context.Background(), `UPDATE airlock_ledger SET schema_version = ?`, SchemaVersion+1); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+	} else {
+		l.Close()
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion+1)); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	}
+
+	l, err := Open(path)
 	if !errors.Is(err, ErrSchemaTooNew) {
 		if l != nil {
 			l.Close()
@@ -739,7 +770,7 @@ func TestNotLedger(t *testing.T) {
 // trusts, equals the number of its active activations.
 func checkSeatCounters(t *testing.T, l *Ledger) {
 	t.Helper()
-	rows, err := l.db.Query(`
+	rows, err := l.db.QueryContext(context.Background(), `
 		SELECT l.key, l.seats_used,
 			(SELECT count(*) FROM activations a WHERE a.license_key = l.key AND a.released = 0)
 		FROM licenses l`)
@@ -767,8 +798,12 @@ func checkSeatCounters(t *testing.T, l *Ledger) {
 // TestSeatCounterFollowsEveryChange changes activations behind the ledger's
 // back, as a later release or repair would, and checks the seat counter.
 func TestSeatCounterFollowsEveryChange(t *testing.T) {
+	forEachBackend(t, testSeatCounterFollowsEveryChange)
+}
+
+func testSeatCounterFollowsEveryChange(t *testing.T, b testBackend) {
 	ctx := context.Background()
-	l, _ := openTemp(t)
+	l, _ := b.open(t)
 	mustCreate(t, l, testLicense("CNTR-0001", 3))
 	mustCreate(t, l, testLicense("CNTR-0002", 3))
 	for i, id := range []string{"01", "02", "03"} {
@@ -786,7 +821,7 @@ func TestSeatCounterFollowsEveryChange(t *testing.T) {
 		`DELETE FROM activations WHERE id = '01'`, // released
 		`UPDATE activations SET released = 0, license_key = 'CNTR-0001' WHERE id = '02'`,
 	} {
-		if _, err := l.db.Exec(stmt); err != nil {
+		if _, err := l.db.ExecContext(ctx, stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
 		}
 		checkSeatCounters(t, l)
@@ -806,13 +841,11 @@ func TestSeatCounterFollowsEveryChange(t *testing.T) {
 	checkSeatCounters(t, l)
 }
 
-func TestActiveSeat(t *testing.T) {
+func TestActiveSeat(t *testing.T) { forEachBackend(t, testActiveSeat) }
+
+func testActiveSeat(t *testing.T, b testBackend) {
 	ctx := context.Background()
-	l, err := Open(filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, _ := b.open(t)
 	if err := l.CreateLicense(ctx, &License{Key: "K-1", Product: "p", Licensee: "l", MaxMachines: 2, MatchPolicy: "most"}); err != nil {
 		t.Fatal(err)
 	}
@@ -832,13 +865,11 @@ func TestActiveSeat(t *testing.T) {
 	}
 }
 
-func TestRelease(t *testing.T) {
+func TestRelease(t *testing.T) { forEachBackend(t, testRelease) }
+
+func testRelease(t *testing.T, b testBackend) {
 	ctx := context.Background()
-	l, err := Open(filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, _ := b.open(t)
 	if err := l.CreateLicense(ctx, &License{Key: "K-1", Product: "p", Licensee: "l", MaxMachines: 1, MatchPolicy: "most"}); err != nil {
 		t.Fatal(err)
 	}
@@ -874,13 +905,11 @@ func TestRelease(t *testing.T) {
 	}
 }
 
-func TestMaxReactivations(t *testing.T) {
+func TestMaxReactivations(t *testing.T) { forEachBackend(t, testMaxReactivations) }
+
+func testMaxReactivations(t *testing.T, b testBackend) {
 	ctx := context.Background()
-	l, err := Open(filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l, _ := b.open(t)
 	one := 1
 	if err := l.CreateLicense(ctx, &License{Key: "K-1", Product: "p", Licensee: "l", MaxMachines: 1, MatchPolicy: "most", MaxReactivations: &one}); err != nil {
 		t.Fatal(err)

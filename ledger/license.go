@@ -112,7 +112,7 @@ func (l *Ledger) CreateLicense(ctx context.Context, lic *License) error {
 		created = time.Now().UTC()
 	}
 
-	err = l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = l.write(ctx, func(ctx context.Context, tx *sqlTx) error {
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO licenses (key, product, licensee, max_machines, expires, lease_period,
 				features, confidential, match_policy, refuse_env, hwkey_env, secret_mode, secret_hash, created, suspended, max_reactivations, refuse_generic)
@@ -146,7 +146,10 @@ func (l *Ledger) CreateLicense(ctx context.Context, lic *License) error {
 // given key. A suspended license keeps its seats but takes no new or renewed
 // activation: [Ledger.Record] fails with [ErrSuspended].
 func (l *Ledger) SetSuspended(ctx context.Context, key string, suspended bool) error {
-	return l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	if !storable(key) {
+		return ErrNotFound
+	}
+	return l.write(ctx, func(ctx context.Context, tx *sqlTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE licenses SET suspended = ? WHERE key = ?`, boolInt(suspended), key)
 		if err != nil {
 			return fmt.Errorf("ledger: failed to update license: %w", err)
@@ -171,6 +174,9 @@ const licenseColumns = `key, product, licensee, max_machines, expires, lease_per
 
 // GetLicense returns the license with the given key, or [ErrNotFound].
 func (l *Ledger) GetLicense(ctx context.Context, key string) (*License, error) {
+	if !storable(key) {
+		return nil, ErrNotFound
+	}
 	row := l.db.QueryRowContext(ctx, `SELECT `+licenseColumns+` FROM licenses WHERE key = ?`, key)
 	lic, err := scanLicense(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -296,7 +302,10 @@ func (l *Ledger) BindSecret(ctx context.Context, key string, hash []byte) error 
 	if len(hash) != 32 {
 		return invalid("secret hash must be 32 bytes")
 	}
-	return l.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	if !storable(key) {
+		return ErrNotFound
+	}
+	return l.write(ctx, func(ctx context.Context, tx *sqlTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE licenses SET secret_hash = ? WHERE key = ? AND secret_hash IS NULL`, hash, key)
 		if err != nil {
 			return fmt.Errorf("ledger: failed to update license: %w", err)

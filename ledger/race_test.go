@@ -14,11 +14,13 @@ import (
 	"time"
 )
 
-// TestLastSeatRace has goroutines on two Ledgers on one file (two desks)
-// race, each for another machine, for the last seat of a license.
-func TestLastSeatRace(t *testing.T) {
+// TestLastSeatRace has goroutines on two Ledgers on one file or schema (two
+// desks) race, each for another machine, for the last seat of a license.
+func TestLastSeatRace(t *testing.T) { forEachBackend(t, testLastSeatRace) }
+
+func testLastSeatRace(t *testing.T, b testBackend) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledger.db")
+	path := b.target(t)
 	desks := make([]*Ledger, 2)
 	for i := range desks {
 		l, err := Open(path)
@@ -88,9 +90,11 @@ func TestLastSeatRace(t *testing.T) {
 
 // TestSameMachineRace has one installation's requests race on two desks
 // for a one-seat license: one takes the seat, the others reuse it.
-func TestSameMachineRace(t *testing.T) {
+func TestSameMachineRace(t *testing.T) { forEachBackend(t, testSameMachineRace) }
+
+func testSameMachineRace(t *testing.T, b testBackend) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ledger.db")
+	path := b.target(t)
 	desks := make([]*Ledger, 2)
 	for i := range desks {
 		l, err := Open(path)
@@ -156,7 +160,9 @@ const (
 
 // TestLastSeatAcrossProcesses runs desks as separate processes (this test
 // binary, running TestChildRecord) that race for the last seat.
-func TestLastSeatAcrossProcesses(t *testing.T) {
+func TestLastSeatAcrossProcesses(t *testing.T) { forEachBackend(t, testLastSeatAcrossProcesses) }
+
+func testLastSeatAcrossProcesses(t *testing.T, b testBackend) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -164,9 +170,8 @@ func TestLastSeatAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "ledger.db")
-	goFile := filepath.Join(dir, "go")
+	path := b.target(t)
+	goFile := filepath.Join(t.TempDir(), "go")
 	l, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +188,8 @@ func TestLastSeatAcrossProcesses(t *testing.T) {
 	outs := make([]strings.Builder, children)
 	for i := range cmds {
 		cmd := exec.Command(exe, "-test.run=^TestChildRecord$", "-test.v")
+		// The target travels in the environment, which other users
+		// cannot read, not on the command line: a URL holds a password.
 		cmd.Env = append(os.Environ(),
 			childDBEnv+"="+path,
 			childMachineEnv+"="+strconv.Itoa(10+i),

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -175,4 +176,18 @@ func validateActivation(a *Activation) error {
 		return invalid("cannot record a released activation")
 	}
 	return nil
+}
+
+// storable reports whether every s can be stored as text on both backends:
+// PostgreSQL refuses NUL bytes and invalid UTF-8. Keys and IDs are checked
+// when stored, so a look-up by a value that is not storable finds nothing,
+// and the look-ups say so without asking the database (which on PostgreSQL
+// would fail instead).
+func storable(ss ...string) bool {
+	for _, s := range ss {
+		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+			return false
+		}
+	}
+	return true
 }
