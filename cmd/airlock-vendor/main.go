@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -188,22 +189,66 @@ func (a *app) path(name string) (string, error) {
 	return filepath.Join(h, name), nil
 }
 
-func (a *app) openLedger() (*ledger.Ledger, error) {
-	p := a.db
-	if p == "" {
-		var err error
-		if p, err = a.path("ledger.db"); err != nil {
-			return nil, err
-		}
-		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no ledger at %s: run `airlock-vendor init` first", p)
-		}
+// ledgerURLFile names the file in the desk's directory where init --db
+// records a ledger other than DIR/ledger.db (a PostgreSQL URL without its
+// password, or a file path).
+const ledgerURLFile = "ledger.url"
+
+// ledgerTarget says where the ledger is: --db, else $AIRLOCK_VENDOR_DB, else
+// what init --db recorded in DIR/ledger.url, else DIR/ledger.db (which must
+// exist: init creates it).
+func (a *app) ledgerTarget() (string, error) {
+	if a.db != "" {
+		return a.db, nil
 	}
-	l, err := ledger.Open(p)
+	if v := os.Getenv("AIRLOCK_VENDOR_DB"); v != "" {
+		return v, nil
+	}
+	p, err := a.path(ledgerURLFile)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open the ledger: %w", err)
+		return "", err
+	}
+	if b, err := os.ReadFile(p); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" && len(b) < 4096 {
+			return t, nil
+		}
+		return "", fmt.Errorf("%s is empty or damaged: pass --db", p)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("cannot read %s: %w", p, errors.Unwrap(err))
+	}
+	if p, err = a.path("ledger.db"); err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no ledger at %s: run `airlock-vendor init` first", p)
+	}
+	return p, nil
+}
+
+func (a *app) openLedger() (*ledger.Ledger, error) {
+	target, err := a.ledgerTarget()
+	if err != nil {
+		return nil, err
+	}
+	l, err := ledger.Open(target)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the ledger %s: %w", ledger.RedactDSN(target), err)
 	}
 	return l, nil
+}
+
+// withoutPassword returns a PostgreSQL URL without its password, and
+// whether it had one; anything else unchanged.
+func withoutPassword(target string) (string, bool) {
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.User == nil {
+		return target, false
+	}
+	if _, has := u.User.Password(); !has {
+		return target, false
+	}
+	u.User = url.User(u.User.Username())
+	return u.String(), true
 }
 
 func (a *app) loadKey() (*crypto.Identity, error) {
@@ -317,14 +362,33 @@ func (a *app) cmdInit(args []string) error {
 	if err := atomicfile.Write(filepath.Join(home, "vendor.pub"), []byte(id.Public().String()+"\n"), 0o644); err != nil {
 		return fmt.Errorf("cannot write the vendor public key: %w", err)
 	}
-	if a.db == "" {
-		a.db = filepath.Join(home, "ledger.db")
+	target := a.db
+	if target == "" {
+		target = filepath.Join(home, "ledger.db")
 	}
-	l, err := ledger.Open(a.db)
+	l, err := ledger.Open(target)
 	if err != nil {
-		return fmt.Errorf("cannot create the ledger: %w", err)
+		return fmt.Errorf("cannot create the ledger %s: %w", ledger.RedactDSN(target), err)
 	}
+	backend := l.Backend()
 	l.Close()
+	if a.db != "" {
+		// Later commands find the ledger without --db. A password is
+		// never written to disk by airlock.
+		rec, hadPassword := withoutPassword(a.db)
+		if backend == "sqlite" {
+			if rec, err = filepath.Abs(a.db); err != nil {
+				return err
+			}
+		}
+		if err := atomicfile.Write(filepath.Join(home, ledgerURLFile), []byte(rec+"\n"), 0o600); err != nil {
+			return fmt.Errorf("cannot record where the ledger is: %w", err)
+		}
+		if hadPassword {
+			a.ui.Warnf("the ledger's password is not recorded: give it to later commands with PGPASSWORD or ~/.pgpass")
+		}
+		a.ui.Infof("ledger: %s (%s)", ledger.RedactDSN(rec), backend)
+	}
 	a.ui.Infof("vendor key %s created in %s", id.ID(), home)
 	a.ui.Infof("pin this public key in your product:")
 	fmt.Fprintln(a.ui.Stdout, id.Public().String())
