@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/dongle"
@@ -76,7 +77,7 @@ func (a *app) cardSigningKey(s *dongle.Session, reader string, kinds []dongle.Ki
 func (a *app) findSigningCard(s *dongle.Session, pub ed25519.PublicKey) (id *dongle.Identity, failure error, err error) {
 	readers, err := s.Readers()
 	if err != nil {
-		return nil, nil, cli.DongleFailure(err)
+		return nil, nil, err
 	}
 	for _, r := range readers {
 		if !r.CardPresent {
@@ -107,31 +108,36 @@ func (a *app) requireHardwareKey() error {
 	if err != nil {
 		return err
 	}
-	s, err := a.openDongle()
-	if err != nil {
-		return err
-	}
-	id, failure, err := a.findSigningCard(s, pub.Sign)
-	if err != nil {
-		return err
-	}
-	if id != nil {
-		a.ui.Infof("signing key %s is on the %s", pub.ID(), id)
-		return nil
-	}
 	msg := fmt.Sprintf("no plugged-in hardware key holds signing key %s; --crash-if-no-hardware-key refuses to start", pub.ID())
-	err = result.New(result.HardwareKeyNotAccessible, msg)
-	switch {
-	case failure != nil && !errors.Is(failure, dongle.ErrUnsupportedCard):
+	// Whatever keeps the card out of reach (no pcscd, no reader, another
+	// program holding it), the outcome is the one exit code 19; the hint
+	// says what was in the way.
+	notAccessible := func(failure error) error {
+		err := result.New(result.HardwareKeyNotAccessible, msg)
+		if failure == nil || errors.Is(failure, dongle.ErrUnsupportedCard) {
+			return cli.WithHint(err, "plug in the card made with `airlock-vendor init --hardware-key` (a desk whose key is a file has no hardware key to wait for)")
+		}
+		hint := strings.TrimSuffix(failure.Error(), ".")
 		var de *dongle.Error
-		hint := failure.Error()
 		if errors.As(failure, &de) && de.Hint != "" {
 			hint += "; " + de.Hint
 		}
 		return cli.WithHint(err, hint)
-	default:
-		return cli.WithHint(err, "plug in the card made with `airlock-vendor init --hardware-key` (a desk whose key is a file has no hardware key to wait for)")
 	}
+	s, err := dongle.Open(a.ui.DongleOptions(a.pinFile, "desk's signing"))
+	if err != nil {
+		return notAccessible(err)
+	}
+	defer s.Close()
+	id, failure, err := a.findSigningCard(s, pub.Sign)
+	switch {
+	case err != nil:
+		return notAccessible(err)
+	case id == nil:
+		return notAccessible(failure)
+	}
+	a.ui.Infof("signing key %s is on the %s", pub.ID(), id)
+	return nil
 }
 
 // attachCard attaches the card that holds id's signing key, when it is on
