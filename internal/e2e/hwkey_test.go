@@ -239,6 +239,24 @@ func TestDeskKeyOnCard(t *testing.T) {
 	if n := seats(); n != 2 {
 		t.Fatalf("%d seats taken, want 2", n)
 	}
+	// A batch: the card signs each license (one PIN for the run).
+	batchKey := createLicense(t, e, desk, "--max-machines", "3")
+	dir := t.TempDir()
+	for i := range 3 {
+		m := machineA
+		m.machineID = fmt.Sprintf("%032x", 0xba7c4+i)
+		m.boardSerial, m.productSerial, m.diskSerial = fmt.Sprint("BSN-B", i), fmt.Sprint("PSN-B", i), fmt.Sprint("DSK-B", i)
+		req := request(t, e.on(m.tree(t)), filepath.Join(t.TempDir(), "s"), vk, batchKey)
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("req-%d.txt", i)), readFile(t, req))
+	}
+	o = e.vendor("--dir", desk, "sign", "--batch", dir)
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "signed 3 of 3 requests")
+	for i := range 3 {
+		o := e.airlock("inspect", filepath.Join(dir, fmt.Sprintf("req-%d.license.txt", i)), "--vendor-key", vk)
+		expectOK(t, o)
+		expectContains(t, "stdout", o.stdout, ": verifies\n")
+	}
 	// A desk whose key is a file has no hardware key to wait for.
 	fileDesk, _ := initDesk(t, e)
 	o = e.vendor("--dir", fileDesk, "--crash-if-no-hardware-key", "license", "list")
