@@ -14,10 +14,26 @@ import (
 // The desk killed with SIGKILL at random points while it signs: afterwards
 // the ledger opens, its audit chain verifies, its seat counts agree with its
 // activations, and every license that reached the disk is recorded in it.
+// On the SQLite file and on a PostgreSQL ledger.
 func TestCrashSafety(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	desk, vk := initDesk(t, e)
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		desk, vk := initDesk(t, e)
+		crashSafety(t, e, desk, vk, 40*time.Millisecond)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		target, password := postgresLedger(t)
+		e := newEnv(t).with("PGPASSWORD", password)
+		desk, vk := initDesk(t, e, "--db", target)
+		// Connecting to the server takes longer than opening a file.
+		crashSafety(t, e, desk, vk, 120*time.Millisecond)
+	})
+}
+
+// crashSafety kills each sign run after a random delay of up to maxDelay.
+func crashSafety(t *testing.T, e *env, desk, vk string, maxDelay time.Duration) {
 	key := createLicense(t, e, desk, "--max-machines", "1000")
 	dir := t.TempDir()
 	// Requests from a few installations on a few machines.
@@ -39,7 +55,7 @@ func TestCrashSafety(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		delay := time.Duration(r.IntN(40_000)) * time.Microsecond
+		delay := time.Duration(r.Int64N(int64(maxDelay)))
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
@@ -120,4 +136,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Logf("temporary file left by a killed run (never read as a license): %s", filepath.Base(l))
 	}
 	t.Logf("%d licenses written, %d activations recorded", licenses, len(recorded))
+	if licenses == 0 || killed == 30 {
+		t.Fatal("no run finished: the test proved nothing about finished runs")
+	}
 }

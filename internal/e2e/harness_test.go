@@ -415,10 +415,10 @@ func (m machine) tree(t *testing.T) string {
 
 // deskDir makes a vendor desk (init, low scrypt work factor) and returns its
 // directory and the --vendor-key value that names its public key.
-func initDesk(t *testing.T, e *env) (dir, vendorKey string) {
+func initDesk(t *testing.T, e *env, extra ...string) (dir, vendorKey string) {
 	t.Helper()
 	dir = filepath.Join(t.TempDir(), "desk")
-	o := e.vendor("--dir", dir, "init", "--scrypt-work-factor", "10")
+	o := e.vendor(append([]string{"--dir", dir, "init", "--scrypt-work-factor", "10"}, extra...)...)
 	expectOK(t, o)
 	if !regexp.MustCompile(`^AV1[A-Z2-7]+\n$`).MatchString(o.stdout) {
 		t.Fatalf("init stdout is not a vendor public key:\n%s", o)
