@@ -133,12 +133,9 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 		return nil, result.New(result.RequestStale, "request was made in the future: the requesting machine's clock is ahead")
 	}
 	key := r.LicenseKey // canonical: request.Verify checked it
-	lic, err := d.Ledger.GetLicense(ctx, key)
-	if errors.Is(err, ledger.ErrNotFound) {
-		return nil, result.New(result.LicenseUnknown, "no such license key")
-	}
+	lic, err := d.lookup(ctx, r, now)
 	if err != nil {
-		return nil, result.Wrap(result.Internal, "cannot read the ledger", err)
+		return nil, err
 	}
 	if lic.Suspended {
 		return nil, result.New(result.LicenseSuspended, "license is suspended")
@@ -204,11 +201,17 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 		}
 	}
 	refuse, _ := fingerprint.ParseEnv(orNone(lic.RefuseEnv)) // checked by checkEnv
+	licensee := lic.Licensee
+	if licensee == "" {
+		// A license names its licensee (1 to 128 bytes); an auto-created
+		// one has none in the ledger: it is for whoever holds its key.
+		licensee = key
+	}
 	p := response.Params{
 		RefuseEnv:    refuse,
 		LicenseKey:   key,
 		Product:      lic.Product,
-		Licensee:     lic.Licensee,
+		Licensee:     licensee,
 		Features:     lic.Features,
 		Issued:       issued,
 		Expires:      lic.Expires,
@@ -229,6 +232,34 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 		return nil, result.New(result.Malformed, "the phone code seed has the wrong size")
 	}
 	return &job{req: r, signed: req, lic: lic, key: key, p: p, secret: secret, prevLease: prevLease, actID: actID, issued: issued, codeSeed: conf.CodeSeed}, nil
+}
+
+// lookup returns the license the request names. An activation request
+// with a license key the ledger does not know creates its license from
+// the template of the product it names, if the ledger's settings for that
+// product say so (NetLicensing's "Auto-create Licensee"); the new license
+// is an ordinary one, and the request then passes every check as against
+// any other. A renewal names a lease of an existing license: it creates
+// nothing.
+func (d *Desk) lookup(ctx context.Context, r *request.Request, now time.Time) (*ledger.License, error) {
+	key := r.LicenseKey
+	lic, err := d.Ledger.GetLicense(ctx, key)
+	if errors.Is(err, ledger.ErrNotFound) && r.Kind == request.KindActivate {
+		lic, err = d.Ledger.AutoCreateLicense(ctx, r.Product, key, now)
+		if errors.Is(err, ledger.ErrExists) {
+			// Created meanwhile, by another desk or request: use that one.
+			lic, err = d.Ledger.GetLicense(ctx, key)
+		} else if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			return nil, result.Wrap(result.Internal, "cannot create the license in the ledger", err)
+		}
+	}
+	switch {
+	case err == nil:
+		return lic, nil
+	case errors.Is(err, ledger.ErrNotFound):
+		return nil, result.New(result.LicenseUnknown, "no such license key")
+	}
+	return nil, result.Wrap(result.Internal, "cannot read the ledger", err)
 }
 
 // license signs the job's license under its current activation id.

@@ -3,8 +3,9 @@
 // support desks sharing one ledger, in a PostgreSQL database.
 //
 // The ledger does no cryptography and never prints. It stores what the desk
-// tool hands it: license policy when a license is created, and for every
-// license the desk releases, the activation that answers a request. Callers
+// tool hands it: license policy when a license is created, per-product
+// settings for licenses created on request, and for every license the desk
+// releases, the activation that answers a request. Callers
 // test its errors with [errors.Is]: [ErrNotFound], [ErrExists],
 // [ErrTooManyMachines], [ErrSuspended], [ErrActivationExists], [ErrInvalid],
 // [ErrSchemaTooNew], [ErrNotLedger] and [ErrCorrupt]. Error messages never
@@ -28,6 +29,10 @@
 // owner need SELECT, INSERT and UPDATE on them (UPDATE on airlock_ledger
 // for the write lock below). Several ledgers can share a database, each in
 // a schema of its own. Print a URL with [RedactDSN].
+//
+// Upgrading a ledger to a newer schema version creates tables too: open it
+// with the new version first as the tables' owner, then grant other roles
+// the same privileges on the new tables (version 2: products).
 //
 // Both backends have the same methods, errors and guarantees; [Ledger.Backend]
 // says which one a Ledger uses. The only difference: PostgreSQL cannot store
@@ -62,6 +67,23 @@
 // seats, kept by triggers on every change to activations, so that taking a
 // seat costs the same on a license with ten thousand seats as on one with one.
 //
+// # Products and auto-created licenses
+//
+// A product's settings ([Product], [Ledger.SetProduct]) may let a request
+// with a license key the ledger does not know create its license, for
+// self-service and evaluation products (NetLicensing's "Auto-create
+// Licensee"): [Ledger.AutoCreateLicense] inserts a license built from the
+// product's template, with no licensee and, if the product has a validity,
+// an expiry that long after its creation, in one write transaction that
+// also appends "license.auto-created" to the audit log. Two desks that
+// auto-create the same key at once are serialized by the write lock: one
+// creates the license, the other gets [ErrExists] and reads it. From then
+// on it is an ordinary license. A template's licensee secret may be
+// disabled or "client", never "predefined": a predefined secret must be
+// recorded before the license's first activation, which a license created
+// by that activation cannot have ([ErrInvalid]). Templates are stored
+// without a secret hash.
+//
 // # Concurrency
 //
 // A [Ledger] is safe for concurrent use, and several processes, or desks on
@@ -91,23 +113,28 @@
 // # Storage format
 //
 // A SQLite file is an ordinary SQLite 3 database, application_id 0x41524C4B
-// ("ARLK"), whose schema version is PRAGMA user_version ([SchemaVersion]).
-// [Open] creates a missing file with mode 0600 (SQLite gives the -wal and
-// -shm files the same mode), upgrades older schemas, and refuses a newer
-// schema with [ErrSchemaTooNew] and a SQLite file that is not a ledger with
-// [ErrNotLedger].
+// ("ARLK"), whose schema version is PRAGMA user_version ([SchemaVersion],
+// now 2: version 1 had no table products). [Open] creates a missing file
+// with mode 0600 (SQLite gives the -wal and -shm files the same mode) at
+// the newest version, upgrades older schemas in one write transaction,
+// and refuses a newer schema with [ErrSchemaTooNew] and a SQLite file that
+// is not a ledger with [ErrNotLedger]. A program of an older version
+// refuses an upgraded ledger ([ErrSchemaTooNew]): upgrade every desk that
+// shares it.
 //
 // A PostgreSQL ledger is a schema with the same tables, columns and
 // constraints (BIGINT integers, SMALLINT 0/1 flags, BYTEA blobs, keys and
 // IDs in the "C" collation so that they sort as in SQLite), plpgsql trigger
 // functions in place of SQLite's triggers, and a table airlock_ledger whose
 // one row holds the application_id 0x41524C4B and the schema version.
-// [Open] refuses a schema that holds other tables but no airlock_ledger with
-// [ErrNotLedger], and a newer schema version with [ErrSchemaTooNew].
+// [Open] upgrades an older schema version under the advisory lock above and
+// the ledger's write lock, and refuses a schema that holds other tables but
+// no airlock_ledger with [ErrNotLedger], and a newer schema version with
+// [ErrSchemaTooNew].
 //
 // On both, times are stored as Unix nanoseconds in UTC (NULL where a time
-// is absent) and maps as JSON text, so times must lie between the years 1678
-// and 2262.
+// is absent), durations as nanoseconds, and maps and a product's template
+// as JSON text, so times must lie between the years 1678 and 2262.
 //
 // The package builds without cgo: it uses the pure-Go drivers
 // modernc.org/sqlite and github.com/jackc/pgx/v5, through database/sql.

@@ -52,7 +52,9 @@ var (
 
 // SchemaVersion is the schema version this package writes and reads, kept in
 // PRAGMA user_version (SQLite) or the table airlock_ledger (PostgreSQL).
-const SchemaVersion = 1
+// Version 2 added the table products (auto-created licenses); [Open]
+// upgrades a version-1 ledger.
+const SchemaVersion = 2
 
 // applicationID is PRAGMA application_id of a ledger file, and the
 // application_id of a PostgreSQL ledger's airlock_ledger row: "ARLK".
@@ -251,9 +253,23 @@ BEGIN
 END;
 `
 
+// schemaV2 is the step from version 1 to version 2: the products whose
+// unknown license keys create licenses (see product.go). template is the
+// policy of those licenses as a JSON object, never a secret hash; validity
+// is in nanoseconds, 0 for licenses that never expire.
+const schemaV2 = `
+CREATE TABLE products (
+	name         TEXT    NOT NULL PRIMARY KEY,
+	auto_create  INTEGER NOT NULL CHECK (auto_create IN (0, 1)),
+	template     TEXT    NOT NULL,
+	validity     INTEGER NOT NULL CHECK (validity >= 0),
+	created      INTEGER NOT NULL
+) STRICT;
+`
+
 // migrateSQLite brings the schema to SchemaVersion inside the write
 // transaction t, so that two processes opening a new file at once do not
-// both create it.
+// both create it, nor two opening an older file both upgrade it.
 func migrateSQLite(ctx context.Context, t *sqlTx) error {
 	var version, appID int64
 	if err := t.raw.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
@@ -281,13 +297,21 @@ func migrateSQLite(ctx context.Context, t *sqlTx) error {
 	case version == SchemaVersion:
 		return nil
 	}
-	// version == 0: a new file. Later versions add their upgrade steps
-	// here, each from the version before.
-	if _, err := t.raw.ExecContext(ctx, schemaV1+auditSchema); err != nil {
-		return fmt.Errorf("ledger: failed to create schema: %w", err)
+	// Each step upgrades from the version before; a new file takes them
+	// all, in this one transaction.
+	if version == 0 {
+		if _, err := t.raw.ExecContext(ctx, schemaV1+auditSchema); err != nil {
+			return fmt.Errorf("ledger: failed to create schema: %w", err)
+		}
+		if _, err := t.raw.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+			return fmt.Errorf("ledger: failed to set application id: %w", err)
+		}
+		version = 1
 	}
-	if _, err := t.raw.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
-		return fmt.Errorf("ledger: failed to set application id: %w", err)
+	if version == 1 {
+		if _, err := t.raw.ExecContext(ctx, schemaV2); err != nil {
+			return fmt.Errorf("ledger: failed to upgrade the schema to version 2: %w", err)
+		}
 	}
 	if _, err := t.raw.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
 		return fmt.Errorf("ledger: failed to set schema version: %w", err)

@@ -99,6 +99,28 @@ func (l *Ledger) CreateLicense(ctx context.Context, lic *License) error {
 	if err := validateLicense(lic); err != nil {
 		return err
 	}
+	stored := *lic
+	if stored.Created.IsZero() {
+		stored.Created = time.Now().UTC()
+	}
+	err := l.write(ctx, func(ctx context.Context, tx *sqlTx) error {
+		if err := insertLicense(ctx, tx, &stored); err != nil {
+			return err
+		}
+		return (&chain{tx: tx}).append(ctx, "license.created", lic.Key,
+			fmt.Sprintf("product %q, licensee %q, %d machine(s), secret %s", lic.Product, lic.Licensee, lic.MaxMachines, secretMode(lic.SecretMode)))
+	})
+	if err != nil {
+		return err
+	}
+	lic.Created = stored.Created
+	return nil
+}
+
+// insertLicense inserts lic, validated and with its creation time set, in
+// the write transaction tx. It fails with [ErrExists] if the key is taken.
+// It is the one INSERT of a license: CreateLicense's and AutoCreateLicense's.
+func insertLicense(ctx context.Context, tx *sqlTx, lic *License) error {
 	features, err := encodeFeatures(lic.Features)
 	if err != nil {
 		return err
@@ -107,38 +129,25 @@ func (l *Ledger) CreateLicense(ctx context.Context, lic *License) error {
 	if err != nil {
 		return err
 	}
-	created := lic.Created
-	if created.IsZero() {
-		created = time.Now().UTC()
-	}
-
-	err = l.write(ctx, func(ctx context.Context, tx *sqlTx) error {
-		res, err := tx.ExecContext(ctx, `
-			INSERT INTO licenses (key, product, licensee, max_machines, expires, lease_period,
-				features, confidential, match_policy, refuse_env, hwkey_env, secret_mode, secret_hash, created, suspended, max_reactivations, refuse_generic)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (key) DO NOTHING`,
-			lic.Key, lic.Product, lic.Licensee, lic.MaxMachines, nullTime(lic.Expires),
-			int64(lic.LeasePeriod), features, confidential, lic.MatchPolicy,
-			lic.RefuseEnv, lic.HardwareEnv, secretMode(lic.SecretMode), nullBytes(lic.SecretHash), created.UnixNano(), boolInt(lic.Suspended),
-			reactivationLimit(lic.MaxReactivations), boolInt(lic.RefuseGenericKeys))
-		if err != nil {
-			return fmt.Errorf("ledger: failed to create license: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("ledger: failed to create license: %w", err)
-		}
-		if n == 0 {
-			return ErrExists
-		}
-		return (&chain{tx: tx}).append(ctx, "license.created", lic.Key,
-			fmt.Sprintf("product %q, licensee %q, %d machine(s), secret %s", lic.Product, lic.Licensee, lic.MaxMachines, secretMode(lic.SecretMode)))
-	})
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO licenses (key, product, licensee, max_machines, expires, lease_period,
+			features, confidential, match_policy, refuse_env, hwkey_env, secret_mode, secret_hash, created, suspended, max_reactivations, refuse_generic)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO NOTHING`,
+		lic.Key, lic.Product, lic.Licensee, lic.MaxMachines, nullTime(lic.Expires),
+		int64(lic.LeasePeriod), features, confidential, lic.MatchPolicy,
+		lic.RefuseEnv, lic.HardwareEnv, secretMode(lic.SecretMode), nullBytes(lic.SecretHash), lic.Created.UnixNano(), boolInt(lic.Suspended),
+		reactivationLimit(lic.MaxReactivations), boolInt(lic.RefuseGenericKeys))
 	if err != nil {
-		return err
+		return fmt.Errorf("ledger: failed to create license: %w", err)
 	}
-	lic.Created = created
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("ledger: failed to create license: %w", err)
+	}
+	if n == 0 {
+		return ErrExists
+	}
 	return nil
 }
 

@@ -229,6 +229,17 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
 FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
 `
 
+// pgSchemaV2 is schemaV2 for PostgreSQL: the step from version 1 to 2.
+const pgSchemaV2 = `
+CREATE TABLE products (
+	name         TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+	auto_create  SMALLINT NOT NULL CHECK (auto_create IN (0, 1)),
+	template     TEXT     NOT NULL,
+	validity     BIGINT   NOT NULL CHECK (validity >= 0),
+	created      BIGINT   NOT NULL
+);
+`
+
 // migratePostgres brings the schema to SchemaVersion, or checks that it is
 // there, under a transaction-scoped advisory lock on the ledger's schema,
 // so that two processes opening an empty schema at once do not both create
@@ -272,8 +283,9 @@ func migratePostgres(ctx context.Context, t *sqlTx) error {
 		if objects != 0 {
 			return ErrNotLedger
 		}
-		// An empty schema: a new ledger.
-		if _, err := t.raw.ExecContext(ctx, pgSchemaV1); err != nil {
+		// An empty schema: a new ledger, made at once at the newest
+		// version.
+		if _, err := t.raw.ExecContext(ctx, pgSchemaV1+pgSchemaV2); err != nil {
 			return fmt.Errorf("ledger: failed to create schema: %w", err)
 		}
 		_, err := t.raw.ExecContext(ctx, `INSERT INTO airlock_ledger (application_id, schema_version) VALUES ($1, $2)`,
@@ -304,9 +316,25 @@ func migratePostgres(ctx context.Context, t *sqlTx) error {
 		return fmt.Errorf("%w (database has version %d, this program reads up to %d)", ErrSchemaTooNew, version, SchemaVersion)
 	case version < 1:
 		return ErrNotLedger
+	case version == SchemaVersion:
+		return nil
 	}
-	// version == SchemaVersion. Later versions add their upgrade steps
-	// here, each from the version before, after taking pgWriteLock.
+	// An older ledger. Upgrade it, each step from the version before,
+	// with every writer locked out: desks still running an older version
+	// may write to it meanwhile.
+	if _, err := t.raw.ExecContext(ctx, pgWriteLock); err != nil {
+		return fmt.Errorf("ledger: failed to lock the ledger for its upgrade: %w", err)
+	}
+	if version == 1 {
+		if _, err := t.raw.ExecContext(ctx, pgSchemaV2); err != nil {
+			return fmt.Errorf("ledger: failed to upgrade the schema to version 2: %w", err)
+		}
+	}
+	_, err = t.raw.ExecContext(ctx, `UPDATE airlock_ledger SET schema_version = $1 WHERE application_id = $2`,
+		SchemaVersion, applicationID)
+	if err != nil {
+		return fmt.Errorf("ledger: failed to set schema version: %w", err)
+	}
 	return nil
 }
 

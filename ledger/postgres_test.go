@@ -244,6 +244,12 @@ func TestUnstorableLookups(t *testing.T) {
 			if _, found, err := l.ActiveSeat(ctx, bad, a.InstallKey, a.Fingerprint); found || err != nil {
 				t.Errorf("ActiveSeat(%q) = %v, %v; want not found", bad, found, err)
 			}
+			if _, err := l.GetProduct(ctx, bad); !errors.Is(err, ErrNotFound) {
+				t.Errorf("GetProduct(%q) = %v, want ErrNotFound", bad, err)
+			}
+			if _, err := l.AutoCreateLicense(ctx, bad, "GOOD-0002", t0); !errors.Is(err, ErrNotFound) {
+				t.Errorf("AutoCreateLicense(%q) = %v, want ErrNotFound", bad, err)
+			}
 			if _, err := l.GetActivation(ctx, "GOOD-0001", bad); !errors.Is(err, ErrNotFound) {
 				t.Errorf("GetActivation(%q) = %v, want ErrNotFound", bad, err)
 			}
@@ -295,7 +301,7 @@ func TestSchemasMatch(t *testing.T) {
 		}
 		return out
 	}
-	for _, table := range []string{"licenses", "activations", "audit"} {
+	for _, table := range []string{"licenses", "activations", "audit", "products"} {
 		s, p := columns(sq, table), columns(pg, table)
 		if len(s) == 0 || !reflect.DeepEqual(s, p) {
 			t.Errorf("table %s:\nSQLite     %v\nPostgreSQL %v", table, s, p)

@@ -63,18 +63,38 @@ func validateLicense(lic *License) error {
 	if err := checkText("licensee", lic.Licensee, maxLicenseeLen, false); err != nil {
 		return err
 	}
-	if lic.MaxReactivations != nil && *lic.MaxReactivations < 0 {
-		return invalid("max re-activations must not be negative")
+	if err := validatePolicy(lic); err != nil {
+		return err
 	}
 	switch lic.SecretMode {
-	case "", "disabled", "client":
-		if lic.SecretMode != "client" && len(lic.SecretHash) != 0 {
-			return invalid("secret hash set on a license without a licensee secret")
-		}
 	case "predefined":
 		if len(lic.SecretHash) != 32 {
 			return invalid("predefined licensee secret needs its 32-byte hash")
 		}
+	case "client":
+	default:
+		if len(lic.SecretHash) != 0 {
+			return invalid("secret hash set on a license without a licensee secret")
+		}
+	}
+	if !timeInRange(lic.Expires) && !lic.Expires.IsZero() {
+		return invalid("expiry time is out of range")
+	}
+	if !timeInRange(lic.Created) && !lic.Created.IsZero() {
+		return invalid("creation time is out of range")
+	}
+	return nil
+}
+
+// validatePolicy checks the policy part of a license, which a product's
+// template of auto-created licenses holds too: every field but Key,
+// Product, Licensee, SecretHash, Expires, Created and Suspended.
+func validatePolicy(lic *License) error {
+	if lic.MaxReactivations != nil && *lic.MaxReactivations < 0 {
+		return invalid("max re-activations must not be negative")
+	}
+	switch lic.SecretMode {
+	case "", "disabled", "client", "predefined":
 	default:
 		return invalid("unknown licensee secret mode")
 	}
@@ -89,12 +109,6 @@ func validateLicense(lic *License) error {
 	}
 	if lic.MaxMachines < 1 {
 		return invalid("max machines is %d, want at least 1", lic.MaxMachines)
-	}
-	if !timeInRange(lic.Expires) && !lic.Expires.IsZero() {
-		return invalid("expiry time is out of range")
-	}
-	if !timeInRange(lic.Created) && !lic.Created.IsZero() {
-		return invalid("creation time is out of range")
 	}
 	if lic.LeasePeriod < 0 {
 		return invalid("lease period is negative")

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +24,6 @@ import (
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/desk"
 	"github.com/airlock-offline/airlock/dongle"
-	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
 	"github.com/airlock-offline/airlock/internal/cli"
@@ -119,6 +117,21 @@ func (a *app) run(args []string) int {
 			err = a.cmdLicenseShow(args[1:])
 		default:
 			err = cli.Usagef("unknown license subcommand %q", args[0])
+		}
+	case "product":
+		if len(args) == 0 {
+			err = cli.Usagef("product needs a subcommand: set, list or show")
+			break
+		}
+		switch args[0] {
+		case "set":
+			err = a.cmdProductSet(args[1:])
+		case "list":
+			err = a.cmdProductList(args[1:])
+		case "show":
+			err = a.cmdProductShow(args[1:])
+		default:
+			err = cli.Usagef("unknown product subcommand %q", args[0])
 		}
 	case "sign":
 		err = a.cmdSign(args)
@@ -456,19 +469,10 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	fs := a.newFlags("license create")
 	product := fs.String("product", "", "")
 	licensee := fs.String("licensee", "", "")
-	maxMachines := fs.Int("max-machines", 1, "")
-	maxReact := fs.Int("max-reactivations", -1, "")
-	refuseGeneric := fs.Bool("refuse-generic-keys", false, "")
+	policy := policyFlagSet(fs)
 	expires := fs.String("expires", "", "")
-	lease := fs.String("lease", "", "")
-	features := fs.StringArray("feature", nil, "")
-	confidential := fs.StringArray("confidential", nil, "")
-	match := fs.String("match", "most", "")
-	secretMode := fs.String("secret-mode", "disabled", "")
 	secretFile := fs.String("secret-file", "", "")
 	secretFromKey := fs.Bool("secret-from-key", false, "")
-	refuseEnv := fs.String("refuse-env", "", "")
-	hwEnv := fs.String("hardware-key-env", "", "")
 	asJSON := fs.Bool("json", false, "")
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
@@ -482,16 +486,10 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	if e := request.ValidText(*licensee, 128); e != "" {
 		return cli.Usagef("--licensee %s", e)
 	}
-	if *maxMachines < 1 || *maxMachines > 1_000_000 {
-		return cli.Usagef("--max-machines must be between 1 and 1000000")
-	}
 	now := cli.Now()
-	lic := &ledger.License{Product: *product, Licensee: *licensee, MaxMachines: *maxMachines, Created: now.UTC()}
-	lic.RefuseGenericKeys = *refuseGeneric
-	if *maxReact >= 0 {
-		lic.MaxReactivations = maxReact
-	} else if *maxReact != -1 {
-		return cli.Usagef("--max-reactivations must be 0 or more")
+	lic := &ledger.License{Product: *product, Licensee: *licensee, Created: now.UTC()}
+	if err := policy.apply(lic); err != nil {
+		return err
 	}
 	if *expires != "" {
 		t, err := cli.ParseWhen(*expires, now)
@@ -503,68 +501,14 @@ func (a *app) cmdLicenseCreate(args []string) error {
 		}
 		lic.Expires = t
 	}
-	if *lease != "" {
-		d, err := cli.ParseDuration(*lease)
-		if err != nil || d < time.Hour {
-			return cli.Usagef("--lease must be a duration of at least 1h, such as 30d")
-		}
-		lic.LeasePeriod = d
-	}
-	pol, err := fingerprint.ParsePolicy(*match)
-	if err != nil {
-		return cli.Usagef("--match: %v", err)
-	}
-	lic.MatchPolicy = pol.String()
-	if lic.RefuseEnv, err = desk.ParseEnvList(*refuseEnv); err != nil {
-		return cli.Usagef("--refuse-env: %v", err)
-	}
-	if lic.HardwareEnv, err = desk.ParseEnvList(*hwEnv); err != nil {
-		return cli.Usagef("--hardware-key-env: %v", err)
-	}
-	if len(*features) > 32 {
-		return cli.Usagef("at most 32 features")
-	}
-	for _, f := range *features {
-		name, count, hasCount := strings.Cut(f, "=")
-		if e := request.ValidText(name, 64); e != "" {
-			return cli.Usagef("--feature name %s", e)
-		}
-		var n uint64
-		if hasCount {
-			if n, err = strconv.ParseUint(count, 10, 64); err != nil {
-				return cli.Usagef("--feature %q: count must be a whole number", name)
-			}
-		}
-		if lic.Features == nil {
-			lic.Features = map[string]uint64{}
-		}
-		if _, dup := lic.Features[name]; dup {
-			return cli.Usagef("--feature %q given twice", name)
-		}
-		lic.Features[name] = n
-	}
-	for _, c := range *confidential {
-		k, v, ok := strings.Cut(c, "=")
-		if !ok || request.ValidText(k, 64) != "" || len(v) > 1024 {
-			return cli.Usagef("--confidential must be KEY=VALUE (key up to 64 bytes, value up to 1024)")
-		}
-		if lic.Confidential == nil {
-			lic.Confidential = map[string]string{}
-		}
-		lic.Confidential[k] = v
-	}
+	var err error
 	if lic.Key, err = licensekey.New(nil); err != nil {
 		return err
 	}
-	switch *secretMode {
-	case "disabled", "client":
-		if *secretFile != "" || *secretFromKey {
-			return cli.Usagef("--secret-file and --secret-from-key go with --secret-mode predefined")
-		}
-		if *secretMode == "client" {
-			lic.SecretMode = "client"
-		}
-	case "predefined":
+	if lic.SecretMode != "predefined" && (*secretFile != "" || *secretFromKey) {
+		return cli.Usagef("--secret-file and --secret-from-key go with --secret-mode predefined")
+	}
+	if lic.SecretMode == "predefined" {
 		if (*secretFile == "") == !*secretFromKey {
 			return cli.Usagef("--secret-mode predefined needs --secret-file or --secret-from-key")
 		}
@@ -591,9 +535,7 @@ func (a *app) cmdLicenseCreate(args []string) error {
 		if err != nil {
 			return err
 		}
-		lic.SecretMode, lic.SecretHash = "predefined", desk.SecretHash(key, lic.Key, secret)
-	default:
-		return cli.Usagef("--secret-mode must be disabled, predefined or client")
+		lic.SecretHash = desk.SecretHash(key, lic.Key, secret)
 	}
 	l, err := a.openLedger()
 	if err != nil {

@@ -12,6 +12,11 @@ Commands:
     license create          add a license to the ledger; prints its license key
     license list            list the licenses in the ledger
     license show KEY        show one license and its activations
+    product set             a product's settings: --auto-create-licenses lets
+                            a request with a license key the ledger does not
+                            know create its license (self-service, evaluation)
+    product list            list the products' settings
+    product show NAME       show one product's settings
     sign [REQUEST|-]        check a request and sign its license
     receipt import [FILE|-] import a deactivation receipt: frees its seat
                             (--qr-image FILE, --interactive as for sign)
@@ -79,6 +84,26 @@ license create options:
                             (cards known only by their UID)
     --json                  print the license as JSON
 
+product set options (they replace all of the product's settings):
+    --product NAME          product name (required)
+    --auto-create-licenses  a request for this product with a license key the
+                            ledger does not know creates its license from the
+                            policy below, with no licensee (the license then
+                            names its key); without it, licenses of the
+                            product are created with license create only
+    --validity DURATION     auto-created licenses expire this long after their
+                            creation, such as 30d (default: never)
+    --max-machines N, --max-reactivations N, --lease DURATION,
+    --feature NAME[=N], --confidential K=V, --match POLICY,
+    --refuse-env LIST, --hardware-key-env LIST, --refuse-generic-keys
+                            the policy of auto-created licenses, as for
+                            license create
+    --secret-mode MODE      disabled (default) or client; predefined cannot
+                            be combined with auto-created licenses, as its
+                            secret must be set at the desk before the first
+                            activation (usage error)
+    --json                  print the product's settings as JSON
+
 sign options:
     -o, --output FILE       write the license to FILE (default: stdout; "-" too)
     --qr-image FILE         read the request from a photo or screenshot of its
@@ -99,7 +124,7 @@ sign options:
                             NAME.license.txt beside each; failures are listed
                             per file and do not stop the others
 
-list, show, pubkey, inspect:
+list, show, pubkey, inspect (license and product):
     --json                  machine-readable output
 
 Examples:
@@ -107,6 +132,8 @@ Examples:
     airlock-vendor pubkey
     airlock-vendor license create --product acme-cad --licensee "ACME Corp" \
         --max-machines 3 --expires 365d --feature export=1 --feature seats=25
+    airlock-vendor product set --product acme-eval --auto-create-licenses \
+        --validity 30d --max-machines 1     # clients send --license-key new
     airlock-vendor sign request.txt -o license.txt
     airlock-vendor sign --qr-image request-photo.jpg -o license.txt --qr license.png
     airlock-vendor inspect license.txt
@@ -115,12 +142,16 @@ Exit codes:
     0   success
     1   error (bad input file, ledger, key file, I/O)
     2   usage error
-    10+ the request was refused; the code names why (same numbers as
-        airlock verify): 11 SIGNATURE_INVALID, 12 UNKNOWN_VENDOR_KEY,
-        14 PRODUCT_MISMATCH, 16 EXPIRED, 23 TOO_MANY_MACHINES,
-        19 HARDWARE_KEY_NOT_ACCESSIBLE, 24 LICENSE_UNKNOWN,
-        25 LICENSE_SUSPENDED, 26 REQUEST_STALE, 27 MALFORMED,
-        30 ENVIRONMENT_REFUSED. No license file is written when a request is refused.
+    10+ the request (or receipt) was refused; the code names why (same
+        numbers as airlock verify): 11 SIGNATURE_INVALID,
+        12 UNKNOWN_VENDOR_KEY, 13 FINGERPRINT_MISMATCH, 14 PRODUCT_MISMATCH,
+        16 EXPIRED, 19 HARDWARE_KEY_NOT_ACCESSIBLE, 20 HARDWARE_KEY_MISMATCH,
+        21 HARDWARE_KEY_PROOF_FAILED, 22 LICENSEE_SECRET_MISMATCH,
+        23 TOO_MANY_MACHINES, 24 LICENSE_UNKNOWN (no such license key, and
+        its product does not auto-create licenses), 25 LICENSE_SUSPENDED,
+        26 REQUEST_STALE, 27 MALFORMED, 28 INSTALLATION_MISMATCH,
+        30 ENVIRONMENT_REFUSED. No license file is written when a request
+        is refused.
     40-49 the desk's hardware key: 40 PC/SC not built in, 41 pcscd not
         running, 42 no reader, 43 no card, 44 card removed, 45 reader held by
         another program, 46 timeout, 47 wrong PIN, 48 PIN blocked or too few

@@ -300,12 +300,23 @@ func (a *app) cmdRequest(args []string) error {
 	}
 	var lk string
 	var err error
-	if *renew {
+	madeKey := false
+	switch {
+	case *renew:
 		if *key != "" {
 			return cli.Usagef("--renew takes the license key from the installed license; drop --license-key")
 		}
-	} else if lk, err = licensekey.Parse(*key); err != nil {
-		return cli.Usagef("--license-key: %v", err)
+	case strings.EqualFold(*key, "new"):
+		// For a product whose desk auto-creates licenses: a fresh key,
+		// public, which the license will carry.
+		if lk, err = licensekey.New(nil); err != nil {
+			return fmt.Errorf("cannot make a license key: %w", err)
+		}
+		madeKey = true
+	default:
+		if lk, err = licensekey.Parse(*key); err != nil {
+			return cli.Usagef("--license-key: %v", err)
+		}
 	}
 	keys, err := a.vendorPublics(true)
 	if err != nil {
@@ -385,6 +396,9 @@ func (a *app) cmdRequest(args []string) error {
 	}
 	if err := a.ui.WriteQR(&q, armor.Request, s.Bytes, *out != "-"); err != nil {
 		return err
+	}
+	if madeKey {
+		a.ui.Infof("new license key %s: the request asks the vendor's desk to create its license (the license will carry the key)", lk)
 	}
 	if *out != "-" {
 		a.ui.Infof("request for %q written to %s (%d bytes signed): take it to the vendor", *product, *out, len(s.Bytes))

@@ -38,7 +38,10 @@ Global options:
 
 request options:
     --product NAME          the product to activate (required)
-    --license-key KEY       the license key from the vendor (required)
+    --license-key KEY|new   the license key from the vendor (required); new
+                            makes a fresh key, for products whose vendor's
+                            desk creates licenses on request (self-service,
+                            evaluation): airlock says which key it made
     -o, --output FILE       where to write the request (default: stdout)
     --hardware-key[=READER] bind the license to the hardware key (OpenPGP card,
                             PIV token, or a generic card: identity only);
@@ -87,6 +90,7 @@ fingerprint options:
 Examples:
     airlock request --product acme-cad --license-key 7Q2KX-M4ZT9-0WDBE-HN3RA-J \
         --vendor-key @vendor.pub -o request.txt --qr request.png --qr-terminal
+    airlock request --product acme-eval --license-key new -o request.txt
     airlock activate license.txt --vendor-key @vendor.pub
     airlock activate --qr-image photo.jpg --vendor-key @vendor.pub
     airlock activate -i --vendor-key @vendor.pub        # scan with a USB scanner
