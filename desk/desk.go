@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/airlock-offline/airlock/crypto"
@@ -40,14 +41,19 @@ type Desk struct {
 	Key    *crypto.Identity
 	Ledger *ledger.Ledger
 
-	Now           func() time.Time // nil means time.Now
-	Rand          io.Reader        // nil means crypto/rand
-	MaxRequestAge time.Duration    // 0 means DefaultMaxRequestAge
-	MaxFuture     time.Duration    // 0 means DefaultMaxFuture
+	Now func() time.Time // nil means time.Now
+	// Rand is the source of activation ids; nil means crypto/rand. The
+	// desk serializes its reads (SignBatch signs on several goroutines),
+	// so any reader will do.
+	Rand          io.Reader
+	MaxRequestAge time.Duration // 0 means DefaultMaxRequestAge
+	MaxFuture     time.Duration // 0 means DefaultMaxFuture
 	// AttestationRoots, when set, are the token manufacturers' roots
 	// (YubiKey's PIV attestation CA): a PIV key's attestation must chain
 	// to one and certify the enrolled key.
 	AttestationRoots *x509.CertPool
+
+	randMu sync.Mutex // serializes reads of Rand
 }
 
 // Issued is the outcome of a successful Sign.
@@ -192,11 +198,7 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 	}
 	if actID == nil {
 		actID = make([]byte, response.ActivationIDLen)
-		random := d.Rand
-		if random == nil {
-			random = rand.Reader
-		}
-		if _, err := io.ReadFull(random, actID); err != nil {
+		if err := d.readRand(actID); err != nil {
 			return nil, result.Wrap(result.Internal, "cannot read randomness", err)
 		}
 	}
@@ -573,4 +575,16 @@ func sameHardwareKey(a, b *request.HardwareKey) bool {
 		return a == b
 	}
 	return a.Type == b.Type && bytes.Equal(a.Serial, b.Serial) && bytes.Equal(a.PublicKey, b.PublicKey)
+}
+
+// readRand fills b from Rand (crypto/rand when nil), one reader at a time.
+func (d *Desk) readRand(b []byte) error {
+	if d.Rand == nil {
+		_, err := io.ReadFull(rand.Reader, b)
+		return err
+	}
+	d.randMu.Lock()
+	defer d.randMu.Unlock()
+	_, err := io.ReadFull(d.Rand, b)
+	return err
 }
