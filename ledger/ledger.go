@@ -48,6 +48,13 @@ var (
 	ErrNotLedger = errors.New("ledger: database is not an airlock ledger")
 	// ErrCorrupt means a stored row does not decode.
 	ErrCorrupt = errors.New("ledger: stored data is corrupt")
+	// ErrUnreachable: no connection to the PostgreSQL server could be
+	// made (nothing listening, a TLS failure, a refused login).
+	ErrUnreachable = errors.New("ledger: cannot connect to the database")
+	// ErrAccessDenied: the PostgreSQL server refused the login (a wrong or
+	// missing password, or a role it does not know). It is also
+	// ErrUnreachable.
+	ErrAccessDenied = errors.New("ledger: the database refused the login")
 )
 
 // SchemaVersion is the schema version this package writes and reads, kept in

@@ -89,6 +89,20 @@ func (e *connectError) Error() string {
 
 func (e *connectError) Unwrap() error { return e.err }
 
+// Is makes errors.Is(err, ErrUnreachable) true for every failed connection,
+// and errors.Is(err, ErrAccessDenied) when the server refused the login.
+func (e *connectError) Is(target error) bool {
+	switch target {
+	case ErrUnreachable:
+		return true
+	case ErrAccessDenied:
+		var pgErr *pgconn.PgError
+		// 28000 invalid authorization specification, 28P01 invalid password.
+		return errors.As(e.err, &pgErr) && strings.HasPrefix(pgErr.Code, "28")
+	}
+	return false
+}
+
 // pgLockSettings start every PostgreSQL write transaction: a writer waits
 // for the write lock as long as a SQLite writer does, and its commit waits
 // for the WAL flush even on a server configured with synchronous_commit

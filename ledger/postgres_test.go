@@ -527,9 +527,9 @@ func TestPostgresOpenErrors(t *testing.T) {
 	}{
 		{"bad URL", "postgres://airlock:" + password + "@127.0.0.1:notaport/db", "does not parse", ErrInvalid},
 		{"bad parameter", with(func(u *url.URL) { u.RawQuery = "sslmode=sideways" }), "does not parse", ErrInvalid},
-		{"nothing listening", with(func(u *url.URL) { u.Host = closedPort }), "cannot connect to the PostgreSQL ledger", nil},
-		{"wrong password", with(func(u *url.URL) { u.User = url.UserPassword(u.User.Username(), password+"x") }), "cannot connect to the PostgreSQL ledger", nil},
-		{"no such database", with(func(u *url.URL) { u.Path = "/airlock_missing_" + password }), "cannot connect to the PostgreSQL ledger", nil},
+		{"nothing listening", with(func(u *url.URL) { u.Host = closedPort }), "cannot connect to the PostgreSQL ledger", ErrUnreachable},
+		{"wrong password", with(func(u *url.URL) { u.User = url.UserPassword(u.User.Username(), password+"x") }), "cannot connect to the PostgreSQL ledger", ErrAccessDenied},
+		{"no such database", with(func(u *url.URL) { u.Path = "/airlock_missing_" + password }), "cannot connect to the PostgreSQL ledger", ErrUnreachable},
 		{"no such schema", withParams(t, dsn, "search_path", "airlock_missing"), "create the ledger's schema first", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -545,6 +545,9 @@ func TestPostgresOpenErrors(t *testing.T) {
 			}
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("Open = %v, want %v", err, tt.is)
+			}
+			if tt.is != ErrAccessDenied && errors.Is(err, ErrAccessDenied) {
+				t.Errorf("Open = %v: not a refused login, but Is(ErrAccessDenied)", err)
 			}
 			if strings.Contains(msg, password) {
 				t.Errorf("Open's error quotes the password: %q", msg)

@@ -245,7 +245,14 @@ func (a *app) openLedger() (*ledger.Ledger, error) {
 	}
 	l, err := ledger.Open(target)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open the ledger %s: %w", ledger.RedactDSN(target), err)
+		err = fmt.Errorf("cannot open the ledger %s: %w", ledger.RedactDSN(target), err)
+		switch {
+		case errors.Is(err, ledger.ErrAccessDenied):
+			return nil, cli.WithHint(err, "give the password with PGPASSWORD or a line in ~/.pgpass (airlock never stores it), and check the user name in the URL")
+		case errors.Is(err, ledger.ErrUnreachable):
+			return nil, cli.WithHint(err, "check the host and port in the URL, that the server runs, and that it takes connections from this machine (pg_hba.conf, TLS: sslmode)")
+		}
+		return nil, err
 	}
 	return l, nil
 }

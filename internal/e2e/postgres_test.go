@@ -167,5 +167,6 @@ func TestPostgresTwoDesksLastSeat(t *testing.T) {
 	o = e.with("PGPASSWORD", "wrong-password").vendor("--dir", deskA, "license", "list")
 	expect(t, o, 1)
 	expectContains(t, "stderr", o.stderr, "cannot open the ledger postgres://")
+	expectContains(t, "stderr", o.stderr, "hint: give the password with PGPASSWORD")
 	expectNotContains(t, "stderr", o.stderr, "wrong-password")
 }
