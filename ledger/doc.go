@@ -8,7 +8,8 @@
 // releases, the activation that answers a request. Callers
 // test its errors with [errors.Is]: [ErrNotFound], [ErrExists],
 // [ErrTooManyMachines], [ErrSuspended], [ErrActivationExists], [ErrInvalid],
-// [ErrSchemaTooNew], [ErrNotLedger] and [ErrCorrupt]. Error messages never
+// [ErrSchemaTooNew], [ErrNotLedger], [ErrCorrupt], and for PostgreSQL
+// [ErrUnreachable] and [ErrAccessDenied]. Error messages never
 // contain license keys, confidential fields or other caller data, nor a
 // PostgreSQL URL or its password.
 //
