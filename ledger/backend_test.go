@@ -53,6 +53,23 @@ func (b testBackend) open(t testing.TB) (*Ledger, string) {
 	return l, target
 }
 
+// openDesks opens n Ledgers on one target, as n desks (or processes)
+// would: each with its own connection pool. They close at the end of the
+// test.
+func openDesks(t testing.TB, target string, n int) []*Ledger {
+	t.Helper()
+	desks := make([]*Ledger, n)
+	for i := range desks {
+		l, err := Open(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		desks[i] = l
+	}
+	return desks
+}
+
 var postgresBackend = testBackends[1]
 
 // postgresDSN returns the URL in AIRLOCK_TEST_POSTGRES, or skips the test.

@@ -131,15 +131,7 @@ func TestLastSeatsRace(t *testing.T) { forEachBackend(t, testLastSeatsRace) }
 func testLastSeatsRace(t *testing.T, b testBackend) {
 	ctx := context.Background()
 	target := b.target(t)
-	desks := make([]*Ledger, 3)
-	for i := range desks {
-		l, err := Open(target)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		desks[i] = l
-	}
+	desks := openDesks(t, target, 3)
 	const (
 		key         = "LAST-0001"
 		maxMachines = 6

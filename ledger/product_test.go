@@ -308,15 +308,7 @@ func TestAutoCreateRace(t *testing.T) { forEachBackend(t, testAutoCreateRace) }
 func testAutoCreateRace(t *testing.T, b testBackend) {
 	ctx := context.Background()
 	target := b.target(t)
-	desks := make([]*Ledger, 2)
-	for i := range desks {
-		l, err := Open(target)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		desks[i] = l
-	}
+	desks := openDesks(t, target, 2)
 	mustSetProduct(t, desks[0], testProduct("acme-cad"))
 	const racers = 8
 	for round := range 4 {

@@ -21,15 +21,7 @@ func TestLastSeatRace(t *testing.T) { forEachBackend(t, testLastSeatRace) }
 func testLastSeatRace(t *testing.T, b testBackend) {
 	ctx := context.Background()
 	path := b.target(t)
-	desks := make([]*Ledger, 2)
-	for i := range desks {
-		l, err := Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		desks[i] = l
-	}
+	desks := openDesks(t, path, 2)
 
 	const (
 		maxMachines = 4
@@ -95,15 +87,7 @@ func TestSameMachineRace(t *testing.T) { forEachBackend(t, testSameMachineRace) 
 func testSameMachineRace(t *testing.T, b testBackend) {
 	ctx := context.Background()
 	path := b.target(t)
-	desks := make([]*Ledger, 2)
-	for i := range desks {
-		l, err := Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		desks[i] = l
-	}
+	desks := openDesks(t, path, 2)
 	const key = "SAME-0001"
 	mustCreate(t, desks[0], testLicense(key, 1))
 
