@@ -70,6 +70,26 @@ func openDesks(t testing.TB, target string, n int) []*Ledger {
 	return desks
 }
 
+// openAtOnce opens n Ledgers on target from n goroutines released at the
+// same moment, as processes starting together would; the caller closes
+// the ones that opened.
+func openAtOnce(target string, n int) ([]*Ledger, []error) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	opened, errs := make([]*Ledger, n), make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			opened[i], errs[i] = Open(target)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return opened, errs
+}
+
 var postgresBackend = testBackends[1]
 
 // postgresDSN returns the URL in AIRLOCK_TEST_POSTGRES, or skips the test.

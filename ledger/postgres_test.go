@@ -86,22 +86,7 @@ func TestConcurrentOpen(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		target := b.target(t)
 		const n = 8
-		var (
-			wg     sync.WaitGroup
-			start  = make(chan struct{})
-			errs   = make([]error, n)
-			opened = make([]*Ledger, n)
-		)
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				opened[i], errs[i] = Open(target)
-			}()
-		}
-		close(start)
-		wg.Wait()
+		opened, errs := openAtOnce(target, n)
 		for i, err := range errs {
 			if err != nil {
 				t.Errorf("Open %d: %v", i, err)

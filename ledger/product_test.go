@@ -408,22 +408,7 @@ func testMigrateV1(t *testing.T, b testBackend) {
 	ctx := context.Background()
 	target := makeV1Ledger(t, b)
 	const n = 4
-	var (
-		wg     sync.WaitGroup
-		start  = make(chan struct{})
-		errs   = make([]error, n)
-		opened = make([]*Ledger, n)
-	)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			opened[i], errs[i] = Open(target)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	opened, errs := openAtOnce(target, n)
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("Open %d of a version-1 ledger: %v", i, err)
