@@ -243,18 +243,25 @@ func (a *app) openLedger() (*ledger.Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openLedgerAt(target, "open")
+}
+
+// openLedgerAt opens the ledger at target; a failure names the ledger
+// (password masked) and, for a PostgreSQL server that could not be
+// reached, what to check. verb says what was being done ("open").
+func openLedgerAt(target, verb string) (*ledger.Ledger, error) {
 	l, err := ledger.Open(target)
-	if err != nil {
-		err = fmt.Errorf("cannot open the ledger %s: %w", ledger.RedactDSN(target), err)
-		switch {
-		case errors.Is(err, ledger.ErrAccessDenied):
-			return nil, cli.WithHint(err, "give the password with PGPASSWORD or a line in ~/.pgpass (airlock never stores it), and check the user name in the URL")
-		case errors.Is(err, ledger.ErrUnreachable):
-			return nil, cli.WithHint(err, "check the host and port in the URL, that the server runs, and that it takes connections from this machine (pg_hba.conf, TLS: sslmode)")
-		}
-		return nil, err
+	if err == nil {
+		return l, nil
 	}
-	return l, nil
+	err = fmt.Errorf("cannot %s the ledger %s: %w", verb, ledger.RedactDSN(target), err)
+	switch {
+	case errors.Is(err, ledger.ErrAccessDenied):
+		return nil, cli.WithHint(err, "give the password with PGPASSWORD or a line in ~/.pgpass (airlock never stores it), and check the user name in the URL")
+	case errors.Is(err, ledger.ErrUnreachable):
+		return nil, cli.WithHint(err, "check the host and port in the URL, that the server runs, and that it takes connections from this machine (pg_hba.conf, TLS: sslmode)")
+	}
+	return nil, err
 }
 
 // withoutPassword returns a PostgreSQL URL without its password, and
@@ -341,6 +348,18 @@ func (a *app) cmdInit(args []string) error {
 	if _, err := os.Lstat(keyPath); err == nil {
 		return fmt.Errorf("a vendor key already exists at %s; refusing to replace it", keyPath)
 	}
+	// The ledger first: a server that cannot be reached, or a wrong
+	// password, must not leave a key behind that blocks the next init.
+	target := a.db
+	if target == "" {
+		target = filepath.Join(home, "ledger.db")
+	}
+	l, err := openLedgerAt(target, "create")
+	if err != nil {
+		return err
+	}
+	backend := l.Backend()
+	l.Close()
 	var id *crypto.Identity
 	if *hwReader != "" {
 		s, err := a.openDongle()
@@ -382,16 +401,6 @@ func (a *app) cmdInit(args []string) error {
 	if err := atomicfile.Write(filepath.Join(home, "vendor.pub"), []byte(id.Public().String()+"\n"), 0o644); err != nil {
 		return fmt.Errorf("cannot write the vendor public key: %w", err)
 	}
-	target := a.db
-	if target == "" {
-		target = filepath.Join(home, "ledger.db")
-	}
-	l, err := ledger.Open(target)
-	if err != nil {
-		return fmt.Errorf("cannot create the ledger %s: %w", ledger.RedactDSN(target), err)
-	}
-	backend := l.Backend()
-	l.Close()
 	if a.db != "" {
 		// Later commands find the ledger without --db. A password is
 		// never written to disk by airlock.

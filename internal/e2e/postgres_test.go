@@ -71,7 +71,14 @@ func TestPostgresTwoDesksLastSeat(t *testing.T) {
 	target, password := postgresLedger(t)
 	e := newEnv(t).with("PGPASSWORD", password)
 	deskA := filepath.Join(t.TempDir(), "deskA")
-	o := e.vendor("--dir", deskA, "init", "--db", target, "--scrypt-work-factor", "10")
+	// A refused login leaves nothing behind, so init can simply run again.
+	u, _ := url.Parse(target)
+	u.User = url.User(u.User.Username())
+	o := e.with("PGPASSWORD", "wrong-password").vendor("--dir", deskA, "init", "--db", u.String(), "--scrypt-work-factor", "10")
+	expect(t, o, 1)
+	expectContains(t, "stderr", o.stderr, "cannot create the ledger postgres://")
+	expectNoFile(t, filepath.Join(deskA, "vendor.key"))
+	o = e.vendor("--dir", deskA, "init", "--db", target, "--scrypt-work-factor", "10")
 	expectOK(t, o)
 	expectContains(t, "stderr", o.stderr, "(postgres)")
 	if password != "" {
