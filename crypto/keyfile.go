@@ -35,6 +35,13 @@ const MaxKeyFile = 16 << 10
 // DefaultWorkFactor is the scrypt work factor (log2 N) for new key files.
 const DefaultWorkFactor = 18
 
+// The scrypt work factors MarshalEncrypted accepts. Files are opened with
+// work factors up to MaxWorkFactor; below DefaultWorkFactor is for tests.
+const (
+	MinWorkFactor = 10
+	MaxWorkFactor = 22
+)
+
 // Errors from key files.
 var (
 	ErrKeyFile         = errors.New("not a valid airlock secret key file")
@@ -87,6 +94,9 @@ func (id *Identity) MarshalEncrypted(passphrase []byte, workFactor int) ([]byte,
 	if workFactor == 0 {
 		workFactor = DefaultWorkFactor
 	}
+	if workFactor < MinWorkFactor || workFactor > MaxWorkFactor {
+		return nil, fmt.Errorf("scrypt work factor %d is outside %d..%d", workFactor, MinWorkFactor, MaxWorkFactor)
+	}
 	r.SetWorkFactor(workFactor)
 	var out bytes.Buffer
 	aw := agearmor.NewWriter(&out)
@@ -135,7 +145,7 @@ func ParseKeyFile(data []byte, want Role, passphrase func() ([]byte, error)) (*I
 		}
 		// Refuse work factors far above ours: a hostile file must not
 		// make us burn minutes of CPU.
-		si.SetMaxWorkFactor(22)
+		si.SetMaxWorkFactor(MaxWorkFactor)
 		r, err := age.Decrypt(agearmor.NewReader(bytes.NewReader(bytes.TrimLeft(data, " \t\r\n"))), si)
 		if err != nil {
 			var nm *age.NoIdentityMatchError

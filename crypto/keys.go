@@ -28,6 +28,7 @@ import (
 	"strings"
 
 	"filippo.io/age"
+	"filippo.io/edwards25519"
 )
 
 // Role says whose key a key is. It is part of the printable public key
@@ -173,12 +174,34 @@ func NewPublic(role Role, sign, box []byte) (*Public, error) {
 	if len(sign) != ed25519.PublicKeySize || len(box) != 32 {
 		return nil, fmt.Errorf("%w: wrong key size", ErrPublicKey)
 	}
+	if err := checkEd25519Public(sign); err != nil {
+		return nil, err
+	}
 	if _, err := ecdh.X25519().NewPublicKey(box); err != nil {
 		return nil, fmt.Errorf("%w: invalid X25519 key", ErrPublicKey)
 	}
 	p := &Public{Role: role, Sign: bytes.Clone(sign)}
 	copy(p.Box[:], box)
 	return p, nil
+}
+
+// checkEd25519Public refuses an Ed25519 public key that is not a point on
+// the curve, is not canonically encoded, or has small order (one of the
+// eight points of the torsion subgroup, such as the identity). A key of
+// small order has no secret behind it: signatures under it can be made by
+// anyone for many messages, so it can never identify an installation.
+func checkEd25519Public(sign []byte) error {
+	p, err := new(edwards25519.Point).SetBytes(sign)
+	if err != nil {
+		return fmt.Errorf("%w: invalid Ed25519 key", ErrPublicKey)
+	}
+	if !bytes.Equal(p.Bytes(), sign) {
+		return fmt.Errorf("%w: Ed25519 key not canonically encoded", ErrPublicKey)
+	}
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return fmt.Errorf("%w: Ed25519 key of small order", ErrPublicKey)
+	}
+	return nil
 }
 
 // Recipient returns the age recipient for sealing to p.
@@ -249,10 +272,10 @@ func newBoxIdentity(role Role, scalar []byte) (*Identity, error) {
 		return nil, errors.New("invalid X25519 private key")
 	}
 	id := &Identity{Role: role, scalar: bytes.Clone(scalar), box: box}
-	id.pub, err = NewPublic(role, make([]byte, ed25519.PublicKeySize), sk.PublicKey().Bytes())
-	if err != nil {
-		return nil, err
-	}
+	// The signing half is filled in by the caller (newIdentity, or a
+	// hardware key's public key).
+	id.pub = &Public{Role: role}
+	copy(id.pub.Box[:], sk.PublicKey().Bytes())
 	return id, nil
 }
 

@@ -138,6 +138,12 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 	if created.After(now.Add(maxFuture)) {
 		return nil, result.New(result.RequestStale, "request was made in the future: the requesting machine's clock is ahead")
 	}
+	// Open the sealed fields before anything is looked up or created: a
+	// request carrying another request's sealed fields changes nothing.
+	conf, err := r.Open(d.Key)
+	if err != nil {
+		return nil, err
+	}
 	key := r.LicenseKey // canonical: request.Verify checked it
 	lic, err := d.lookup(ctx, r, now)
 	if err != nil {
@@ -167,10 +173,6 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 	}
 	if r.HardwareKey != nil && r.HardwareKey.Type == request.HWGeneric && lic.RefuseGenericKeys {
 		return nil, result.New(result.HardwareKeyProofFailed, "license refuses hardware keys that cannot prove themselves (a card known only by its UID): use an OpenPGP card or a PIV token")
-	}
-	conf, err := r.Open(d.Key)
-	if err != nil {
-		return nil, err
 	}
 	secret, err := d.checkSecret(ctx, lic, conf)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -96,6 +97,33 @@ type Request struct {
 type Confidential struct {
 	LicenseeSecret string `cbor:"1,keyasint,omitempty"`
 	CodeSeed       []byte `cbor:"2,keyasint,omitempty"`
+	// Binding ties the sealed fields to the one request they travel in:
+	// SHA-256 of a domain tag and the request's encoding without its sealed
+	// field (see sealBinding). New sets it; Open refuses a mismatch, so a
+	// sealed blob copied out of someone else's request (a QR photo, a USB
+	// stick) into a request of one's own is worthless.
+	Binding []byte `cbor:"3,keyasint,omitempty"`
+}
+
+// ErrSealedMismatch means a request's sealed fields were made for another
+// request: copied, not created, by whoever signed this one.
+var ErrSealedMismatch = errors.New("the sealed fields belong to another request")
+
+// sealBinding is the hash that ties sealed fields to r: SHA-256 of
+// "airlock sealed binding v1", a zero byte, and r's deterministic encoding
+// with Sealed left out. It covers every unsealed field, the installation
+// key and the nonce among them.
+func sealBinding(r *Request) ([]byte, error) {
+	c := *r
+	c.Sealed = nil
+	b, err := wire.Marshal(&c)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write([]byte("airlock sealed binding v1\x00"))
+	h.Write(b)
+	return h.Sum(nil), nil
 }
 
 // Installation returns the installation's public keys as claimed.
@@ -171,7 +199,12 @@ func New(p Params, inst *crypto.Identity) (*Signed, error) {
 		return nil, fmt.Errorf("failed to read randomness: %w", err)
 	}
 	if c := p.Confidential; c != nil && (c.LicenseeSecret != "" || len(c.CodeSeed) > 0) {
-		plain, err := wire.Marshal(p.Confidential)
+		bound := *c
+		var err error
+		if bound.Binding, err = sealBinding(r); err != nil {
+			return nil, err
+		}
+		plain, err := wire.Marshal(&bound)
 		if err != nil {
 			return nil, err
 		}
@@ -244,6 +277,13 @@ func (r *Request) Open(vendor *crypto.Identity) (*Confidential, error) {
 	}
 	if err := wire.Unmarshal(plain, c); err != nil {
 		return nil, result.Wrap(result.Malformed, "sealed fields are not valid", err)
+	}
+	want, err := sealBinding(r)
+	if err != nil {
+		return nil, result.Wrap(result.Malformed, "not a valid request", err)
+	}
+	if subtle.ConstantTimeCompare(c.Binding, want) != 1 {
+		return nil, result.Wrap(result.Malformed, "the sealed fields were not made for this request (copied from another one?)", ErrSealedMismatch)
 	}
 	return c, nil
 }

@@ -221,13 +221,13 @@ func (a *app) ledgerTarget() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if b, err := os.ReadFile(p); err == nil {
+	if b, err := cli.ReadFileLimited(p, "the ledger location file", cli.MaxURLFile); err == nil {
 		if t := strings.TrimSpace(string(b)); t != "" && len(b) < 4096 {
 			return t, nil
 		}
 		return "", fmt.Errorf("%s is empty or damaged: pass --db", p)
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("cannot read %s: %w", p, errors.Unwrap(err))
+		return "", err
 	}
 	if p, err = a.path("ledger.db"); err != nil {
 		return "", err
@@ -283,12 +283,12 @@ func (a *app) loadKey() (*crypto.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(p)
+	data, err := cli.ReadFileLimited(p, "the vendor key", cli.MaxKeyFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no vendor key at %s: run `airlock-vendor init` first", p)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the vendor key: %w", errors.Unwrap(err))
+		return nil, err
 	}
 	id, err := crypto.ParseKeyFile(data, crypto.RoleVendor, a.ui.Passphrase(a.passphraseFile, false))
 	if err != nil {
@@ -302,12 +302,12 @@ func (a *app) loadPublic() (*crypto.Public, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(p)
+	data, err := cli.ReadFileLimited(p, "the vendor public key", cli.MaxKeyFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no vendor public key at %s: run `airlock-vendor init` first", p)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the vendor public key: %w", errors.Unwrap(err))
+		return nil, err
 	}
 	pub, err := crypto.ParsePublic(string(data))
 	if err != nil || pub.Role != crypto.RoleVendor {
@@ -319,8 +319,7 @@ func (a *app) loadPublic() (*crypto.Public, error) {
 func (a *app) cmdInit(args []string) error {
 	fs := a.newFlags("init")
 	plaintext := fs.Bool("plaintext", false, "")
-	workFactor := fs.Int("scrypt-work-factor", crypto.DefaultWorkFactor, "")
-	_ = fs.MarkHidden("scrypt-work-factor")
+	workFactor := cli.WorkFactorFlag(fs)
 	hwReader := fs.String("hardware-key", "", "")
 	fs.Lookup("hardware-key").NoOptDefVal = "auto"
 	applet := fs.String("hardware-key-applet", "", "")
@@ -540,8 +539,8 @@ func (a *app) cmdLicenseCreate(args []string) error {
 			if secret, err = v.DeriveSecret(lic.Key); err != nil {
 				return fmt.Errorf("cannot derive the licensee secret from the hardware key: %w", err)
 			}
-		} else if secret, err = a.ui.ReadInput(*secretFile); err != nil {
-			return fmt.Errorf("cannot read the licensee secret: %w", err)
+		} else if secret, err = a.ui.ReadLimited(*secretFile, "the licensee secret file", cli.MaxSecretFile); err != nil {
+			return err
 		}
 		secret = []byte(strings.TrimRight(string(secret), "\r\n"))
 		if len(secret) < 8 {

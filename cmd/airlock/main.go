@@ -60,9 +60,9 @@ func (a *app) dongleOptions() dongle.Options { return a.ui.DongleOptions(a.pinFi
 // $AIRLOCK_LICENSEE_SECRET; nil when neither is given.
 func (a *app) licenseeSecret() ([]byte, error) {
 	if a.secretFile != "" {
-		b, err := a.ui.ReadInput(a.secretFile)
+		b, err := a.ui.ReadLimited(a.secretFile, "the licensee secret file", cli.MaxSecretFile)
 		if err != nil {
-			return nil, fmt.Errorf("cannot read the licensee secret: %w", err)
+			return nil, err
 		}
 		b = []byte(strings.TrimRight(string(b), "\r\n"))
 		if len(b) == 0 {
@@ -160,9 +160,9 @@ func (a *app) vendorPublics(required bool) ([]*crypto.Public, error) {
 	for _, v := range vals {
 		s := v
 		if file, ok := strings.CutPrefix(v, "@"); ok {
-			b, err := a.ui.ReadInput(file)
+			b, err := a.ui.ReadLimited(file, "the vendor key file", cli.MaxKeyFile)
 			if err != nil {
-				return nil, fmt.Errorf("cannot read the vendor key: %w", err)
+				return nil, err
 			}
 			s = string(b)
 		}
@@ -282,8 +282,7 @@ func (a *app) cmdRequest(args []string) error {
 	hwReader := fs.String("hardware-key", "", "")
 	phone := fs.Bool("phone", false, "")
 	fs.Lookup("hardware-key").NoOptDefVal = "auto"
-	workFactor := fs.Int("scrypt-work-factor", crypto.DefaultWorkFactor, "")
-	_ = fs.MarkHidden("scrypt-work-factor")
+	workFactor := cli.WorkFactorFlag(fs)
 	var q cli.QRFlags
 	q.Register(fs)
 	if done, err := a.parse(fs, args); done || err != nil {

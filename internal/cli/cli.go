@@ -126,14 +126,7 @@ func (u *UI) ReadInput(path string) ([]byte, error) {
 		defer f.Close()
 		r = f
 	}
-	b, err := io.ReadAll(io.LimitReader(r, MaxInput+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read input: %w", err)
-	}
-	if len(b) > MaxInput {
-		return nil, fmt.Errorf("input is larger than %d bytes", MaxInput)
-	}
-	return b, nil
+	return readLimited(r, path, "the input", MaxInput)
 }
 
 // WriteOutput writes data to path (atomically, so a failure leaves no half
@@ -164,11 +157,12 @@ func (u *UI) Passphrase(file string, confirm bool) func() ([]byte, error) {
 			file = os.Getenv(EnvPassphraseFile)
 		}
 		if file != "" {
-			b, err := os.ReadFile(file)
+			b, err := ReadFileLimited(file, "the passphrase file", MaxSecretFile)
 			if err != nil {
-				return nil, fmt.Errorf("cannot read the passphrase file: %w", errors.Unwrap(err))
+				return nil, err
 			}
 			p := strings.TrimRight(string(b), "\r\n")
+			clear(b)
 			if p == "" {
 				return nil, errors.New("the passphrase file is empty")
 			}

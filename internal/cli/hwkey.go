@@ -1,10 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/airlock-offline/airlock/dongle"
 )
@@ -15,11 +15,11 @@ import (
 func (u *UI) DongleOptions(pinFile, owner string) dongle.Options {
 	return dongle.Options{PIN: func(reader string, kind dongle.Kind, triesLeft int) ([]byte, error) {
 		if pinFile != "" {
-			b, err := os.ReadFile(pinFile)
+			b, err := ReadFileLimited(pinFile, "the PIN file", MaxSecretFile)
 			if err != nil {
-				return nil, fmt.Errorf("cannot read the PIN file: %w", errors.Unwrap(err))
+				return nil, err
 			}
-			return []byte(strings.TrimRight(string(b), "\r\n")), nil
+			return bytes.TrimRight(b, "\r\n"), nil
 		}
 		if p := os.Getenv("AIRLOCK_PIN"); p != "" {
 			return []byte(p), nil
