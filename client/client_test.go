@@ -1047,12 +1047,13 @@ func TestVerifyReadOnly(t *testing.T) {
 	_, err = v.Verify()
 	wantCode(t, err, result.ClockTampered, result.ErrClockTampered)
 
-	// Without any clock file, a read-only Verify creates none.
+	// Without the clock file, a read-only Verify creates none, and with a
+	// license installed a missing record is CLOCK_TAMPERED.
 	if err := os.Remove(clockPath); err != nil {
 		t.Fatal(err)
 	}
 	_, err = v.Verify()
-	wantCode(t, err, result.Valid, nil)
+	wantCode(t, err, result.ClockTampered, result.ErrClockTampered)
 	wantNotExist(t, clockPath)
 }
 
@@ -1115,6 +1116,9 @@ func TestVerifyOtherInstallation(t *testing.T) {
 	otherSt := newState(t)
 	otherInst, err := otherSt.CreateInstallation(testkeys.Rand("client-test other installation"), nil, 0)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.st.Touch(c.t); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.st.StoreLicense(product, w.sign(w.request(v, otherInst, otherSt))); err != nil {
@@ -1204,7 +1208,7 @@ func TestActivate(t *testing.T) {
 	if !w.lastSeen().Equal(c.t) {
 		t.Errorf("LastSeen = %s, want the activation time %s", w.lastSeen(), c.t)
 	}
-	if got := names(t, filepath.Join(w.st.Dir, "licenses")); !slices.Equal(got, []string{product + ".lic"}) {
+	if got := names(t, filepath.Join(w.st.Dir, "licenses")); !slices.Equal(got, []string{".seen", product + ".lic"}) {
 		t.Errorf("licenses/ holds %q", got)
 	}
 

@@ -218,7 +218,7 @@ func (s *State) LicensePath(product string) string {
 
 // StoreLicense stores the armored license of product, atomically.
 func (s *State) StoreLicense(product string, armored []byte) error {
-	return atomicfile.Write(s.LicensePath(product), armored, 0o644)
+	return atomicfile.Write(s.LicensePath(product), armored, 0o600)
 }
 
 // License returns the stored armored license of product, or an error with
@@ -390,35 +390,146 @@ func (s *State) RemovePending(hash []byte) error {
 	return s.writePending(keep)
 }
 
-// LastSeen returns the latest time this state has seen (zero if never).
-func (s *State) LastSeen() (time.Time, error) {
-	b, err := readSmall(s.path("clock"))
+// The time seen is kept twice: in clock, and in licenses/.seen beside the
+// licenses it protects. Deleting or rewinding one of them does not reset
+// it: LastSeen takes the later of the two, and once a license is installed
+// a missing record is itself a sign of tampering (activation writes both).
+// On a real clock, the newest modification time among the state files
+// counts too.
+
+// ErrClockRecord means the record of the last time seen is missing or
+// damaged while a license is installed: someone removed or edited it.
+var ErrClockRecord = errors.New("the record of the last time seen is missing or damaged")
+
+func (s *State) seenPaths() [2]string {
+	return [2]string{s.path("clock"), s.path("licenses", ".seen")}
+}
+
+// readSeen reads one time record: zero and false when it is missing.
+func readSeen(path string) (time.Time, bool, error) {
+	b, err := readSmall(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return time.Time{}, nil
+		return time.Time{}, false, nil
 	}
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, false, ErrClockRecord
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 	if err != nil || n < 0 {
-		return time.Time{}, errors.New("the clock file is damaged")
+		return time.Time{}, false, ErrClockRecord
 	}
-	return time.Unix(n, 0).UTC(), nil
+	return time.Unix(n, 0).UTC(), true, nil
+}
+
+// records returns the later of the two time records and how many exist.
+func (s *State) records() (last time.Time, present int, err error) {
+	for _, p := range s.seenPaths() {
+		t, ok, err := readSeen(p)
+		if err != nil {
+			return time.Time{}, 0, err
+		}
+		if ok {
+			present++
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last, present, nil
+}
+
+// hasLicenses reports whether any license is installed.
+func (s *State) hasLicenses() bool {
+	ents, _ := os.ReadDir(s.path("licenses"))
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".lic") && !strings.HasPrefix(e.Name(), ".") {
+			return true
+		}
+	}
+	return false
+}
+
+// newestModTime returns the latest modification time among the state's
+// files (not its directories, whose times change when a file is removed).
+func (s *State) newestModTime() time.Time {
+	var newest time.Time
+	for _, d := range []string{s.Dir, s.path("licenses"), s.path("provisional")} {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			if fi, err := e.Info(); err == nil && fi.ModTime().After(newest) {
+				newest = fi.ModTime()
+			}
+		}
+	}
+	return newest.UTC().Truncate(time.Second)
+}
+
+// LastSeen returns the latest time this state has seen (zero if never):
+// the later of its two time records. With a license installed, a missing
+// or damaged record is ErrClockRecord.
+func (s *State) LastSeen() (time.Time, error) {
+	return s.lastSeen(false)
+}
+
+// lastSeen is LastSeen, also counting the files' modification times when
+// withFileTimes (the verifier runs on the real clock, which set them).
+func (s *State) lastSeen(withFileTimes bool) (time.Time, error) {
+	last, present, err := s.records()
+	if err != nil {
+		return time.Time{}, err
+	}
+	if present < 2 && s.hasLicenses() {
+		return time.Time{}, ErrClockRecord
+	}
+	if withFileTimes {
+		if m := s.newestModTime(); m.After(last) {
+			last = m
+		}
+	}
+	return last, nil
 }
 
 // Touch records now as the last time seen if it is later than the one
 // recorded (by at least a minute, to spare the disk).
 func (s *State) Touch(now time.Time) error {
-	last, err := s.LastSeen()
-	if err != nil {
-		// A damaged record stays damaged (and verify keeps reporting
-		// CLOCK_TAMPERED): overwriting it would accept a turned-back clock.
+	last, present, err := s.records()
+	if err != nil || (present < 2 && s.hasLicenses()) {
+		// A damaged or missing record stays so (and verify keeps
+		// reporting CLOCK_TAMPERED): rewriting it would accept a
+		// turned-back clock.
 		return nil
 	}
-	if !now.After(last.Add(time.Minute)) {
+	if present == 2 && !now.After(last.Add(time.Minute)) {
 		return nil
 	}
-	return atomicfile.Write(s.path("clock"), []byte(strconv.FormatInt(now.Unix(), 10)+"\n"), 0o600)
+	return s.writeSeen(now, last)
+}
+
+// markSeen writes both time records (the later of now and what they
+// hold), whatever state they are in: activation calls it once every check
+// has passed, so that a freshly installed license is protected.
+func (s *State) markSeen(now time.Time) error {
+	last, _, _ := s.records()
+	return s.writeSeen(now, last)
+}
+
+func (s *State) writeSeen(now, last time.Time) error {
+	if last.After(now) {
+		now = last
+	}
+	b := []byte(strconv.FormatInt(now.Unix(), 10) + "\n")
+	for _, p := range s.seenPaths() {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return err
+		}
+		if err := atomicfile.Write(p, b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // pendingSeeds returns the pending requests of product that carry a
@@ -472,6 +583,74 @@ func (s *State) setProvisional(product string, hash [32]byte, until time.Time) e
 		return err
 	}
 	return atomicfile.Write(s.provisionalPath(product, ""), []byte(fmt.Sprintf("%x %d\n", hash, until.Unix())), 0o600)
+}
+
+// provisionalUse is one installation's use of its provisional period.
+type provisionalUse struct {
+	began   time.Time
+	request []byte // hash of the request whose phone code started it
+}
+
+// provisionalUsed returns installation inst's use of its one provisional
+// period for product (nil if none). The record (provisional/<product>.used)
+// outlives the period and the license: only a new installation key starts
+// afresh.
+func (s *State) provisionalUsed(product string, inst crypto.KeyID) (*provisionalUse, error) {
+	b, err := readSmall(s.provisionalPath(product, ".used"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	damaged := errors.New("the provisional use record is damaged")
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 3 {
+			return nil, damaged
+		}
+		at, err1 := strconv.ParseInt(f[1], 10, 64)
+		h, err2 := hex.DecodeString(f[2])
+		if err1 != nil || err2 != nil || len(h) != 32 {
+			return nil, damaged
+		}
+		if f[0] == inst.String() {
+			return &provisionalUse{began: time.Unix(at, 0).UTC(), request: h}, nil
+		}
+	}
+	return nil, nil
+}
+
+// setProvisionalUsed appends inst's use of its provisional period: when it
+// began and which request's code started it.
+func (s *State) setProvisionalUsed(product string, inst crypto.KeyID, at time.Time, hash [32]byte) error {
+	if err := os.MkdirAll(s.path("provisional"), 0o700); err != nil {
+		return err
+	}
+	old, err := readSmall(s.provisionalPath(product, ".used"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	line := fmt.Sprintf("%s %d %x\n", inst, at.Unix(), hash)
+	return atomicfile.Write(s.provisionalPath(product, ".used"), append(old, line...), 0o600)
+}
+
+// ProvisionalUse returns, for the current installation, when its one
+// provisional period for product began and the request whose phone code
+// started it (ok false if it never had one).
+func (s *State) ProvisionalUse(product string) (began time.Time, request []byte, ok bool, err error) {
+	inst, err := s.InstallationPublic()
+	if err != nil {
+		return time.Time{}, nil, false, nil
+	}
+	u, err := s.provisionalUsed(product, inst.ID())
+	if u == nil || err != nil {
+		return time.Time{}, nil, false, err
+	}
+	return u.began, u.request, true, nil
 }
 
 func (s *State) removeProvisional(product string) {

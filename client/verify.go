@@ -55,6 +55,17 @@ type Verifier struct {
 	// SecretFromKey derives the licensee secret from the hardware key
 	// plugged in (DeriveSecret) when LicenseeSecret is empty.
 	SecretFromKey bool
+	// Provisional is the product's opt-in to phone codes: the longest
+	// provisional activation a phone code may grant (pin it in the product
+	// beside VendorKeys). Zero, the default, refuses phone codes, and a
+	// provisional record found in the state counts for nothing.
+	//
+	// A phone code is an honour system, not proof: the client must know
+	// the seed to check the code, so whoever can read this machine's state
+	// can compute a code of their own. What bounds the damage is that each
+	// installation gets one provisional period per product, ever, and that
+	// the product chose to allow it.
+	Provisional time.Duration
 }
 
 func (v *Verifier) now() time.Time {
@@ -153,9 +164,11 @@ func (v *Verifier) skew() time.Duration {
 }
 
 func (v *Verifier) checkClock(st *State, now time.Time) error {
-	last, err := st.LastSeen()
+	// File modification times come from the real clock: they count only
+	// when this verifier runs on it.
+	last, err := st.lastSeen(v.Now == nil)
 	if err != nil {
-		return result.Wrap(result.ClockTampered, "the record of the last time seen is damaged", err)
+		return result.Wrap(result.ClockTampered, "cannot trust the clock", err)
 	}
 	tol := v.ClockTolerance
 	if tol == 0 {
@@ -239,7 +252,7 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 	if err := st.StoreLicense(w.Product, armor.Encode(armor.License, data)); err != nil {
 		return nil, result.Wrap(result.Internal, "cannot store the license", err)
 	}
-	if err := st.Touch(now); err != nil {
+	if err := st.markSeen(now); err != nil {
 		return nil, result.Wrap(result.Internal, "cannot record the time seen", err)
 	}
 	if err := st.RemovePending(lic.RequestHash); err != nil {
@@ -305,7 +318,13 @@ func (v *Verifier) request(inst *crypto.Identity, licenseKey string, conf *reque
 	for _, d := range fp.Components {
 		comps[uint8(d.ID)] = append([]byte(nil), d.Sum[:]...)
 	}
+	// The desk learns of this installation's provisional period, if any.
+	began, _, _, err := st.ProvisionalUse(v.Product)
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot read the provisional activation record", err)
+	}
 	s, err := request.New(request.Params{
+		Provisional:  began,
 		Product:      v.Product,
 		LicenseKey:   licenseKey,
 		Fingerprint:  fp.ID[:],
@@ -357,8 +376,16 @@ func (v *Verifier) Deactivate(inst *crypto.Identity) (*receipt.Signed, error) {
 	return r, nil
 }
 
-// DefaultGrace is how long a phone code's provisional activation lasts.
+// DefaultGrace is a typical opt-in for Verifier.Provisional.
 const DefaultGrace = 72 * time.Hour
+
+// ErrProvisionalOff means the product does not accept phone codes
+// (Verifier.Provisional is zero).
+var ErrProvisionalOff = errors.New("this product does not accept phone codes (provisional activation is off)")
+
+// ErrProvisionalUsed means this installation already had its one
+// provisional period for the product.
+var ErrProvisionalUsed = errors.New("this installation has already had its provisional activation for this product")
 
 // MaxCodeTries is how many wrong phone codes a product accepts before its
 // pending codes are void (make a new request).
@@ -376,17 +403,29 @@ func PhoneSeed() (*request.Confidential, error) {
 
 // ActivateCode accepts a phone code the vendor read out for one of this
 // installation's pending requests (made with a phone seed) and grants a
-// provisional activation until grace (0: DefaultGrace) has passed. Typing
-// the code again never extends it; MaxCodeTries wrong codes void the
-// pending codes. It returns the end of the provisional activation.
+// provisional activation until grace has passed (0 or more than
+// v.Provisional: v.Provisional). Only products that opted in
+// (v.Provisional > 0) accept codes, and each installation gets one
+// provisional period per product, ever: typing the code again never
+// extends it, and a new request does not start another. MaxCodeTries wrong
+// codes void the pending codes. It returns the end of the provisional
+// activation.
 func (v *Verifier) ActivateCode(code string, grace time.Duration) (time.Time, error) {
-	if grace <= 0 {
-		grace = DefaultGrace
+	if v.Provisional <= 0 {
+		return time.Time{}, result.Wrap(result.NotActivated, "phone code refused", ErrProvisionalOff)
+	}
+	if grace <= 0 || grace > v.Provisional {
+		grace = v.Provisional
 	}
 	st, err := Open(v.Dir)
 	if err != nil {
 		return time.Time{}, result.Wrap(result.Internal, "cannot open the state directory", err)
 	}
+	inst, err := st.InstallationPublic()
+	if err != nil {
+		return time.Time{}, result.Wrap(result.NotActivated, "this installation has made no request", err)
+	}
+	instID := inst.ID()
 	now := v.now()
 	if err := v.checkClock(st, now); err != nil {
 		return time.Time{}, err
@@ -410,7 +449,16 @@ func (v *Verifier) ActivateCode(code string, grace time.Duration) (time.Time, er
 		if old, until, err := st.Provisional(v.Product); err == nil && bytes.Equal(old, p.hash[:]) {
 			return until, nil // the same code again: no extension
 		}
+		if used, err := st.provisionalUsed(v.Product, instID); err != nil {
+			return time.Time{}, result.Wrap(result.ClockTampered, "the record of provisional activations is damaged", err)
+		} else if used != nil {
+			return time.Time{}, result.Wrap(result.NotActivated, "phone code refused: the provisional period began on "+used.began.Format(time.RFC3339), ErrProvisionalUsed)
+		}
 		until := now.Add(grace).UTC().Truncate(time.Second)
+		// Record that the one period is used before granting it.
+		if err := st.setProvisionalUsed(v.Product, instID, now, p.hash); err != nil {
+			return time.Time{}, result.Wrap(result.Internal, "cannot record the provisional activation", err)
+		}
 		if err := st.setProvisional(v.Product, p.hash, until); err != nil {
 			return time.Time{}, result.Wrap(result.Internal, "cannot record the provisional activation", err)
 		}
@@ -426,11 +474,25 @@ func (v *Verifier) ActivateCode(code string, grace time.Duration) (time.Time, er
 }
 
 // provisional turns NOT_ACTIVATED into PROVISIONAL while a phone code's
-// grace period lasts (and the clock has not been turned back).
+// grace period lasts (and the clock has not been turned back), for a
+// product that opted in; never for more than v.Provisional after the
+// period began.
 func (v *Verifier) provisional(st *State, notActivated error) error {
 	hash, until, err := st.Provisional(v.Product)
 	if err != nil || hash == nil {
 		return notActivated
+	}
+	if v.Provisional <= 0 {
+		return result.Wrap(result.NotActivated, fmt.Sprintf("product %q is not activated on this machine", v.Product), ErrProvisionalOff)
+	}
+	if inst, err := st.InstallationPublic(); err != nil {
+		return notActivated
+	} else if used, err := st.provisionalUsed(v.Product, inst.ID()); err != nil || used == nil || !bytes.Equal(used.request, hash) {
+		// A provisional record without its record of use was not made
+		// by ActivateCode.
+		return notActivated
+	} else if end := used.began.Add(v.Provisional); until.After(end) {
+		until = end
 	}
 	now := v.now()
 	if err := v.checkClock(st, now); err != nil {

@@ -74,7 +74,24 @@ func (d *Desk) issued(j *job, signed *response.Signed, reused bool) *Issued {
 	if len(j.codeSeed) > 0 {
 		iss.PhoneCode, _ = phonecode.Code(j.codeSeed, j.signed.Hash, d.now())
 	}
+	d.auditProvisional(j, iss)
 	return iss
+}
+
+// auditProvisional tells the ledger about provisional activations once the
+// license is issued: a phone code read out for this request, and a
+// provisional period the installation reports having had (a code the
+// vendor read out earlier, or one the licensee computed from their own
+// state: the audit log is where the vendor sees the difference). Entries
+// are best effort: the activation itself is already recorded.
+func (d *Desk) auditProvisional(j *job, iss *Issued) {
+	ctx := context.Background()
+	if iss.PhoneCode != "" {
+		_ = d.Ledger.Audit(ctx, "provisional.code", j.key, fmt.Sprintf("phone code issued for request %x (activation %x)", j.signed.Hash[:8], j.actID))
+	}
+	if j.req.Provisional > 0 {
+		_ = d.Ledger.Audit(ctx, "provisional.reported", j.key, fmt.Sprintf("installation %x ran provisionally (phone code) since %s; activation %x", j.req.InstallSign[:8], time.Unix(j.req.Provisional, 0).UTC().Format(time.RFC3339), j.actID))
+	}
 }
 
 // Text returns the armored license.

@@ -91,6 +91,12 @@ type Request struct {
 	Kind        uint8            `cbor:"13,keyasint,omitempty"`
 	Renews      []byte           `cbor:"14,keyasint,omitempty"` // activation id of the license being renewed
 	Sealed      []byte           `cbor:"15,keyasint,omitempty"` // age ciphertext of Confidential, to the vendor
+	// Provisional is when this installation's one provisional period
+	// (phone code) for the product began, Unix seconds, if it had one:
+	// the desk records it, so the vendor learns of every provisional
+	// activation once a signed license is issued, self-issued codes
+	// included.
+	Provisional int64 `cbor:"16,keyasint,omitempty"`
 }
 
 // Confidential holds the fields sealed to the vendor.
@@ -145,6 +151,9 @@ type Params struct {
 	Vendor      *crypto.Public // whom the request is for
 	Kind        uint8
 	Renews      []byte
+	// Provisional is when the installation's provisional period for the
+	// product began (zero: it never had one).
+	Provisional time.Time
 	// Confidential is sealed to Vendor; nil seals nothing.
 	Confidential *Confidential
 	Now          time.Time // zero means time.Now
@@ -194,6 +203,9 @@ func New(p Params, inst *crypto.Identity) (*Signed, error) {
 		Created:     now.Unix(),
 		Kind:        p.Kind,
 		Renews:      p.Renews,
+	}
+	if !p.Provisional.IsZero() {
+		r.Provisional = p.Provisional.Unix()
 	}
 	if _, err := io.ReadFull(random, r.Nonce); err != nil {
 		return nil, fmt.Errorf("failed to read randomness: %w", err)
@@ -357,6 +369,9 @@ func (r *Request) validate() error {
 		}
 	default:
 		return &FieldError{"kind", "unknown"}
+	}
+	if r.Provisional < 0 || (r.Provisional > 0 && r.Provisional > r.Created+86400) {
+		return &FieldError{"provisional", "out of range"}
 	}
 	if len(r.Sealed) > crypto.MaxSealed+512 {
 		return &FieldError{"sealed", "too large"}

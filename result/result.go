@@ -60,7 +60,7 @@ const (
 // generic error and 2 a usage error; license outcomes start at 10.
 var exitCodes = map[Code]int{
 	Valid:                    0,
-	Provisional:              0,
+	Provisional:              31,
 	Internal:                 1,
 	NotActivated:             10,
 	SignatureInvalid:         11,

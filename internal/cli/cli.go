@@ -223,8 +223,16 @@ func Now() time.Time {
 	return time.Now()
 }
 
-// NowFunc is Now as a func value.
-func NowFunc() func() time.Time { return Now }
+// NowFunc is Now as a func value for the library's Now fields.
+// It is nil (the real clock) unless a test build simulates the time, so
+// that the library also trusts what only the real clock can say (file
+// modification times).
+func NowFunc() func() time.Time {
+	if _, ok := testhooks.Now(); ok {
+		return Now
+	}
+	return nil
+}
 
 // FingerprintSource returns the machine to fingerprint (a fixture in test
 // builds when one is set).
