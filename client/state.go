@@ -76,11 +76,17 @@ type State struct {
 }
 
 // Open opens (creating, mode 0700) the state directory dir; "" means
-// DefaultDir.
+// DefaultDir. An existing directory open to other users is made private
+// (mode 0700), or refused with atomicfile.ErrDirNotPrivate if it cannot be.
 func Open(dir string) (*State, error) {
 	dir, err := resolve(dir)
 	if err != nil {
 		return nil, err
+	}
+	// The state holds the installation's private key: a folder that
+	// exists already with access for others is made private (or refused).
+	if _, err := atomicfile.MkdirPrivate(dir); err != nil {
+		return nil, fmt.Errorf("cannot create a private state directory: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "licenses"), 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create the state directory: %w", err)

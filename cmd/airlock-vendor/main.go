@@ -340,8 +340,10 @@ func (a *app) cmdInit(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return fmt.Errorf("cannot create %s: %w", home, errors.Unwrap(err))
+	if tightened, err := atomicfile.MkdirPrivate(home); err != nil {
+		return fmt.Errorf("cannot create a private directory for the desk: %w", err)
+	} else if tightened {
+		a.ui.Warnf("%s was accessible to other users: it is now private (mode 0700)", home)
 	}
 	keyPath := filepath.Join(home, "vendor.key")
 	if _, err := os.Lstat(keyPath); err == nil {
@@ -390,6 +392,7 @@ func (a *app) cmdInit(args []string) error {
 		if err != nil {
 			return err
 		}
+		cli.WarnWeakPassphrase(a.ui, pass)
 		if data, err = id.MarshalEncrypted(pass, *workFactor); err != nil {
 			return err
 		}

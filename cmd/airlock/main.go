@@ -36,6 +36,7 @@ type app struct {
 	secretErr      error
 	pinFile        string
 	secretFromKey  bool
+	provisional    string
 }
 
 func main() {
@@ -50,6 +51,26 @@ func (a *app) globalFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.secretFile, "licensee-secret-file", a.secretFile, "")
 	fs.StringVar(&a.pinFile, "pin-file", a.pinFile, "")
 	fs.BoolVar(&a.secretFromKey, "licensee-secret-from-key", a.secretFromKey, "")
+	fs.StringVar(&a.provisional, "provisional-grace", a.provisional, "")
+}
+
+// provisionalGrace is the product's opt-in to phone codes: the longest
+// provisional activation, from --provisional-grace or
+// $AIRLOCK_PROVISIONAL_GRACE (where the product pins its vendor key); 0
+// when it did not opt in.
+func (a *app) provisionalGrace() (time.Duration, error) {
+	s := a.provisional
+	if s == "" {
+		s = os.Getenv("AIRLOCK_PROVISIONAL_GRACE")
+	}
+	if s == "" {
+		return 0, nil
+	}
+	d, err := cli.ParseDuration(s)
+	if err != nil || d <= 0 || d > 30*24*time.Hour {
+		return 0, cli.Usagef("--provisional-grace: want a duration from 1h to 30d, such as 72h")
+	}
+	return d, nil
 }
 
 // dongleOptions: the hardware key's PIN comes from --pin-file, $AIRLOCK_PIN
@@ -181,6 +202,10 @@ func (a *app) vendorPublics(required bool) ([]*crypto.Public, error) {
 func (a *app) verifier(product string, keys []*crypto.Public) *client.Verifier {
 	v := &client.Verifier{Product: product, VendorKeys: keys, Dir: a.state, Source: cli.FingerprintSource(), Now: cli.NowFunc(),
 		Dongle: a.dongleOptions()}
+	v.Provisional, a.secretErr = a.provisionalGrace()
+	if a.secretErr != nil {
+		return v
+	}
 	v.LicenseeSecret, a.secretErr = a.licenseeSecret()
 	v.SecretFromKey = a.secretFromKey
 	return v
@@ -422,7 +447,14 @@ func (a *app) cmdActivate(args []string) error {
 		if err != nil {
 			return err
 		}
-		until, err := a.verifier(*product, keys).ActivateCode(*code, 0)
+		v := a.verifier(*product, keys)
+		if a.secretErr != nil {
+			return a.secretErr
+		}
+		until, err := v.ActivateCode(*code, 0)
+		if errors.Is(err, client.ErrProvisionalOff) {
+			return cli.WithHint(err, "phone codes are an honour system, so each product opts in: pass --provisional-grace 72h (or set AIRLOCK_PROVISIONAL_GRACE) only if the product allows provisional activation")
+		}
 		if err != nil {
 			return err
 		}
@@ -463,6 +495,8 @@ type verifyJSON struct {
 	Expires  string            `json:"expires,omitempty"`
 	Lease    string            `json:"lease_until,omitempty"`
 	Features map[string]uint64 `json:"features,omitempty"`
+	// Provisional is true while a phone code stands in for the license.
+	Provisional bool `json:"provisional,omitempty"`
 }
 
 func describe(product string, lic *response.License, err error) verifyJSON {
@@ -512,6 +546,14 @@ func (a *app) cmdVerify(args []string) int {
 	}
 	lic, err := v.Verify()
 	j := describe(*product, lic, err)
+	if result.CodeOf(err) == result.Provisional {
+		// PROVISIONAL has an exit code of its own, so that a script testing
+		// for 0 is not fooled; a product that opted in runs on it.
+		j.Provisional = true
+		if v.Provisional > 0 {
+			j.ExitCode = 0
+		}
+	}
 	if *asJSON {
 		e := json.NewEncoder(a.ui.Stdout)
 		e.SetIndent("", "  ")
@@ -521,9 +563,9 @@ func (a *app) cmdVerify(args []string) int {
 		return j.ExitCode
 	}
 	fmt.Fprintln(a.ui.Stdout, j.Result)
-	if result.CodeOf(err) == result.Provisional {
+	if j.Provisional {
 		a.ui.Warnf("%v", err)
-		return 0
+		return j.ExitCode
 	}
 	if err != nil {
 		return a.ui.Fail(err)

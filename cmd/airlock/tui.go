@@ -35,6 +35,13 @@ Global options:
     --licensee-secret-file FILE
                             the licensee secret, for licenses that need one
                             (request, activate, verify); or $AIRLOCK_LICENSEE_SECRET
+    --provisional-grace DURATION
+                            the product's opt-in to phone codes: the longest
+                            provisional activation (e.g. 72h); default
+                            $AIRLOCK_PROVISIONAL_GRACE; without it phone codes
+                            are refused. A phone code is an honour system:
+                            whoever can read this machine's state can compute
+                            one; each installation gets one period, ever
 
 request options:
     --product NAME          the product to activate (required)
@@ -70,9 +77,10 @@ deactivate options:
 activate options:
     --qr-image FILE         read the license from a photo or screenshot of its
                             QR code (PNG or JPEG); repeat for each part
-    --code NNNN-NNNN        the phone code the vendor read out (with --product):
-                            a provisional activation for 72 hours, until the
-                            signed license is installed; 5 wrong codes void it
+    --code NNNN-NNNN        the phone code the vendor read out (with --product
+                            and --provisional-grace): a provisional activation
+                            until the signed license is installed, once per
+                            installation; 5 wrong codes void it
     -i, --interactive       wait for a USB barcode scanner (or pasted text):
                             says which parts are in and which are missing
 
@@ -97,7 +105,8 @@ Examples:
     airlock verify --product acme-cad --vendor-key @vendor.pub --json
 
 Exit codes (verify prints the code; --json carries it as "result"):
-    0  VALID (or PROVISIONAL)     16 EXPIRED
+    0  VALID (or PROVISIONAL      16 EXPIRED
+       with --provisional-grace)
     1  error                      17 LEASE_EXPIRED
     2  usage error                18 CLOCK_TAMPERED
     10 NOT_ACTIVATED              19 HARDWARE_KEY_NOT_ACCESSIBLE
@@ -106,7 +115,8 @@ Exit codes (verify prints the code; --json carries it as "result"):
     13 FINGERPRINT_MISMATCH       22 LICENSEE_SECRET_MISMATCH
     14 PRODUCT_MISMATCH           27 MALFORMED
     15 NOT_YET_VALID              28 INSTALLATION_MISMATCH
-                                  29 REQUEST_MISMATCH
+    31 PROVISIONAL (status, and   29 REQUEST_MISMATCH
+       where 0 does not apply)
     hardware-key failures (request --hardware-key, dongle list/probe):
     40 PC/SC not built in, 41 pcscd not running, 42 no reader, 43 no card,
     44 card removed, 45 reader held by another program, 46 card timeout,

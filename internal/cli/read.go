@@ -88,3 +88,14 @@ func WorkFactorFlag(fs *pflag.FlagSet) *int {
 	}
 	return &wf
 }
+
+// MinPassphrase is the passphrase length below which a new key file gets
+// a warning: scrypt slows each guess, it cannot save a short passphrase.
+const MinPassphrase = 12
+
+// WarnWeakPassphrase warns when a new key's passphrase is very short.
+func WarnWeakPassphrase(u *UI, pass []byte) {
+	if n := len([]rune(string(pass))); n < MinPassphrase {
+		u.Warnf("the passphrase has only %d characters: a key file protected by it can be cracked by whoever copies it; use %d or more (a few random words)", n, MinPassphrase)
+	}
+}

@@ -1454,6 +1454,12 @@ func TestPhoneCode(t *testing.T) {
 	expectNotContains(t, "request", string(readFile(t, req)), strings.ReplaceAll(code, " ", ""))
 
 	verify(t, e, state, vk, "NOT_ACTIVATED", 10)
+	// A product that did not opt in refuses the code, with a hint.
+	o = e.airlock("--state", state, "activate", "--product", "acme-cad", "--code", code, "--vendor-key", vk)
+	expect(t, o, 10)
+	expectContains(t, "stderr", o.stderr, "does not accept phone codes")
+	expectContains(t, "stderr", o.stderr, "airlock: hint: ")
+	e = e.with("AIRLOCK_PROVISIONAL_GRACE", "72h")
 	wrong := "0000 0000"
 	if wrong == code {
 		wrong = "1111 1111"
@@ -1468,6 +1474,11 @@ func TestPhoneCode(t *testing.T) {
 	expectOK(t, o)
 	expectStdout(t, o, "PROVISIONAL\n")
 	expectContains(t, "stderr", o.stderr, "airlock: warning: provisionally activated by phone code until 2030-03-04T12:00:00Z")
+	if j := verifyJSONOut(t, e, state, vk, 0); j.Result != "PROVISIONAL" || !j.Provisional {
+		t.Errorf("verify --json = %+v, want PROVISIONAL with provisional: true", j)
+	}
+	// The same state checked by a product that did not opt in: not runnable.
+	verify(t, e.with("AIRLOCK_PROVISIONAL_GRACE", ""), state, vk, "NOT_ACTIVATED", 10)
 	// Typing the code again later does not extend the grace period.
 	later := e.at(t0.Add(5 * time.Minute))
 	o = later.airlock("--state", state, "activate", "--product", "acme-cad", "--code", code, "--vendor-key", vk)
@@ -1487,6 +1498,7 @@ func TestPhoneCodeTries(t *testing.T) {
 	key := createLicense(t, e, desk)
 	state := filepath.Join(t.TempDir(), "s")
 	req := filepath.Join(t.TempDir(), "req.txt")
+	e = e.with("AIRLOCK_PROVISIONAL_GRACE", "72h")
 	expectOK(t, e.airlock("--state", state, "request", "--product", "acme-cad", "--license-key", key, "--vendor-key", vk,
 		"--phone", "-o", req, "--plaintext-key"))
 	o := e.vendor("--dir", desk, "sign", req, "-o", filepath.Join(t.TempDir(), "l.txt"))

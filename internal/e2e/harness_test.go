@@ -332,15 +332,16 @@ func decodeJSON[T any](t *testing.T, o out) T {
 
 // verifyJSON is the output of `airlock verify --json`.
 type verifyJSON struct {
-	Result   string            `json:"result"`
-	ExitCode int               `json:"exit_code"`
-	Message  string            `json:"message"`
-	Details  []string          `json:"details"`
-	Product  string            `json:"product"`
-	Licensee string            `json:"licensee"`
-	Expires  string            `json:"expires"`
-	Lease    string            `json:"lease_until"`
-	Features map[string]uint64 `json:"features"`
+	Result      string            `json:"result"`
+	ExitCode    int               `json:"exit_code"`
+	Message     string            `json:"message"`
+	Details     []string          `json:"details"`
+	Product     string            `json:"product"`
+	Licensee    string            `json:"licensee"`
+	Expires     string            `json:"expires"`
+	Lease       string            `json:"lease_until"`
+	Features    map[string]uint64 `json:"features"`
+	Provisional bool              `json:"provisional"`
 }
 
 // ---------------------------------------------------------------------------
