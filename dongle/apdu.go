@@ -89,6 +89,22 @@ func transceive(t transport, cmd command) ([]byte, uint16, error) {
 	return exchange(t, cmd, true)
 }
 
+// transceiveSecret is transceive for a command whose data is a secret (a
+// PIN): the encoded APDU that held it is zeroed as soon as it is sent.
+// Such commands carry no Le, so there is nothing to retry.
+func transceiveSecret(t transport, cmd command) ([]byte, uint16, error) {
+	apdu, err := cmd.encode()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer clear(apdu)
+	resp, err := t.Transmit(apdu)
+	if err != nil {
+		return nil, 0, err
+	}
+	return parseResponse(resp)
+}
+
 // maxChainPiece is the data of one piece of a chained command.
 const maxChainPiece = 255
 

@@ -343,3 +343,28 @@ var responseSeeds = []string{
 	"6883",
 	"6884",
 }
+
+// The encoded VERIFY APDU holds the PIN: it is zeroed once sent, so no
+// copy of the PIN outlives the exchange (only the caller's own buffer,
+// which Close clears).
+func TestVerifyAPDUZeroed(t *testing.T) {
+	for _, kind := range []Kind{KindOpenPGP, KindPIV} {
+		var sent [][]byte
+		tr := transportFunc(func(cmd []byte) ([]byte, error) {
+			sent = append(sent, cmd) // keep the very buffer, not a copy
+			if !bytes.Contains(cmd, []byte("123456")) {
+				t.Errorf("%v: the APDU does not carry the PIN while it is sent: % x", kind, cmd)
+			}
+			return []byte{0x90, 0x00}, nil
+		})
+		if err := verifyPINRef(tr, kind, pinRef(kind, false), []byte("123456")); err != nil {
+			t.Fatal(err)
+		}
+		if len(sent) != 1 {
+			t.Fatalf("%v: %d APDUs sent", kind, len(sent))
+		}
+		if !bytes.Equal(sent[0], make([]byte, len(sent[0]))) {
+			t.Errorf("%v: the VERIFY APDU still holds % x after use", kind, sent[0])
+		}
+	}
+}

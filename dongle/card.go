@@ -489,7 +489,7 @@ func verifyPINRef(t transport, kind Kind, ref byte, pin []byte) error {
 		defer clear(padded)
 		cmd = command{0x00, 0x20, 0x00, ref, padded, noLe}
 	}
-	_, sw, err := transceive(t, cmd)
+	_, sw, err := transceiveSecret(t, cmd)
 	if err != nil {
 		return err
 	}
