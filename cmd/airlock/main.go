@@ -499,9 +499,18 @@ type verifyJSON struct {
 	Provisional bool `json:"provisional,omitempty"`
 }
 
-func describe(product string, lic *response.License, err error) verifyJSON {
+// describe is the outcome of verifying product's license. PROVISIONAL has
+// an exit code of its own, so that a script testing for 0 is not fooled;
+// a product that opted in to phone codes (optedIn) runs on it: 0.
+func describe(product string, lic *response.License, err error, optedIn bool) verifyJSON {
 	code := result.CodeOf(err)
 	j := verifyJSON{Result: string(code), ExitCode: code.ExitCode(), Product: product}
+	if code == result.Provisional {
+		j.Provisional = true
+		if optedIn {
+			j.ExitCode = 0
+		}
+	}
 	var re *result.Error
 	if errors.As(err, &re) {
 		j.Message = re.Error()
@@ -545,15 +554,7 @@ func (a *app) cmdVerify(args []string) int {
 		return a.ui.Fail(a.secretErr)
 	}
 	lic, err := v.Verify()
-	j := describe(*product, lic, err)
-	if result.CodeOf(err) == result.Provisional {
-		// PROVISIONAL has an exit code of its own, so that a script testing
-		// for 0 is not fooled; a product that opted in runs on it.
-		j.Provisional = true
-		if v.Provisional > 0 {
-			j.ExitCode = 0
-		}
-	}
+	j := describe(*product, lic, err, v.Provisional > 0)
 	if *asJSON {
 		e := json.NewEncoder(a.ui.Stdout)
 		e.SetIndent("", "  ")
@@ -611,7 +612,7 @@ func (a *app) cmdStatus(args []string) error {
 		v := a.verifier(p, keys)
 		v.ReadOnly = true
 		lic, err := v.Verify()
-		s.Licenses = append(s.Licenses, describe(p, lic, err))
+		s.Licenses = append(s.Licenses, describe(p, lic, err, v.Provisional > 0))
 	}
 	if *asJSON {
 		e := json.NewEncoder(a.ui.Stdout)
