@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,24 +50,13 @@ func (e *env) runBounded(bin, stdinPath string, args ...string) (out, int64) {
 	}
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
-	detach(cmd)
-	o := out{cmd: filepath.Base(bin) + " " + strings.Join(args, " ")}
-	err := cmd.Run()
-	o.stdout, o.stderr = so.String(), se.String()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ee.ExitCode() >= 0:
-		o.code = ee.ExitCode()
-	default:
-		e.t.Fatalf("%s: %v (killed: unbounded read?)\n%s", o.cmd, err, o)
+	o := e.exec(cmd, &so, &se)
+	if o.code < 0 {
+		e.t.Fatalf("%s was killed: an unbounded read?", o.cmd)
 	}
 	var rss int64
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rss = ru.Maxrss
-	}
-	if strings.Contains(o.stderr, "panic:") {
-		e.t.Errorf("%s panicked:\n%s", o.cmd, o)
 	}
 	return o, rss
 }

@@ -214,8 +214,15 @@ func (e *env) run(bin string, stdin []byte, args ...string) out {
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	cmd.WaitDelay = 5 * time.Second
+	return e.exec(cmd, &so, &se)
+}
+
+// exec runs cmd, whose stdout and stderr go to so and se, and returns what
+// it did. A panic in the child is always a failure.
+func (e *env) exec(cmd *exec.Cmd, so, se *bytes.Buffer) out {
+	e.t.Helper()
 	detach(cmd) // no controlling terminal: a passphrase prompt must fail, not hang
-	o := out{cmd: filepath.Base(bin) + " " + strings.Join(args, " ")}
+	o := out{cmd: filepath.Base(cmd.Path) + " " + strings.Join(cmd.Args[1:], " ")}
 	err := cmd.Run()
 	o.stdout, o.stderr = so.String(), se.String()
 	var ee *exec.ExitError
