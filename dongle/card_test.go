@@ -239,7 +239,7 @@ func TestAuthenticatePIVAPDUs(t *testing.T) {
 	card := cardemu.New(cardemu.Config{PIV: &cardemu.PIVConfig{Serial: 1, Key: key, PIN: "123456"}})
 	var sent [][]byte
 	tr := transportFunc(func(cmd []byte) ([]byte, error) {
-		sent = append(sent, cmd)
+		sent = append(sent, bytes.Clone(cmd)) // as sent: a PIN APDU is zeroed afterwards
 		return card.Transmit(cmd), nil
 	})
 	if ok, err := selectApplet(tr, aidPIV); !ok || err != nil {
