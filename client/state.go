@@ -143,7 +143,8 @@ func readSmall(path string) ([]byte, error) {
 }
 
 // ErrNoInstallation means the installation identity has not been made yet.
-var ErrNoInstallation = errors.New("this installation has no key yet (run `airlock request` first)")
+// Commands add their own hint (which command makes it).
+var ErrNoInstallation = errors.New("this installation has no key yet")
 
 // HasInstallation reports whether the installation identity exists.
 func (s *State) HasInstallation() bool {

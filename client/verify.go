@@ -127,7 +127,7 @@ func (v *Verifier) Verify() (lic *response.License, err error) {
 	}
 	inst, err := st.InstallationPublic()
 	if err != nil {
-		return nil, result.Wrap(result.NotActivated, "this installation has no key", err)
+		return nil, result.Wrap(result.NotActivated, fmt.Sprintf("product %q is not activated on this machine", v.Product), err)
 	}
 	data, err := armor.DecodeKind(text, armor.License)
 	if err != nil {
@@ -206,7 +206,7 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 	}
 	inst, err := st.InstallationPublic()
 	if err != nil {
-		return nil, result.Wrap(result.InstallationMismatch, "this installation has made no request", err)
+		return nil, result.Wrap(result.InstallationMismatch, "no request was made from here", err)
 	}
 	pend, err := st.Pending(w.Product)
 	if err != nil {
@@ -383,6 +383,14 @@ const DefaultGrace = 72 * time.Hour
 // (Verifier.Provisional is zero).
 var ErrProvisionalOff = errors.New("this product does not accept phone codes (provisional activation is off)")
 
+// ErrTooManyCodes means MaxCodeTries wrong phone codes were entered: the
+// pending codes are void until a new request is made with a phone seed.
+var ErrTooManyCodes = errors.New("too many wrong phone codes: make a new request with a phone seed and call the vendor again")
+
+// ErrNoPhoneRequest means no pending request of the product carries a
+// phone-code seed.
+var ErrNoPhoneRequest = errors.New("no pending request asked for a phone code")
+
 // ErrProvisionalUsed means this installation already had its one
 // provisional period for the product.
 var ErrProvisionalUsed = errors.New("this installation has already had its provisional activation for this product")
@@ -423,7 +431,7 @@ func (v *Verifier) ActivateCode(code string, grace time.Duration) (time.Time, er
 	}
 	inst, err := st.InstallationPublic()
 	if err != nil {
-		return time.Time{}, result.Wrap(result.NotActivated, "this installation has made no request", err)
+		return time.Time{}, result.Wrap(result.NotActivated, "no request was made from here", err)
 	}
 	instID := inst.ID()
 	now := v.now()
@@ -432,14 +440,14 @@ func (v *Verifier) ActivateCode(code string, grace time.Duration) (time.Time, er
 	}
 	tries := st.codeTries(v.Product)
 	if tries >= MaxCodeTries {
-		return time.Time{}, result.New(result.RequestMismatch, "too many wrong phone codes: make a new request (airlock request --phone) and call the vendor again")
+		return time.Time{}, result.Wrap(result.RequestMismatch, "phone code refused", ErrTooManyCodes)
 	}
 	ps, err := st.pendingSeeds(v.Product)
 	if err != nil {
 		return time.Time{}, result.Wrap(result.Internal, "cannot read the pending requests", err)
 	}
 	if len(ps) == 0 {
-		return time.Time{}, result.New(result.RequestMismatch, fmt.Sprintf("no pending request for product %q asked for a phone code (airlock request --phone)", v.Product))
+		return time.Time{}, result.Wrap(result.RequestMismatch, fmt.Sprintf("phone code refused for product %q", v.Product), ErrNoPhoneRequest)
 	}
 	for _, p := range ps {
 		if !phonecode.Valid(code, p.seed, p.hash, now) {

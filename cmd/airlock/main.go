@@ -158,7 +158,7 @@ func (a *app) run(args []string) int {
 		err = cli.Usagef("unknown command %q", cmd)
 	}
 	if err != nil {
-		return a.ui.Fail(err)
+		return a.ui.Fail(withHint(err))
 	}
 	return 0
 }

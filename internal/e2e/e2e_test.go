@@ -525,7 +525,8 @@ func TestOtherInstallation(t *testing.T) {
 	c3 := filepath.Join(t.TempDir(), "c3")
 	o = e.airlock("--state", c3, "activate", lic1, "--vendor-key", vk)
 	expect(t, o, 28)
-	expectContains(t, "stderr", o.stderr, "airlock: error: INSTALLATION_MISMATCH: this installation has made no request")
+	expectContains(t, "stderr", o.stderr, "airlock: error: INSTALLATION_MISMATCH: no request was made from here: this installation has no key yet\n")
+	expectContains(t, "stderr", o.stderr, "airlock: hint: make a request first: airlock request")
 	expectNoLicenses(t, c3)
 
 	// The same installation key, but no request waiting for this license.
