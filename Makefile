@@ -19,6 +19,7 @@ FUZZ_TARGETS := \
 	./fingerprint:FuzzParsePolicy \
 	./fingerprint:FuzzUnmarshalBinary \
 	./fingerprint:FuzzLinuxFiles \
+	./fingerprint:FuzzSMBIOSSystemUUID \
 	./qr:FuzzDecodeImage \
 	./dongle:FuzzParseTLV \
 	./dongle:FuzzParseResponse \
@@ -34,9 +35,14 @@ deps:
 
 # airlock links PC/SC (cgo) when the headers are there, else builds without
 # hardware-key support (it says so when asked for a hardware key).
+# --version prints the module version and VCS revision from the build
+# information; VERSION (default: git describe) overrides it at link time.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+LDFLAGS := $(if $(VERSION),-X github.com/airlock-offline/airlock/internal/cli.Version=$(VERSION))
+
 build: deps
 	@if pkg-config --exists libpcsclite 2>/dev/null; then cgo=1; else cgo=0; echo "building without PC/SC support (apt-get install libpcsclite-dev pkg-config to add it)"; fi; \
-		CGO_ENABLED=$$cgo $(GO) build -o $(BIN)/ ./cmd/airlock ./cmd/airlock-vendor
+		CGO_ENABLED=$$cgo $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/airlock ./cmd/airlock-vendor
 
 demo: build
 	@BIN=$(BIN) GO=$(GO) SRC=$(CURDIR) bash examples/demo.sh
@@ -46,7 +52,7 @@ demo: build
 # hardware-key tests plug their virtual cards into.
 TEST_APT := zbarimg:zbar-tools ZXingReader:zxing-cpp-tools pcscd:pcscd pkg-config:pkg-config \
 	/usr/include/PCSC/winscard.h:libpcsclite-dev /usr/lib/pcsc/drivers/serial/libifdvpcd.so:vsmartcard-vpcd \
-	'/usr/lib/postgresql/*/bin/initdb':postgresql
+	'/usr/lib/postgresql/*/bin/initdb':postgresql /usr/lib/wine/wine64:wine64
 
 # Packages whose tests use the PC/SC stack; they run one at a time, with it.
 PCSC_PKGS := ./dongle ./internal/cardemu ./internal/e2e

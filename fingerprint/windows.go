@@ -8,8 +8,10 @@ import (
 )
 
 // This file holds the Windows collector, built on every platform like the
-// Linux one. It runs reg.exe rather than calling the registry API so that
-// fixtures can stand in for the machine.
+// Linux one. On Windows the OS source answers through the registry and
+// firmware-table APIs (WindowsAPI, winapi_windows.go): no child process on
+// the hot path. Fixtures answer through Command with reg.exe's and wmic's
+// output, so the same collector runs on them anywhere.
 
 // errMissingValue reports a tool's output without the value asked for.
 var errMissingValue = &fs.PathError{Op: "query", Path: "value", Err: fs.ErrNotExist}
@@ -24,37 +26,45 @@ func collectWindows(src Source) *Report {
 	var env envSet
 	r := &Report{}
 
-	// /reg:64 reads the 64-bit registry view even from a 32-bit process,
-	// where MachineGuid lives.
-	guid, err := regQuery(src, keyCryptography, "MachineGuid")
-	r.Components = append(r.Components, component(MachineGUID, "reg "+keyCryptography+" MachineGuid", bytes.ToLower(guid), err))
+	guid, source, err := regQuery(src, keyCryptography, "MachineGuid")
+	r.Components = append(r.Components, component(MachineGUID, source, bytes.ToLower(guid), err))
 
 	r.Components = append(r.Components, smbiosUUID(src))
 
-	if out, err := src.Command("reg", "query", keyCPU0, "/reg:64"); err == nil {
-		vals := regValues(out)
+	if vals, source, err := regKeyValues(src, keyCPU0); err == nil {
 		var fields []string
 		for _, k := range []string{"VendorIdentifier", "Identifier", "ProcessorNameString"} {
-			if v := vals[k]; v != "" {
+			// reg.exe's output collapses runs of spaces; the API does not.
+			if v := strings.Join(strings.Fields(vals[k]), " "); v != "" {
 				fields = append(fields, k+"="+v)
 			}
 		}
-		r.Components = append(r.Components, component(CPU, "reg "+keyCPU0, []byte(strings.Join(fields, "\n")), nil))
+		r.Components = append(r.Components, component(CPU, source, []byte(strings.Join(fields, "\n")), nil))
 	} else {
-		r.Components = append(r.Components, component(CPU, "reg "+keyCPU0, nil, err))
+		r.Components = append(r.Components, component(CPU, source, nil, err))
 	}
 
-	if out, err := src.Command("reg", "query", keyBIOS, "/reg:64"); err == nil {
-		vals := regValues(out)
+	if vals, _, err := regKeyValues(src, keyBIOS); err == nil {
 		matchHypervisor(&env, vals["SystemManufacturer"], vals["SystemProductName"])
 	}
 	r.Env, r.EnvReasons = env.env, env.reasons
 	return r
 }
 
-// smbiosUUID reads Win32_ComputerSystemProduct.UUID through wmic, or through
-// PowerShell where wmic has been removed (Windows 11 24H2 and later).
+// smbiosUUID reads the SMBIOS system UUID: from the firmware table through
+// the API when the source has it, else Win32_ComputerSystemProduct.UUID
+// through wmic, or through PowerShell where wmic has been removed (Windows
+// 11 24H2 and later).
 func smbiosUUID(src Source) Raw {
+	if api, ok := src.(WindowsAPI); ok {
+		const source = "SMBIOS system UUID (GetSystemFirmwareTable)"
+		raw, err := api.SMBIOS()
+		if err != nil {
+			return component(SMBIOSUUID, source, nil, err)
+		}
+		u, err := smbiosSystemUUID(raw)
+		return component(SMBIOSUUID, source, []byte(u), err)
+	}
 	const wmicSource = "wmic csproduct uuid"
 	out, err := src.Command("wmic", "csproduct", "get", "uuid")
 	if err == nil {
@@ -73,17 +83,30 @@ func smbiosUUID(src Source) Raw {
 	return component(SMBIOSUUID, psSource, []byte(strings.ToLower(decodeToolOutput(out))), nil)
 }
 
-// regQuery reads one value with reg.exe.
-func regQuery(src Source, key, name string) ([]byte, error) {
-	out, err := src.Command("reg", "query", key, "/v", name, "/reg:64")
-	if err != nil {
-		return nil, err
+// regQuery reads one value, through the registry API when src has it,
+// else with `reg query KEY /v NAME /reg:64`; it also returns the source to
+// name in --explain.
+func regQuery(src Source, key, name string) ([]byte, string, error) {
+	var vals map[string]string
+	source := "reg " + key + " " + name
+	if api, ok := src.(WindowsAPI); ok {
+		source = "registry " + key + " " + name
+		var err error
+		if vals, err = api.RegistryStrings(key); err != nil {
+			return nil, source, err
+		}
+	} else {
+		out, err := src.Command("reg", "query", key, "/v", name, "/reg:64")
+		if err != nil {
+			return nil, source, err
+		}
+		vals = regValues(out)
 	}
-	v, ok := regValues(out)[name]
+	v, ok := vals[name]
 	if !ok {
-		return nil, errMissingValue
+		return nil, source, errMissingValue
 	}
-	return []byte(v), nil
+	return []byte(v), source, nil
 }
 
 // regValues parses `reg query` output: lines of name, type and data

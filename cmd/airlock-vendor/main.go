@@ -80,10 +80,15 @@ func (a *app) run(args []string) int {
 	g.Usage = func() {}
 	a.globalFlags(g)
 	help := g.BoolP("help", "h", false, "")
+	version := g.Bool("version", false, "")
 	if err := g.Parse(args); err != nil {
 		return a.ui.Fail(cli.Usagef("%v", err))
 	}
 	rest := g.Args()
+	if *version {
+		fmt.Fprintln(a.ui.Stdout, cli.VersionLine(prog))
+		return 0
+	}
 	if *help || (len(rest) > 0 && rest[0] == "help") {
 		fmt.Fprint(a.ui.Stdout, usage)
 		return 0

@@ -29,6 +29,7 @@ Commands:
                             whether it verifies (no secrets shown)
 
 Global options:
+    --version               print the version (and VCS revision) and exit
     --dir DIR               the desk's directory (default $AIRLOCK_VENDOR_HOME,
                             else the user config directory + /airlock-vendor):
                             vendor.key, vendor.pub and ledger.db

@@ -19,6 +19,7 @@ Commands:
                             whether it verifies (no secrets shown)
 
 Global options:
+    --version               print the version (and VCS revision) and exit
     --state DIR             the state directory (default $AIRLOCK_HOME, else
                             $XDG_STATE_HOME/airlock or ~/.local/state/airlock)
     --vendor-key KEY        the vendor's public key (AV1…), or @FILE holding it;

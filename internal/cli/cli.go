@@ -171,17 +171,11 @@ func (u *UI) Passphrase(file string, confirm bool) func() ([]byte, error) {
 		if p := os.Getenv(EnvPassphrase); p != "" {
 			return []byte(p), nil
 		}
-		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-		if err != nil || !term.IsTerminal(int(tty.Fd())) {
+		read, done, err := terminalPrompt()
+		if err != nil {
 			return nil, fmt.Errorf("a passphrase is needed: set %s or %s, or pass --passphrase-file", EnvPassphrase, EnvPassphraseFile)
 		}
-		defer tty.Close()
-		read := func(prompt string) ([]byte, error) {
-			fmt.Fprint(tty, prompt)
-			p, err := term.ReadPassword(int(tty.Fd()))
-			fmt.Fprintln(tty)
-			return p, err
-		}
+		defer done()
 		p, err := read("Passphrase: ")
 		if err != nil {
 			return nil, err
@@ -204,15 +198,39 @@ func (u *UI) Passphrase(file string, confirm bool) func() ([]byte, error) {
 
 // Secret reads a secret (a PIN) from the terminal without echo.
 func (u *UI) Secret(prompt string) ([]byte, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil || !term.IsTerminal(int(tty.Fd())) {
+	read, done, err := terminalPrompt()
+	if err != nil {
 		return nil, errors.New("a PIN is needed: pass --pin-file or set AIRLOCK_PIN, or run in a terminal")
 	}
-	defer tty.Close()
-	fmt.Fprint(tty, prompt)
-	p, err := term.ReadPassword(int(tty.Fd()))
-	fmt.Fprintln(tty)
-	return p, err
+	defer done()
+	return read(prompt)
+}
+
+// terminalPrompt opens the terminal (the console on Windows) and returns a
+// function that shows a prompt and reads an answer without echo, and one
+// that closes the terminal.
+func terminalPrompt() (read func(prompt string) ([]byte, error), done func(), err error) {
+	in, out, err := openTerminal()
+	if err != nil {
+		return nil, nil, err
+	}
+	done = func() {
+		in.Close()
+		if out != in {
+			out.Close()
+		}
+	}
+	if !term.IsTerminal(int(in.Fd())) {
+		done()
+		return nil, nil, errors.New("not a terminal")
+	}
+	read = func(prompt string) ([]byte, error) {
+		fmt.Fprint(out, prompt)
+		p, err := term.ReadPassword(int(in.Fd()))
+		fmt.Fprintln(out)
+		return p, err
+	}
+	return read, done, nil
 }
 
 // Now returns the current time (or the simulated one in test builds).
