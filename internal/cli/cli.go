@@ -34,6 +34,19 @@ type UI struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Stdin  io.Reader
+
+	stdinFor string // what standard input was read for, once it was
+}
+
+// ClaimStdin records that standard input is read for what ("the input",
+// "the licensee secret file"); it serves one purpose per call, so a second
+// claim is a usage error naming both.
+func (u *UI) ClaimStdin(what string) error {
+	if u.stdinFor != "" {
+		return Usagef("standard input can be read only once: it is already %s, so %s cannot be - too; give one of them as a file", u.stdinFor, what)
+	}
+	u.stdinFor = what
+	return nil
 }
 
 // Std returns a UI on the process's standard streams.
@@ -114,6 +127,9 @@ const MaxInput = 1 << 20
 func (u *UI) ReadInput(path string) ([]byte, error) {
 	var r io.Reader
 	if path == "-" {
+		if err := u.ClaimStdin("the input"); err != nil {
+			return nil, err
+		}
 		r = u.Stdin
 	} else {
 		f, err := os.Open(path)

@@ -45,6 +45,9 @@ func (u *UI) ReadLimited(path, what string, limit int) ([]byte, error) {
 		if u.Stdin == nil {
 			return nil, fmt.Errorf("cannot read %s from standard input", what)
 		}
+		if err := u.ClaimStdin(what); err != nil {
+			return nil, err
+		}
 		r = u.Stdin
 	} else {
 		f, err := os.Open(path)

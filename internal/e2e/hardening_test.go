@@ -352,3 +352,15 @@ func TestFileModesAndFlags(t *testing.T) {
 	expect(t, o, 2)
 	expectContains(t, "stderr", o.stderr, "unknown flag: --scrypt-work-factor")
 }
+
+// Standard input serves one purpose per call: `--licensee-secret-file -`
+// with `activate -` is a usage error naming both, not "the licensee
+// secret file is empty".
+func TestStdinOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t).on(machineA.tree(t))
+	f := activated(t, e)
+	o := e.run(airlockBin, readFile(t, f.lic), "--state", f.state, "--licensee-secret-file", "-", "activate", "-", "--vendor-key", f.vendorKey)
+	expect(t, o, 2)
+	expectContains(t, "stderr", o.stderr, "airlock: error: standard input can be read only once: it is already the input, so the licensee secret file cannot be - too")
+}
