@@ -125,9 +125,10 @@ type Options struct {
 // targets).
 //
 // Opening for writing checks the ledger first: on SQLite, PRAGMA
-// quick_check and a check that the index which allows one seat per
-// installation agrees with the activations it indexes; a ledger that
-// fails either is refused with an [*IntegrityError] ([ErrDamaged]), so
+// integrity_check (which, unlike quick_check, also checks each index
+// against its table: the index that allows one seat per installation
+// above all) and each license's seat counter; a ledger that fails is
+// refused with an [*IntegrityError] ([ErrDamaged]), so
 // that no seat is taken on a damaged ledger. [Ledger.Check] runs the full
 // check. A SQLite file whose write-ahead log went missing while it still
 // held committed transactions (the -shm file says so) is refused with
@@ -280,7 +281,7 @@ func (l *Ledger) initSQLite(ctx context.Context, opts Options) error {
 	}
 	if version > 0 {
 		// An existing ledger: check it before anything is written.
-		if err := l.quickCheck(ctx); err != nil {
+		if err := l.openCheck(ctx); err != nil {
 			return err
 		}
 	}

@@ -138,11 +138,7 @@ func (a *app) run(args []string) int {
 	case "audit":
 		err = a.cmdAudit(args)
 	case "ledger":
-		if len(args) == 0 || args[0] != "export" {
-			err = cli.Usagef("ledger needs a subcommand: export")
-			break
-		}
-		err = a.cmdLedgerExport(args[1:])
+		err = a.cmdLedger(args)
 	case "receipt":
 		if len(args) == 0 || args[0] != "import" {
 			err = cli.Usagef("receipt needs a subcommand: import")
@@ -155,7 +151,7 @@ func (a *app) run(args []string) int {
 		err = cli.Usagef("unknown command %q", cmd)
 	}
 	if err != nil {
-		return a.ui.Fail(err)
+		return a.ui.Fail(explainLedgerError(err))
 	}
 	return 0
 }
@@ -209,59 +205,41 @@ const ledgerURLFile = "ledger.url"
 
 // ledgerTarget says where the ledger is: --db, else $AIRLOCK_VENDOR_DB, else
 // what init --db recorded in DIR/ledger.url, else DIR/ledger.db (which must
-// exist: init creates it).
-func (a *app) ledgerTarget() (string, error) {
+// exist: init creates it). from says which of these named it, for
+// messages.
+func (a *app) ledgerTarget() (target, from string, err error) {
 	if a.db != "" {
-		return a.db, nil
+		return a.db, "--db", nil
 	}
 	if v := os.Getenv("AIRLOCK_VENDOR_DB"); v != "" {
-		return v, nil
+		return v, "$AIRLOCK_VENDOR_DB", nil
 	}
 	p, err := a.path(ledgerURLFile)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if b, err := os.ReadFile(p); err == nil {
-		if t := strings.TrimSpace(string(b)); t != "" && len(b) < 4096 {
-			return t, nil
+		t := strings.TrimSpace(string(b))
+		if t == "" || len(b) >= 4096 || !validLedgerTarget(t) {
+			// Never printed: the file may hold anything.
+			return "", "", fmt.Errorf("%s does not name a ledger (it should hold a postgres:// URL or an absolute file path; its content is not shown): pass --db, or write the ledger's URL or path in it", p)
 		}
-		return "", fmt.Errorf("%s is empty or damaged: pass --db", p)
+		return t, p, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("cannot read %s: %w", p, errors.Unwrap(err))
+		return "", "", fmt.Errorf("cannot read %s: %w", p, errors.Unwrap(err))
 	}
 	if p, err = a.path("ledger.db"); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("no ledger at %s: run `airlock-vendor init` first", p)
+		return "", "", &cli.ExitErr{Code: exitNoLedger, Err: fmt.Errorf("no ledger at %s: run `airlock-vendor init` first", p)}
 	}
-	return p, nil
+	return p, "", nil
 }
 
+// openLedger opens the ledger for a command that writes to it.
 func (a *app) openLedger() (*ledger.Ledger, error) {
-	target, err := a.ledgerTarget()
-	if err != nil {
-		return nil, err
-	}
-	return openLedgerAt(target, "open")
-}
-
-// openLedgerAt opens the ledger at target; a failure names the ledger
-// (password masked) and, for a PostgreSQL server that could not be
-// reached, what to check. verb says what was being done ("open").
-func openLedgerAt(target, verb string) (*ledger.Ledger, error) {
-	l, err := ledger.Open(target)
-	if err == nil {
-		return l, nil
-	}
-	err = fmt.Errorf("cannot %s the ledger %s: %w", verb, ledger.RedactDSN(target), err)
-	switch {
-	case errors.Is(err, ledger.ErrAccessDenied):
-		return nil, cli.WithHint(err, "give the password with PGPASSWORD or a line in ~/.pgpass (airlock never stores it), and check the user name in the URL")
-	case errors.Is(err, ledger.ErrUnreachable):
-		return nil, cli.WithHint(err, "check the host and port in the URL, that the server runs, and that it takes connections from this machine (pg_hba.conf, TLS: sslmode)")
-	}
-	return nil, err
+	return a.openLedgerWith(ledger.Options{})
 }
 
 // withoutPassword returns a PostgreSQL URL without its password, and
@@ -354,7 +332,7 @@ func (a *app) cmdInit(args []string) error {
 	if target == "" {
 		target = filepath.Join(home, "ledger.db")
 	}
-	l, err := openLedgerAt(target, "create")
+	l, err := openLedgerAt(target, "", "create", ledger.Options{Create: true})
 	if err != nil {
 		return err
 	}
@@ -575,7 +553,7 @@ func (a *app) cmdLicenseList(args []string) error {
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
-	l, err := a.openLedger()
+	l, err := a.openLedgerRead()
 	if err != nil {
 		return err
 	}
@@ -626,7 +604,7 @@ func (a *app) cmdLicenseShow(args []string) error {
 	if err != nil {
 		return cli.Usagef("%v", err)
 	}
-	l, err := a.openLedger()
+	l, err := a.openLedgerRead()
 	if err != nil {
 		return err
 	}
@@ -908,7 +886,7 @@ func (a *app) cmdAudit(args []string) error {
 	if done, err := a.parse(fs, args[1:]); done || err != nil {
 		return err
 	}
-	l, err := a.openLedger()
+	l, err := a.openLedgerRead()
 	if err != nil {
 		return err
 	}
@@ -963,7 +941,7 @@ func (a *app) cmdLedgerExport(args []string) error {
 	if *asJSON == *asCSV {
 		return cli.Usagef("ledger export needs exactly one of --json or --csv")
 	}
-	l, err := a.openLedger()
+	l, err := a.openLedgerRead()
 	if err != nil {
 		return err
 	}
