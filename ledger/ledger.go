@@ -188,8 +188,8 @@ func openSQLite(path string, opts Options) (*Ledger, error) {
 		mode = "ro"
 	}
 	l, err := openSQLiteDSN(abs, dsn(abs, mode), opts)
-	if err != nil && opts.ReadOnly && errors.Is(err, ErrReadOnly) && !hasWAL(abs) {
-		// Read-only storage without the -shm file that WAL mode needs
+	if err != nil && opts.ReadOnly && (errors.Is(err, ErrReadOnly) || errors.Is(err, ErrDiskFull)) && !hasWAL(abs) {
+		// Read-only (or full) storage without the -shm file WAL mode needs
 		// to read: nothing is in a write-ahead log, so the file alone
 		// is the whole ledger, and SQLite may read it as immutable.
 		l, err = openSQLiteDSN(abs, dsn(abs, "ro")+"&immutable=1", opts)
