@@ -19,12 +19,38 @@ type BatchResult struct {
 	Err    error
 }
 
+// Phase is a phase of [Desk.SignBatch], for its progress.
+type Phase int
+
+const (
+	// PhaseCheck: requests checked and their licenses signed, done of
+	// total requests.
+	PhaseCheck Phase = iota
+	// PhaseRecord: the new activations committed to the ledger (one
+	// transaction: 0 of 1, then 1 of 1), renewals recorded one by one,
+	// and refusals written to the audit log.
+	PhaseRecord
+)
+
+func (p Phase) String() string {
+	if p == PhaseRecord {
+		return "recording in the ledger"
+	}
+	return "checking and signing"
+}
+
 // SignBatch signs many requests (any text presentation each) as Sign would,
 // with the checks and signatures spread over every core and all new
 // activations committed to the ledger in one transaction, with one fsync.
 // A failing request does not stop the others. progress, if not nil, is
-// called as requests finish their checks (done of total).
-func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(done, total int)) []BatchResult {
+// called as the batch goes through its phases: as requests finish their
+// checks (PhaseCheck, done of total), then around the ledger's commit
+// (PhaseRecord). When SignBatch returns, every license it returns is
+// recorded durably.
+func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(phase Phase, done, total int)) []BatchResult {
+	if progress == nil {
+		progress = func(Phase, int, int) {}
+	}
 	out := make([]BatchResult, len(texts))
 	jobs := make([]*job, len(texts))
 	lics := make([]*response.Signed, len(texts))
@@ -49,12 +75,10 @@ func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(done
 					// signed here and recorded together.
 					lics[i], acts[i], out[i].Err = d.license(jobs[i])
 				}
-				if progress != nil {
-					mu.Lock()
-					done++
-					progress(done, len(texts))
-					mu.Unlock()
-				}
+				mu.Lock()
+				done++
+				progress(PhaseCheck, done, len(texts))
+				mu.Unlock()
 			}
 		}()
 	}
@@ -64,6 +88,8 @@ func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(done
 	close(next)
 	wg.Wait()
 
+	progress(PhaseRecord, 0, 1)
+	defer progress(PhaseRecord, 1, 1)
 	var batch []*ledger.Activation
 	var index []int
 	for i, a := range acts {

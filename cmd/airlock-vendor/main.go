@@ -702,6 +702,7 @@ func (a *app) cmdSign(args []string) error {
 	attRoots := fs.String("attestation-roots", "", "")
 	var q cli.QRFlags
 	q.Register(fs)
+	asJSON := fs.Bool("json", false, "")
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
@@ -709,43 +710,67 @@ func (a *app) cmdSign(args []string) error {
 		if fs.NArg() > 0 || len(input.Images) > 0 || input.Interactive || fs.Changed("output") || q.PNG != "" || q.Terminal {
 			return cli.Usagef("--batch takes a folder and nothing else: licenses are written beside the requests")
 		}
-		return a.signBatch(*batch, *maxAge, *attRoots)
+		return a.signBatch(*batch, *maxAge, *attRoots, *asJSON)
 	}
 	if err := q.Check(); err != nil {
 		return err
 	}
-	age, err := parseMaxAge(*maxAge)
-	if err != nil {
-		return err
+	if *asJSON && *out == "-" {
+		return cli.Usagef("sign --json prints the outcome on stdout: write the license with -o FILE")
 	}
-	text, err := a.ui.Read(&input, fs.Args(), armor.Request)
-	if err != nil {
-		return err
+	if *asJSON {
+		// The outcome, whatever it is, as JSON on stdout too.
+		return a.signOneJSON(*out, fs.Args(), func() (*desk.Issued, error) {
+			return a.signOne(&input, fs.Args(), *out, *maxAge, *attRoots, &q)
+		})
 	}
-	d, err := a.openDesk(age, *attRoots)
+	_, err := a.signOne(&input, fs.Args(), *out, *maxAge, *attRoots, &q)
+	return err
+}
+
+// signOne signs one request and writes its license to out. A license that
+// could not be written after its seat was recorded is an *notWrittenError
+// (exit 3), and the issued license comes back with it.
+func (a *app) signOne(input *cli.InputFlags, args []string, out, maxAge, attRoots string, q *cli.QRFlags) (*desk.Issued, error) {
+	if out != "-" {
+		// A killed run's temporary files for this output.
+		dir, base := filepath.Split(out)
+		if dir == "" {
+			dir = "."
+		}
+		atomicfile.RemoveStale(dir, func(name string) bool { return name == base })
+	}
+	age, err := parseMaxAge(maxAge)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	text, err := a.ui.Read(input, args, armor.Request)
+	if err != nil {
+		return nil, err
+	}
+	d, err := a.openDesk(age, attRoots)
+	if err != nil {
+		return nil, err
 	}
 	defer d.Ledger.Close()
 	iss, err := d.SignText(context.Background(), text)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	again := "the activation is recorded: run the same command again to write the license without taking another seat"
-	if err := a.ui.WriteOutput(*out, iss.Text()); err != nil {
+	if err := a.ui.WriteOutput(out, iss.Text()); err != nil {
 		// The activation is recorded; the license can be signed again
 		// for the same request without taking another seat.
-		return cli.WithHint(err, again)
+		return iss, notWritten(err)
 	}
-	if err := a.ui.WriteQR(&q, armor.License, iss.License.Bytes, *out != "-"); err != nil {
-		return cli.WithHint(err, again)
+	if err := a.ui.WriteQR(q, armor.License, iss.License.Bytes, out != "-"); err != nil {
+		return iss, notWritten(err)
 	}
 	lic := iss.License.License
 	seat := "new seat"
 	if iss.Reused {
 		seat = "same machine, seat reused"
 	}
-	dest := *out
+	dest := out
 	if dest == "-" {
 		dest = "stdout"
 	}
@@ -753,7 +778,7 @@ func (a *app) cmdSign(args []string) error {
 	if iss.PhoneCode != "" {
 		a.ui.Infof("phone code: %s (read it out now: it is accepted for 5 to 10 minutes)", phonecode.Format(iss.PhoneCode))
 	}
-	return nil
+	return iss, nil
 }
 
 func (a *app) cmdInspect(args []string) error {
@@ -814,65 +839,6 @@ func (a *app) cmdReceiptImport(args []string) error {
 		return nil
 	}
 	a.ui.Infof("seat freed: license %s, activation %x", r.Receipt.LicenseKey, r.Receipt.ActivationID)
-	return nil
-}
-
-// signBatch signs every request file in dir (*.txt that is not a license),
-// writing NAME.license.txt beside each, and reports each failure.
-func (a *app) signBatch(dir, maxAge, roots string) error {
-	age, err := parseMaxAge(maxAge)
-	if err != nil {
-		return err
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("cannot read the folder %q: %w", dir, errors.Unwrap(err))
-	}
-	var names []string
-	var texts [][]byte
-	for _, e := range ents {
-		n := e.Name()
-		if e.IsDir() || !strings.HasSuffix(n, ".txt") || strings.HasSuffix(n, ".license.txt") || strings.HasPrefix(n, ".") {
-			continue
-		}
-		b, err := a.ui.ReadInput(filepath.Join(dir, n))
-		if err != nil {
-			a.ui.Errorf("%s: %v", n, err)
-			continue
-		}
-		names, texts = append(names, n), append(texts, b)
-	}
-	if len(texts) == 0 {
-		return fmt.Errorf("no request files (*.txt) in %q", dir)
-	}
-	d, err := a.openDesk(age, roots)
-	if err != nil {
-		return err
-	}
-	defer d.Ledger.Close()
-	bar := cli.NewProgress(a.ui.Stderr, "checking and signing")
-	res := d.SignBatch(context.Background(), texts, bar.Update)
-	bar.Done()
-	failed := 0
-	for i, r := range res {
-		if r.Err == nil {
-			out := filepath.Join(dir, strings.TrimSuffix(names[i], ".txt")+".license.txt")
-			if r.Err = a.ui.WriteOutput(out, r.Issued.Text()); r.Err == nil {
-				continue
-			}
-		}
-		failed++
-		var re *result.Error
-		if errors.As(r.Err, &re) {
-			a.ui.Errorf("%s: %s: %v", names[i], re.Code, r.Err)
-		} else {
-			a.ui.Errorf("%s: %v", names[i], r.Err)
-		}
-	}
-	a.ui.Infof("signed %d of %d requests; licenses are beside them as NAME.license.txt", len(res)-failed, len(res))
-	if failed > 0 {
-		return &cli.ExitErr{Code: cli.ExitError, Err: fmt.Errorf("%d request(s) refused or failed (listed above)", failed)}
-	}
 	return nil
 }
 

@@ -488,3 +488,123 @@ func TestLedgerBackup(t *testing.T) {
 	expect(t, o, 1)
 	expectContains(t, "stderr", o.stderr, "already exists")
 }
+
+// deadPID returns the id of a process that has ended.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip("cannot run true:", err)
+	}
+	return cmd.Process.Pid
+}
+
+// A license whose seat is recorded but whose file cannot be written has
+// its own exit code and JSON result; the same command again writes the
+// same license without another seat. Temporary files that a killed run
+// left in the folder are removed by the next run; a live writer's are not.
+func TestLicenseNotWritten(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--max-machines", "10")
+	batch := requestFolder(t, e, vk, key, 3)
+
+	dead, live := deadPID(t), os.Getpid()
+	staleTmp := filepath.Join(batch, fmt.Sprintf(".req-00.license.txt.tmp-%d-1234", dead))
+	liveTmp := filepath.Join(batch, fmt.Sprintf(".req-01.license.txt.tmp-%d-5678", live))
+	otherTmp := filepath.Join(batch, fmt.Sprintf(".notes.txt.tmp-%d-1", dead))
+	for _, p := range []string{staleTmp, liveTmp, otherTmp} {
+		writeFile(t, p, []byte("half a lic"))
+	}
+	// Where req-02's license goes, a folder: its rename must fail.
+	blocker := filepath.Join(batch, "req-02.license.txt")
+	if err := os.Mkdir(blocker, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o := e.vendor("--dir", desk, "sign", "--batch", batch, "--json")
+	expect(t, o, exitNotWritten)
+	expectContains(t, "stderr", o.stderr, "req-02.txt: LICENSE_NOT_WRITTEN: the seat is recorded but the license could not be written")
+	expectContains(t, "stderr", o.stderr, "run the same command again")
+	expectContains(t, "stderr", o.stderr, "removed 1 temporary file(s) left by an interrupted run")
+	type result struct {
+		Request      string `json:"request"`
+		License      string `json:"license"`
+		Result       string `json:"result"`
+		ExitCode     int    `json:"exit_code"`
+		SeatRecorded bool   `json:"seat_recorded"`
+		ActivationID string `json:"activation_id"`
+	}
+	j := decodeJSON[struct {
+		Total, Signed int
+		NotWritten    int `json:"not_written"`
+		Refused       int
+		ExitCode      int `json:"exit_code"`
+		Results       []result
+	}](t, o)
+	if j.Total != 3 || j.Signed != 2 || j.NotWritten != 1 || j.Refused != 0 || j.ExitCode != exitNotWritten || len(j.Results) != 3 {
+		t.Fatalf("sign --batch --json: %+v", j)
+	}
+	r := j.Results[2]
+	if r.Request != "req-02.txt" || r.Result != "LICENSE_NOT_WRITTEN" || r.ExitCode != exitNotWritten || !r.SeatRecorded || r.ActivationID == "" {
+		t.Fatalf("the unwritten license's result: %+v", r)
+	}
+	if j.Results[0].Result != "SIGNED" || j.Results[0].ExitCode != 0 || !j.Results[0].SeatRecorded {
+		t.Fatalf("a written license's result: %+v", j.Results[0])
+	}
+	if _, err := os.Stat(staleTmp); err == nil {
+		t.Error("a killed run's temporary file is still there")
+	}
+	for _, p := range []string{liveTmp, otherTmp} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed: %v", filepath.Base(p), err)
+		}
+	}
+	if ls := licenseShow(t, e, desk, key); *ls.SeatsUsed != 3 {
+		t.Fatalf("seats %d, want 3", *ls.SeatsUsed)
+	}
+	// Again, with room: the same license, no other seat.
+	os.Remove(blocker)
+	o = e.vendor("--dir", desk, "sign", "--batch", batch, "--json")
+	expectOK(t, o)
+	again := decodeJSON[struct{ Results []result }](t, o)
+	if again.Results[2].Result != "SIGNED" || again.Results[2].ActivationID != r.ActivationID {
+		t.Fatalf("the second run: %+v, want activation %s", again.Results[2], r.ActivationID)
+	}
+	if ls := licenseShow(t, e, desk, key); *ls.SeatsUsed != 3 {
+		t.Fatalf("seats %d after running again, want 3", *ls.SeatsUsed)
+	}
+	o = e.vendor("--dir", desk, "inspect", "--json", filepath.Join(batch, "req-02.license.txt"))
+	expectOK(t, o)
+	expectContains(t, "inspect", o.stdout, `"verified": true`)
+
+	// One request: a folder where the license should go.
+	req := filepath.Join(batch, "req-00.txt")
+	outDir := filepath.Join(t.TempDir(), "license.txt")
+	if err := os.Mkdir(outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o = e.vendor("--dir", desk, "sign", req, "-o", outDir, "--json")
+	expect(t, o, exitNotWritten)
+	expectContains(t, "stderr", o.stderr, "LICENSE_NOT_WRITTEN: the seat is recorded but the license could not be written")
+	one := decodeJSON[result](t, o)
+	if one.Result != "LICENSE_NOT_WRITTEN" || one.ExitCode != exitNotWritten || !one.SeatRecorded || one.License != outDir {
+		t.Fatalf("sign --json: %+v", one)
+	}
+	o = e.vendor("--dir", desk, "sign", req, "-o", filepath.Join(t.TempDir(), "missing", "license.txt"))
+	expect(t, o, exitNotWritten)
+	// A refusal has its code in the same shape.
+	o = e.vendor("--dir", desk, "sign", filepath.Join(batch, "req-01.license.txt"), "-o", filepath.Join(t.TempDir(), "x.txt"), "--json")
+	expect(t, o, 27)
+	if one := decodeJSON[result](t, o); one.Result != "MALFORMED" || one.ExitCode != 27 || one.SeatRecorded {
+		t.Fatalf("sign --json of a license: %+v", one)
+	}
+	// A single sign removes its output's leftovers too.
+	out := filepath.Join(t.TempDir(), "license.txt")
+	stale := filepath.Join(filepath.Dir(out), fmt.Sprintf(".license.txt.tmp-%d-99", dead))
+	writeFile(t, stale, []byte("half"))
+	expectOK(t, e.vendor("--dir", desk, "sign", req, "-o", out))
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("sign -o left a killed run's temporary file")
+	}
+}
