@@ -120,14 +120,19 @@ func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(phas
 			out[i].Issued, out[i].Err = d.finish(ctx, j)
 		}
 	}
+	// The refusals, in one transaction.
+	var refusals []ledger.AuditRecord
 	for i, r := range out {
 		if r.Err != nil {
-			if b, err := armor.DecodeKind(texts[i], armor.Request); err == nil {
-				d.auditRefusal(ctx, b, r.Err)
-			} else {
-				d.auditRefusal(ctx, nil, r.Err)
+			b, err := armor.DecodeKind(texts[i], armor.Request)
+			if err != nil {
+				b = nil
+			}
+			if rec, ok := refusalRecord(b, r.Err); ok {
+				refusals = append(refusals, rec)
 			}
 		}
 	}
+	_ = d.Ledger.AuditMany(ctx, refusals)
 	return out
 }

@@ -306,15 +306,23 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 // The reason is the result code and its message, which name public facts
 // only. An unsigned or unreadable request is logged without a license key.
 func (d *Desk) auditRefusal(ctx context.Context, reqBytes []byte, err error) {
+	if rec, ok := refusalRecord(reqBytes, err); ok {
+		_ = d.Ledger.Audit(ctx, rec.Action, rec.LicenseKey, rec.Detail)
+	}
+}
+
+// refusalRecord is the audit entry of a refused request; none (false)
+// for a failure of the desk itself.
+func refusalRecord(reqBytes []byte, err error) (ledger.AuditRecord, bool) {
 	code := result.CodeOf(err)
 	if code == result.Internal {
-		return
+		return ledger.AuditRecord{}, false
 	}
 	key := ""
 	if req, verr := request.Verify(reqBytes); verr == nil {
 		key = req.Request.LicenseKey
 	}
-	_ = d.Ledger.Audit(ctx, "refused", key, string(code)+": "+err.Error())
+	return ledger.AuditRecord{Action: "refused", LicenseKey: key, Detail: string(code) + ": " + err.Error()}, true
 }
 
 // finish signs and records one job, re-signing once if another desk kept
