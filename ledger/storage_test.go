@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -223,4 +224,68 @@ func benchActivationFor(key string, i int) *Activation {
 	a := benchActivation(i)
 	a.LicenseKey = key
 	return a
+}
+
+// On both backends: an empty target is refused without Create, a
+// read-only ledger reads and refuses writes, and Check finds a seat
+// counter that disagrees with the activations.
+func TestOpenOptionsBackends(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be testBackend) {
+		target := be.target(t)
+		if be.name == "sqlite" {
+			if err := os.WriteFile(target, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := OpenWith(target, Options{}); !errors.Is(err, ErrEmpty) {
+			t.Fatalf("OpenWith(empty) = %v, want ErrEmpty", err)
+		}
+		if _, err := OpenWith(target, Options{ReadOnly: true}); !errors.Is(err, ErrEmpty) {
+			t.Fatalf("OpenWith(empty, ReadOnly) = %v, want ErrEmpty", err)
+		}
+		l, err := OpenWith(target, Options{Create: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ctx := context.Background()
+		if err := l.CreateLicense(ctx, testLicense("OPT-0001", 5)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Record(ctx, benchActivationFor("OPT-0001", 1)); err != nil {
+			t.Fatal(err)
+		}
+		r, err := OpenWith(target, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if n, err := r.SeatsUsed(ctx, "OPT-0001"); err != nil || n != 1 {
+			t.Fatalf("SeatsUsed = %d, %v", n, err)
+		}
+		if _, err := r.Record(ctx, benchActivationFor("OPT-0001", 2)); !errors.Is(err, ErrReadOnly) {
+			t.Fatalf("Record on a read-only ledger = %v, want ErrReadOnly", err)
+		}
+		if err := r.Audit(ctx, "x", "", ""); !errors.Is(err, ErrReadOnly) {
+			t.Fatalf("Audit on a read-only ledger = %v", err)
+		}
+		rep, err := r.Check(ctx)
+		if err != nil || !rep.OK() || rep.ActiveSeats != 1 || rep.AuditSeq == 0 {
+			t.Fatalf("Check = %+v, %v", rep, err)
+		}
+		// Someone with the database changes a seat counter.
+		if _, err := l.db.ExecContext(ctx, `UPDATE licenses SET seats_used = 3 WHERE key = ?`, "OPT-0001"); err != nil {
+			t.Fatal(err)
+		}
+		rep, err = r.Check(ctx)
+		if err != nil || rep.OK() || len(rep.Seats) != 1 || !strings.Contains(rep.Seats[0], "seat counter says 3, but 1") {
+			t.Fatalf("Check of a wrong counter = %+v, %v", rep, err)
+		}
+		if be.name == "sqlite" {
+			l.Close()
+			if _, err := OpenWith(target, Options{}); !errors.Is(err, ErrDamaged) {
+				t.Fatalf("OpenWith(wrong seat counter) = %v, want ErrDamaged", err)
+			}
+		}
+	})
 }
