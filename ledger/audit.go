@@ -144,6 +144,19 @@ func (l *Ledger) AuditMany(ctx context.Context, entries []AuditRecord) error {
 	})
 }
 
+// AuditHead returns the newest entry's seq and hash (0 and nil for an
+// empty log), without checking the chain.
+func (l *Ledger) AuditHead(ctx context.Context) (seq int64, hash []byte, err error) {
+	err = l.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("ledger: failed to read the audit log: %w", err)
+	}
+	return seq, hash, nil
+}
+
 // AuditLog returns every entry, oldest first.
 func (l *Ledger) AuditLog(ctx context.Context) ([]AuditEntry, error) {
 	rows, err := l.db.QueryContext(ctx, `SELECT seq, at, action, license_key, detail, prev, hash FROM audit ORDER BY seq`)

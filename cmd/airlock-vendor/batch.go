@@ -194,6 +194,7 @@ func (a *app) signBatch(dir, maxAge, roots string, asJSON bool) error {
 		bar.Update(done, total)
 	})
 
+	a.checkpoint(d)
 	// Every license returned is recorded: now write them.
 	var files []atomicfile.File
 	var index []int

@@ -539,6 +539,7 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	if err := l.CreateLicense(context.Background(), lic); err != nil {
 		return fmt.Errorf("cannot create the license: %w", err)
 	}
+	a.checkpointLedger(l)
 	if *asJSON {
 		return writeJSON(a.ui, toJSON(lic))
 	}
@@ -754,6 +755,7 @@ func (a *app) signOne(input *cli.InputFlags, args []string, out, maxAge, attRoot
 	}
 	defer d.Ledger.Close()
 	iss, err := d.SignText(context.Background(), text)
+	a.checkpoint(d) // a refusal is in the audit log too
 	if err != nil {
 		return nil, err
 	}
@@ -831,6 +833,7 @@ func (a *app) cmdReceiptImport(args []string) error {
 	defer l.Close()
 	d := &desk.Desk{Ledger: l, Now: cli.NowFunc()}
 	r, already, err := d.ImportReceipt(context.Background(), text)
+	a.checkpointLedger(l) // a refused receipt is in the audit log too
 	if err != nil {
 		return err
 	}
@@ -843,14 +846,21 @@ func (a *app) cmdReceiptImport(args []string) error {
 }
 
 func (a *app) cmdAudit(args []string) error {
+	if len(args) > 0 && args[0] == "checkpoint" {
+		return a.cmdAuditCheckpoint(args[1:])
+	}
 	if len(args) == 0 || (args[0] != "verify" && args[0] != "list") {
-		return cli.Usagef("audit needs a subcommand: verify or list")
+		return cli.Usagef("audit needs a subcommand: verify, list or checkpoint")
 	}
 	fs := a.newFlags("audit " + args[0])
 	head := fs.String("head", "", "")
 	asJSON := fs.Bool("json", false, "")
+	checkpoint := fs.String("checkpoint", "", "")
 	if done, err := a.parse(fs, args[1:]); done || err != nil {
 		return err
+	}
+	if *checkpoint != "" && (args[0] != "verify" || *head != "") {
+		return cli.Usagef("--checkpoint goes with audit verify, without --head")
 	}
 	l, err := a.openLedgerRead()
 	if err != nil {
@@ -883,6 +893,9 @@ func (a *app) cmdAudit(args []string) error {
 		}
 		return nil
 	}
+	if *checkpoint != "" {
+		return a.verifyCheckpoint(ctx, l, *checkpoint)
+	}
 	seq, hash, err := l.VerifyAudit(ctx, *head)
 	if err != nil {
 		return err
@@ -890,6 +903,9 @@ func (a *app) cmdAudit(args []string) error {
 	if seq == 0 {
 		a.ui.Infof("the audit log is empty")
 		return nil
+	}
+	if err := a.checkStoredCheckpoints(ctx, l); err != nil {
+		return err
 	}
 	a.ui.Infof("audit log intact: %d entries; keep this head elsewhere and pass it as --head to detect removed entries later:", seq)
 	fmt.Fprintf(a.ui.Stdout, "%d:%x\n", seq, hash)

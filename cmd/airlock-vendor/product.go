@@ -200,6 +200,7 @@ func (a *app) cmdProductSet(args []string) error {
 	if err := l.SetProduct(context.Background(), p); err != nil {
 		return fmt.Errorf("cannot set the product: %w", err)
 	}
+	a.checkpointLedger(l)
 	if *asJSON {
 		return writeJSON(a.ui, productToJSON(p))
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fxamacker/cbor/v2"
 	_ "modernc.org/sqlite" // the "sqlite" driver, to damage and inspect ledgers as someone with the file would
 )
 
@@ -606,5 +608,121 @@ func TestLicenseNotWritten(t *testing.T) {
 	expectOK(t, e.vendor("--dir", desk, "sign", req, "-o", out))
 	if _, err := os.Stat(stale); err == nil {
 		t.Error("sign -o left a killed run's temporary file")
+	}
+}
+
+// Every command that changes the ledger signs the audit log's head; the
+// checkpoint, kept elsewhere, proves that a later log extends it: dropping
+// the newest entries or re-hashing the chain after an edit is detected,
+// though the chain alone verifies.
+func TestAuditCheckpoint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--max-machines", "5")
+	state := filepath.Join(t.TempDir(), "s")
+	activate(t, e, state, vk, sign(t, e, desk, request(t, e, state, vk, key)))
+
+	cp := filepath.Join(t.TempDir(), "checkpoint.txt")
+	o := e.vendor("--dir", desk, "audit", "checkpoint", "-o", cp)
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "checkpoint of audit entry 3 (of 4)")
+	expectContains(t, "checkpoint", string(readFile(t, cp)), "-----BEGIN AIRLOCK AUDIT CHECKPOINT-----")
+	o = e.vendor("--dir", desk, "audit", "list")
+	expectOK(t, o)
+	if n := strings.Count(o.stdout, "audit.checkpoint"); n != 2 {
+		t.Fatalf("%d checkpoints in the log after two commands that changed it, want 2\n%s", n, o.stdout)
+	}
+
+	// More work; the log still extends the checkpoint.
+	state2 := filepath.Join(t.TempDir(), "s2")
+	sign(t, e, desk, request(t, e, state2, vk, key))
+	o = e.vendor("--dir", desk, "audit", "verify", "--checkpoint", cp)
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "extending the checkpoint of entry 3")
+
+	tamper := func(t *testing.T, stmts ...string) string {
+		copyDB := filepath.Join(t.TempDir(), "ledger.db")
+		writeFile(t, copyDB, readFileSettled(t, e, desk))
+		execSQLite(t, copyDB, append([]string{"DROP TRIGGER audit_no_update", "DROP TRIGGER audit_no_delete"}, stmts...)...)
+		return copyDB
+	}
+	t.Run("newest entries dropped", func(t *testing.T) {
+		copyDB := tamper(t, "DELETE FROM audit WHERE seq >= 3")
+		expectOK(t, e.vendor("--dir", desk, "--db", copyDB, "audit", "verify")) // the chain alone cannot tell
+		o := e.vendor("--dir", desk, "--db", copyDB, "audit", "verify", "--checkpoint", cp)
+		expect(t, o, 1)
+		expectContains(t, "stderr", o.stderr, "does not extend the checkpoint of entry 3")
+	})
+	t.Run("chain re-hashed", func(t *testing.T) {
+		// Edit entry 1 and re-hash every entry after it, as an insider
+		// with the ledger could: the chain verifies again.
+		copyDB := tamper(t)
+		rehash(t, copyDB)
+		// The chain verifies again; the checkpoints kept in the ledger,
+		// signed over the old hashes, do not.
+		expectOK(t, e.vendor("--dir", desk, "--db", copyDB, "ledger", "check"))
+		o := e.vendor("--dir", desk, "--db", copyDB, "audit", "verify")
+		expect(t, o, 1)
+		expectContains(t, "stderr", o.stderr, "names entry")
+		o = e.vendor("--dir", desk, "--db", copyDB, "audit", "verify", "--checkpoint", cp)
+		expect(t, o, 1)
+		expectContains(t, "stderr", o.stderr, "does not extend the checkpoint of entry 3")
+	})
+	t.Run("forged checkpoint", func(t *testing.T) {
+		b := readFile(t, cp)
+		forged := filepath.Join(t.TempDir(), "forged.txt")
+		writeFile(t, forged, []byte(strings.Replace(string(b), "\n", "\nAAAA", 1)))
+		o := e.vendor("--dir", desk, "audit", "verify", "--checkpoint", forged)
+		if o.code == 0 {
+			t.Fatalf("a forged checkpoint verified\n%s", o)
+		}
+	})
+}
+
+// rehash edits the first audit entry of a SQLite ledger and recomputes
+// every hash of the chain after it, as docs/ledger.md and the ledger
+// package document them: SHA-256 over the core deterministic CBOR array
+// [seq, at, action, license key, detail, previous hash].
+func rehash(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT seq, at, action, license_key, detail FROM audit ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type entry struct {
+		seq, at                     int64
+		action, licenseKey, details string
+	}
+	var es []entry
+	for rows.Next() {
+		var e entry
+		if err := rows.Scan(&e.seq, &e.at, &e.action, &e.licenseKey, &e.details); err != nil {
+			t.Fatal(err)
+		}
+		es = append(es, e)
+	}
+	rows.Close()
+	es[0].details = "license created for someone else"
+	em, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := make([]byte, 32)
+	for _, e := range es {
+		b, err := em.Marshal([]any{e.seq, e.at, e.action, e.licenseKey, e.details, prev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.Sum256(b)
+		if _, err := db.Exec("UPDATE audit SET detail = ?, prev = ?, hash = ? WHERE seq = ?", e.details, prev, h[:], e.seq); err != nil {
+			t.Fatal(err)
+		}
+		prev = h[:]
 	}
 }
