@@ -20,7 +20,15 @@ Commands:
     sign [REQUEST|-]        check a request and sign its license
     receipt import [FILE|-] import a deactivation receipt: frees its seat
                             (--qr-image FILE, --interactive as for sign)
-    audit verify [--head H] check the hash-chained audit log; prints its head
+    audit verify [--head H | --checkpoint FILE]
+                            check the hash-chained audit log and the signed
+                            checkpoints it keeps; prints its head; with
+                            --checkpoint, proves the log extends that
+                            checkpoint (no entry dropped, nothing re-hashed)
+    audit checkpoint [-o FILE]
+                            the newest checkpoint: the audit head signed by
+                            the desk key, as every command that changes the
+                            ledger signs it; keep it elsewhere
     audit list [--json]     every desk action: created, signed, renewed,
                             receipts, refusals and why
     ledger export --json|--csv [-o FILE]
