@@ -51,6 +51,8 @@ func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(phas
 	if progress == nil {
 		progress = func(Phase, int, int) {}
 	}
+	// The checks read the ledger through a cache of the batch.
+	cctx := withBatchCache(ctx, len(texts))
 	out := make([]BatchResult, len(texts))
 	jobs := make([]*job, len(texts))
 	lics := make([]*response.Signed, len(texts))
@@ -68,7 +70,7 @@ func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(phas
 				b, err := armor.DecodeKind(texts[i], armor.Request)
 				if err != nil {
 					out[i].Err = result.Wrap(result.Malformed, "not a valid request", err)
-				} else if jobs[i], err = d.prepare(ctx, b); err != nil {
+				} else if jobs[i], err = d.prepare(cctx, b); err != nil {
 					out[i].Err = err
 				} else if jobs[i].prevLease == nil {
 					// Renewals go one by one below; new activations are

@@ -243,9 +243,20 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 // is an ordinary one, and the request then passes every check as against
 // any other. A renewal names a lease of an existing license: it creates
 // nothing.
-func (d *Desk) lookup(ctx context.Context, r *request.Request, now time.Time) (*ledger.License, error) {
+func (d *Desk) lookup(ctx context.Context, r *request.Request, now time.Time) (lic *ledger.License, err error) {
 	key := r.LicenseKey
-	lic, err := d.Ledger.GetLicense(ctx, key)
+	cache := batchCacheOf(ctx)
+	if cache != nil {
+		if lic, ok := cache.license(key); ok {
+			return lic, nil
+		}
+		defer func() {
+			if lic != nil && err == nil {
+				cache.keepLicense(lic)
+			}
+		}()
+	}
+	lic, err = d.Ledger.GetLicense(ctx, key)
 	if errors.Is(err, ledger.ErrNotFound) && r.Kind == request.KindActivate {
 		lic, err = d.Ledger.AutoCreateLicense(ctx, r.Product, key, now)
 		if errors.Is(err, ledger.ErrExists) {
@@ -429,7 +440,15 @@ func digests(m map[uint8][]byte) []fingerprint.Digest {
 }
 
 func (d *Desk) existingActivation(ctx context.Context, key string, r *request.Request) ([]byte, error) {
-	id, found, err := d.Ledger.ActiveSeat(ctx, key, r.InstallSign, r.Fingerprint)
+	var id string
+	var found, cached bool
+	var err error
+	if cache := batchCacheOf(ctx); cache != nil {
+		id, found, cached, err = cache.activeSeat(ctx, d.Ledger, key, r.InstallSign, r.Fingerprint)
+	}
+	if !cached && err == nil {
+		id, found, err = d.Ledger.ActiveSeat(ctx, key, r.InstallSign, r.Fingerprint)
+	}
 	if err != nil {
 		return nil, result.Wrap(result.Internal, "cannot read the ledger", err)
 	}
