@@ -17,8 +17,10 @@ import (
 // [RemoveStale] can tell the leftovers of a killed process from the files
 // of one at work.
 func tempPrefix(base string) string {
-	return "." + base + ".tmp-" + strconv.Itoa(os.Getpid()) + "-"
+	return "." + base + ".tmp-" + pid + "-"
 }
+
+var pid = strconv.Itoa(os.Getpid())
 
 // File is one file for [WriteMany]: its name in the directory, and its
 // content.
@@ -71,7 +73,7 @@ func WriteMany(dir string, files []File, perm fs.FileMode, progress func(phase s
 	progress("sync", 1, 1)
 	for i, t := range tmps {
 		if t != "" {
-			if err := os.Rename(t, filepath.Join(dir, files[i].Name)); err != nil {
+			if err := rename(t, filepath.Join(dir, files[i].Name)); err != nil {
 				os.Remove(t)
 				errs[i] = err
 			}
@@ -86,26 +88,6 @@ func WriteMany(dir string, files []File, perm fs.FileMode, progress func(phase s
 		}
 	}
 	return errs
-}
-
-// writeTemp creates the temporary file path with data, not synced (unless
-// this platform syncs file by file).
-func writeTemp(path string, data []byte, perm fs.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if !syncfsAvailable {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	return f.Close()
 }
 
 // RemoveStale removes from dir the temporary files that a killed process
