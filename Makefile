@@ -110,7 +110,8 @@ crossbuild:
 bench: deps test-deps
 	$(GO) run ./internal/benchreport
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./response ./fingerprint
-	@echo "ledger: one durable Record, and a batch of 1000, on SQLite and on a private PostgreSQL server (loopback)"
+	@echo "ledger: one durable Record, and a batch of 1000, on SQLite and on a private PostgreSQL server (loopback);"
+	@echo "        the check of every open for writing (integrity_check + seat counters) beside quick_check alone, at 10,000 and 100,000 activations (BenchmarkOpenCheck)"
 	bash scripts/postgres.sh run $(GO) test -run '^$$' -bench . -benchtime 2s ./ledger
 	@echo "hardware key: one challenge-response through pcscd and a virtual card (BenchmarkProve) beside the signature check alone (BenchmarkVerifyProof); one desk signature by the card (BenchmarkCardSign)"
 	bash scripts/pcsc-stack.sh run $(GO) test -run '^$$' -bench 'Prove|VerifyProof|CardSign' -benchtime 20x ./dongle; \

@@ -262,9 +262,20 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 // is an ordinary one, and the request then passes every check as against
 // any other. A renewal names a lease of an existing license: it creates
 // nothing.
-func (d *Desk) lookup(ctx context.Context, r *request.Request, now time.Time) (*ledger.License, error) {
+func (d *Desk) lookup(ctx context.Context, r *request.Request, now time.Time) (lic *ledger.License, err error) {
 	key := r.LicenseKey
-	lic, err := d.Ledger.GetLicense(ctx, key)
+	cache := batchCacheOf(ctx)
+	if cache != nil {
+		if lic, ok := cache.license(key); ok {
+			return lic, nil
+		}
+		defer func() {
+			if lic != nil && err == nil {
+				cache.keepLicense(lic)
+			}
+		}()
+	}
+	lic, err = d.Ledger.GetLicense(ctx, key)
 	if errors.Is(err, ledger.ErrNotFound) && r.Kind == request.KindActivate {
 		lic, err = d.Ledger.AutoCreateLicense(ctx, r.Product, key, now)
 		if errors.Is(err, ledger.ErrExists) {
@@ -325,15 +336,23 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 // The reason is the result code and its message, which name public facts
 // only. An unsigned or unreadable request is logged without a license key.
 func (d *Desk) auditRefusal(ctx context.Context, reqBytes []byte, err error) {
+	if rec, ok := refusalRecord(reqBytes, err); ok {
+		_ = d.Ledger.Audit(ctx, rec.Action, rec.LicenseKey, rec.Detail)
+	}
+}
+
+// refusalRecord is the audit entry of a refused request; none (false)
+// for a failure of the desk itself.
+func refusalRecord(reqBytes []byte, err error) (ledger.AuditRecord, bool) {
 	code := result.CodeOf(err)
 	if code == result.Internal {
-		return
+		return ledger.AuditRecord{}, false
 	}
 	key := ""
 	if req, verr := request.Verify(reqBytes); verr == nil {
 		key = req.Request.LicenseKey
 	}
-	_ = d.Ledger.Audit(ctx, "refused", key, string(code)+": "+err.Error())
+	return ledger.AuditRecord{Action: "refused", LicenseKey: key, Detail: string(code) + ": " + err.Error()}, true
 }
 
 // finish signs and records one job, re-signing once if another desk kept
@@ -440,7 +459,15 @@ func digests(m map[uint8][]byte) []fingerprint.Digest {
 }
 
 func (d *Desk) existingActivation(ctx context.Context, key string, r *request.Request) ([]byte, error) {
-	id, found, err := d.Ledger.ActiveSeat(ctx, key, r.InstallSign, r.Fingerprint)
+	var id string
+	var found, cached bool
+	var err error
+	if cache := batchCacheOf(ctx); cache != nil {
+		id, found, cached, err = cache.activeSeat(ctx, d.Ledger, key, r.InstallSign, r.Fingerprint)
+	}
+	if !cached && err == nil {
+		id, found, err = d.Ledger.ActiveSeat(ctx, key, r.InstallSign, r.Fingerprint)
+	}
 	if err != nil {
 		return nil, result.Wrap(result.Internal, "cannot read the ledger", err)
 	}

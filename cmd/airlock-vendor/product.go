@@ -200,6 +200,7 @@ func (a *app) cmdProductSet(args []string) error {
 	if err := l.SetProduct(context.Background(), p); err != nil {
 		return fmt.Errorf("cannot set the product: %w", err)
 	}
+	a.checkpointLedger(l)
 	if *asJSON {
 		return writeJSON(a.ui, productToJSON(p))
 	}
@@ -225,7 +226,7 @@ func (a *app) cmdProductList(args []string) error {
 	if fs.NArg() != 0 {
 		return cli.Usagef("product list takes no arguments")
 	}
-	l, err := a.openLedger()
+	l, err := a.openLedgerRead()
 	if err != nil {
 		return err
 	}
@@ -272,7 +273,7 @@ func (a *app) cmdProductShow(args []string) error {
 	if e := request.ValidText(name, request.MaxProduct); e != "" {
 		return cli.Usagef("the product name %s", e)
 	}
-	l, err := a.openLedger()
+	l, err := a.openLedgerRead()
 	if err != nil {
 		return err
 	}

@@ -1415,12 +1415,13 @@ func TestAuditAndExport(t *testing.T) {
 
 	o := e.vendor("--dir", desk, "audit", "list")
 	expectOK(t, o)
-	for _, want := range []string{"license.created", "activation.recorded", "refused", "TOO_MANY_MACHINES"} {
+	for _, want := range []string{"license.created", "activation.recorded", "refused", "TOO_MANY_MACHINES", "audit.checkpoint"} {
 		expectContains(t, "audit list", o.stdout, want)
 	}
 	o = e.vendor("--dir", desk, "audit", "verify")
 	expectOK(t, o)
-	expectContains(t, "stderr", o.stderr, "audit log intact: 3 entries")
+	// Three actions, each followed by the checkpoint its command signed.
+	expectContains(t, "stderr", o.stderr, "audit log intact: 6 entries")
 	head := strings.TrimSpace(o.stdout)
 	expectOK(t, e.vendor("--dir", desk, "audit", "verify", "--head", head))
 
