@@ -97,6 +97,8 @@ type view struct {
 	kind     Kind
 	payload  []byte
 	complete bool
+	bad      []byte // the last message that decoded but failed Check
+	badKind  Kind
 }
 
 type group struct {
@@ -193,6 +195,15 @@ func (c *Collector) Result() (Kind, []byte, Layout, error) {
 		}
 	}
 	return 0, nil, US, &ParseError{Reason: "input is empty"}
+}
+
+// Unverified returns the last message of the kind wanted that decoded as
+// it was typed but failed Check, if any: the caller may want to report why
+// with its own errors once the input has ended.
+func (c *Collector) Unverified() (Kind, []byte, bool) {
+	c.init()
+	v := c.views[0]
+	return v.badKind, v.bad, v.bad != nil
 }
 
 // Reset drops everything collected.
@@ -431,7 +442,10 @@ func (v *view) try(l []byte) {
 		}
 		chunks := append([]string(nil), g.chunks...)
 		chunks[pt.index-1] = pt.chunk
-		if _, _, err := v.join(g, chunks); err != nil {
+		bad, badKind := v.bad, v.badKind
+		_, _, jerr := v.join(g, chunks)
+		v.bad, v.badKind = bad, badKind // a guess is no message
+		if jerr != nil {
 			return
 		}
 	} else if k, pl, err := v.whole(p); err != nil || v.c.Check(k, pl) != nil {
@@ -471,6 +485,7 @@ func (v *view) finish() {
 	}
 	if v.c.Check != nil {
 		if err := v.c.Check(k, payload); err != nil {
+			v.bad, v.badKind = payload, k
 			v.reject(fmt.Errorf("the %s does not verify: %w", k, err))
 			return
 		}
@@ -569,6 +584,7 @@ func (v *view) join(g *group, chunks []string) (Kind, []byte, error) {
 	}
 	if v.c.Check != nil {
 		if err := v.c.Check(k, p); err != nil {
+			v.bad, v.badKind = p, k
 			return 0, nil, fmt.Errorf("the %s does not verify: %w", k, err)
 		}
 	}

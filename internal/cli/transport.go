@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -114,52 +113,6 @@ func (u *UI) ReadMessage(path string, images []string) ([]byte, error) {
 	return []byte(strings.Join(lines, "\n") + "\n"), nil
 }
 
-// Scan reads scanned lines from stdin (a USB barcode scanner types each
-// code and Enter) until the message is whole, reporting each part on
-// stderr. A misread line is reported and skipped, never fatal.
-func (u *UI) Scan(want armor.Kind) ([]byte, error) {
-	var a armor.Assembler
-	sc := bufio.NewScanner(u.Stdin)
-	sc.Buffer(make([]byte, 0, 4096), armor.MaxText)
-	u.Infof("scan the %s QR code(s) now, or paste its text; Ctrl-D to stop", want)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if strings.HasPrefix(strings.TrimSpace(string(line)), "-----") {
-			continue // armor lines of a pasted file
-		}
-		st, err := a.Add(line)
-		if err != nil {
-			u.Warnf("that scan was not accepted: %v; scan it again", err)
-			continue
-		}
-		if st.Total == 0 {
-			continue
-		}
-		if st.Kind != want {
-			return nil, fmt.Errorf("this is a %s, not a %s", st.Kind, want)
-		}
-		if a.Done() {
-			if st.Total > 1 {
-				u.Infof("got all %d parts", st.Total)
-			}
-			_, p, err := a.Result()
-			if err != nil {
-				return nil, err
-			}
-			return armor.Encode(want, p), nil
-		}
-		u.Infof("got part%s %s of %d; missing %s", plural1(len(st.Have)), ints(st.Have), st.Total, ints(st.Missing))
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("cannot read the scanner input: %w", err)
-	}
-	st := a.Status()
-	if st.Total == 0 {
-		return nil, fmt.Errorf("input ended before anything was scanned")
-	}
-	return nil, fmt.Errorf("input ended with parts missing: %s of %d", ints(st.Missing), st.Total)
-}
-
 func plural1(n int) string {
 	if n == 1 {
 		return ""
@@ -187,6 +140,11 @@ func unwrapPath(err error) error {
 type InputFlags struct {
 	Images      []string
 	Interactive bool
+	// Check, if not nil, verifies a decoded message (its signature). It
+	// decides when interactive input is complete and whether text typed
+	// through another keyboard layout is undone. Nil checks what the
+	// message itself allows (see DefaultCheck).
+	Check func(armor.Kind, []byte) error
 }
 
 // Register adds --qr-image and -i/--interactive to fs.
@@ -212,12 +170,20 @@ func (u *UI) Read(f *InputFlags, args []string, k armor.Kind) ([]byte, error) {
 	if ways > 1 {
 		return nil, Usagef("give a %s file, --qr-image or --interactive, not several", k)
 	}
+	check := f.Check
+	if check == nil {
+		check = DefaultCheck
+	}
 	if f.Interactive {
-		return u.Scan(k)
+		return u.Scan(k, check)
 	}
 	in := "-"
 	if len(args) == 1 {
 		in = args[0]
 	}
-	return u.ReadMessage(in, f.Images)
+	text, err := u.ReadMessage(in, f.Images)
+	if err != nil {
+		return nil, err
+	}
+	return u.undoLayout(text, k, check), nil
 }
