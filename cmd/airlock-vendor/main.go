@@ -31,6 +31,7 @@ import (
 	"github.com/airlock-offline/airlock/ledger"
 	"github.com/airlock-offline/airlock/licensekey"
 	"github.com/airlock-offline/airlock/phonecode"
+	"github.com/airlock-offline/airlock/qr"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/result"
 )
@@ -760,6 +761,9 @@ func (a *app) cmdSign(args []string) error {
 		return cli.WithHint(err, again)
 	}
 	if err := a.ui.WriteQR(&q, armor.License, iss.License.Bytes, *out != "-"); err != nil {
+		if se := (*qr.SizeError)(nil); errors.As(err, &se) {
+			return err // running it again would not help: its hint says what does
+		}
 		return cli.WithHint(err, again)
 	}
 	lic := iss.License.License

@@ -221,3 +221,17 @@ func trimLineEnds(b []byte) []byte {
 	}
 	return b
 }
+
+// PartOf reports whether text (as a QR code holds it) is a part, and
+// which: its kind, index, total and message id.
+func PartOf(text string) (k Kind, index, total int, id string, ok bool) {
+	l := squeeze([]byte(text))
+	if !isPart(l) {
+		return 0, 0, 0, "", false
+	}
+	pt, err := parsePart(l)
+	if err != nil {
+		return 0, 0, 0, "", false
+	}
+	return pt.kind, pt.index, pt.total, pt.id, true
+}

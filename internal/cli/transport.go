@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,6 +53,14 @@ func (u *UI) WriteQR(q *QRFlags, k armor.Kind, payload []byte, toStdout bool) er
 	level, _ := qr.ParseLevel(q.Level)
 	opt := qr.Options{Level: level, MaxVersion: q.MaxVersion}
 	codes, err := qr.Plan(k, payload, opt)
+	var se *qr.SizeError
+	if errors.As(err, &se) {
+		hint := fmt.Sprintf("carry the %s as its text file instead (-o FILE, on a USB stick), or leave out what is optional in it", k)
+		if q.MaxVersion != 0 && q.MaxVersion < qr.MaxVersion {
+			hint += "; or allow larger codes with --qr-max-version (up to 40)"
+		}
+		return WithHint(err, hint)
+	}
 	if err != nil {
 		return err
 	}

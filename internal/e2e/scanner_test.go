@@ -4,6 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -220,4 +225,83 @@ func TestScannerLayouts(t *testing.T) {
 		expectContains(t, "stderr", o.stderr, "airlock-vendor: warning: that scan was not accepted: column 41: character not allowed")
 		expectContains(t, "stderr", o.stderr, "airlock-vendor: hint: if a barcode scanner typed it, check that the scanner's keyboard layout")
 	})
+}
+
+// One picture of all the parts (a screenshot of the screen that shows
+// them, or a photo of it) is enough: every code in it is read.
+func TestSeveralCodesInOnePicture(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--feature", "export=1", "--feature", "seats=25")
+	state := filepath.Join(t.TempDir(), "state")
+	req := request(t, e, state, vk, key)
+	base := filepath.Join(t.TempDir(), "license.png")
+	expectOK(t, e.vendor("--dir", desk, "sign", req, "-o", filepath.Join(t.TempDir(), "l.txt"), "--qr", base, "--qr-max-version", "8"))
+	files, _ := filepath.Glob(strings.TrimSuffix(base, ".png") + "-*of*.png")
+	if len(files) < 3 {
+		t.Fatalf("want 3 parts or more, got %v", files)
+	}
+	// Side by side, last part first, on a white screen.
+	var imgs []image.Image
+	w, h := 40, 0
+	for i := len(files) - 1; i >= 0; i-- {
+		f, err := os.Open(files[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, img)
+		w += img.Bounds().Dx() + 16
+		h = max(h, img.Bounds().Dy())
+	}
+	all := image.NewGray(image.Rect(0, 0, w, h+80))
+	draw.Draw(all, all.Bounds(), image.NewUniform(color.Gray{Y: 255}), image.Point{}, draw.Src)
+	x := 20
+	for _, img := range imgs {
+		draw.Draw(all, img.Bounds().Add(image.Pt(x, 40)), img, image.Point{}, draw.Src)
+		x += img.Bounds().Dx() + 16
+	}
+	shot := filepath.Join(t.TempDir(), "all-parts.png")
+	var b bytes.Buffer
+	if err := png.Encode(&b, all); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, shot, b.Bytes())
+	if zbar, err := exec.LookPath("zbarimg"); err == nil {
+		out, _ := exec.Command(zbar, "--nodbus", "-q", "--raw", "-Sdisable", "-Sqrcode.enable", shot).Output()
+		if n := len(strings.Fields(string(out))); n != len(files) {
+			t.Errorf("zbarimg reads %d codes in the picture, want %d", n, len(files))
+		}
+	}
+	o := e.airlock("--state", state, "activate", "--qr-image", shot, "--vendor-key", vk)
+	expectOK(t, o)
+	verify(t, e, state, vk, "VALID", 0)
+}
+
+// A message too large for QR codes gets an error that names the real limit
+// and what to do, not "run the same command again".
+func TestQRTooLarge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	args := []string{"--feature", "export=1", "--feature", "seats=25"}
+	for _, f := range []string{"plot", "render", "cam", "sheet-metal", "simulation", "pdm", "cloud-sync", "viewer"} {
+		args = append(args, "--feature", f+"=1")
+	}
+	key := createLicense(t, e, desk, args...)
+	req := request(t, e, filepath.Join(t.TempDir(), "state"), vk, key)
+	lic := filepath.Join(t.TempDir(), "license.txt")
+	o := e.vendor("--dir", desk, "sign", req, "-o", lic, "--qr", filepath.Join(t.TempDir(), "l.png"), "--qr-max-version", "5")
+	expect(t, o, 1)
+	expectContains(t, "stderr", o.stderr, "is too large for QR codes: at most ")
+	expectContains(t, "stderr", o.stderr, " bytes fit in 6 codes of version 5 or less at level M")
+	expectContains(t, "stderr", o.stderr, "airlock-vendor: hint: carry the license as its text file instead (-o FILE, on a USB stick)")
+	expectContains(t, "stderr", o.stderr, "--qr-max-version")
+	expectNotContains(t, "stderr", o.stderr, "run the same command again")
+	dearmor(t, readFile(t, lic), "LICENSE", "AL1") // the file is there to carry
 }
