@@ -162,6 +162,10 @@ type Code struct {
 	Text    string // exactly what the code carries: a text form or one part
 	Version int    // 1..40; 0 means the smallest version Text fits
 	Level   Level
+	// Quiet is the light border drawn around the code, in modules: 0
+	// means QuietZone (4), the standard's; PlanTerminal sets 2 when that
+	// lets a larger code fit the terminal.
+	Quiet int
 }
 
 // SizeError reports a message too large for the codes Plan may use.

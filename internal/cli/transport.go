@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -76,18 +79,74 @@ func (u *UI) WriteQR(q *QRFlags, k armor.Kind, payload []byte, toStdout bool) er
 		if toStdout {
 			w = u.Stdout
 		}
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			cols, rows := codes[0].TerminalSize()
-			if width, height, err := term.GetSize(int(f.Fd())); err == nil && (width < cols || height < rows) {
-				u.Warnf("the QR code needs %dx%d characters and the terminal is %dx%d: enlarge the window or use --qr FILE.png", cols, rows, width, height)
-			}
+		return u.showTerminal(w, k, payload, opt, codes)
+	}
+	return nil
+}
+
+// terminalSize returns the size of the terminal w draws on: its real size,
+// else $COLUMNS × $LINES when both are set (known false otherwise).
+func terminalSize(w io.Writer) (cols, lines int, known bool) {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if c, l, err := term.GetSize(int(f.Fd())); err == nil && c > 0 && l > 0 {
+			return c, l, true
 		}
-		for i, c := range codes {
-			if len(codes) > 1 {
-				fmt.Fprintf(w, "part %d of %d (scan all, in any order):\n", i+1, len(codes))
+	}
+	c, err1 := strconv.Atoi(os.Getenv("COLUMNS"))
+	l, err2 := strconv.Atoi(os.Getenv("LINES"))
+	if err1 == nil && err2 == nil && c > 0 && l > 0 {
+		return c, l, true
+	}
+	return 0, 0, false
+}
+
+func isTerminal(x any) bool {
+	f, ok := x.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// showTerminal draws the message on w in codes that each fit the terminal
+// with a status line. On an interactive terminal it shows one code at a
+// time and waits for Enter between them; otherwise it prints them one
+// after another. Without a known size it prints the codes planned for the
+// PNG files.
+func (u *UI) showTerminal(w io.Writer, k armor.Kind, payload []byte, opt qr.Options, codes []qr.Code) error {
+	cols, lines, known := terminalSize(w)
+	if known {
+		var err error
+		if codes, err = qr.PlanTerminal(k, payload, opt, cols, lines); err != nil {
+			return WithHint(err, "enlarge the terminal window (or a smaller font), or use --qr FILE.png")
+		}
+	}
+	interactive := len(codes) > 1 && isTerminal(w) && isTerminal(u.Stdin)
+	var in *bufio.Reader
+	if interactive {
+		in = bufio.NewReader(u.Stdin)
+	}
+	for i, c := range codes {
+		n := len(codes)
+		switch {
+		case interactive:
+			fmt.Fprint(w, "\x1b[H\x1b[2J") // clear the screen: one code at a time
+			fmt.Fprint(w, c.Terminal())
+			if i < n-1 {
+				fmt.Fprintf(w, "part %d of %d — Enter for the next", i+1, n)
+			} else {
+				fmt.Fprintf(w, "part %d of %d — Enter when all are read", i+1, n)
 			}
+			if _, err := in.ReadString('\n'); err != nil {
+				fmt.Fprintln(w)
+				return nil
+			}
+		case n > 1:
+			fmt.Fprintf(w, "part %d of %d (scan all, in any order):\n", i+1, n)
+			fmt.Fprint(w, c.Terminal())
+		default:
 			fmt.Fprint(w, c.Terminal())
 		}
+	}
+	if interactive {
+		fmt.Fprint(w, "\x1b[H\x1b[2J")
 	}
 	return nil
 }
