@@ -391,7 +391,8 @@ func decodeFull(g *gray, prefix string, skipPure bool) ([]*gozxing.Result, float
 }
 
 // decodeOne tries one luminance image: as a pure rendering, then by
-// detection (several codes, then one), with two binarizers, then with a
+// detection (several codes, then one, then sampled through every
+// alignment pattern, see refined), with two binarizers, then with a
 // global Otsu threshold.
 func decodeOne(g *gray, skipPure bool) ([]*gozxing.Result, string) {
 	if !skipPure {
@@ -402,11 +403,17 @@ func decodeOne(g *gray, skipPure bool) ([]*gozxing.Result, string) {
 	if res := multiple(g, false); len(res) > 0 {
 		return res, "multi"
 	}
+	if r := refined(g, false); r != nil {
+		return []*gozxing.Result{r}, "refined grid"
+	}
 	if r := single(g, false, hardHints); r != nil {
 		return []*gozxing.Result{r}, "hybrid"
 	}
 	if r := single(g, true, hardHints); r != nil {
 		return []*gozxing.Result{r}, "global"
+	}
+	if r := refined(g, true); r != nil {
+		return []*gozxing.Result{r}, "global, refined grid"
 	}
 	t := g.otsu()
 	if !skipPure {
