@@ -162,6 +162,10 @@ type Code struct {
 	Text    string // exactly what the code carries: a text form or one part
 	Version int    // 1..40; 0 means the smallest version Text fits
 	Level   Level
+	// Quiet is the light border drawn around the code, in modules: 0
+	// means QuietZone (4), the standard's; PlanTerminal sets 2 when that
+	// lets a larger code fit the terminal.
+	Quiet int
 }
 
 // SizeError reports a message too large for the codes Plan may use.
@@ -171,11 +175,14 @@ type SizeError struct {
 	Chars      int // text form
 	MaxVersion int
 	Level      Level
+	// Max is the largest payload, in bytes, that fits these codes: the
+	// real limit, to tell the user.
+	Max int
 }
 
 func (e *SizeError) Error() string {
-	return fmt.Sprintf("qr: %s of %d bytes (%d characters) does not fit in %d QR codes of version %d or less at level %s",
-		e.Kind, e.Bytes, e.Chars, armor.MaxParts, e.MaxVersion, e.Level)
+	return fmt.Sprintf("qr: %s of %d bytes is too large for QR codes: at most %d bytes fit in %d codes of version %d or less at level %s (and %d characters a code)",
+		e.Kind, e.Bytes, e.Max, armor.MaxParts, e.MaxVersion, e.Level, armor.MaxPartText)
 }
 
 // Plan splits an armored message into as few codes as possible: 1 to
@@ -188,8 +195,30 @@ func (e *SizeError) Error() string {
 // Plan uses the smallest version above it that fits 4 codes or fewer, rather
 // than fail: the default is a preference, an explicit cap is a limit.
 //
-// A message that cannot fit returns a *SizeError naming its size.
+// A message that cannot fit returns a *SizeError naming its size and the
+// largest that fits.
 func Plan(k armor.Kind, payload []byte, opt Options) ([]Code, error) {
+	codes, err := plan(k, payload, opt)
+	var se *SizeError
+	if errors.As(err, &se) {
+		// The real limit: the largest payload these codes hold.
+		o := opt
+		o.MaxVersion = se.MaxVersion
+		lo, hi := 0, min(len(payload), armor.MaxPayload+1)
+		for hi-lo > 1 {
+			mid := (lo + hi) / 2
+			if _, err := plan(k, make([]byte, mid), o); err == nil {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		se.Max = lo
+	}
+	return codes, err
+}
+
+func plan(k armor.Kind, payload []byte, opt Options) ([]Code, error) {
 	if k.Tag() == "" {
 		return nil, fmt.Errorf("qr: unknown message kind %d", int(k))
 	}

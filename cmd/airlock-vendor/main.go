@@ -31,6 +31,7 @@ import (
 	"github.com/airlock-offline/airlock/ledger"
 	"github.com/airlock-offline/airlock/licensekey"
 	"github.com/airlock-offline/airlock/phonecode"
+	"github.com/airlock-offline/airlock/qr"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/result"
 )
@@ -772,6 +773,9 @@ func (a *app) signOne(input *cli.InputFlags, args []string, out, maxAge, attRoot
 		return iss, notWritten(err)
 	}
 	if err := a.ui.WriteQR(q, armor.License, iss.License.Bytes, out != "-"); err != nil {
+		if se := (*qr.SizeError)(nil); errors.As(err, &se) {
+			return iss, err // running it again would not help: its hint says what does
+		}
 		return iss, notWritten(err)
 	}
 	lic := iss.License.License

@@ -470,6 +470,7 @@ func (a *app) cmdActivate(args []string) error {
 	if err != nil {
 		return err
 	}
+	input.Check = func(_ armor.Kind, p []byte) error { _, _, err := response.Parse(p, keys...); return err }
 	text, err := a.ui.Read(&input, fs.Args(), armor.License)
 	if err != nil {
 		return err
