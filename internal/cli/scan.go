@@ -41,6 +41,9 @@ const layoutHint = "if a barcode scanner typed it, check that the scanner's keyb
 // each part on stderr; a misread or foreign scan is reported and set
 // aside, never fatal; a line with only 0 starts over.
 func (u *UI) Scan(want armor.Kind, check func(armor.Kind, []byte) error) ([]byte, error) {
+	if err := u.ClaimStdin("the scanner's input"); err != nil {
+		return nil, err
+	}
 	c := &armor.Collector{Want: want, Check: check}
 	u.Infof("scan the %s QR code(s) now, or paste its text: this ends by itself when the %s is whole (%s)", want, want, restartHint)
 	buf := make([]byte, 4096)
