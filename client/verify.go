@@ -289,7 +289,7 @@ func (v *Verifier) RenewRequest(inst *crypto.Identity) (*request.Signed, error) 
 	if len(lic.Binding.SecretHash) > 0 {
 		secret := v.LicenseeSecret
 		if len(secret) == 0 && v.SecretFromKey {
-			if secret, err = v.DeriveSecret(lic.LicenseKey); err != nil {
+			if secret, err = v.DeriveSecretFrom(lic.LicenseKey, lic.Binding.HardwareKey); err != nil {
 				return nil, err
 			}
 		}
@@ -514,7 +514,7 @@ func (v *Verifier) secretCheck(lic *response.License) func([]byte) error {
 		secret := v.LicenseeSecret
 		if len(secret) == 0 && v.SecretFromKey {
 			var err error
-			if secret, err = v.DeriveSecret(lic.LicenseKey); err != nil {
+			if secret, err = v.DeriveSecretFrom(lic.LicenseKey, lic.Binding.HardwareKey); err != nil {
 				return result.Wrap(result.LicenseeSecretMismatch, "cannot derive the licensee secret from the hardware key", err)
 			}
 		}
