@@ -33,8 +33,8 @@ type PIVConfig struct {
 	// NoMetadata makes GET METADATA (00 F7) answer 6D00, as YubiKeys
 	// before firmware 5.3 and other PIV cards do.
 	NoMetadata bool
-	PIN      string // PIV PIN, 6 to 8 bytes; "" means "123456"
-	Tries    int    // PIN retry counter; 0 means 3
+	PIN        string // PIV PIN, 6 to 8 bytes; "" means "123456"
+	Tries      int    // PIN retry counter; 0 means 3
 
 	// Attestation is the DER certificate of the attestation key (slot F9,
 	// object 5FFF01). With AttestationKey nil, ATTEST 9A answers this
