@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/internal/attest"
 	"github.com/airlock-offline/airlock/ledger"
 	"github.com/airlock-offline/airlock/phonecode"
 	"github.com/airlock-offline/airlock/receipt"
@@ -48,10 +48,12 @@ type Desk struct {
 	Rand          io.Reader
 	MaxRequestAge time.Duration // 0 means DefaultMaxRequestAge
 	MaxFuture     time.Duration // 0 means DefaultMaxFuture
-	// AttestationRoots, when set, are the token manufacturers' roots
-	// (YubiKey's PIV attestation CA): a PIV key's attestation must chain
-	// to one and certify the enrolled key.
-	AttestationRoots *x509.CertPool
+	// AttestationRoots, when set, are the token makers' attestation roots
+	// and published intermediates (attest.Yubico() for Yubico's): every
+	// hardware key, whatever type it claims, must then bring an
+	// attestation that chains to one and certifies the enrolled key and
+	// serial (see checkAttestation).
+	AttestationRoots *attest.Pool
 
 	randMu sync.Mutex // serializes reads of Rand
 }

@@ -117,9 +117,13 @@ sign options:
                             request, 20 for a license); smaller codes read
                             more easily and split into up to 4 parts
     --max-request-age D     refuse requests older than D (default 7d)
-    --attestation-roots PEM the token makers' attestation roots (YubiKey PIV CA):
-                            a PIV key must then bring an attestation that
-                            chains to one and certifies the enrolled key
+    --attestation-roots PEM|yubico
+                            the token makers' attestation roots ("yubico":
+                            Yubico's published roots and intermediates, built
+                            in): every hardware key, whatever type it claims,
+                            must then bring an attestation that chains to one
+                            and certifies the enrolled key and serial; keys
+                            that cannot be attested are refused
     --batch DIR             sign every request (*.txt) in DIR, writing
                             NAME.license.txt beside each; failures are listed
                             per file and do not stop the others
