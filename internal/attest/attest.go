@@ -89,8 +89,10 @@ func YubicoIntermediates() []*x509.Certificate { return Yubico().intermediates }
 
 // AddRoots adds trust anchors; AddIntermediates adds issuers that are not
 // anchors.
-func (p *Pool) AddRoots(c ...*x509.Certificate)         { p.roots = append(p.roots, c...) }
-func (p *Pool) AddIntermediates(c ...*x509.Certificate) { p.intermediates = append(p.intermediates, c...) }
+func (p *Pool) AddRoots(c ...*x509.Certificate) { p.roots = append(p.roots, c...) }
+func (p *Pool) AddIntermediates(c ...*x509.Certificate) {
+	p.intermediates = append(p.intermediates, c...)
+}
 
 // Roots returns the pool's trust anchors.
 func (p *Pool) Roots() []*x509.Certificate { return append([]*x509.Certificate(nil), p.roots...) }
