@@ -67,7 +67,10 @@ license create options:
     --feature NAME[=N]      a feature, with a count (repeatable)
     --confidential K=V      a field sealed to the activated installation (repeatable)
     --match POLICY          fingerprint match policy: exact, all, most,
-                            atleast:N (default most)
+                            atleast:N (default most), or hardware-key: the
+                            license is bound to the hardware key alone and
+                            goes wherever the key goes (the key holds the
+                            seat; requests must enrol an OpenPGP or PIV key)
     --secret-mode MODE      licensee secret: disabled (default), predefined
                             (set now with --secret-file), or client (the
                             first activation's secret binds the license)
