@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -26,6 +25,7 @@ import (
 	"github.com/airlock-offline/airlock/dongle"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
+	"github.com/airlock-offline/airlock/internal/attest"
 	"github.com/airlock-offline/airlock/internal/cli"
 	"github.com/airlock-offline/airlock/internal/inspect"
 	"github.com/airlock-offline/airlock/ledger"
@@ -1014,20 +1014,38 @@ func exportActivation(x ledger.Activation) activationExport {
 	return e
 }
 
-// loadRoots reads the token manufacturers' attestation roots (PEM); ""
-// means none (attestations are carried, not checked).
-func (a *app) loadRoots(path string) (*x509.CertPool, error) {
-	if path == "" {
+// loadRoots reads the token makers' attestation roots: "" means none
+// (attestations are carried, not checked); "yubico" Yubico's published
+// roots and intermediates, shipped with airlock (internal/attest); else a
+// PEM file, whose self-signed certificates are roots and whose others are
+// intermediates (Yubico's published intermediates are added to those).
+func (a *app) loadRoots(path string) (*attest.Pool, error) {
+	switch path {
+	case "":
 		return nil, nil
+	case "yubico":
+		return attest.Yubico(), nil
 	}
 	b, err := a.ui.ReadInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the attestation roots: %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
+	certs, err := attest.ParsePEM(b)
+	if err != nil {
 		return nil, cli.Usagef("--attestation-roots: no PEM certificate in %q", path)
 	}
+	pool := attest.NewPool(nil, nil)
+	for _, c := range certs {
+		if bytes.Equal(c.RawIssuer, c.RawSubject) {
+			pool.AddRoots(c)
+		} else {
+			pool.AddIntermediates(c)
+		}
+	}
+	if len(pool.Roots()) == 0 {
+		return nil, cli.Usagef("--attestation-roots: no self-signed (root) certificate in %q", path)
+	}
+	pool.AddIntermediates(attest.YubicoIntermediates()...)
 	return pool, nil
 }
 

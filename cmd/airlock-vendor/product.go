@@ -69,11 +69,16 @@ func (f *policyFlags) apply(lic *ledger.License) error {
 		}
 		lic.LeasePeriod = d
 	}
-	pol, err := fingerprint.ParsePolicy(*f.match)
-	if err != nil {
-		return cli.Usagef("--match: %v", err)
+	if *f.match == desk.MatchHardwareKey {
+		lic.MatchPolicy = desk.MatchHardwareKey
+	} else {
+		pol, err := fingerprint.ParsePolicy(*f.match)
+		if err != nil {
+			return cli.Usagef("--match: %v (or %s: the license goes with the hardware key)", err, desk.MatchHardwareKey)
+		}
+		lic.MatchPolicy = pol.String()
 	}
-	lic.MatchPolicy = pol.String()
+	var err error
 	if lic.RefuseEnv, err = desk.ParseEnvList(*f.refuseEnv); err != nil {
 		return cli.Usagef("--refuse-env: %v", err)
 	}

@@ -82,7 +82,10 @@ license create options:
     --feature NAME[=N]      a feature, with a count (repeatable)
     --confidential K=V      a field sealed to the activated installation (repeatable)
     --match POLICY          fingerprint match policy: exact, all, most,
-                            atleast:N (default most)
+                            atleast:N (default most), or hardware-key: the
+                            license is bound to the hardware key alone and
+                            goes wherever the key goes (the key holds the
+                            seat; requests must enrol an OpenPGP or PIV key)
     --secret-mode MODE      licensee secret: disabled (default), predefined
                             (set now with --secret-file), or client (the
                             first activation's secret binds the license)
@@ -132,9 +135,13 @@ sign options:
                             request, 20 for a license); smaller codes read
                             more easily and split into up to 4 parts
     --max-request-age D     refuse requests older than D (default 7d)
-    --attestation-roots PEM the token makers' attestation roots (YubiKey PIV CA):
-                            a PIV key must then bring an attestation that
-                            chains to one and certifies the enrolled key
+    --attestation-roots PEM|yubico
+                            the token makers' attestation roots ("yubico":
+                            Yubico's published roots and intermediates, built
+                            in): every hardware key, whatever type it claims,
+                            must then bring an attestation that chains to one
+                            and certifies the enrolled key and serial; keys
+                            that cannot be attested are refused
     --batch DIR             sign every request (*.txt) in DIR, writing
                             NAME.license.txt beside each; failures are listed
                             per file and do not stop the others

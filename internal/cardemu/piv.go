@@ -26,8 +26,15 @@ type PIVConfig struct {
 	// needs a VERIFY of the PIN of its own.
 	SignKey  crypto.Signer
 	SignCert []byte // DER X.509 certificate for slot 9C (object 5FC10A); nil: a self-signed one for SignKey
-	PIN      string // PIV PIN, 6 to 8 bytes; "" means "123456"
-	Tries    int    // PIN retry counter; 0 means 3
+	// NoCert leaves slot 9A's certificate object empty although the slot
+	// holds Key: the state after `ykman piv keys generate 9a` without
+	// `ykman piv certificates generate`. GET METADATA still names the key.
+	NoCert bool
+	// NoMetadata makes GET METADATA (00 F7) answer 6D00, as YubiKeys
+	// before firmware 5.3 and other PIV cards do.
+	NoMetadata bool
+	PIN        string // PIV PIN, 6 to 8 bytes; "" means "123456"
+	Tries      int    // PIN retry counter; 0 means 3
 
 	// Attestation is the DER certificate of the attestation key (slot F9,
 	// object 5FFF01). With AttestationKey nil, ATTEST 9A answers this
@@ -76,10 +83,11 @@ type pivApp struct {
 	signAlg    byte
 	signObj    []byte // the slot-9C certificate object; nil when absent
 	signArmed  bool   // the PIN was verified since the last 9C signature
+	noMetadata bool
 }
 
 func newPIV(cfg PIVConfig) *pivApp {
-	p := &pivApp{serial: cfg.Serial, maxTries: cfg.Tries}
+	p := &pivApp{serial: cfg.Serial, maxTries: cfg.Tries, noMetadata: cfg.NoMetadata}
 	if p.maxTries <= 0 {
 		p.maxTries = 3
 	}
@@ -94,6 +102,9 @@ func newPIV(cfg PIVConfig) *pivApp {
 	p.pin = append([]byte(pin), bytes.Repeat([]byte{0xFF}, 8-len(pin))...)
 
 	p.key, p.alg, p.certObj = pivSlot(cfg.Key, cfg.Cert, "PIVConfig.Key", fmt.Sprintf("cardemu PIV 9a %d", cfg.Serial))
+	if cfg.NoCert {
+		p.certObj = nil
+	}
 	p.sign, p.signAlg, p.signObj = pivSlot(cfg.SignKey, cfg.SignCert, "PIVConfig.SignKey", fmt.Sprintf("cardemu PIV 9c %d", cfg.Serial))
 
 	attCert := cfg.Attestation
@@ -221,6 +232,8 @@ func (p *pivApp) handle(cmd command) ([]byte, uint16) {
 		return p.generalAuthenticate(cmd)
 	case 0xF9:
 		return p.attestSlot(cmd)
+	case 0xF7:
+		return p.metadata(cmd)
 	}
 	return nil, swINSNotSupported
 }
@@ -345,4 +358,42 @@ func (p *pivApp) attestSlot(cmd command) ([]byte, uint16) {
 		return nil, swRefDataNotFound
 	}
 	return bytes.Clone(p.attest), swOK
+}
+
+// metadata answers GET METADATA (YubiKey 5.3+, 00 F7 00 slot) for slots
+// 9A and 9C and the PIN (80): 01 algorithm, 02 PIN and touch policy, 03
+// origin (01 generated), 04 public key (86 the EC point or Ed25519 key);
+// for the PIN 01 FF, 05 default (00: changed), 06 total and remaining
+// tries. An empty slot answers 6A88.
+func (p *pivApp) metadata(cmd command) ([]byte, uint16) {
+	if p.noMetadata {
+		return nil, swINSNotSupported
+	}
+	if cmd.p1 != 0 {
+		return nil, swWrongP1P2
+	}
+	var key cardKey
+	var alg byte
+	switch cmd.p2 {
+	case 0x80:
+		def := byte(0)
+		if bytes.Equal(p.pin, []byte{'1', '2', '3', '4', '5', '6', 0xFF, 0xFF}) {
+			def = 1
+		}
+		return append(append(tlv(0x01, []byte{0xFF}), tlv(0x05, []byte{def})...), tlv(0x06, []byte{byte(p.maxTries), byte(p.tries)})...), swOK
+	case 0x9A:
+		key, alg = p.key, p.alg
+	case 0x9C:
+		key, alg = p.sign, p.signAlg
+	default:
+		return nil, swRefDataNotFound
+	}
+	if key.kind == keyNone {
+		return nil, swRefDataNotFound
+	}
+	out := tlv(0x01, []byte{alg})
+	out = append(out, tlv(0x02, []byte{0x02, 0x01})...) // PIN once, touch never
+	out = append(out, tlv(0x03, []byte{0x01})...)       // generated on the card
+	out = append(out, tlv(0x04, tlv(0x86, key.point))...)
+	return out, swOK
 }
