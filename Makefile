@@ -72,8 +72,13 @@ test: deps test-deps lint unit fuzz crossbuild
 
 # The ledger and end-to-end tests also run against a private PostgreSQL
 # server (scripts/postgres.sh run), so they cover both ledger backends.
+# The packages' own tests run under the race detector (it needs cgo: the
+# C compiler the PC/SC build uses), except qr, whose image decoding is
+# single-threaded arithmetic that the detector slows tenfold; the
+# end-to-end tests run the binaries, so they run without it.
 unit:
-	bash scripts/postgres.sh run $(GO) test -count=1 $$($(GO) list ./... | grep -v -e /dongle -e /internal/cardemu -e /internal/e2e)
+	bash scripts/postgres.sh run $(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /dongle -e /internal/cardemu -e /internal/e2e -e /qr$$)
+	$(GO) test -count=1 ./qr/...
 	PCSC_STACK_SCRIPT=$(CURDIR)/scripts/pcsc-stack.sh bash scripts/postgres.sh run bash scripts/pcsc-stack.sh run $(GO) test -count=1 -p 1 $(PCSC_PKGS); \
 		rc=$$?; bash scripts/pcsc-stack.sh stop >/dev/null 2>&1 || true; exit $$rc
 

@@ -92,8 +92,8 @@ func (u *UI) Warnf(format string, a ...any) { u.line("warning: ", format, a...) 
 // Hintf prints a hint line.
 func (u *UI) Hintf(format string, a ...any) { u.line("hint: ", format, a...) }
 
-// Infof prints an informational line on stderr.
-func (u *UI) Infof(format string, a ...any) { fmt.Fprintf(u.Stderr, format+"\n", a...) }
+// Infof prints an informational line on stderr: "PROG: …".
+func (u *UI) Infof(format string, a ...any) { u.line("", format, a...) }
 
 // ExitError is an error that carries an exit code.
 type ExitErr struct {
