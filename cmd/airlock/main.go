@@ -372,45 +372,21 @@ func (a *app) cmdRequest(args []string) error {
 		}
 		a.ui.Infof("new installation key %s in %s", inst.ID(), cli.Abs(st.Dir))
 	}
-	var s *request.Signed
-	if *renew {
-		s, err = a.verifier(*product, keys).RenewRequest(inst)
-	} else {
-		v := a.verifier(*product, keys)
-		if a.secretErr != nil {
-			return a.secretErr
-		}
-		var conf *request.Confidential
-		if *phone {
-			if conf, err = client.PhoneSeed(); err != nil {
-				return err
-			}
-		}
-		if v.LicenseeSecret == nil && a.secretFromKey {
-			if v.LicenseeSecret, err = v.DeriveSecret(lk); err != nil {
-				return cli.DongleFailure(err)
-			}
-		}
-		if v.LicenseeSecret != nil {
-			if conf == nil {
-				conf = &request.Confidential{}
-			}
-			conf.LicenseeSecret = string(v.LicenseeSecret)
-		}
-		if *hwReader != "" {
-			reader := *hwReader
-			if reader == "auto" {
-				reader = ""
-			}
-			hk, id, herr := v.EnrolHardwareKey(reader)
-			if herr != nil {
-				return cli.DongleFailure(herr)
-			}
-			a.ui.Infof("hardware key enrolled: %s", id)
-			s, err = v.RequestWithHardwareKey(inst, lk, conf, hk)
-		} else {
-			s, err = v.Request(inst, lk, conf)
-		}
+	v := a.verifier(*product, keys)
+	if a.secretErr != nil {
+		return a.secretErr
+	}
+	reader := *hwReader
+	if reader == "auto" {
+		reader = ""
+	}
+	made, err := v.MakeRequest(inst, client.RequestOptions{LicenseKey: lk, Renew: *renew, Phone: *phone,
+		HardwareKey: *hwReader != "", HardwareKeyReader: reader})
+	if err != nil && cli.DongleExit(err) != cli.ExitError {
+		return cli.DongleFailure(err)
+	}
+	if made != nil && made.Enrolled != nil {
+		a.ui.Infof("hardware key enrolled: %s", made.Enrolled)
 	}
 	if err != nil {
 		var fe *request.FieldError
@@ -420,6 +396,7 @@ func (a *app) cmdRequest(args []string) error {
 		}
 		return err
 	}
+	s := made.Request
 	if err := a.ui.WriteOutput(*out, s.Text()); err != nil {
 		return err
 	}
