@@ -179,11 +179,14 @@ func (a *app) signBatch(dir, maxAge, roots string, asJSON bool) error {
 		readNames, texts = append(readNames, n), append(texts, b)
 	}
 	names = readNames
+	bar.Phase("opening the desk") // the key's passphrase, the ledger's check
+	bar.Update(0, 1)
 	d, err := a.openDesk(age, roots)
 	if err != nil {
 		bar.Done()
 		return err
 	}
+	bar.Update(1, 1)
 	defer d.Ledger.Close()
 	phase := desk.Phase(-1)
 	res := d.SignBatch(context.Background(), texts, func(p desk.Phase, done, total int) {
