@@ -248,8 +248,20 @@ func (a *app) signBatch(dir, maxAge, roots string, asJSON bool) error {
 		out.Results = append(out.Results, j)
 	}
 	out.Refused += len(unread)
+	// A ledger that failed the batch (disk full, read-only, damaged)
+	// gives the exit code its failure has for a single request.
+	var ledgerErr error
+	for _, r := range res {
+		var ee *cli.ExitErr
+		if r.Err != nil && errors.As(explainLedgerError(r.Err), &ee) && ee.Code >= exitNoLedger {
+			ledgerErr = r.Err
+			break
+		}
+	}
 	var ret error
 	switch {
+	case ledgerErr != nil:
+		ret = explainLedgerError(fmt.Errorf("%d request(s) refused or failed (listed above), the ledger failing: %w", out.Refused+out.NotWritten, ledgerErr))
 	case out.NotWritten > 0:
 		ret = &cli.ExitErr{Code: exitNotWritten, Err: cli.WithHint(
 			fmt.Errorf("%d license(s) recorded but not written (listed above)", out.NotWritten),

@@ -769,3 +769,39 @@ func TestWALDeleted(t *testing.T) {
 		expectContains(t, "stderr", o.stderr, "never delete a ledger's -wal file")
 	}
 }
+
+// A batch on a full disk says "disk full" with its exit code, and writes
+// no license.
+func TestDiskFullBatch(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("a small file system needs root")
+	}
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--max-machines", "1000")
+	batch := requestFolder(t, e, vk, key, 3)
+	small := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", small).Run() })
+	db := filepath.Join(small, "ledger.db")
+	writeFile(t, db, readFileSettled(t, e, desk))
+	fill, err := os.Create(filepath.Join(small, "fill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for chunk := make([]byte, 4096); ; {
+		if _, err := fill.Write(chunk); err != nil {
+			break
+		}
+	}
+	fill.Close()
+	o := e.vendor("--dir", desk, "--db", db, "sign", "--batch", batch)
+	expect(t, o, exitDiskFull)
+	expectContains(t, "stderr", o.stderr, "disk full")
+	if l := licenseFiles(t, batch); len(l) != 0 {
+		t.Fatalf("licenses written: %v", l)
+	}
+}
