@@ -164,35 +164,28 @@ func (a *app) signBatch(dir, maxAge, roots string, asJSON bool) error {
 	if len(names) == 0 {
 		return fmt.Errorf("no request files (*.txt) in %q", dir)
 	}
-	bar := cli.NewProgress(a.ui.Stderr, "reading requests")
-	var readNames []string
-	var texts [][]byte
-	var unread []signJSON
-	for i, n := range names {
-		b, err := a.ui.ReadInput(filepath.Join(dir, n))
-		bar.Update(i+1, len(names))
-		if err != nil {
-			a.ui.Errorf("%s: %v", n, err)
-			unread = append(unread, signJSON{Request: n, Result: string(result.Internal), ExitCode: cli.ExitError, Message: err.Error()})
-			continue
-		}
-		readNames, texts = append(readNames, n), append(texts, b)
-	}
-	names = readNames
-	bar.Phase("opening the desk") // the key's passphrase, the ledger's check
-	bar.Update(0, 1)
+	// The desk first: a passphrase or PIN prompt comes before any
+	// progress bar.
+	bar := cli.NewProgress(a.ui.Stderr, "opening the desk") // the key's passphrase, the ledger's check
 	d, err := a.openDesk(age, roots)
 	if err != nil {
-		bar.Done()
 		return err
 	}
-	bar.Update(1, 1)
 	defer d.Ledger.Close()
+	bar.Update(1, 1)
+	// The request files are read by the signing goroutines, while others
+	// are checked and signed.
 	phase := desk.Phase(-1)
-	res := d.SignBatch(context.Background(), texts, func(p desk.Phase, done, total int) {
+	res := d.SignBatchFrom(context.Background(), len(names), func(i int) ([]byte, error) {
+		return a.ui.ReadInput(filepath.Join(dir, names[i]))
+	}, func(p desk.Phase, done, total int) {
 		if p != phase {
 			phase = p
-			bar.Phase(p.String())
+			label := p.String()
+			if p == desk.PhaseCheck {
+				label = "reading, checking, signing"
+			}
+			bar.Phase(label)
 		}
 		bar.Update(done, total)
 	})
@@ -217,7 +210,7 @@ func (a *app) signBatch(dir, maxAge, roots string, asJSON bool) error {
 		bar.Update(done, total)
 	})
 	bar.Done()
-	out := batchJSON{Total: len(names) + len(unread), Results: unread}
+	out := batchJSON{Total: len(names)}
 	for k, i := range index {
 		if werrs[k] != nil {
 			res[i].Err = &notWrittenError{fmt.Errorf("cannot write %q: %w", files[k].Name, werrs[k])}
@@ -247,7 +240,6 @@ func (a *app) signBatch(dir, maxAge, roots string, asJSON bool) error {
 		}
 		out.Results = append(out.Results, j)
 	}
-	out.Refused += len(unread)
 	// A ledger that failed the batch (disk full, read-only, damaged)
 	// gives the exit code its failure has for a single request.
 	var ledgerErr error
