@@ -48,11 +48,21 @@ func (p Phase) String() string {
 // (PhaseRecord). When SignBatch returns, every license it returns is
 // recorded durably.
 func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(phase Phase, done, total int)) []BatchResult {
+	return d.SignBatchFrom(ctx, len(texts), func(i int) ([]byte, error) { return texts[i], nil }, progress)
+}
+
+// SignBatchFrom is SignBatch for n requests that load reads as the
+// signing goroutines reach them (load(i) is request i: a folder's files,
+// read while other requests are checked). load may be called from several
+// goroutines at once. A request that load fails on has load's error as
+// its result.
+func (d *Desk) SignBatchFrom(ctx context.Context, n int, load func(i int) ([]byte, error), progress func(phase Phase, done, total int)) []BatchResult {
 	if progress == nil {
 		progress = func(Phase, int, int) {}
 	}
 	// The checks read the ledger through a cache of the batch.
-	cctx := withBatchCache(ctx, len(texts))
+	cctx := withBatchCache(ctx, n)
+	texts := make([][]byte, n)
 	out := make([]BatchResult, len(texts))
 	jobs := make([]*job, len(texts))
 	lics := make([]*response.Signed, len(texts))
@@ -67,8 +77,11 @@ func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(phas
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				b, err := armor.DecodeKind(texts[i], armor.Request)
-				if err != nil {
+				var b []byte
+				var err error
+				if texts[i], err = load(i); err != nil {
+					out[i].Err = err
+				} else if b, err = armor.DecodeKind(texts[i], armor.Request); err != nil {
 					out[i].Err = result.Wrap(result.Malformed, "not a valid request", err)
 				} else if jobs[i], err = d.prepare(cctx, b); err != nil {
 					out[i].Err = err

@@ -164,32 +164,28 @@ func (a *app) signBatch(dir, maxAge, roots string, asJSON bool) error {
 	if len(names) == 0 {
 		return fmt.Errorf("no request files (*.txt) in %q", dir)
 	}
-	bar := cli.NewProgress(a.ui.Stderr, "reading requests")
-	var readNames []string
-	var texts [][]byte
-	var unread []signJSON
-	for i, n := range names {
-		b, err := a.ui.ReadInput(filepath.Join(dir, n))
-		bar.Update(i+1, len(names))
-		if err != nil {
-			a.ui.Errorf("%s: %v", n, err)
-			unread = append(unread, signJSON{Request: n, Result: string(result.Internal), ExitCode: cli.ExitError, Message: err.Error()})
-			continue
-		}
-		readNames, texts = append(readNames, n), append(texts, b)
-	}
-	names = readNames
+	// The desk first: a passphrase or PIN prompt comes before any
+	// progress bar.
+	bar := cli.NewProgress(a.ui.Stderr, "opening the desk") // the key's passphrase, the ledger's check
 	d, err := a.openDesk(age, roots)
 	if err != nil {
-		bar.Done()
 		return err
 	}
 	defer d.Ledger.Close()
+	bar.Update(1, 1)
+	// The request files are read by the signing goroutines, while others
+	// are checked and signed.
 	phase := desk.Phase(-1)
-	res := d.SignBatch(context.Background(), texts, func(p desk.Phase, done, total int) {
+	res := d.SignBatchFrom(context.Background(), len(names), func(i int) ([]byte, error) {
+		return a.ui.ReadInput(filepath.Join(dir, names[i]))
+	}, func(p desk.Phase, done, total int) {
 		if p != phase {
 			phase = p
-			bar.Phase(p.String())
+			label := p.String()
+			if p == desk.PhaseCheck {
+				label = "reading, checking, signing"
+			}
+			bar.Phase(label)
 		}
 		bar.Update(done, total)
 	})
@@ -214,7 +210,7 @@ func (a *app) signBatch(dir, maxAge, roots string, asJSON bool) error {
 		bar.Update(done, total)
 	})
 	bar.Done()
-	out := batchJSON{Total: len(names) + len(unread), Results: unread}
+	out := batchJSON{Total: len(names)}
 	for k, i := range index {
 		if werrs[k] != nil {
 			res[i].Err = &notWrittenError{fmt.Errorf("cannot write %q: %w", files[k].Name, werrs[k])}
@@ -244,9 +240,20 @@ func (a *app) signBatch(dir, maxAge, roots string, asJSON bool) error {
 		}
 		out.Results = append(out.Results, j)
 	}
-	out.Refused += len(unread)
+	// A ledger that failed the batch (disk full, read-only, damaged)
+	// gives the exit code its failure has for a single request.
+	var ledgerErr error
+	for _, r := range res {
+		var ee *cli.ExitErr
+		if r.Err != nil && errors.As(explainLedgerError(r.Err), &ee) && ee.Code >= exitNoLedger {
+			ledgerErr = r.Err
+			break
+		}
+	}
 	var ret error
 	switch {
+	case ledgerErr != nil:
+		ret = explainLedgerError(fmt.Errorf("%d request(s) refused or failed (listed above), the ledger failing: %w", out.Refused+out.NotWritten, ledgerErr))
 	case out.NotWritten > 0:
 		ret = &cli.ExitErr{Code: exitNotWritten, Err: cli.WithHint(
 			fmt.Errorf("%d license(s) recorded but not written (listed above)", out.NotWritten),

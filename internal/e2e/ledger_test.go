@@ -726,3 +726,82 @@ func rehash(t *testing.T, path string) {
 		prev = h[:]
 	}
 }
+
+// A ledger whose -wal file was deleted after a crash, while it held
+// committed transactions, is refused: its -shm file says so.
+func TestWALDeleted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	desk, _ := initDesk(t, e)
+	key := createLicense(t, e, desk)
+	readFileSettled(t, e, desk)
+	// A writer that has committed and not yet checkpointed, as a desk
+	// killed at that moment leaves the files.
+	db, err := sql.Open("sqlite", filepath.Join(desk, "ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("PRAGMA journal_mode = WAL; UPDATE licenses SET licensee = licensee || ' GmbH'"); err != nil {
+		t.Fatal(err)
+	}
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	for _, s := range []string{"", "-wal", "-shm"} {
+		writeFile(t, filepath.Join(crashed, "ledger.db"+s), readFile(t, filepath.Join(desk, "ledger.db"+s)))
+	}
+	copyDB := filepath.Join(crashed, "ledger.db")
+	// The crashed copy opens, and holds the last commit.
+	o := e.vendor("--dir", desk, "--db", copyDB, "license", "show", key)
+	expectOK(t, o)
+	expectContains(t, "license show", o.stdout, "ACME Corp GmbH")
+	// Again, with the -wal file deleted "to clean up".
+	for _, s := range []string{"", "-wal", "-shm"} {
+		writeFile(t, filepath.Join(crashed, "again", "ledger.db"+s), readFile(t, filepath.Join(desk, "ledger.db"+s)))
+	}
+	copyDB = filepath.Join(crashed, "again", "ledger.db")
+	if err := os.Remove(copyDB + "-wal"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"license", "list"}, {"license", "create", "--product", "p", "--licensee", "l"}} {
+		o = e.vendor(append([]string{"--dir", desk, "--db", copyDB}, args...)...)
+		expect(t, o, exitDamaged)
+		expectContains(t, "stderr", o.stderr, "write-ahead log (its -wal file) is missing")
+		expectContains(t, "stderr", o.stderr, "never delete a ledger's -wal file")
+	}
+}
+
+// A batch on a full disk says "disk full" with its exit code, and writes
+// no license.
+func TestDiskFullBatch(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("a small file system needs root")
+	}
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--max-machines", "1000")
+	batch := requestFolder(t, e, vk, key, 3)
+	small := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", small).Run() })
+	db := filepath.Join(small, "ledger.db")
+	writeFile(t, db, readFileSettled(t, e, desk))
+	fill, err := os.Create(filepath.Join(small, "fill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for chunk := make([]byte, 4096); ; {
+		if _, err := fill.Write(chunk); err != nil {
+			break
+		}
+	}
+	fill.Close()
+	o := e.vendor("--dir", desk, "--db", db, "sign", "--batch", batch)
+	expect(t, o, exitDiskFull)
+	expectContains(t, "stderr", o.stderr, "disk full")
+	if l := licenseFiles(t, batch); len(l) != 0 {
+		t.Fatalf("licenses written: %v", l)
+	}
+}
