@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
@@ -304,4 +305,85 @@ func TestQRTooLarge(t *testing.T) {
 	expectContains(t, "stderr", o.stderr, "--qr-max-version")
 	expectNotContains(t, "stderr", o.stderr, "run the same command again")
 	dearmor(t, readFile(t, lic), "LICENSE", "AL1") // the file is there to carry
+}
+
+// imageMagick returns ImageMagick's convert (package imagemagick), or "".
+func imageMagick() string {
+	for _, name := range []string{"magick", "convert-im6.q16", "convert"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			continue
+		}
+		if out, _ := exec.Command(p, "-version").Output(); strings.Contains(string(out), "ImageMagick") {
+			return p
+		}
+	}
+	return ""
+}
+
+// Phone photos of a license in 3 codes of version 17 or 18, made with
+// ImageMagick as the issue made them (scaled to 45–60 %, rotated 7°, in
+// perspective, blurred, noisy, JPEG 60), come through whole every time,
+// as zbarimg reads them.
+func TestPhonePhotosOfParts(t *testing.T) {
+	t.Parallel()
+	convert := imageMagick()
+	if convert == "" {
+		t.Skip("ImageMagick is not installed (make test installs imagemagick)")
+	}
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	args := []string{"--max-machines", "9", "--feature", "export=1", "--feature", "seats=25"}
+	for i := range 20 { // a large license: three codes of version 17 or 18
+		args = append(args, "--feature", fmt.Sprintf("module-%02d-advanced-surface-modelling=1", i))
+	}
+	key := createLicense(t, e, desk, args...)
+	const tries = 6
+	zbar, zerr := exec.LookPath("zbarimg")
+	zbarOK, ok := 0, 0
+	for try := range tries {
+		state := filepath.Join(t.TempDir(), "state")
+		req := request(t, e, state, vk, key)
+		base := filepath.Join(t.TempDir(), "license.png")
+		lic := filepath.Join(t.TempDir(), "license.txt")
+		o := e.vendor("--dir", desk, "sign", req, "-o", lic, "--qr", base, "--qr-max-version", "18")
+		expectOK(t, o)
+		files, _ := filepath.Glob(strings.TrimSuffix(base, ".png") + "*.png")
+		if len(files) != 3 || !strings.Contains(o.stderr, "(version 1") {
+			t.Fatalf("want 3 codes of version 17 or 18:\n%s", o)
+		}
+		args := []string{"--state", state, "activate", "--vendor-key", vk}
+		zbarAll := true
+		for i, f := range files {
+			jpg := filepath.Join(t.TempDir(), fmt.Sprintf("photo%d.jpg", i))
+			scale := []string{"45%", "50%", "60%"}[(try+i)%3]
+			cmd := exec.Command(convert, f, "-resize", scale, "-background", "white", "-rotate", "7",
+				"-virtual-pixel", "white", "-distort", "Perspective",
+				"0,0 8,5  %[fx:w],0 %[fx:w-3],0  0,%[fx:h] 0,%[fx:h-6]  %[fx:w],%[fx:h] %[fx:w-6],%[fx:h-2]",
+				"-blur", "0x1", "-attenuate", "0.6", "+noise", "Gaussian", "-seed", fmt.Sprint(10*try+i), "-quality", "60", jpg)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("convert: %v\n%s", err, out)
+			}
+			args = append(args, "--qr-image", jpg)
+			if zerr == nil {
+				out, _ := exec.Command(zbar, "--nodbus", "-q", "--raw", "-Sdisable", "-Sqrcode.enable", jpg).Output()
+				zbarAll = zbarAll && strings.TrimSpace(string(out)) == decodeWithZbarOrSelf(t, e, f)
+			}
+		}
+		if zbarAll {
+			zbarOK++
+		}
+		if o := e.airlock(args...); o.code == 0 {
+			ok++
+		} else {
+			t.Logf("try %d: %s", try+1, o.stderr)
+		}
+	}
+	t.Logf("a license in 3 photos came through %d of %d times (zbarimg read every part %d times)", ok, tries, zbarOK)
+	if ok < tries {
+		t.Errorf("the license came through %d of %d times, want every time", ok, tries)
+	}
+	if zerr == nil && zbarOK > ok {
+		t.Errorf("zbarimg read all parts %d times, airlock %d", zbarOK, ok)
+	}
 }
