@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/airlock-offline/airlock/internal/armor"
@@ -70,9 +72,23 @@ func (u *UI) Scan(want armor.Kind, check func(armor.Kind, []byte) error) ([]byte
 			}
 		}
 	}
+	// At a terminal, read as the scanner types: a code ended by Tab or
+	// by nothing would otherwise wait for a line end. Ctrl-D then comes
+	// as a character.
+	tty := false
+	if f, ok := u.Stdin.(*os.File); ok && isTerminal(f) {
+		if restore, ok := charMode(f); ok {
+			defer restore()
+			tty = true
+		}
+	}
 	for !c.Done() {
 		n, err := u.Stdin.Read(buf)
-		c.Write(buf[:n])
+		data := buf[:n]
+		if i := bytes.IndexByte(data, 0x04); tty && i >= 0 { // Ctrl-D
+			data, err = data[:i], io.EOF
+		}
+		c.Write(data)
 		report()
 		if errors.Is(err, io.EOF) {
 			break

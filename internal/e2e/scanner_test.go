@@ -387,3 +387,30 @@ func TestPhonePhotosOfParts(t *testing.T) {
 		t.Errorf("zbarimg read all parts %d times, airlock %d", zbarOK, ok)
 	}
 }
+
+// At a real terminal (a pseudo-terminal made by script(1)), codes that the
+// scanner ends with Tab, or with nothing, are read as they are typed: the
+// license is installed without an Enter and without Ctrl-D.
+func TestInteractiveAtTerminal(t *testing.T) {
+	t.Parallel()
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed (util-linux)")
+	}
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--max-machines", "3", "--feature", "export=1", "--feature", "seats=25")
+	for _, sep := range []struct{ name, s string }{{"Tab", "\t"}, {"nothing", ""}} {
+		t.Run(sep.name, func(t *testing.T) {
+			state := filepath.Join(t.TempDir(), "state")
+			req := request(t, e, state, vk, key)
+			parts, _ := licenseParts(t, e, desk, req)
+			quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+			cmd := quote(airlockBin) + " --state " + quote(state) + " activate -i --vendor-key " + quote(vk)
+			o := e.runOpen(scriptBin, strings.Join(parts, sep.s)+sep.s, "-qec", cmd, "/dev/null")
+			expectOK(t, o)
+			expectContains(t, "output", o.stdout, "got all 3 parts")
+			verify(t, e, state, vk, "VALID", 0)
+		})
+	}
+}
