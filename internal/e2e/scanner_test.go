@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -22,6 +23,31 @@ import (
 // finish by itself once the message is whole, as it does in front of a
 // user with a scanner, who never types Ctrl-D.
 func (e *env) runOpen(bin string, input string, args ...string) out {
+	e.t.Helper()
+	return e.runOpenAfter(bin, "", input, args...)
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// runOpenAfter is runOpen that types the input only once the output
+// (stdout or stderr) shows prompt: the command is then reading.
+func (e *env) runOpenAfter(bin, prompt, input string, args ...string) out {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -32,19 +58,27 @@ func (e *env) runOpen(bin string, input string, args ...string) out {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var so, se bytes.Buffer
+	var so, se lockedBuffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	detach(cmd)
 	o := out{cmd: filepath.Base(bin) + " " + strings.Join(args, " ") + " (stdin left open)"}
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	go stdin.Write([]byte(input))
+	go func() {
+		for deadline := time.Now().Add(20 * time.Second); prompt != "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if strings.Contains(so.String()+se.String(), prompt) {
+				time.Sleep(100 * time.Millisecond) // from the prompt to the read
+				break
+			}
+		}
+		stdin.Write([]byte(input))
+	}()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err = <-done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(25 * time.Second):
 		cmd.Process.Kill()
 		<-done
 		stdin.Close()
@@ -407,7 +441,9 @@ func TestInteractiveAtTerminal(t *testing.T) {
 			parts, _ := licenseParts(t, e, desk, req)
 			quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 			cmd := quote(airlockBin) + " --state " + quote(state) + " activate -i --vendor-key " + quote(vk)
-			o := e.runOpen(scriptBin, strings.Join(parts, sep.s)+sep.s, "-qec", cmd, "/dev/null")
+			// Typed once airlock reads, as a user scans: a pseudo-terminal
+			// takes what arrives before the program sets it up as it is.
+			o := e.runOpenAfter(scriptBin, "scan the license", strings.Join(parts, sep.s)+sep.s, "-qec", cmd, "/dev/null")
 			expectOK(t, o)
 			expectContains(t, "output", o.stdout, "got all 3 parts")
 			verify(t, e, state, vk, "VALID", 0)
