@@ -9,6 +9,7 @@ FUZZTIME ?= 5s
 # package:target pairs run by `make fuzz` (every parser).
 FUZZ_TARGETS := \
 	./internal/armor:FuzzDecode \
+	./internal/armor:FuzzCollector \
 	./crypto:FuzzParseSigned \
 	./crypto:FuzzParseKeyFile \
 	./request:FuzzVerify \

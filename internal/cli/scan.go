@@ -121,13 +121,26 @@ func layoutNote(l armor.Layout) string {
 }
 
 // undoLayout returns text as it is unless it decodes only as typed
-// through another keyboard layout: then it says so and returns the
-// message re-encoded.
+// through another keyboard layout, or only as interactive input does
+// (parts glued together or separated by Tab, see armor.Collector): then it
+// returns the message re-encoded, saying which layout it undid.
 func (u *UI) undoLayout(text []byte, want armor.Kind, check func(armor.Kind, []byte) error) []byte {
 	k, p, l, err := armor.DecodeLayout(text, check)
-	if err != nil || l == armor.US || k != want {
+	if err == nil && k == want {
+		if l != armor.US {
+			u.Warnf("%s", layoutNote(l))
+			return armor.Encode(k, p)
+		}
 		return text
 	}
-	u.Warnf("%s", layoutNote(l))
-	return armor.Encode(k, p)
+	c := &armor.Collector{Want: want, Check: check}
+	c.Write(text)
+	c.Close()
+	if k, p, l, err := c.Result(); err == nil {
+		if l != armor.US {
+			u.Warnf("%s", layoutNote(l))
+		}
+		return armor.Encode(k, p)
+	}
+	return text
 }

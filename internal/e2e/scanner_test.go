@@ -181,6 +181,12 @@ func TestInteractiveInput(t *testing.T) {
 			verify(t, e, state, vk, "VALID", 0)
 		})
 	}
+	// The same leniency reading a file or stdin to its end.
+	t.Run("activate -/parts glued by Tab", func(t *testing.T) {
+		o := e.run(airlockBin, []byte(strings.Join(parts, "\t")), "--state", state, "activate", "-", "--vendor-key", vk)
+		expectOK(t, o)
+		verify(t, e, state, vk, "VALID", 0)
+	})
 }
 
 // typeThrough returns what a scanner that types for a US keyboard produces
