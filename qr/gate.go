@@ -4,13 +4,13 @@ package qr
 // code is turned down in a fraction of the time the decoding strategies
 // take to fail.
 
-// mayHoldCode reports whether g shows three places of a similar size
-// that look like the middle of a finder pattern: five runs of alternating
-// shade in the proportions 1:1:3:1:1 along a row, confirmed along the
-// column through their centre, in either polarity. The pixels are
-// compared with the mean of a window around them (uneven light), and the
-// tolerances are looser than gozxing's own, so that every code gozxing can
-// find passes.
+// mayHoldCode reports whether g shows three places of a similar size, at
+// the corners of a right isosceles triangle, that look like the middle of
+// a finder pattern: five runs of alternating shade in the proportions
+// 1:1:3:1:1 and of clear contrast along a row, confirmed along the column
+// through their centre, in either polarity. The pixels are compared with
+// the mean of a window around them (uneven light), and the tolerances are
+// looser than gozxing's own, so that every code gozxing can find passes.
 func (g *gray) mayHoldCode() bool {
 	b := g.binary(max(8, max(g.w, g.h)/48))
 	type hit struct{ x, y, size, n int }
@@ -88,8 +88,6 @@ func (g *gray) mayHoldCode() bool {
 }
 
 func abs(a int) int { return max(a, -a) }
-
-func far(dx, dy int) int { return max(abs(dx), abs(dy)) }
 
 // similar reports whether two finder pattern sizes are within a factor of
 // 1.5 (a tilted photo shrinks the far ones).
