@@ -122,8 +122,9 @@ func layoutNote(l armor.Layout) string {
 
 // undoLayout returns text as it is unless it decodes only as typed
 // through another keyboard layout, or only as interactive input does
-// (parts glued together or separated by Tab, see armor.Collector): then it
-// returns the message re-encoded, saying which layout it undid.
+// (parts glued together or separated by Tab, see armor.Collector; not for
+// armored text, whose armor lines must hold): then it returns the message
+// re-encoded, saying which layout it undid.
 func (u *UI) undoLayout(text []byte, want armor.Kind, check func(armor.Kind, []byte) error) []byte {
 	k, p, l, err := armor.DecodeLayout(text, check)
 	if err == nil && k == want {
@@ -131,6 +132,11 @@ func (u *UI) undoLayout(text []byte, want armor.Kind, check func(armor.Kind, []b
 			u.Warnf("%s", layoutNote(l))
 			return armor.Encode(k, p)
 		}
+		return text
+	}
+	if bytes.Contains(text, []byte("-----")) {
+		// An armored file is read by the rules for files (docs/format.md
+		// 3.2), armor lines checked: nothing to add.
 		return text
 	}
 	c := &armor.Collector{Want: want, Check: check}
