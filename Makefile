@@ -9,6 +9,7 @@ FUZZTIME ?= 5s
 # package:target pairs run by `make fuzz` (every parser).
 FUZZ_TARGETS := \
 	./internal/armor:FuzzDecode \
+	./internal/armor:FuzzCollector \
 	./crypto:FuzzParseSigned \
 	./crypto:FuzzParseKeyFile \
 	./request:FuzzVerify \
@@ -48,9 +49,10 @@ demo: build
 	@BIN=$(BIN) GO=$(GO) SRC=$(CURDIR) bash examples/demo.sh
 
 # Debian packages the tests use: independent QR decoders to cross-check
-# ours, and the PC/SC stack (pcscd with the vpcd virtual reader) that the
+# ours, ImageMagick to make phone photos of codes the way the bug report
+# did, and the PC/SC stack (pcscd with the vpcd virtual reader) that the
 # hardware-key tests plug their virtual cards into.
-TEST_APT := zbarimg:zbar-tools ZXingReader:zxing-cpp-tools pcscd:pcscd pkg-config:pkg-config \
+TEST_APT := zbarimg:zbar-tools ZXingReader:zxing-cpp-tools convert-im6.q16:imagemagick pcscd:pcscd pkg-config:pkg-config \
 	/usr/include/PCSC/winscard.h:libpcsclite-dev /usr/lib/pcsc/drivers/serial/libifdvpcd.so:vsmartcard-vpcd \
 	'/usr/lib/postgresql/*/bin/initdb':postgresql /usr/lib/wine/wine64:wine64
 

@@ -330,7 +330,22 @@ func decodeScaled(g *gray, skipPure bool) ([]*gozxing.Result, float64, string) {
 		return res, sc, how
 	}
 	f := (side + shrinkSide - 1) / shrinkSide
-	if res, sc, how := decodeFull(g.shrink(f), fmt.Sprintf("shrunk 1/%d, ", f), skipPure); len(res) > 0 {
+	small := g.shrink(f)
+	if !small.mayHoldCode() {
+		// Nothing like a finder pattern, even at the scale where a small
+		// code's modules are a few pixels: no code. A photo without one
+		// is turned down here, in a fraction of the time the strategies
+		// below take to fail.
+		fq := (side + quickSide - 1) / quickSide
+		mid := g
+		if fq > 1 {
+			mid = g.shrink(fq)
+		}
+		if !mid.mayHoldCode() {
+			return nil, 0, ""
+		}
+	}
+	if res, sc, how := decodeFull(small, fmt.Sprintf("shrunk 1/%d, ", f), skipPure); len(res) > 0 {
 		return res, sc * float64(f), how
 	}
 	// A small code in a large photo may need more pixels than that, and

@@ -12,7 +12,7 @@
 // # Size
 //
 // [Plan] puts a message into as few codes as it can, at most
-// [armor.MaxParts] codes of one version each, never above a version cap: by
+// [armor.MaxParts] (6) codes of one version each, never above a version cap: by
 // default version 15 for requests and receipts (what a webcam reads
 // comfortably) and 20 for licenses. A message larger than one code is split
 // with [armor.Split] into parts that may be scanned in any order. No code
@@ -36,9 +36,23 @@
 // [DecodeImage] reads a PNG or JPEG, a clean rendering or a photo of a
 // screen, with the pure-Go decoder github.com/makiuchi-d/gozxing: first as
 // a perfect rendering (PURE_BARCODE), then by detection (TRY_HARDER, several
-// codes per image), then after enlarging, smoothing, local thresholding or
-// inverting the image. The images in testdata/, with the texts they hold,
+// codes per image), then sampling the code through every alignment pattern
+// it has (as zbar does: large codes in photos drift off a single
+// perspective grid), then after enlarging, smoothing, local thresholding or
+// inverting the image. Every code in an image is read: while the codes
+// found are parts of a message with parts missing, they are blanked out
+// and the image is searched again, so one photo or screenshot of all the
+// parts is enough. A large photo (over 1600 pixels a side) first has to
+// show three finder-pattern-like places at a scale where a code would be
+// readable; a 12-megapixel photo without a code is thus turned down in a
+// fraction of a second. The images in testdata/, with the texts they hold,
 // are test vectors for any decoder.
+//
+// # Terminals
+//
+// [PlanTerminal] plans codes that each fit a terminal with a status line
+// ([TerminalVersion]: an 80×24 console takes version 6), for showing a
+// message one code at a time.
 package qr
 
 import (

@@ -125,15 +125,19 @@ product set options (they replace all of the product's settings):
 sign options:
     -o, --output FILE       write the license to FILE (default: stdout; "-" too)
     --qr-image FILE         read the request from a photo or screenshot of its
-                            QR code (PNG or JPEG); repeat for each part
-    -i, --interactive       wait for a USB barcode scanner (or pasted text)
+                            QR code(s) (PNG or JPEG); repeat for more images,
+                            one image may show every part
+    -i, --interactive       wait for a USB barcode scanner (or pasted text):
+                            ends by itself when whole; 0 and Enter start over
     --qr FILE.png           also write the license as a QR code (several
                             FILE-1of2.png… when it needs more than one)
-    --qr-terminal           also show the QR code(s) in the terminal
+    --qr-terminal           also show the QR code(s) in the terminal, each
+                            small enough for the screen (80x24: version 6),
+                            one at a time, Enter for the next
     --qr-level M|Q          QR error correction: M (screens, default) or Q (print)
     --qr-max-version N      largest QR version per code (default 15 for a
                             request, 20 for a license); smaller codes read
-                            more easily and split into up to 4 parts
+                            more easily and split into up to 6 parts
     --max-request-age D     refuse requests older than D (default 7d)
     --attestation-roots PEM|yubico
                             the token makers' attestation roots ("yubico":

@@ -205,3 +205,30 @@ func TestCollectorLayouts(t *testing.T) {
 		t.Fatalf("damaged: done %v, events %v", c.Done(), ev)
 	}
 }
+
+// FuzzCollector: any input, fed in any chunks, never panics, and whatever
+// it completes passed the check.
+func FuzzCollector(f *testing.F) {
+	payload := []byte("a payload long enough to be split into a few parts, twice over")
+	parts, _ := armor.Split(armor.License, payload, 3)
+	f.Add(strings.Join(parts, "\n"), 3)
+	f.Add(strings.Join(parts, "\t"), 1)
+	f.Add(strings.Join(parts, ""), 7)
+	f.Add(string(armor.Encode(armor.License, payload)), 64)
+	f.Add(armor.AZERTY.Type(armor.Text(armor.License, payload)), 5)
+	f.Add("0\n"+parts[0]+"\r"+armor.Text(armor.Request, payload), 2)
+	f.Fuzz(func(t *testing.T, in string, chunk int) {
+		if chunk < 1 {
+			chunk = 1
+		}
+		c := &armor.Collector{Want: armor.License, Check: checkFor(payload)}
+		for i := 0; i < len(in); i += chunk {
+			c.Write([]byte(in[i:min(i+chunk, len(in))]))
+			c.Events()
+		}
+		c.Close()
+		if k, p, _, err := c.Result(); err == nil && (k != armor.License || !bytes.Equal(p, payload)) {
+			t.Fatalf("completed with %v %q", k, p)
+		}
+	})
+}

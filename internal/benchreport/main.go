@@ -182,6 +182,7 @@ func main() {
 	batchFigures(vendor, reqParams, must(licensekey.New(nil)), now, 10_000)
 	cliBatchFigures(reqParams, 10_000)
 	fmt.Printf("desk sign:        %8.1f µs vs verify+sign+fsync %6.1f µs  ratio %.2fx  (one request, ledger durable)\n", ds/1e3, dl/1e3, ratio)
+	photoFigures()
 }
 
 // batchFigures signs n requests as one batch into a fresh durable ledger,

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/airlock-offline/airlock/internal/armor"
@@ -73,9 +75,23 @@ func (u *UI) Scan(want armor.Kind, check func(armor.Kind, []byte) error) ([]byte
 			}
 		}
 	}
+	// At a terminal, read as the scanner types: a code ended by Tab or
+	// by nothing would otherwise wait for a line end. Ctrl-D then comes
+	// as a character.
+	tty := false
+	if f, ok := u.Stdin.(*os.File); ok && isTerminal(f) {
+		if restore, ok := charMode(f); ok {
+			defer restore()
+			tty = true
+		}
+	}
 	for !c.Done() {
 		n, err := u.Stdin.Read(buf)
-		c.Write(buf[:n])
+		data := buf[:n]
+		if i := bytes.IndexByte(data, 0x04); tty && i >= 0 { // Ctrl-D
+			data, err = data[:i], io.EOF
+		}
+		c.Write(data)
 		report()
 		if errors.Is(err, io.EOF) {
 			break
@@ -108,13 +124,32 @@ func layoutNote(l armor.Layout) string {
 }
 
 // undoLayout returns text as it is unless it decodes only as typed
-// through another keyboard layout: then it says so and returns the
-// message re-encoded.
+// through another keyboard layout, or only as interactive input does
+// (parts glued together or separated by Tab, see armor.Collector; not for
+// armored text, whose armor lines must hold): then it returns the message
+// re-encoded, saying which layout it undid.
 func (u *UI) undoLayout(text []byte, want armor.Kind, check func(armor.Kind, []byte) error) []byte {
 	k, p, l, err := armor.DecodeLayout(text, check)
-	if err != nil || l == armor.US || k != want {
+	if err == nil && k == want {
+		if l != armor.US {
+			u.Warnf("%s", layoutNote(l))
+			return armor.Encode(k, p)
+		}
 		return text
 	}
-	u.Warnf("%s", layoutNote(l))
-	return armor.Encode(k, p)
+	if bytes.Contains(text, []byte("-----")) {
+		// An armored file is read by the rules for files (docs/format.md
+		// 3.2), armor lines checked: nothing to add.
+		return text
+	}
+	c := &armor.Collector{Want: want, Check: check}
+	c.Write(text)
+	c.Close()
+	if k, p, l, err := c.Result(); err == nil {
+		if l != armor.US {
+			u.Warnf("%s", layoutNote(l))
+		}
+		return armor.Encode(k, p)
+	}
+	return text
 }

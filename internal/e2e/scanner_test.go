@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,6 +23,31 @@ import (
 // finish by itself once the message is whole, as it does in front of a
 // user with a scanner, who never types Ctrl-D.
 func (e *env) runOpen(bin string, input string, args ...string) out {
+	e.t.Helper()
+	return e.runOpenAfter(bin, "", input, args...)
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// runOpenAfter is runOpen that types the input only once the output
+// (stdout or stderr) shows prompt: the command is then reading.
+func (e *env) runOpenAfter(bin, prompt, input string, args ...string) out {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -31,19 +58,27 @@ func (e *env) runOpen(bin string, input string, args ...string) out {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var so, se bytes.Buffer
+	var so, se lockedBuffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	detach(cmd)
 	o := out{cmd: filepath.Base(bin) + " " + strings.Join(args, " ") + " (stdin left open)"}
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	go stdin.Write([]byte(input))
+	go func() {
+		for deadline := time.Now().Add(20 * time.Second); prompt != "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if strings.Contains(so.String()+se.String(), prompt) {
+				time.Sleep(100 * time.Millisecond) // from the prompt to the read
+				break
+			}
+		}
+		stdin.Write([]byte(input))
+	}()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err = <-done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(25 * time.Second):
 		cmd.Process.Kill()
 		<-done
 		stdin.Close()
@@ -146,6 +181,12 @@ func TestInteractiveInput(t *testing.T) {
 			verify(t, e, state, vk, "VALID", 0)
 		})
 	}
+	// The same leniency reading a file or stdin to its end.
+	t.Run("activate -/parts glued by Tab", func(t *testing.T) {
+		o := e.run(airlockBin, []byte(strings.Join(parts, "\t")), "--state", state, "activate", "-", "--vendor-key", vk)
+		expectOK(t, o)
+		verify(t, e, state, vk, "VALID", 0)
+	})
 }
 
 // typeThrough returns what a scanner that types for a US keyboard produces
@@ -304,4 +345,114 @@ func TestQRTooLarge(t *testing.T) {
 	expectContains(t, "stderr", o.stderr, "--qr-max-version")
 	expectNotContains(t, "stderr", o.stderr, "run the same command again")
 	dearmor(t, readFile(t, lic), "LICENSE", "AL1") // the file is there to carry
+}
+
+// imageMagick returns ImageMagick's convert (package imagemagick), or "".
+func imageMagick() string {
+	for _, name := range []string{"magick", "convert-im6.q16", "convert"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			continue
+		}
+		if out, _ := exec.Command(p, "-version").Output(); strings.Contains(string(out), "ImageMagick") {
+			return p
+		}
+	}
+	return ""
+}
+
+// Phone photos of a license in 3 codes of version 17 or 18, made with
+// ImageMagick as the issue made them (scaled to 45–60 %, rotated 7°, in
+// perspective, blurred, noisy, JPEG 60), come through whole every time,
+// as zbarimg reads them.
+func TestPhonePhotosOfParts(t *testing.T) {
+	t.Parallel()
+	convert := imageMagick()
+	if convert == "" {
+		t.Skip("ImageMagick is not installed (make test installs imagemagick)")
+	}
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	args := []string{"--max-machines", "9", "--feature", "export=1", "--feature", "seats=25"}
+	for i := range 20 { // a large license: three codes of version 17 or 18
+		args = append(args, "--feature", fmt.Sprintf("module-%02d-advanced-surface-modelling=1", i))
+	}
+	key := createLicense(t, e, desk, args...)
+	const tries = 6
+	zbar, zerr := exec.LookPath("zbarimg")
+	zbarOK, ok := 0, 0
+	for try := range tries {
+		state := filepath.Join(t.TempDir(), "state")
+		req := request(t, e, state, vk, key)
+		base := filepath.Join(t.TempDir(), "license.png")
+		lic := filepath.Join(t.TempDir(), "license.txt")
+		o := e.vendor("--dir", desk, "sign", req, "-o", lic, "--qr", base, "--qr-max-version", "18")
+		expectOK(t, o)
+		files, _ := filepath.Glob(strings.TrimSuffix(base, ".png") + "*.png")
+		if len(files) != 3 || !strings.Contains(o.stderr, "(version 1") {
+			t.Fatalf("want 3 codes of version 17 or 18:\n%s", o)
+		}
+		args := []string{"--state", state, "activate", "--vendor-key", vk}
+		zbarAll := true
+		for i, f := range files {
+			jpg := filepath.Join(t.TempDir(), fmt.Sprintf("photo%d.jpg", i))
+			scale := []string{"45%", "50%", "60%"}[(try+i)%3]
+			cmd := exec.Command(convert, f, "-resize", scale, "-background", "white", "-rotate", "7",
+				"-virtual-pixel", "white", "-distort", "Perspective",
+				"0,0 8,5  %[fx:w],0 %[fx:w-3],0  0,%[fx:h] 0,%[fx:h-6]  %[fx:w],%[fx:h] %[fx:w-6],%[fx:h-2]",
+				"-blur", "0x1", "-attenuate", "0.6", "+noise", "Gaussian", "-seed", fmt.Sprint(10*try+i), "-quality", "60", jpg)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("convert: %v\n%s", err, out)
+			}
+			args = append(args, "--qr-image", jpg)
+			if zerr == nil {
+				out, _ := exec.Command(zbar, "--nodbus", "-q", "--raw", "-Sdisable", "-Sqrcode.enable", jpg).Output()
+				zbarAll = zbarAll && strings.TrimSpace(string(out)) == decodeWithZbarOrSelf(t, e, f)
+			}
+		}
+		if zbarAll {
+			zbarOK++
+		}
+		if o := e.airlock(args...); o.code == 0 {
+			ok++
+		} else {
+			t.Logf("try %d: %s", try+1, o.stderr)
+		}
+	}
+	t.Logf("a license in 3 photos came through %d of %d times (zbarimg read every part %d times)", ok, tries, zbarOK)
+	if ok < tries {
+		t.Errorf("the license came through %d of %d times, want every time", ok, tries)
+	}
+	if zerr == nil && zbarOK > ok {
+		t.Errorf("zbarimg read all parts %d times, airlock %d", zbarOK, ok)
+	}
+}
+
+// At a real terminal (a pseudo-terminal made by script(1)), codes that the
+// scanner ends with Tab, or with nothing, are read as they are typed: the
+// license is installed without an Enter and without Ctrl-D.
+func TestInteractiveAtTerminal(t *testing.T) {
+	t.Parallel()
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed (util-linux)")
+	}
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--max-machines", "3", "--feature", "export=1", "--feature", "seats=25")
+	for _, sep := range []struct{ name, s string }{{"Tab", "\t"}, {"nothing", ""}} {
+		t.Run(sep.name, func(t *testing.T) {
+			state := filepath.Join(t.TempDir(), "state")
+			req := request(t, e, state, vk, key)
+			parts, _ := licenseParts(t, e, desk, req)
+			quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+			cmd := quote(airlockBin) + " --state " + quote(state) + " activate -i --vendor-key " + quote(vk)
+			// Typed once airlock reads, as a user scans: a pseudo-terminal
+			// takes what arrives before the program sets it up as it is.
+			o := e.runOpenAfter(scriptBin, "scan the license", strings.Join(parts, sep.s)+sep.s, "-qec", cmd, "/dev/null")
+			expectOK(t, o)
+			expectContains(t, "output", o.stdout, "got all 3 parts")
+			verify(t, e, state, vk, "VALID", 0)
+		})
+	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/png"
 	"os/exec"
@@ -126,4 +127,31 @@ func atoi(s string) int {
 		n = 10*n + int(c-'0')
 	}
 	return n
+}
+
+// On a terminal (a pseudo-terminal made by script(1)), --qr-terminal shows
+// one code at a time with "part i of N — Enter for the next".
+func TestQRTerminalOneAtATime(t *testing.T) {
+	t.Parallel()
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed (util-linux)")
+	}
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--feature", "export=1", "--feature", "seats=25")
+	req := request(t, e, filepath.Join(t.TempDir(), "state"), vk, key)
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	cmd := quote(vendorBin) + " --dir " + quote(desk) + " sign " + quote(req) + " -o " + quote(filepath.Join(t.TempDir(), "l.txt")) + " --qr-terminal"
+	// The pseudo-terminal has no size: $COLUMNS and $LINES give it one.
+	o := e.with("COLUMNS", "80", "LINES", "24").runOpenAfter(scriptBin, "Enter for the next", "\n\n\n\n\n\n", "-qec", cmd, "/dev/null")
+	expectOK(t, o)
+	n := strings.Count(o.stdout, "\x1b[H\x1b[2J")
+	if n < 4 {
+		t.Fatalf("the screen was cleared %d times, want once a code and once at the end:\n%s", n, o)
+	}
+	for i := 1; i < n-1; i++ {
+		expectContains(t, "stdout", o.stdout, fmt.Sprintf("part %d of %d — Enter for the next", i, n-1))
+	}
+	expectContains(t, "stdout", o.stdout, fmt.Sprintf("part %d of %d — Enter when all are read", n-1, n-1))
 }

@@ -24,11 +24,15 @@ type Params struct {
 	Rotate  float64 // degrees
 	TiltX   float64 // perspective: how much larger one edge looks than the other, 0..0.1
 	TiltY   float64
+	Barrel  float64 // lens distortion at the picture's corners, -0.04..0.04
 	Blur    float64 // Gaussian sigma in pixels
 	Noise   float64 // sensor noise sigma, 0..255 scale
 	JPEG    int     // quality
 	Clutter bool    // cluttered background, else plain grey
 	Seed    uint64
+	// W, H, if set, are the size of the photo (e.g. 4000×3000, a 12 MP
+	// phone photo); else the code fills most of it.
+	W, H int
 }
 
 func (p Params) String() string {
@@ -36,13 +40,14 @@ func (p Params) String() string {
 	if p.Clutter {
 		bg = "clutter"
 	}
-	return fmt.Sprintf("v%d scale %.0f%% rot %+.1f° tilt %.0f%%/%.0f%% blur %.1f noise %.0f jpeg %d %s",
-		p.Version, p.Scale*100, p.Rotate, p.TiltX*100, p.TiltY*100, p.Blur, p.Noise, p.JPEG, bg)
+	return fmt.Sprintf("v%d scale %.0f%% rot %+.1f° tilt %.0f%%/%.0f%% lens %+.0f%% blur %.1f noise %.0f jpeg %d %s",
+		p.Version, p.Scale*100, p.Rotate, p.TiltX*100, p.TiltY*100, p.Barrel*100, p.Blur, p.Noise, p.JPEG, bg)
 }
 
 // Random draws photo settings from the whole range: versions 10 to 20,
-// scale 40–100 %, rotation up to 15°, tilt up to 10 %, blur up to 1.5
-// pixels, noise up to 15, JPEG quality 50–90, grey or cluttered background.
+// scale 40–100 %, rotation up to 15°, tilt up to 10 %, lens distortion up
+// to 4 %, blur up to 1.5 pixels, noise up to 15, JPEG quality 50–90, grey or
+// cluttered background.
 func Random(r *rand.Rand) Params {
 	return Params{
 		Version: 10 + r.IntN(11),
@@ -55,6 +60,7 @@ func Random(r *rand.Rand) Params {
 		JPEG:    50 + r.IntN(41),
 		Clutter: r.IntN(2) == 1,
 		Seed:    r.Uint64(),
+		Barrel:  (2*r.Float64() - 1) * 0.04,
 	}
 }
 
@@ -107,7 +113,17 @@ func Make(p Params) (*Photo, error) {
 	if err != nil {
 		return nil, err
 	}
-	img, err := qr.Code{Text: text, Version: p.Version}.Image(qr.Options{PixelsPerModule: 1})
+	return makeCode(qr.Code{Text: text, Version: p.Version}, p, r)
+}
+
+// MakeCode renders a photo of c; p.Version is not used.
+func MakeCode(c qr.Code, p Params) (*Photo, error) {
+	return makeCode(c, p, rand.New(rand.NewPCG(p.Seed, 1)))
+}
+
+func makeCode(c qr.Code, p Params, r *rand.Rand) (*Photo, error) {
+	text := c.Text
+	img, err := c.Image(qr.Options{PixelsPerModule: 1})
 	if err != nil {
 		return nil, err
 	}
@@ -120,13 +136,25 @@ func Make(p Params) (*Photo, error) {
 	side := float64(n) * ppm
 	w := int(side*1.6) + 80
 	h := int(side*1.3) + 80
+	cx, cy := float64(w)/2+(r.Float64()-0.5)*40, float64(h)/2+(r.Float64()-0.5)*40
+	if p.W > 0 && p.H > 0 {
+		w, h = p.W, p.H
+		cx = side + r.Float64()*(float64(w)-2*side)
+		cy = side + r.Float64()*(float64(h)-2*side)
+	}
 	s := newScene(w, h, p, r)
-	s.place(mods, n, ppm, float64(w)/2, float64(h)/2, p)
+	s.place(mods, n, ppm, cx, cy, p)
 	data, err := s.finish(p, r)
 	if err != nil {
 		return nil, err
 	}
 	return &Photo{Params: p, Text: text, JPEG: data, W: w, H: h, Codes: 1}, nil
+}
+
+// Empty renders a w×h photo of the background p describes, with no code.
+func Empty(p Params, w, h int) ([]byte, error) {
+	r := rand.New(rand.NewPCG(p.Seed, 3))
+	return newScene(w, h, p, r).finish(p, r)
 }
 
 // MakeSeveral renders codes side by side in one photo, as a screen showing
@@ -177,7 +205,7 @@ func newScene(w, h int, p Params, r *rand.Rand) *scene {
 	}
 	if p.Clutter {
 		// Rectangles, bars and lines of random greys: a desk, a keyboard.
-		for range 60 {
+		for range 60 * max(1, w*h/1_000_000) {
 			x0, y0 := r.IntN(w), r.IntN(h)
 			x1, y1 := x0+5+r.IntN(w/4), y0+2+r.IntN(h/6)
 			v := 255 * r.Float64()
@@ -187,7 +215,7 @@ func newScene(w, h int, p Params, r *rand.Rand) *scene {
 				}
 			}
 		}
-		for range 400 { // small dark marks: printed text
+		for range 400 * max(1, w*h/1_000_000) { // small dark marks: printed text
 			x0, y0 := r.IntN(w), r.IntN(h)
 			for y := y0; y < min(y0+3+r.IntN(6), h); y++ {
 				for x := x0; x < min(x0+2+r.IntN(6), w); x++ {
@@ -230,13 +258,27 @@ func (s *scene) place(mods []bool, n int, ppm, cx, cy float64, p Params) {
 		x, y := fwd(c[0], c[1])
 		minX, minY, maxX, maxY = min(minX, x), min(minY, y), max(maxX, x), max(maxY, y)
 	}
+	// Lens distortion about the picture's centre: a point seen at
+	// radius r (relative to the half diagonal) comes from radius
+	// r·(1 + k·r²) of the undistorted scene.
+	ox, oy := float64(s.w)/2, float64(s.h)/2
+	hd2 := ox*ox + oy*oy
+	lens := func(X, Y float64) (float64, float64) {
+		dx, dy := X-ox, Y-oy
+		f := 1 + p.Barrel*(dx*dx+dy*dy)/hd2
+		return ox + dx*f, oy + dy*f
+	}
+	if p.Barrel != 0 { // the bounding box, distorted: grow it a little
+		grow := math.Abs(p.Barrel) * math.Max(float64(s.w), float64(s.h))
+		minX, minY, maxX, maxY = minX-grow, minY-grow, maxX+grow, maxY+grow
+	}
 	const ss = 3 // supersampling per axis
 	for y := max(int(minY)-1, 0); y <= min(int(maxY)+1, s.h-1); y++ {
 		for x := max(int(minX)-1, 0); x <= min(int(maxX)+1, s.w-1); x++ {
 			sum, in := 0.0, 0
 			for sy := range ss {
 				for sx := range ss {
-					u, v := inv(float64(x)+(float64(sx)+0.5)/ss, float64(y)+(float64(sy)+0.5)/ss)
+					u, v := inv(lens(float64(x)+(float64(sx)+0.5)/ss, float64(y)+(float64(sy)+0.5)/ss))
 					if math.Abs(u) > half || math.Abs(v) > half {
 						continue
 					}
