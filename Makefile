@@ -42,11 +42,15 @@ demo: build
 	@BIN=$(BIN) GO=$(GO) SRC=$(CURDIR) bash examples/demo.sh
 
 # Debian packages the tests use: independent QR decoders to cross-check
-# ours, and the PC/SC stack (pcscd with the vpcd virtual reader) that the
-# hardware-key tests plug their virtual cards into.
+# ours, the PC/SC stack (pcscd with the vpcd virtual reader) that the
+# hardware-key tests plug their virtual cards into, and the tools people set
+# up real tokens with (ykman, yubico-piv-tool, OpenSC, gpg with scdaemon),
+# which must read and provision the virtual cards.
 TEST_APT := zbarimg:zbar-tools ZXingReader:zxing-cpp-tools pcscd:pcscd pkg-config:pkg-config \
 	/usr/include/PCSC/winscard.h:libpcsclite-dev /usr/lib/pcsc/drivers/serial/libifdvpcd.so:vsmartcard-vpcd \
-	'/usr/lib/postgresql/*/bin/initdb':postgresql
+	'/usr/lib/postgresql/*/bin/initdb':postgresql \
+	ykman:yubikey-manager yubico-piv-tool:yubico-piv-tool pkcs15-tool:opensc openpgp-tool:opensc \
+	gpg:gnupg /usr/lib/gnupg/scdaemon:scdaemon
 
 # Packages whose tests use the PC/SC stack; they run one at a time, with it.
 PCSC_PKGS := ./dongle ./internal/cardemu ./internal/e2e
