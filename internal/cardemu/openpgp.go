@@ -122,6 +122,8 @@ func (p *openPGP) handle(cmd command) ([]byte, uint16) {
 		return p.internalAuthenticate(cmd)
 	case 0x2A:
 		return p.pso(cmd)
+	case 0xF1: // GET VERSION (YubiKey): firmware, BCD
+		return []byte{0x05, 0x07, 0x01}, swOK
 	}
 	return nil, swINSNotSupported
 }
@@ -150,6 +152,9 @@ func (p *openPGP) getData(tag uint16) ([]byte, uint16) {
 		if p.kdf != nil {
 			return bytes.Clone(p.kdf), swOK
 		}
+		return tlv(0x81, []byte{0x00}), swOK // KDF-DO supported, off
+	case 0x00D6, 0x00D7, 0x00D8, 0x00D9: // user interaction flags (YubiKey): touch off, button available
+		return []byte{0x00, 0x20}, swOK
 	}
 	return nil, swRefDataNotFound
 }
