@@ -640,6 +640,9 @@ func TestAuditCheckpoint(t *testing.T) {
 	o = e.vendor("--dir", desk, "audit", "verify", "--checkpoint", cp)
 	expectOK(t, o)
 	expectContains(t, "stderr", o.stderr, "extending the checkpoint of entry 3")
+	o = e.vendor("--dir", desk, "ledger", "check")
+	expectOK(t, o)
+	expectContains(t, "stdout", o.stdout, "checkpoints:  ok, the newest signs entry")
 
 	tamper := func(t *testing.T, stmts ...string) string {
 		copyDB := filepath.Join(t.TempDir(), "ledger.db")
@@ -659,12 +662,16 @@ func TestAuditCheckpoint(t *testing.T) {
 		// with the ledger could: the chain verifies again.
 		copyDB := tamper(t)
 		rehash(t, copyDB)
-		// The chain verifies again; the checkpoints kept in the ledger,
+		// The chain verifies again (an auditor's copy without the
+		// desk's public key passes); the checkpoints kept in the ledger,
 		// signed over the old hashes, do not.
-		expectOK(t, e.vendor("--dir", desk, "--db", copyDB, "ledger", "check"))
+		expectOK(t, e.vendor("--dir", t.TempDir(), "--db", copyDB, "ledger", "check"))
 		o := e.vendor("--dir", desk, "--db", copyDB, "audit", "verify")
 		expect(t, o, 1)
 		expectContains(t, "stderr", o.stderr, "names entry")
+		o = e.vendor("--dir", desk, "--db", copyDB, "ledger", "check")
+		expect(t, o, exitDamaged)
+		expectContains(t, "stdout", o.stdout, "checkpoints:  audit entry")
 		o = e.vendor("--dir", desk, "--db", copyDB, "audit", "verify", "--checkpoint", cp)
 		expect(t, o, 1)
 		expectContains(t, "stderr", o.stderr, "does not extend the checkpoint of entry 3")
