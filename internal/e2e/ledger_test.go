@@ -812,3 +812,37 @@ func TestDiskFullBatch(t *testing.T) {
 		t.Fatalf("licenses written: %v", l)
 	}
 }
+
+// On a terminal, sign --batch shows every phase to its end, with its rate
+// and time: not a bar that is full after the checks and then silent.
+func TestBatchProgress(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("no script(1) to run the desk on a terminal")
+	}
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--max-machines", "10")
+	batch := requestFolder(t, e, vk, key, 4)
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	line := strings.Join([]string{quote(vendorBin), "--dir", quote(desk), "sign", "--batch", quote(batch)}, " ")
+	cmd := exec.Command("script", "-qec", line, "/dev/null")
+	cmd.Env = e.environ()
+	cmd.Dir = e.work
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	text := string(out)
+	for _, phase := range []string{"opening the desk", "reading, checking, signing", "recording in the ledger", "writing licenses", "syncing to disk", "putting in place"} {
+		if !strings.Contains(text, phase) {
+			t.Errorf("no phase %q on the terminal:\n%q", phase, text)
+		}
+	}
+	for _, end := range []string{"] 4/4  ", "/s"} {
+		if !strings.Contains(text, end) {
+			t.Errorf("no %q on the terminal:\n%q", end, text)
+		}
+	}
+	expectContains(t, "terminal", text, "signed 4 of 4 requests")
+}
