@@ -355,12 +355,26 @@ func damageIndex(t *testing.T, db, index string) {
 	}
 }
 
-// mountReadOnly makes a read-only view of dir (a read-only bind mount:
-// root ignores file modes), or skips the test where it cannot.
+// mountReadOnly makes a read-only view of dir: a read-only bind mount for
+// root (who ignores file modes), else dir itself with its write
+// permissions taken away; it skips the test where it can do neither.
 func mountReadOnly(t *testing.T, dir string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("a read-only mount needs root")
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if err := os.Chmod(filepath.Join(dir, e.Name()), 0o444); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o755) }) // so that the test's cleanup can remove it
+		return dir
 	}
 	ro := t.TempDir()
 	if out, err := exec.Command("mount", "--bind", dir, ro).CombinedOutput(); err != nil {
