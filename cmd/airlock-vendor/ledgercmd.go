@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/airlock-offline/airlock/desk"
 	"github.com/airlock-offline/airlock/internal/cli"
 	"github.com/airlock-offline/airlock/ledger"
 )
@@ -162,6 +163,23 @@ func (a *app) cmdLedgerCheck(args []string) error {
 	if rep.Audit != nil {
 		audit = rep.Audit.Error()
 	}
+	// The signed checkpoints the log keeps, if this desk has the public
+	// key to check them with.
+	checkpoints, checkpointsOK := "not checked (no vendor.pub)", true
+	if pub, err := a.loadPublic(); err == nil && rep.Audit == nil {
+		entries, err := l.AuditLog(context.Background())
+		if err != nil {
+			return err
+		}
+		switch last, err := desk.CheckStoredCheckpoints(entries, pub); {
+		case err != nil:
+			checkpoints, checkpointsOK = err.Error(), false
+		case last == nil:
+			checkpoints = "none yet"
+		default:
+			checkpoints = fmt.Sprintf("ok, the newest signs entry %d at %s", last.Seq, last.At.Format("2006-01-02T15:04:05Z"))
+		}
+	}
 	if *asJSON {
 		j := struct {
 			OK               bool     `json:"ok"`
@@ -171,11 +189,12 @@ func (a *app) cmdLedgerCheck(args []string) error {
 			Seats            []string `json:"seats"`
 			Audit            string   `json:"audit"`
 			AuditHead        string   `json:"audit_head,omitempty"`
+			Checkpoints      string   `json:"checkpoints"`
 			Licenses         int64    `json:"licenses"`
 			Activations      int64    `json:"activations"`
 			ActiveSeats      int64    `json:"active_seats"`
-		}{rep.OK(), l.Backend(), rep.IntegrityChecked, orEmpty(rep.Integrity), orEmpty(rep.Seats), audit, "",
-			rep.Licenses, rep.Activations, rep.ActiveSeats}
+		}{rep.OK() && checkpointsOK, l.Backend(), rep.IntegrityChecked, orEmpty(rep.Integrity), orEmpty(rep.Seats), audit, "",
+			checkpoints, rep.Licenses, rep.Activations, rep.ActiveSeats}
 		if rep.Audit == nil && rep.AuditSeq > 0 {
 			j.AuditHead = fmt.Sprintf("%d:%x", rep.AuditSeq, rep.AuditHash)
 		}
@@ -200,13 +219,19 @@ func (a *app) cmdLedgerCheck(args []string) error {
 		for _, p := range rep.Seats {
 			fmt.Fprintf(w, "seats:        %s\n", p)
 		}
-		if rep.Audit == nil {
-			fmt.Fprintf(w, "audit log:    ok, %d entries, head %d:%x\n", rep.AuditSeq, rep.AuditSeq, rep.AuditHash)
-		} else {
+		switch {
+		case rep.Audit != nil:
 			fmt.Fprintf(w, "audit log:    %s\n", audit)
+		case rep.AuditSeq == 0:
+			fmt.Fprintf(w, "audit log:    ok, empty\n")
+		default:
+			fmt.Fprintf(w, "audit log:    ok, %d entries, head %d:%x\n", rep.AuditSeq, rep.AuditSeq, rep.AuditHash)
+		}
+		if rep.Audit == nil {
+			fmt.Fprintf(w, "checkpoints:  %s\n", checkpoints)
 		}
 	}
-	if !rep.OK() {
+	if !rep.OK() || !checkpointsOK {
 		return &cli.ExitErr{Code: exitDamaged, Err: cli.WithHint(
 			fmt.Errorf("the ledger %s fails its checks (listed above)", ledger.RedactDSN(target)),
 			"restore the ledger from a backup: see \"Damage and restore\" in docs/ledger.md")}

@@ -355,12 +355,26 @@ func damageIndex(t *testing.T, db, index string) {
 	}
 }
 
-// mountReadOnly makes a read-only view of dir (a read-only bind mount:
-// root ignores file modes), or skips the test where it cannot.
+// mountReadOnly makes a read-only view of dir: a read-only bind mount for
+// root (who ignores file modes), else dir itself with its write
+// permissions taken away; it skips the test where it can do neither.
 func mountReadOnly(t *testing.T, dir string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("a read-only mount needs root")
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if err := os.Chmod(filepath.Join(dir, e.Name()), 0o444); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o755) }) // so that the test's cleanup can remove it
+		return dir
 	}
 	ro := t.TempDir()
 	if out, err := exec.Command("mount", "--bind", dir, ro).CombinedOutput(); err != nil {
@@ -640,6 +654,9 @@ func TestAuditCheckpoint(t *testing.T) {
 	o = e.vendor("--dir", desk, "audit", "verify", "--checkpoint", cp)
 	expectOK(t, o)
 	expectContains(t, "stderr", o.stderr, "extending the checkpoint of entry 3")
+	o = e.vendor("--dir", desk, "ledger", "check")
+	expectOK(t, o)
+	expectContains(t, "stdout", o.stdout, "checkpoints:  ok, the newest signs entry")
 
 	tamper := func(t *testing.T, stmts ...string) string {
 		copyDB := filepath.Join(t.TempDir(), "ledger.db")
@@ -659,12 +676,16 @@ func TestAuditCheckpoint(t *testing.T) {
 		// with the ledger could: the chain verifies again.
 		copyDB := tamper(t)
 		rehash(t, copyDB)
-		// The chain verifies again; the checkpoints kept in the ledger,
+		// The chain verifies again (an auditor's copy without the
+		// desk's public key passes); the checkpoints kept in the ledger,
 		// signed over the old hashes, do not.
-		expectOK(t, e.vendor("--dir", desk, "--db", copyDB, "ledger", "check"))
+		expectOK(t, e.vendor("--dir", t.TempDir(), "--db", copyDB, "ledger", "check"))
 		o := e.vendor("--dir", desk, "--db", copyDB, "audit", "verify")
 		expect(t, o, 1)
 		expectContains(t, "stderr", o.stderr, "names entry")
+		o = e.vendor("--dir", desk, "--db", copyDB, "ledger", "check")
+		expect(t, o, exitDamaged)
+		expectContains(t, "stdout", o.stdout, "checkpoints:  audit entry")
 		o = e.vendor("--dir", desk, "--db", copyDB, "audit", "verify", "--checkpoint", cp)
 		expect(t, o, 1)
 		expectContains(t, "stderr", o.stderr, "does not extend the checkpoint of entry 3")
@@ -804,4 +825,38 @@ func TestDiskFullBatch(t *testing.T) {
 	if l := licenseFiles(t, batch); len(l) != 0 {
 		t.Fatalf("licenses written: %v", l)
 	}
+}
+
+// On a terminal, sign --batch shows every phase to its end, with its rate
+// and time: not a bar that is full after the checks and then silent.
+func TestBatchProgress(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("no script(1) to run the desk on a terminal")
+	}
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--max-machines", "10")
+	batch := requestFolder(t, e, vk, key, 4)
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	line := strings.Join([]string{quote(vendorBin), "--dir", quote(desk), "sign", "--batch", quote(batch)}, " ")
+	cmd := exec.Command("script", "-qec", line, "/dev/null")
+	cmd.Env = e.environ()
+	cmd.Dir = e.work
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	text := string(out)
+	for _, phase := range []string{"opening the desk", "reading, checking, signing", "recording in the ledger", "writing licenses", "syncing to disk", "putting in place"} {
+		if !strings.Contains(text, phase) {
+			t.Errorf("no phase %q on the terminal:\n%q", phase, text)
+		}
+	}
+	for _, end := range []string{"] 4/4  ", "/s"} {
+		if !strings.Contains(text, end) {
+			t.Errorf("no %q on the terminal:\n%q", end, text)
+		}
+	}
+	expectContains(t, "terminal", text, "signed 4 of 4 requests")
 }
