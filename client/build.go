@@ -51,10 +51,20 @@ func (v *Verifier) MakeRequest(inst *crypto.Identity, o RequestOptions) (*Made, 
 			return nil, err
 		}
 	}
+	// The hardware key first: a secret derived from a key comes from the
+	// enrolled one, not from whichever card is found first.
+	var hk *request.HardwareKey
+	var enrolled *dongle.Identity
+	if o.HardwareKey {
+		var err error
+		if hk, enrolled, err = v.EnrolHardwareKey(o.HardwareKeyReader); err != nil {
+			return nil, err
+		}
+	}
 	secret := v.LicenseeSecret
 	if len(secret) == 0 && v.SecretFromKey {
 		var err error
-		if secret, err = v.DeriveSecret(o.LicenseKey); err != nil {
+		if secret, err = v.DeriveSecretFrom(o.LicenseKey, hk); err != nil {
 			return nil, err
 		}
 	}
@@ -64,20 +74,15 @@ func (v *Verifier) MakeRequest(inst *crypto.Identity, o RequestOptions) (*Made, 
 		}
 		conf.LicenseeSecret = string(secret)
 	}
-	if !o.HardwareKey {
-		s, err := v.Request(inst, o.LicenseKey, conf)
-		if err != nil {
-			return nil, err
-		}
-		return &Made{Request: s}, nil
+	var s *request.Signed
+	var err error
+	if hk != nil {
+		s, err = v.RequestWithHardwareKey(inst, o.LicenseKey, conf, hk)
+	} else {
+		s, err = v.Request(inst, o.LicenseKey, conf)
 	}
-	hk, id, err := v.EnrolHardwareKey(o.HardwareKeyReader)
 	if err != nil {
 		return nil, err
 	}
-	s, err := v.RequestWithHardwareKey(inst, o.LicenseKey, conf, hk)
-	if err != nil {
-		return nil, err
-	}
-	return &Made{Request: s, Enrolled: id}, nil
+	return &Made{Request: s, Enrolled: enrolled}, nil
 }
