@@ -181,6 +181,16 @@ func TestInteractiveInput(t *testing.T) {
 			verify(t, e, state, vk, "VALID", 0)
 		})
 	}
+	// A license that does not verify (another vendor's key) is not taken
+	// as complete; when the input ends, activate says why, with the same
+	// result code as for a file.
+	t.Run("activate/another vendor's key", func(t *testing.T) {
+		_, otherVK := initDesk(t, e)
+		o := e.run(airlockBin, []byte(licText), "--state", filepath.Join(t.TempDir(), "s"), "activate", "-i", "--vendor-key", otherVK)
+		expect(t, o, 12)
+		expectContains(t, "stderr", o.stderr, "that scan was not accepted: the license does not verify")
+		expectContains(t, "stderr", o.stderr, "airlock: error: UNKNOWN_VENDOR_KEY: ")
+	})
 	// The same leniency reading a file or stdin to its end.
 	t.Run("activate -/parts glued by Tab", func(t *testing.T) {
 		o := e.run(airlockBin, []byte(strings.Join(parts, "\t")), "--state", state, "activate", "-", "--vendor-key", vk)

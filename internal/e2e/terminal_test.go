@@ -111,8 +111,16 @@ func TestQRTerminalFits(t *testing.T) {
 				if err != nil {
 					t.Fatalf("zbarimg cannot read code %d of %d as drawn (%d×%d characters): %v", i+1, len(blocks), cols, len(b), err)
 				}
-				scanned += strings.TrimSpace(string(out)) + "\n"
+				text := strings.TrimSpace(string(out))
+				scanned += text + "\n"
 				t.Logf("code %d of %d: %d×%d characters, read by zbarimg", i+1, len(blocks), cols, len(b))
+				// ZXing-C++ (what phones' scanner apps are built on) too.
+				if zx, err := exec.LookPath("ZXingReader"); err == nil {
+					out, _ := exec.Command(zx, "-format", "QRCode", f).Output()
+					if !strings.Contains(string(out), `"`+text+`"`) {
+						t.Errorf("ZXingReader cannot read code %d of %d as drawn:\n%s", i+1, len(blocks), out)
+					}
+				}
 			}
 			o = e.run(airlockBin, []byte(scanned), "--state", state, "activate", "-i", "--vendor-key", vk)
 			expectOK(t, o)
