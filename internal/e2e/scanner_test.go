@@ -49,6 +49,16 @@ func (l *lockedBuffer) String() string {
 // (stdout or stderr) shows prompt: the command is then reading.
 func (e *env) runOpenAfter(bin, prompt, input string, args ...string) out {
 	e.t.Helper()
+	return e.runOpenSteps(bin, []step{{prompt, input}}, args...)
+}
+
+// step is input to type once the output shows prompt (at once if "").
+type step struct{ prompt, input string }
+
+// runOpenSteps is runOpen that types each step's input once the output
+// shows the step's prompt, in turn.
+func (e *env) runOpenSteps(bin string, steps []step, args ...string) out {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -66,13 +76,18 @@ func (e *env) runOpenAfter(bin, prompt, input string, args ...string) out {
 		e.t.Fatal(err)
 	}
 	go func() {
-		for deadline := time.Now().Add(20 * time.Second); prompt != "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if strings.Contains(so.String()+se.String(), prompt) {
-				time.Sleep(100 * time.Millisecond) // from the prompt to the read
-				break
+		seen := 0 // output already matched by earlier steps
+		for _, st := range steps {
+			for deadline := time.Now().Add(20 * time.Second); st.prompt != "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				all := so.String() + se.String()
+				if i := strings.Index(all[min(seen, len(all)):], st.prompt); i >= 0 {
+					seen += i + len(st.prompt)
+					time.Sleep(300 * time.Millisecond) // from the prompt to the read
+					break
+				}
 			}
+			stdin.Write([]byte(st.input))
 		}
-		stdin.Write([]byte(input))
 	}()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

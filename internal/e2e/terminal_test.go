@@ -163,3 +163,33 @@ func TestQRTerminalOneAtATime(t *testing.T) {
 	}
 	expectContains(t, "stdout", o.stdout, fmt.Sprintf("part %d of %d — Enter when all are read", n-1, n-1))
 }
+
+// At a terminal, sign -i --qr-terminal: the scanner's Enter after the
+// request does not skip the first code of the license.
+func TestScanThenShowAtTerminal(t *testing.T) {
+	t.Parallel()
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed (util-linux)")
+	}
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--feature", "export=1", "--feature", "seats=25")
+	req := request(t, e, filepath.Join(t.TempDir(), "state"), vk, key)
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	cmd := quote(vendorBin) + " --dir " + quote(desk) + " sign -i -o " + quote(filepath.Join(t.TempDir(), "l.txt")) + " --qr-terminal"
+	o := e.with("COLUMNS", "80", "LINES", "24").runOpenSteps(scriptBin, []step{
+		{"scan the request", oneLine(readFile(t, req)) + "\r"}, // the scanner's Enter comes after the request is whole
+		{"part 1 of", "\n"}, {"part 2 of", "\n"}, {"part 3 of", "\n"}, {"part 4 of", "\n"}, {"part 5 of", "\n"}, {"part 6 of", "\n"},
+	}, "-qec", cmd, "/dev/null")
+	expectOK(t, o)
+	n := strings.Count(o.stdout, "\x1b[H\x1b[2J") - 1
+	if n < 3 {
+		t.Fatalf("%d codes shown:\n%s", n, o)
+	}
+	for i := 1; i <= n; i++ {
+		if strings.Count(o.stdout, fmt.Sprintf("part %d of %d —", i, n)) != 1 {
+			t.Errorf("part %d of %d not shown once:\n%s", i, n, o.stdout)
+		}
+	}
+}
