@@ -52,7 +52,8 @@ func (e *env) runOpenAfter(bin, prompt, input string, args ...string) out {
 	return e.runOpenSteps(bin, []step{{prompt, input}}, args...)
 }
 
-// step is input to type once the output shows prompt (at once if "").
+// step is input to type once the output shows prompt ("": 50 ms after the
+// step before).
 type step struct{ prompt, input string }
 
 // runOpenSteps is runOpen that types each step's input once the output
@@ -85,6 +86,9 @@ func (e *env) runOpenSteps(bin string, steps []step, args ...string) out {
 					time.Sleep(300 * time.Millisecond) // from the prompt to the read
 					break
 				}
+			}
+			if st.prompt == "" && seen > 0 {
+				time.Sleep(50 * time.Millisecond) // a moment later, as a scanner types
 			}
 			stdin.Write([]byte(st.input))
 		}

@@ -179,7 +179,8 @@ func TestScanThenShowAtTerminal(t *testing.T) {
 	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 	cmd := quote(vendorBin) + " --dir " + quote(desk) + " sign -i -o " + quote(filepath.Join(t.TempDir(), "l.txt")) + " --qr-terminal"
 	o := e.with("COLUMNS", "80", "LINES", "24").runOpenSteps(scriptBin, []step{
-		{"scan the request", oneLine(readFile(t, req)) + "\r"}, // the scanner's Enter comes after the request is whole
+		{"scan the request", oneLine(readFile(t, req))},
+		{"", "\r"}, // the scanner's Enter, after the request is whole
 		{"part 1 of", "\n"}, {"part 2 of", "\n"}, {"part 3 of", "\n"}, {"part 4 of", "\n"}, {"part 5 of", "\n"}, {"part 6 of", "\n"},
 	}, "-qec", cmd, "/dev/null")
 	expectOK(t, o)
