@@ -49,7 +49,8 @@ func (l *lockedBuffer) String() string {
 // (stdout or stderr) shows prompt: the command is then reading.
 func (e *env) runOpenAfter(bin, prompt, input string, args ...string) out {
 	e.t.Helper()
-	return e.runOpenSteps(bin, []step{{prompt, input}}, args...)
+	o, _ := e.runOpenSteps(bin, []step{{prompt, input}}, args...)
+	return o
 }
 
 // step is input to type once the output shows prompt ("": 50 ms after the
@@ -57,8 +58,9 @@ func (e *env) runOpenAfter(bin, prompt, input string, args ...string) out {
 type step struct{ prompt, input string }
 
 // runOpenSteps is runOpen that types each step's input once the output
-// shows the step's prompt, in turn.
-func (e *env) runOpenSteps(bin string, steps []step, args ...string) out {
+// shows the step's prompt, in turn. It also returns the output (stdout and
+// stderr) as it was when each step's input was typed.
+func (e *env) runOpenSteps(bin string, steps []step, args ...string) (out, []string) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -76,9 +78,11 @@ func (e *env) runOpenSteps(bin string, steps []step, args ...string) out {
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
+	snaps := make([]string, len(steps))
+	var snapMu sync.Mutex
 	go func() {
 		seen := 0 // output already matched by earlier steps
-		for _, st := range steps {
+		for i, st := range steps {
 			for deadline := time.Now().Add(20 * time.Second); st.prompt != "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 				all := so.String() + se.String()
 				if i := strings.Index(all[min(seen, len(all)):], st.prompt); i >= 0 {
@@ -90,6 +94,9 @@ func (e *env) runOpenSteps(bin string, steps []step, args ...string) out {
 			if st.prompt == "" && seen > 0 {
 				time.Sleep(50 * time.Millisecond) // a moment later, as a scanner types
 			}
+			snapMu.Lock()
+			snaps[i] = so.String() + se.String()
+			snapMu.Unlock()
 			stdin.Write([]byte(st.input))
 		}
 	}()
@@ -104,7 +111,7 @@ func (e *env) runOpenSteps(bin string, steps []step, args ...string) out {
 		o.stdout, o.stderr, o.code = so.String(), se.String(), -1
 		// Errorf: e.t may be a parent of the running subtest.
 		e.t.Errorf("did not finish by itself with the whole message typed:\n%s", o)
-		return o
+		return o, nil
 	}
 	stdin.Close()
 	o.stdout, o.stderr = so.String(), se.String()
@@ -114,7 +121,9 @@ func (e *env) runOpenSteps(bin string, steps []step, args ...string) out {
 	} else if err != nil {
 		e.t.Fatalf("%s: %v", o.cmd, err)
 	}
-	return o
+	snapMu.Lock()
+	defer snapMu.Unlock()
+	return o, snaps
 }
 
 // licenseParts signs req as a license in 3 or more QR codes and returns

@@ -178,7 +178,7 @@ func TestScanThenShowAtTerminal(t *testing.T) {
 	req := request(t, e, filepath.Join(t.TempDir(), "state"), vk, key)
 	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 	cmd := quote(vendorBin) + " --dir " + quote(desk) + " sign -i -o " + quote(filepath.Join(t.TempDir(), "l.txt")) + " --qr-terminal"
-	o := e.with("COLUMNS", "80", "LINES", "24").runOpenSteps(scriptBin, []step{
+	o, snaps := e.with("COLUMNS", "80", "LINES", "24").runOpenSteps(scriptBin, []step{
 		{"scan the request", oneLine(readFile(t, req))},
 		{"", "\r"}, // the scanner's Enter, after the request is whole
 		{"part 1 of", "\n"}, {"part 2 of", "\n"}, {"part 3 of", "\n"}, {"part 4 of", "\n"}, {"part 5 of", "\n"}, {"part 6 of", "\n"},
@@ -192,5 +192,10 @@ func TestScanThenShowAtTerminal(t *testing.T) {
 		if strings.Count(o.stdout, fmt.Sprintf("part %d of %d —", i, n)) != 1 {
 			t.Errorf("part %d of %d not shown once:\n%s", i, n, o.stdout)
 		}
+	}
+	// When our Enter for part 1 was typed, part 2 was not shown yet: the
+	// scanner's own Enter did not skip part 1.
+	if len(snaps) > 2 && strings.Contains(snaps[2], "part 2 of") {
+		t.Errorf("part 2 was shown before Enter was pressed for part 1: the scanner's Enter skipped part 1")
 	}
 }
