@@ -24,10 +24,14 @@ func (d *Desk) checkAttestation(hk *request.HardwareKey) error {
 	fail := func(why string) error {
 		return result.New(result.HardwareKeyProofFailed, "the hardware key's attestation does not hold: "+why)
 	}
-	if len(hk.Attestation) == 0 {
-		return fail("the request carries none, and this desk requires one")
+	att := hk.Attestation
+	if len(att) == 0 {
+		att = d.Attestation // it travelled as its own file
 	}
-	certs, err := x509.ParseCertificates(hk.Attestation)
+	if len(att) == 0 {
+		return fail("the request carries none, and this desk requires one (give it with --attestation FILE if it travelled as its own file)")
+	}
+	certs, err := x509.ParseCertificates(att)
 	if err != nil || len(certs) == 0 {
 		return fail("not a certificate chain")
 	}

@@ -56,17 +56,21 @@ func TestAttestation(t *testing.T) {
 		name   string
 		key    []byte
 		attest []byte
+		beside []byte // Desk.Attestation: travelled as its own file
 		want   result.Code
 	}{
-		{"genuine", wire(&cardKey.PublicKey), chain, result.Valid},
-		{"no attestation", wire(&cardKey.PublicKey), nil, result.HardwareKeyProofFailed},
-		{"another key enrolled", wire(&otherKey.PublicKey), chain, result.HardwareKeyProofFailed},
-		{"another manufacturer", wire(&cardKey.PublicKey), strangerLeaf.Raw, result.HardwareKeyProofFailed},
-		{"garbage", wire(&cardKey.PublicKey), []byte("not a certificate"), result.HardwareKeyProofFailed},
+		{"genuine", wire(&cardKey.PublicKey), chain, nil, result.Valid},
+		{"genuine, as its own file", wire(&cardKey.PublicKey), nil, chain, result.Valid},
+		{"own file for another key", wire(&otherKey.PublicKey), nil, chain, result.HardwareKeyProofFailed},
+		{"no attestation", wire(&cardKey.PublicKey), nil, nil, result.HardwareKeyProofFailed},
+		{"another key enrolled", wire(&otherKey.PublicKey), chain, nil, result.HardwareKeyProofFailed},
+		{"another manufacturer", wire(&cardKey.PublicKey), strangerLeaf.Raw, nil, result.HardwareKeyProofFailed},
+		{"garbage", wire(&cardKey.PublicKey), []byte("not a certificate"), nil, result.HardwareKeyProofFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			e.desk.AttestationRoots = pool
+			e.desk.Attestation = tc.beside
 			key := e.addLicense(func(l *ledger.License) { l.MaxMachines = 3 })
 			p := e.params(machine(t, nil), key)
 			p.HardwareKey = &request.HardwareKey{Type: request.HWPIV, Serial: []byte{0, 1, 2, 3}, PublicKey: tc.key, Attestation: tc.attest}

@@ -52,6 +52,12 @@ type Desk struct {
 	// (YubiKey's PIV attestation CA): a PIV key's attestation must chain
 	// to one and certify the enrolled key.
 	AttestationRoots *x509.CertPool
+	// Attestation, when set, is a PIV key's attestation that travelled
+	// beside the request instead of inside it (airlock request
+	// --attestation-file, when the QR budget is tight): used when the
+	// request carries none. It needs no signature of its own: it must
+	// chain to AttestationRoots and certify the key the request enrols.
+	Attestation []byte
 
 	randMu sync.Mutex // serializes reads of Rand
 }

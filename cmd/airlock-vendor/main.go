@@ -723,10 +723,14 @@ func (a *app) cmdSign(args []string) error {
 	input.Register(fs)
 	batch := fs.String("batch", "", "")
 	attRoots := fs.String("attestation-roots", "", "")
+	attFile := fs.String("attestation", "", "")
 	var q cli.QRFlags
 	q.Register(fs)
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
+	}
+	if *batch != "" && *attFile != "" {
+		return cli.Usagef("--attestation goes with one request, not --batch")
 	}
 	if *batch != "" {
 		if fs.NArg() > 0 || len(input.Images) > 0 || input.Interactive || fs.Changed("output") || q.PNG != "" || q.Terminal {
@@ -750,6 +754,11 @@ func (a *app) cmdSign(args []string) error {
 		return err
 	}
 	defer d.Ledger.Close()
+	if *attFile != "" {
+		if d.Attestation, err = a.ui.ReadAttestation(*attFile); err != nil {
+			return err
+		}
+	}
 	iss, err := d.SignText(context.Background(), text)
 	if err != nil {
 		return err

@@ -124,6 +124,8 @@ sign options:
     --attestation-roots PEM the token makers' attestation roots (YubiKey PIV CA):
                             a PIV key must then bring an attestation that
                             chains to one and certifies the enrolled key
+    --attestation FILE      the PIV attestation that came beside the request
+                            (airlock request --attestation-file)
     --batch DIR             sign every request (*.txt) in DIR, writing
                             NAME.license.txt beside each; failures are listed
                             per file and do not stop the others

@@ -281,6 +281,7 @@ func (a *app) cmdRequest(args []string) error {
 	renew := fs.Bool("renew", false, "")
 	hwReader := fs.String("hardware-key", "", "")
 	phone := fs.Bool("phone", false, "")
+	attFile := fs.String("attestation-file", "", "")
 	fs.Lookup("hardware-key").NoOptDefVal = "auto"
 	workFactor := fs.Int("scrypt-work-factor", crypto.DefaultWorkFactor, "")
 	_ = fs.MarkHidden("scrypt-work-factor")
@@ -291,6 +292,9 @@ func (a *app) cmdRequest(args []string) error {
 	}
 	if fs.NArg() != 0 {
 		return cli.Usagef("request takes no arguments")
+	}
+	if *attFile != "" && *hwReader == "" {
+		return cli.Usagef("--attestation-file goes with --hardware-key")
 	}
 	if err := q.Check(); err != nil {
 		return err
@@ -378,6 +382,11 @@ func (a *app) cmdRequest(args []string) error {
 				return cli.DongleFailure(herr)
 			}
 			a.ui.Infof("hardware key enrolled: %s", id)
+			if *attFile != "" {
+				if err := a.ui.WriteAttestation(*attFile, hk); err != nil {
+					return err
+				}
+			}
 			s, err = v.RequestWithHardwareKey(inst, lk, conf, hk)
 		} else {
 			s, err = v.Request(inst, lk, conf)
