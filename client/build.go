@@ -22,6 +22,10 @@ type RequestOptions struct {
 	// card in HardwareKeyReader, or the one plugged in when that is "".
 	HardwareKey       bool
 	HardwareKeyReader string
+	// DetachAttestation, when set, gets the enrolled key before the request
+	// is signed; it may take the attestation out (hk.Attestation = nil) to
+	// send it beside the request, when the QR budget is tight.
+	DetachAttestation func(hk *request.HardwareKey) error
 }
 
 // Made is what MakeRequest made.
@@ -59,6 +63,11 @@ func (v *Verifier) MakeRequest(inst *crypto.Identity, o RequestOptions) (*Made, 
 		var err error
 		if hk, enrolled, err = v.EnrolHardwareKey(o.HardwareKeyReader); err != nil {
 			return nil, err
+		}
+		if o.DetachAttestation != nil {
+			if err := o.DetachAttestation(hk); err != nil {
+				return nil, err
+			}
 		}
 	}
 	secret := v.LicenseeSecret

@@ -40,10 +40,14 @@ func (d *Desk) checkAttestation(hk *request.HardwareKey) error {
 	default:
 		return fail("a card known only by its UID cannot be attested, and this desk requires an attested key")
 	}
-	if len(hk.Attestation) == 0 {
-		return fail("the request carries none, and this desk requires one (a key generated on a genuine token: a YubiKey's PIV applet, or its OpenPGP applet from firmware 5.2)")
+	att := hk.Attestation
+	if len(att) == 0 {
+		att = d.Attestation // it travelled as its own file
 	}
-	st, err := d.AttestationRoots.Verify(hk.Attestation, d.now())
+	if len(att) == 0 {
+		return fail("the request carries none, and this desk requires one (a key generated on a genuine token: a YubiKey's PIV applet, or its OpenPGP applet from firmware 5.2; give it with --attestation FILE if it travelled as its own file)")
+	}
+	st, err := d.AttestationRoots.Verify(att, d.now())
 	if err != nil {
 		return fail(err.Error())
 	}

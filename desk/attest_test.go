@@ -78,23 +78,27 @@ func TestAttestation(t *testing.T) {
 		serial []byte
 		key    []byte
 		attest []byte
+		beside []byte // Desk.Attestation: travelled as its own file
 		want   result.Code
 	}{
-		{"genuine piv", piv, serial, wire(&cardKey.PublicKey), chain(leaf), result.Valid},
-		{"genuine openpgp", pgp, pgpSerial, wire(&cardKey.PublicKey), chain(pgpLeaf), result.Valid},
-		{"no attestation", piv, serial, wire(&cardKey.PublicKey), nil, result.HardwareKeyProofFailed},
-		{"openpgp without attestation", pgp, pgpSerial, wire(&cardKey.PublicKey), nil, result.HardwareKeyProofFailed},
-		{"openpgp key imported", pgp, pgpSerial, wire(&cardKey.PublicKey), chain(pgpImportedLeaf), result.HardwareKeyProofFailed},
-		{"piv attestation for an openpgp claim", pgp, pgpSerial, wire(&cardKey.PublicKey), chain(leaf), result.HardwareKeyProofFailed},
-		{"generic card", generic, serial, nil, nil, result.HardwareKeyProofFailed},
-		{"another serial claimed", piv, []byte{0, 1, 2, 4}, wire(&cardKey.PublicKey), chain(leaf), result.HardwareKeyProofFailed},
-		{"another key enrolled", piv, serial, wire(&otherKey.PublicKey), chain(leaf), result.HardwareKeyProofFailed},
-		{"another manufacturer", piv, serial, wire(&cardKey.PublicKey), strangerLeaf.Raw, result.HardwareKeyProofFailed},
-		{"garbage", piv, serial, wire(&cardKey.PublicKey), []byte("not a certificate"), result.HardwareKeyProofFailed},
+		{"genuine piv", piv, serial, wire(&cardKey.PublicKey), chain(leaf), nil, result.Valid},
+		{"genuine openpgp", pgp, pgpSerial, wire(&cardKey.PublicKey), chain(pgpLeaf), nil, result.Valid},
+		{"no attestation", piv, serial, wire(&cardKey.PublicKey), nil, nil, result.HardwareKeyProofFailed},
+		{"openpgp without attestation", pgp, pgpSerial, wire(&cardKey.PublicKey), nil, nil, result.HardwareKeyProofFailed},
+		{"openpgp key imported", pgp, pgpSerial, wire(&cardKey.PublicKey), chain(pgpImportedLeaf), nil, result.HardwareKeyProofFailed},
+		{"piv attestation for an openpgp claim", pgp, pgpSerial, wire(&cardKey.PublicKey), chain(leaf), nil, result.HardwareKeyProofFailed},
+		{"generic card", generic, serial, nil, nil, nil, result.HardwareKeyProofFailed},
+		{"another serial claimed", piv, []byte{0, 1, 2, 4}, wire(&cardKey.PublicKey), chain(leaf), nil, result.HardwareKeyProofFailed},
+		{"another key enrolled", piv, serial, wire(&otherKey.PublicKey), chain(leaf), nil, result.HardwareKeyProofFailed},
+		{"another manufacturer", piv, serial, wire(&cardKey.PublicKey), strangerLeaf.Raw, nil, result.HardwareKeyProofFailed},
+		{"garbage", piv, serial, wire(&cardKey.PublicKey), []byte("not a certificate"), nil, result.HardwareKeyProofFailed},
+		{"genuine piv, as its own file", piv, serial, wire(&cardKey.PublicKey), nil, chain(leaf), result.Valid},
+		{"own file for another key", piv, serial, wire(&otherKey.PublicKey), nil, chain(leaf), result.HardwareKeyProofFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			e.desk.AttestationRoots = pool
+			e.desk.Attestation = tc.beside
 			key := e.addLicense(func(l *ledger.License) { l.MaxMachines = 3 })
 			p := e.params(machine(t, nil), key)
 			p.HardwareKey = &request.HardwareKey{Type: tc.typ, Serial: tc.serial, PublicKey: tc.key, Attestation: tc.attest}

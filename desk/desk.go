@@ -54,6 +54,12 @@ type Desk struct {
 	// attestation that chains to one and certifies the enrolled key and
 	// serial (see checkAttestation).
 	AttestationRoots *attest.Pool
+	// Attestation, when set, is a hardware key's attestation that
+	// travelled beside the request instead of inside it (airlock request
+	// --attestation-file, when the QR budget is tight): used when the
+	// request carries none. It needs no signature of its own: it must
+	// chain to AttestationRoots and certify the key the request enrols.
+	Attestation []byte
 
 	randMu sync.Mutex // serializes reads of Rand
 }

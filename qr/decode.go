@@ -310,6 +310,9 @@ const (
 	quickSide  = 2400
 	// originalSide is the largest photo also tried at full resolution.
 	originalSide = 4096
+	// gateSide: an image larger than this must look like it holds a code
+	// (mayHoldCode) to be decoded at all.
+	gateSide = 1000
 )
 
 // decodeGray runs the decoding strategies from the cheapest to the most
@@ -326,6 +329,9 @@ func decodeGray(g *gray) ([]*gozxing.Result, string) {
 func decodeScaled(g *gray, skipPure bool) ([]*gozxing.Result, float64, string) {
 	side := max(g.w, g.h)
 	if side <= fullSide {
+		if side > gateSide && !g.mayHoldCode() {
+			return nil, 0, "" // nothing like a code: see below
+		}
 		res, sc, how := decodeFull(g, "", skipPure)
 		return res, sc, how
 	}

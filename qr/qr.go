@@ -42,10 +42,10 @@
 // inverting the image. Every code in an image is read: while the codes
 // found are parts of a message with parts missing, they are blanked out
 // and the image is searched again, so one photo or screenshot of all the
-// parts is enough. A large photo (over 1600 pixels a side) first has to
-// show three finder-pattern-like places at a scale where a code would be
-// readable; a 12-megapixel photo without a code is thus turned down in a
-// fraction of a second. The images in testdata/, with the texts they hold,
+// parts is enough. A photo over 1000 pixels a side first has to show three
+// finder-pattern-like places at a scale where a code would be readable; a
+// 12-megapixel photo without a code is thus turned down in a fraction of a
+// second. The images in testdata/, with the texts they hold,
 // are test vectors for any decoder.
 //
 // # Terminals

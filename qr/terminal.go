@@ -8,8 +8,8 @@ import (
 )
 
 // MinQuiet is the narrowest quiet zone PlanTerminal draws: half the
-// standard's, which every reader tested (zbar, ZXing-C++, gozxing) reads
-// on a terminal's dark background.
+// standard's, which zbar and ZXing-C++ read on a terminal's dark
+// background (internal/e2e TestQRTerminalFits).
 const MinQuiet = 2
 
 // TerminalVersion returns the largest version whose code, drawn by

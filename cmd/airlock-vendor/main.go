@@ -709,11 +709,15 @@ func (a *app) cmdSign(args []string) error {
 	input.Register(fs)
 	batch := fs.String("batch", "", "")
 	attRoots := fs.String("attestation-roots", "", "")
+	attFile := fs.String("attestation", "", "")
 	var q cli.QRFlags
 	q.Register(fs)
 	asJSON := fs.Bool("json", false, "")
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
+	}
+	if *batch != "" && *attFile != "" {
+		return cli.Usagef("--attestation goes with one request, not --batch")
 	}
 	if *batch != "" {
 		if fs.NArg() > 0 || len(input.Images) > 0 || input.Interactive || fs.Changed("output") || q.PNG != "" || q.Terminal {
@@ -730,17 +734,17 @@ func (a *app) cmdSign(args []string) error {
 	if *asJSON {
 		// The outcome, whatever it is, as JSON on stdout too.
 		return a.signOneJSON(*out, fs.Args(), func() (*desk.Issued, error) {
-			return a.signOne(&input, fs.Args(), *out, *maxAge, *attRoots, &q)
+			return a.signOne(&input, fs.Args(), *out, *maxAge, *attRoots, *attFile, &q)
 		})
 	}
-	_, err := a.signOne(&input, fs.Args(), *out, *maxAge, *attRoots, &q)
+	_, err := a.signOne(&input, fs.Args(), *out, *maxAge, *attRoots, *attFile, &q)
 	return err
 }
 
 // signOne signs one request and writes its license to out. A license that
 // could not be written after its seat was recorded is an *notWrittenError
 // (exit 3), and the issued license comes back with it.
-func (a *app) signOne(input *cli.InputFlags, args []string, out, maxAge, attRoots string, q *cli.QRFlags) (*desk.Issued, error) {
+func (a *app) signOne(input *cli.InputFlags, args []string, out, maxAge, attRoots, attFile string, q *cli.QRFlags) (*desk.Issued, error) {
 	if out != "-" {
 		// A killed run's temporary files for this output.
 		dir, base := filepath.Split(out)
@@ -762,6 +766,11 @@ func (a *app) signOne(input *cli.InputFlags, args []string, out, maxAge, attRoot
 		return nil, err
 	}
 	defer d.Ledger.Close()
+	if attFile != "" {
+		if d.Attestation, err = a.ui.ReadAttestation(attFile); err != nil {
+			return nil, err
+		}
+	}
 	iss, err := d.SignText(context.Background(), text)
 	a.checkpoint(d) // a refusal is in the audit log too
 	if err != nil {

@@ -146,6 +146,8 @@ sign options:
                             must then bring an attestation that chains to one
                             and certifies the enrolled key and serial; keys
                             that cannot be attested are refused
+    --attestation FILE      the hardware key's attestation that came beside the
+                            request (airlock request --attestation-file)
     --batch DIR             sign every request (*.txt) in DIR, writing
                             NAME.license.txt beside each; failures are listed
                             per file and do not stop the others

@@ -22,6 +22,7 @@ func (a *app) cmdRequest(args []string) error {
 	renew := fs.Bool("renew", false, "")
 	hwReader := fs.String("hardware-key", "", "")
 	phone := fs.Bool("phone", false, "")
+	attFile := fs.String("attestation-file", "", "")
 	fs.Lookup("hardware-key").NoOptDefVal = "auto"
 	workFactor := cli.WorkFactorFlag(fs)
 	var q cli.QRFlags
@@ -31,6 +32,9 @@ func (a *app) cmdRequest(args []string) error {
 	}
 	if fs.NArg() != 0 {
 		return cli.Usagef("request takes no arguments")
+	}
+	if *attFile != "" && *hwReader == "" {
+		return cli.Usagef("--attestation-file goes with --hardware-key")
 	}
 	if err := q.Check(); err != nil {
 		return err
@@ -91,8 +95,12 @@ func (a *app) cmdRequest(args []string) error {
 	if reader == "auto" {
 		reader = ""
 	}
-	made, err := v.MakeRequest(inst, client.RequestOptions{LicenseKey: lk, Renew: *renew, Phone: *phone,
-		HardwareKey: *hwReader != "", HardwareKeyReader: reader})
+	opts := client.RequestOptions{LicenseKey: lk, Renew: *renew, Phone: *phone,
+		HardwareKey: *hwReader != "", HardwareKeyReader: reader}
+	if *attFile != "" {
+		opts.DetachAttestation = func(hk *request.HardwareKey) error { return a.ui.WriteAttestation(*attFile, hk) }
+	}
+	made, err := v.MakeRequest(inst, opts)
 	if err != nil && cli.DongleExit(err) != cli.ExitError {
 		return cli.DongleFailure(err)
 	}

@@ -54,6 +54,10 @@ request options:
     --hardware-key[=READER] bind the license to the hardware key (OpenPGP card,
                             PIV token, or a generic card: identity only);
                             verify then needs it plugged in, every time
+    --attestation-file FILE with --hardware-key: write a PIV key's attestation
+                            (about 1.5 KB) to FILE instead of into the
+                            request, for fewer, smaller QR codes; take FILE
+                            to the desk (sign --attestation FILE)
     --phone                 also carry a phone-code seed, sealed to the vendor:
                             if nothing but a phone call can cross the gap,
                             the vendor reads out a code for activate --code

@@ -13,9 +13,10 @@ import (
 // charMode switches the terminal f to reading character by character
 // (canonical line editing off; echo, Ctrl-C and CR-to-LF kept), so that a
 // scanner that ends its codes with Tab, or with nothing, is read as it
-// types, not when a line is full. It returns a function that restores the
-// terminal, also run on Ctrl-C or SIGTERM; ok is false if f is not a
-// terminal or its mode cannot be changed.
+// types, not when a line is full. It returns a function that drops what
+// is still typed and restores the terminal (on Ctrl-C or SIGTERM it is
+// restored too); ok is false if f is not a terminal or its mode cannot be
+// changed.
 func charMode(f *os.File) (restore func(), ok bool) {
 	fd := int(f.Fd())
 	old, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
@@ -48,6 +49,18 @@ func charMode(f *os.File) (restore func(), ok bool) {
 	return func() {
 		signal.Stop(sig)
 		close(done)
+		// Drop what the scanner typed after the message was whole (its
+		// line end), so that it does not answer the next prompt: read
+		// until nothing comes for 0.2 s.
+		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 0, 2
+		if unix.IoctlSetTermios(fd, ioctlSetTermios, &t) == nil {
+			var b [256]byte
+			for n := 0; n < 64; n++ {
+				if k, err := unix.Read(fd, b[:]); k <= 0 || err != nil {
+					break
+				}
+			}
+		}
 		put()
 	}, true
 }

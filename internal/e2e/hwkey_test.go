@@ -2,8 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -262,4 +267,57 @@ func TestDeskKeyOnCard(t *testing.T) {
 	o = e.vendor("--dir", fileDesk, "--crash-if-no-hardware-key", "license", "list")
 	expect(t, o, 19)
 	expectContains(t, "stderr", o.stderr, "a desk whose key is a file")
+}
+
+// A PIV key's attestation can travel as its own file when the QR budget
+// is tight: the request leaves it out (and is that much smaller), the desk
+// takes it with --attestation and checks it as if it were inside.
+func TestAttestationBesideTheRequest(t *testing.T) {
+	cardemu.SkipUnlessStack(t)
+	slot := cardemu.Slots()[1]
+	cardKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	attKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	card := cardemu.New(cardemu.Config{PIV: &cardemu.PIVConfig{Serial: 4242, Key: cardKey, AttestationKey: attKey}})
+	if err := card.Insert(slot.Addr); err != nil {
+		t.Fatal(err)
+	}
+	defer card.Remove()
+	if err := card.WaitReady(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t).on(machineA.tree(t)).with("AIRLOCK_PIN", "123456")
+	desk, vk := initDesk(t, e)
+	lk := createLicense(t, e, desk, "--max-machines", "3")
+	dir := t.TempDir()
+	request := func(name string, extra ...string) (string, out) {
+		req := filepath.Join(dir, name)
+		args := append([]string{"--state", filepath.Join(dir, "s-"+name), "request", "--product", "acme-cad", "--license-key", lk, "--vendor-key", vk,
+			"-o", req, "--hardware-key=" + slot.Reader, "--scrypt-work-factor", "10"}, extra...)
+		o := e.airlock(args...)
+		expectOK(t, o)
+		return req, o
+	}
+	att := filepath.Join(dir, "attestation.der")
+	inside, _ := request("inside.txt")
+	beside, o := request("beside.txt", "--attestation-file", att)
+	expectContains(t, "stderr", o.stderr, "attestation written to "+att)
+	chain := readFile(t, att)
+	certs, err := x509.ParseCertificates(chain)
+	if err != nil || len(certs) != 2 {
+		t.Fatalf("attestation file: %d certificates, %v", len(certs), err)
+	}
+	sizeIn, sizeOut := len(readFile(t, inside)), len(readFile(t, beside))
+	if sizeOut+len(chain) > sizeIn+200 || sizeOut >= sizeIn-len(chain) {
+		t.Errorf("request with the attestation %d bytes, without %d, attestation %d", sizeIn, sizeOut, len(chain))
+	}
+	// The desk requires attestations that chain to the (test) maker's root.
+	roots := filepath.Join(dir, "roots.pem")
+	writeFile(t, roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certs[1].Raw}))
+	o = e.vendor("--dir", desk, "sign", beside, "-o", filepath.Join(dir, "l0.txt"), "--attestation-roots", roots)
+	expect(t, o, 21)
+	expectContains(t, "stderr", o.stderr, "give it with --attestation FILE")
+	o = e.vendor("--dir", desk, "sign", beside, "-o", filepath.Join(dir, "l1.txt"), "--attestation-roots", roots, "--attestation", att)
+	expectOK(t, o)
+	o = e.vendor("--dir", desk, "sign", inside, "-o", filepath.Join(dir, "l2.txt"), "--attestation-roots", roots)
+	expectOK(t, o)
 }

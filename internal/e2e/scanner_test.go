@@ -49,6 +49,19 @@ func (l *lockedBuffer) String() string {
 // (stdout or stderr) shows prompt: the command is then reading.
 func (e *env) runOpenAfter(bin, prompt, input string, args ...string) out {
 	e.t.Helper()
+	o, _ := e.runOpenSteps(bin, []step{{prompt, input}}, args...)
+	return o
+}
+
+// step is input to type once the output shows prompt ("": 50 ms after the
+// step before).
+type step struct{ prompt, input string }
+
+// runOpenSteps is runOpen that types each step's input once the output
+// shows the step's prompt, in turn. It also returns the output (stdout and
+// stderr) as it was when each step's input was typed.
+func (e *env) runOpenSteps(bin string, steps []step, args ...string) (out, []string) {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -65,14 +78,27 @@ func (e *env) runOpenAfter(bin, prompt, input string, args ...string) out {
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
+	snaps := make([]string, len(steps))
+	var snapMu sync.Mutex
 	go func() {
-		for deadline := time.Now().Add(20 * time.Second); prompt != "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if strings.Contains(so.String()+se.String(), prompt) {
-				time.Sleep(100 * time.Millisecond) // from the prompt to the read
-				break
+		seen := 0 // output already matched by earlier steps
+		for i, st := range steps {
+			for deadline := time.Now().Add(20 * time.Second); st.prompt != "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				all := so.String() + se.String()
+				if i := strings.Index(all[min(seen, len(all)):], st.prompt); i >= 0 {
+					seen += i + len(st.prompt)
+					time.Sleep(300 * time.Millisecond) // from the prompt to the read
+					break
+				}
 			}
+			if st.prompt == "" && seen > 0 {
+				time.Sleep(50 * time.Millisecond) // a moment later, as a scanner types
+			}
+			snapMu.Lock()
+			snaps[i] = so.String() + se.String()
+			snapMu.Unlock()
+			stdin.Write([]byte(st.input))
 		}
-		stdin.Write([]byte(input))
 	}()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -85,7 +111,7 @@ func (e *env) runOpenAfter(bin, prompt, input string, args ...string) out {
 		o.stdout, o.stderr, o.code = so.String(), se.String(), -1
 		// Errorf: e.t may be a parent of the running subtest.
 		e.t.Errorf("did not finish by itself with the whole message typed:\n%s", o)
-		return o
+		return o, nil
 	}
 	stdin.Close()
 	o.stdout, o.stderr = so.String(), se.String()
@@ -95,7 +121,9 @@ func (e *env) runOpenAfter(bin, prompt, input string, args ...string) out {
 	} else if err != nil {
 		e.t.Fatalf("%s: %v", o.cmd, err)
 	}
-	return o
+	snapMu.Lock()
+	defer snapMu.Unlock()
+	return o, snaps
 }
 
 // licenseParts signs req as a license in 3 or more QR codes and returns
@@ -181,6 +209,16 @@ func TestInteractiveInput(t *testing.T) {
 			verify(t, e, state, vk, "VALID", 0)
 		})
 	}
+	// A license that does not verify (another vendor's key) is not taken
+	// as complete; when the input ends, activate says why, with the same
+	// result code as for a file.
+	t.Run("activate/another vendor's key", func(t *testing.T) {
+		_, otherVK := initDesk(t, e)
+		o := e.run(airlockBin, []byte(licText), "--state", filepath.Join(t.TempDir(), "s"), "activate", "-i", "--vendor-key", otherVK)
+		expect(t, o, 12)
+		expectContains(t, "stderr", o.stderr, "that scan was not accepted: the license does not verify")
+		expectContains(t, "stderr", o.stderr, "airlock: error: UNKNOWN_VENDOR_KEY: ")
+	})
 	// The same leniency reading a file or stdin to its end.
 	t.Run("activate -/parts glued by Tab", func(t *testing.T) {
 		o := e.run(airlockBin, []byte(strings.Join(parts, "\t")), "--state", state, "activate", "-", "--vendor-key", vk)

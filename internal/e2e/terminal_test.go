@@ -111,8 +111,16 @@ func TestQRTerminalFits(t *testing.T) {
 				if err != nil {
 					t.Fatalf("zbarimg cannot read code %d of %d as drawn (%d×%d characters): %v", i+1, len(blocks), cols, len(b), err)
 				}
-				scanned += strings.TrimSpace(string(out)) + "\n"
+				text := strings.TrimSpace(string(out))
+				scanned += text + "\n"
 				t.Logf("code %d of %d: %d×%d characters, read by zbarimg", i+1, len(blocks), cols, len(b))
+				// ZXing-C++ (what phones' scanner apps are built on) too.
+				if zx, err := exec.LookPath("ZXingReader"); err == nil {
+					out, _ := exec.Command(zx, "-format", "QRCode", f).Output()
+					if !strings.Contains(string(out), `"`+text+`"`) {
+						t.Errorf("ZXingReader cannot read code %d of %d as drawn:\n%s", i+1, len(blocks), out)
+					}
+				}
 			}
 			o = e.run(airlockBin, []byte(scanned), "--state", state, "activate", "-i", "--vendor-key", vk)
 			expectOK(t, o)
@@ -154,4 +162,40 @@ func TestQRTerminalOneAtATime(t *testing.T) {
 		expectContains(t, "stdout", o.stdout, fmt.Sprintf("part %d of %d — Enter for the next", i, n-1))
 	}
 	expectContains(t, "stdout", o.stdout, fmt.Sprintf("part %d of %d — Enter when all are read", n-1, n-1))
+}
+
+// At a terminal, sign -i --qr-terminal: the scanner's Enter after the
+// request does not skip the first code of the license.
+func TestScanThenShowAtTerminal(t *testing.T) {
+	t.Parallel()
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed (util-linux)")
+	}
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	key := createLicense(t, e, desk, "--feature", "export=1", "--feature", "seats=25")
+	req := request(t, e, filepath.Join(t.TempDir(), "state"), vk, key)
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	cmd := quote(vendorBin) + " --dir " + quote(desk) + " sign -i -o " + quote(filepath.Join(t.TempDir(), "l.txt")) + " --qr-terminal"
+	o, snaps := e.with("COLUMNS", "80", "LINES", "24").runOpenSteps(scriptBin, []step{
+		{"scan the request", oneLine(readFile(t, req))},
+		{"", "\r"}, // the scanner's Enter, after the request is whole
+		{"part 1 of", "\n"}, {"part 2 of", "\n"}, {"part 3 of", "\n"}, {"part 4 of", "\n"}, {"part 5 of", "\n"}, {"part 6 of", "\n"},
+	}, "-qec", cmd, "/dev/null")
+	expectOK(t, o)
+	n := strings.Count(o.stdout, "\x1b[H\x1b[2J") - 1
+	if n < 3 {
+		t.Fatalf("%d codes shown:\n%s", n, o)
+	}
+	for i := 1; i <= n; i++ {
+		if strings.Count(o.stdout, fmt.Sprintf("part %d of %d —", i, n)) != 1 {
+			t.Errorf("part %d of %d not shown once:\n%s", i, n, o.stdout)
+		}
+	}
+	// When our Enter for part 1 was typed, part 2 was not shown yet: the
+	// scanner's own Enter did not skip part 1.
+	if len(snaps) > 2 && strings.Contains(snaps[2], "part 2 of") {
+		t.Errorf("part 2 was shown before Enter was pressed for part 1: the scanner's Enter skipped part 1")
+	}
 }
