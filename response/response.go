@@ -73,6 +73,7 @@ type License struct {
 	VendorKeyID  []byte            `cbor:"13,keyasint"`
 	Sealed       []byte            `cbor:"14,keyasint,omitempty"` // age ciphertext to the installation
 	PrevLease    []byte            `cbor:"15,keyasint,omitempty"` // activation id this one renews
+	Pool         *Pool             `cbor:"16,keyasint,omitempty"` // set on a pool license (floating server)
 }
 
 // Policy returns the fingerprint match policy.
@@ -109,6 +110,7 @@ type Params struct {
 	SecretHash   []byte
 	RefuseEnv    fingerprint.Env
 	PrevLease    []byte
+	Pool         *Pool // a pool license for a floating server; nil for a node-locked one
 	// Confidential fields, sealed to the installation; nil seals nothing.
 	Confidential map[string]string
 }
@@ -156,6 +158,7 @@ func New(vendor *crypto.Identity, req *request.Signed, p Params) (*Signed, error
 		RequestHash: req.Hash[:],
 		VendorKeyID: kid[:],
 		PrevLease:   p.PrevLease,
+		Pool:        p.Pool,
 	}
 	if len(l.Features) == 0 {
 		l.Features = nil
@@ -497,6 +500,9 @@ func (l *License) validate() error {
 	}
 	if len(l.Sealed) > crypto.MaxSealed+512 {
 		return &request.FieldError{Field: "sealed", Reason: "too large"}
+	}
+	if l.Pool != nil {
+		return l.Pool.validate()
 	}
 	return nil
 }
