@@ -29,9 +29,9 @@ type Config struct {
 	Licenses [][]byte
 	// DB is the SQLite database file.
 	DB string
-	// RequireLicenseKey makes clients name the pool's license key on
-	// every seat operation (authentication mode "license-key").
-	RequireLicenseKey bool
+	// Auth is how clients authenticate beyond the proof of their
+	// installation key: AuthNone (the default), AuthLicenseKey or AuthUsers.
+	Auth string
 	Now               func() time.Time // nil means time.Now
 	Rand              io.Reader        // nil means crypto/rand
 }
@@ -44,7 +44,8 @@ type Server struct {
 	st   *store
 	now  func() time.Time
 	rand io.Reader
-	key  bool
+	auth string
+	rate rateLimiter
 
 	mu    sync.Mutex
 	pools map[string]*pool
@@ -86,7 +87,7 @@ func New(c Config) (*Server, error) {
 		return nil, errors.New("floating: no server identity")
 	}
 	s := &Server{
-		id: c.Identity, kid: c.Identity.ID(), now: c.Now, rand: c.Rand, key: c.RequireLicenseKey,
+		id: c.Identity, kid: c.Identity.ID(), now: c.Now, rand: c.Rand, auth: c.Auth,
 		pools: map[string]*pool{}, byID: map[[LeaseIDLen]byte]*lease{}, stop: make(chan struct{}),
 	}
 	if s.now == nil {
@@ -94,6 +95,13 @@ func New(c Config) (*Server, error) {
 	}
 	if s.rand == nil {
 		s.rand = rand.Reader
+	}
+	switch s.auth {
+	case "":
+		s.auth = AuthNone
+	case AuthNone, AuthLicenseKey, AuthUsers:
+	default:
+		return nil, fmt.Errorf("floating: unknown authentication mode %q (want %s, %s or %s)", s.auth, AuthNone, AuthLicenseKey, AuthUsers)
 	}
 	s.nonces.init()
 	for _, b := range c.Licenses {
@@ -290,7 +298,7 @@ func (s *Server) Nonce() ([]byte, error) { return s.nonces.issue(s.rand, s.now()
 
 // check parses a proof and consumes its nonce. It does not look at the
 // operation's arguments.
-func (s *Server) check(proof []byte, op, licenseKey string) (*Proof, *pool, error) {
+func (s *Server) check(proof []byte, op string, c Credentials) (*Proof, *pool, error) {
 	p, err := ParseProof(proof)
 	if err != nil {
 		return nil, nil, errorf(CodeProofInvalid, "the proof of the installation key does not verify")
@@ -310,8 +318,15 @@ func (s *Server) check(proof []byte, op, licenseKey string) (*Proof, *pool, erro
 	if pl == nil {
 		return nil, nil, errorf(CodeUnknownProduct, "this server holds no license for product %q", p.Product)
 	}
-	if s.key && subtle.ConstantTimeCompare([]byte(licenseKey), []byte(pl.lic.LicenseKey)) != 1 {
-		return nil, nil, errorf(CodeLicenseKey, "the license key is missing or wrong")
+	switch s.auth {
+	case AuthLicenseKey:
+		if subtle.ConstantTimeCompare([]byte(c.LicenseKey), []byte(pl.lic.LicenseKey)) != 1 {
+			return nil, nil, errorf(CodeLicenseKey, "the license key is missing or wrong")
+		}
+	case AuthUsers:
+		if _, err := s.checkToken(c.Bearer, RoleUser); err != nil {
+			return nil, nil, err
+		}
 	}
 	return p, pl, nil
 }
@@ -319,8 +334,8 @@ func (s *Server) check(proof []byte, op, licenseKey string) (*Proof, *pool, erro
 // Acquire takes a seat for the client that signed proof (OpAcquire) and
 // returns its lease. A client that already holds a seat of the product
 // gets it back, renewed, with the features it asks for now.
-func (s *Server) Acquire(proof []byte, licenseKey string) (*Grant, error) {
-	p, pl, err := s.check(proof, OpAcquire, licenseKey)
+func (s *Server) Acquire(proof []byte, c Credentials) (*Grant, error) {
+	p, pl, err := s.check(proof, OpAcquire, c)
 	if err != nil {
 		return nil, err
 	}
@@ -330,8 +345,8 @@ func (s *Server) Acquire(proof []byte, licenseKey string) (*Grant, error) {
 // Borrow takes a seat away until p.Borrow (OpBorrow): the lease needs no
 // heartbeat and verifies with no server until then. A held seat becomes
 // the borrowed one.
-func (s *Server) Borrow(proof []byte, licenseKey string) (*Grant, error) {
-	p, pl, err := s.check(proof, OpBorrow, licenseKey)
+func (s *Server) Borrow(proof []byte, c Credentials) (*Grant, error) {
+	p, pl, err := s.check(proof, OpBorrow, c)
 	if err != nil {
 		return nil, err
 	}
@@ -474,8 +489,8 @@ func (s *Server) grant(pl *pool, l *lease) (*Grant, error) {
 
 // Renew extends the client's lease by one lease TTL (OpRenew: the
 // heartbeat). An expired lease is not renewed: the client acquires again.
-func (s *Server) Renew(proof []byte, licenseKey string) (*Grant, error) {
-	p, pl, err := s.check(proof, OpRenew, licenseKey)
+func (s *Server) Renew(proof []byte, c Credentials) (*Grant, error) {
+	p, pl, err := s.check(proof, OpRenew, c)
 	if err != nil {
 		return nil, err
 	}
@@ -525,8 +540,8 @@ func (s *Server) held(p *Proof, pl *pool, t int64) (*lease, error) {
 
 // Release gives the client's seat back at once (OpRelease); for a
 // borrowed seat this is the early return. It returns a fresh nonce.
-func (s *Server) Release(proof []byte, licenseKey string) ([]byte, error) {
-	p, pl, err := s.check(proof, OpRelease, licenseKey)
+func (s *Server) Release(proof []byte, c Credentials) ([]byte, error) {
+	p, pl, err := s.check(proof, OpRelease, c)
 	if err != nil {
 		return nil, err
 	}
@@ -591,8 +606,8 @@ type Consumption struct {
 // Consume adds p.Amount to the license's counter or to p.Feature's
 // (OpConsume). A consumption that would take the counter past its cap
 // (allowance plus overage) is refused whole: nothing is counted.
-func (s *Server) Consume(proof []byte, licenseKey string) (*Consumption, []byte, error) {
-	p, pl, err := s.check(proof, OpConsume, licenseKey)
+func (s *Server) Consume(proof []byte, c Credentials) (*Consumption, []byte, error) {
+	p, pl, err := s.check(proof, OpConsume, c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -627,12 +642,12 @@ func (s *Server) Consume(proof []byte, licenseKey string) (*Consumption, []byte,
 	if err := <-wait; err != nil {
 		return nil, nil, s.failed(err)
 	}
-	c := &Consumption{Product: p.Product, Feature: p.Feature, Used: used, Max: a.Max, Overage: a.Overage}
+	out := &Consumption{Product: p.Product, Feature: p.Feature, Used: used, Max: a.Max, Overage: a.Overage}
 	if used > a.Max {
-		c.OverageUsed = used - a.Max
+		out.OverageUsed = used - a.Max
 	}
 	next, err := s.Nonce()
-	return c, next, err
+	return out, next, err
 }
 
 // LeaseInfo describes a held lease, for the admin.

@@ -3,13 +3,11 @@ package floating
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	_ "modernc.org/sqlite" // the embedded database
 )
@@ -59,6 +57,12 @@ CREATE TABLE IF NOT EXISTS tokens (
 	role TEXT NOT NULL,
 	created INTEGER NOT NULL,
 	expires INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+	name TEXT PRIMARY KEY,
+	hash BLOB NOT NULL,
+	salt BLOB NOT NULL,
+	role TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
 	seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -162,12 +166,8 @@ func (s *store) enqueue(stmts ...stmt) chan error {
 // exec writes stmts durably and waits.
 func (s *store) exec(stmts ...stmt) error { return <-s.enqueue(stmts...) }
 
-var errClosed = errors.New("the database is closed")
-
 func (s *store) close() error {
 	close(s.queue)
 	<-s.done
 	return s.db.Close()
 }
-
-func unixNow(now time.Time) int64 { return now.Unix() }
