@@ -3,6 +3,7 @@ package response
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/airlock-offline/airlock/request"
@@ -150,4 +151,104 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ParsePool parses the desk's pool description: comma-separated
+// key=value pairs, for example
+//
+//	seats=25,ttl=180,heartbeat=60,borrow-days=7,borrow-max=5,
+//	feature-seats=render:5,consumption=1000+100,feature-consumption=export:500+50
+//
+// ttl and heartbeat are seconds (defaults DefaultLeaseTTL and
+// DefaultHeartbeat); feature-seats and feature-consumption may repeat.
+func ParsePool(s string) (*Pool, error) {
+	p := &Pool{LeaseTTL: DefaultLeaseTTL, Heartbeat: DefaultHeartbeat}
+	seen := map[string]bool{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(item, "=")
+		if !ok {
+			return nil, fmt.Errorf("pool: %q is not key=value", item)
+		}
+		if seen[k] && k != "feature-seats" && k != "feature-consumption" {
+			return nil, fmt.Errorf("pool: %s given twice", k)
+		}
+		seen[k] = true
+		var err error
+		switch k {
+		case "seats":
+			p.Seats, err = parseU32(v)
+		case "ttl":
+			p.LeaseTTL, err = parseU32(v)
+		case "heartbeat":
+			p.Heartbeat, err = parseU32(v)
+		case "borrow-days":
+			p.BorrowDays, err = parseU32(v)
+		case "borrow-max":
+			p.BorrowMax, err = parseU32(v)
+		case "feature-seats":
+			name, n, ok := strings.Cut(v, ":")
+			if !ok {
+				return nil, fmt.Errorf("pool: feature-seats wants name:count, not %q", v)
+			}
+			if p.FeatureSeats == nil {
+				p.FeatureSeats = map[string]uint32{}
+			}
+			if _, dup := p.FeatureSeats[name]; dup {
+				return nil, fmt.Errorf("pool: feature %q has two seat pools", name)
+			}
+			p.FeatureSeats[name], err = parseU32(n)
+		case "consumption":
+			var a Allowance
+			a, err = parseAllowance(v)
+			p.Consumption = &a
+		case "feature-consumption":
+			name, av, ok := strings.Cut(v, ":")
+			if !ok {
+				return nil, fmt.Errorf("pool: feature-consumption wants name:max[+overage], not %q", v)
+			}
+			if p.FeatureConsumption == nil {
+				p.FeatureConsumption = map[string]Allowance{}
+			}
+			if _, dup := p.FeatureConsumption[name]; dup {
+				return nil, fmt.Errorf("pool: feature %q has two consumption allowances", name)
+			}
+			p.FeatureConsumption[name], err = parseAllowance(av)
+		default:
+			return nil, fmt.Errorf("pool: unknown key %q (want seats, ttl, heartbeat, borrow-days, borrow-max, feature-seats, consumption, feature-consumption)", k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pool: %s: %w", k, err)
+		}
+	}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func parseU32(s string) (uint32, error) {
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a whole number", s)
+	}
+	return uint32(n), nil
+}
+
+func parseAllowance(s string) (Allowance, error) {
+	m, o, _ := strings.Cut(s, "+")
+	var a Allowance
+	var err error
+	if a.Max, err = strconv.ParseUint(strings.TrimSpace(m), 10, 64); err != nil {
+		return a, fmt.Errorf("%q is not max[+overage]", s)
+	}
+	if o != "" {
+		if a.Overage, err = strconv.ParseUint(strings.TrimSpace(o), 10, 64); err != nil {
+			return a, fmt.Errorf("%q is not max[+overage]", s)
+		}
+	}
+	return a, nil
 }

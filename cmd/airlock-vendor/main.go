@@ -729,6 +729,7 @@ func (a *app) cmdSign(args []string) error {
 	input.Register(fs)
 	batch := fs.String("batch", "", "")
 	attRoots := fs.String("attestation-roots", "", "")
+	pool := fs.String("pool", "", "")
 	var q cli.QRFlags
 	q.Register(fs)
 	if done, err := a.parse(fs, args); done || err != nil {
@@ -756,7 +757,7 @@ func (a *app) cmdSign(args []string) error {
 		return err
 	}
 	defer d.Ledger.Close()
-	iss, err := d.SignText(context.Background(), text)
+	iss, err := signText(d, text, *pool)
 	if err != nil {
 		return err
 	}

@@ -159,6 +159,8 @@ func (a *app) run(args []string) int {
 		err = a.cmdStatus(args)
 	case "inspect":
 		err = a.cmdInspect(args)
+	case "floating":
+		return a.cmdFloating(args)
 	default:
 		err = cli.Usagef("unknown command %q", cmd)
 	}
