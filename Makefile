@@ -42,10 +42,11 @@ LDFLAGS := $(if $(VERSION),-X github.com/airlock-offline/airlock/internal/cli.Ve
 
 build: deps
 	@if pkg-config --exists libpcsclite 2>/dev/null; then cgo=1; else cgo=0; echo "building without PC/SC support (apt-get install libpcsclite-dev pkg-config to add it)"; fi; \
-		CGO_ENABLED=$$cgo $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/airlock ./cmd/airlock-vendor
+		CGO_ENABLED=$$cgo $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/airlock ./cmd/airlock-vendor ./cmd/airlock-server
 
 demo: build
 	@BIN=$(BIN) GO=$(GO) SRC=$(CURDIR) bash examples/demo.sh
+	@BIN=$(BIN) bash examples/floating.sh
 
 # Debian packages the tests use: independent QR decoders to cross-check
 # ours, and the PC/SC stack (pcscd with the vpcd virtual reader) that the

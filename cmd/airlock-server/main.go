@@ -178,6 +178,13 @@ func (a *app) saveVendorKeys(s *server) error {
 	}
 	var lines []string
 	for _, v := range a.vendorKeys {
+		if file, ok := strings.CutPrefix(v, "@"); ok {
+			b, err := a.ui.ReadLimited(file, "the vendor key file", cli.MaxKeyFile)
+			if err != nil {
+				return err
+			}
+			v = string(b)
+		}
 		p, err := crypto.ParsePublic(strings.TrimSpace(v))
 		if err != nil {
 			return cli.Usagef("--vendor-key: %v", err)

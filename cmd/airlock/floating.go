@@ -102,6 +102,10 @@ func (a *app) cmdFloating(args []string) int {
 	if *asJSON {
 		if err != nil {
 			out.Result, out.Message = errorCode(err), err.Error()
+			var fe *floating.Error
+			if errors.As(err, &fe) {
+				out.Message = fe.Message
+			}
 		} else {
 			out.Result = "ok"
 		}

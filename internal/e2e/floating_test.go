@@ -1,0 +1,321 @@
+package e2e
+
+// The floating license server through the real binaries: activated offline
+// through the desk, serving on loopback, seats shared by clients, and
+// killed with SIGKILL under load.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/airlock-offline/airlock/client"
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/floating"
+)
+
+var (
+	serverOnce sync.Once
+	serverBin  string
+	serverErr  error
+)
+
+// airlockServer builds airlock-server (test build) once.
+func airlockServer(t *testing.T) string {
+	t.Helper()
+	serverOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "airlock-server-e2e-")
+		if err != nil {
+			serverErr = err
+			return
+		}
+		serverBin = filepath.Join(dir, "airlock-server")
+		serverErr = goBuild(moduleDir, "-tags", "airlocktest", "-o", serverBin, "./cmd/airlock-server")
+	})
+	if serverErr != nil {
+		t.Fatal(serverErr)
+	}
+	return serverBin
+}
+
+// floatingSetup is a desk and a floating server activated through it.
+type floatingSetup struct {
+	e         *env
+	desk      string
+	vendorKey string // @file
+	state     string // the server's state folder
+	bin       string
+}
+
+func (f *floatingSetup) server(args ...string) out {
+	f.e.t.Helper()
+	return f.e.run(f.bin, nil, append([]string{"--state", f.state}, args...)...)
+}
+
+// newFloating makes a desk, a license for one server, and a server holding
+// a pool license described by pool.
+func newFloating(t *testing.T, pool string) *floatingSetup {
+	e := newEnv(t)
+	desk, vk := initDesk(t, e)
+	f := &floatingSetup{e: e, desk: desk, vendorKey: vk, state: filepath.Join(t.TempDir(), "server"), bin: airlockServer(t)}
+	key := createLicense(t, e, desk, "--max-machines", "1", "--feature", "render=0")
+	expectOK(t, f.server("init", "--vendor-key", vk))
+	req := filepath.Join(t.TempDir(), "server-request.txt")
+	o := f.server("request", "--product", "acme-cad", "--license-key", key, "-o", req)
+	expectOK(t, o)
+	lic := filepath.Join(t.TempDir(), "pool.txt")
+	expectOK(t, e.vendor("--dir", desk, "sign", "--pool", pool, req, "-o", lic))
+	o = f.server("activate", lic)
+	expectOK(t, o)
+	expectContains(t, "activate stderr", o.stderr, "pool license for \"acme-cad\" installed")
+	return f
+}
+
+// serve starts the server on a free loopback port and returns its address
+// and process.
+func (f *floatingSetup) serve(t *testing.T) (string, *exec.Cmd) {
+	t.Helper()
+	os.Remove(filepath.Join(f.state, "serve.json"))
+	cmd := exec.Command(f.bin, "--state", f.state, "serve", "--listen", "127.0.0.1:0")
+	cmd.Env = f.e.environ()
+	var se bytes.Buffer
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(filepath.Join(f.state, "serve.json")); err == nil {
+			var info struct{ Address string }
+			if json.Unmarshal(b, &info) == nil && info.Address != "" {
+				return info.Address, cmd
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the server did not start:\n%s", se.String())
+	return "", nil
+}
+
+type floatingJSON struct {
+	Result  string `json:"result"`
+	Message string `json:"message"`
+	LeaseID string `json:"lease_id"`
+}
+
+// Three clients share two seats: the third is refused with a clear code;
+// one gives its seat back and the third gets in. The seats survive a
+// SIGKILL of the server.
+func TestFloatingThreeClientsTwoSeats(t *testing.T) {
+	f := newFloating(t, "seats=2,ttl=180,heartbeat=60,borrow-days=7")
+	addr, cmd := f.serve(t)
+	if !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("server listens on %s, not loopback", addr)
+	}
+	clientState := func(i int) string { return filepath.Join(f.e.work, fmt.Sprint("client-", i)) }
+	acquire := func(i int) (out, floatingJSON) {
+		o := f.e.airlock("--state", clientState(i), "floating", "acquire", "--server", addr, "--product", "acme-cad",
+			"--vendor-key", f.vendorKey, "--plaintext-key", "--json")
+		return o, decodeJSON[floatingJSON](t, o)
+	}
+	for i := 1; i <= 2; i++ {
+		o, j := acquire(i)
+		expectOK(t, o)
+		if j.Result != "ok" || len(j.LeaseID) != 32 {
+			t.Fatalf("client %d: %+v\n%s", i, j, o)
+		}
+	}
+	o, j := acquire(3)
+	expect(t, o, 1)
+	if j.Result != floating.CodeNoSeat || !strings.Contains(j.Message, "all 2 seats") {
+		t.Fatalf("third client: %+v\n%s", j, o)
+	}
+	// A seat is a license: airlock verify accepts it, with no server.
+	o = f.e.airlock("--state", clientState(1), "verify", "--product", "acme-cad", "--vendor-key", f.vendorKey)
+	expectOK(t, o)
+	expectStdout(t, o, "VALID\n")
+	o = f.e.airlock("--state", clientState(3), "verify", "--product", "acme-cad", "--vendor-key", f.vendorKey)
+	expectStdout(t, o, "NOT_ACTIVATED\n")
+	// A lease copied to another installation does not verify there.
+	lease := readFile(t, filepath.Join(clientState(1), "leases", "acme-cad.lease"))
+	writeFile(t, filepath.Join(clientState(3), "leases", "acme-cad.lease"), lease)
+	o = f.e.airlock("--state", clientState(3), "verify", "--product", "acme-cad", "--vendor-key", f.vendorKey)
+	expectStdout(t, o, "INSTALLATION_MISMATCH\n")
+	os.Remove(filepath.Join(clientState(3), "leases", "acme-cad.lease"))
+
+	expectOK(t, f.e.airlock("--state", clientState(1), "floating", "release", "--server", addr, "--product", "acme-cad", "--vendor-key", f.vendorKey))
+	o, j = acquire(3)
+	expectOK(t, o)
+	if j.Result != "ok" {
+		t.Fatalf("third client after a release: %+v", j)
+	}
+
+	// SIGKILL, restart: both seats are still held.
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	addr, _ = f.serve(t)
+	o, j = acquire(1)
+	expect(t, o, 1)
+	if j.Result != floating.CodeNoSeat {
+		t.Fatalf("after a restart: %+v", j)
+	}
+	o = f.server("status", "--json")
+	expectOK(t, o)
+	var st struct {
+		Running bool                  `json:"running"`
+		Pools   []floating.PoolStatus `json:"pools"`
+	}
+	if err := json.Unmarshal([]byte(o.stdout), &st); err != nil || !st.Running || len(st.Pools) != 1 || st.Pools[0].Held != 2 {
+		t.Fatalf("status: %v\n%s", err, o)
+	}
+	// The admin force-releases client 2's seat.
+	o = f.server("leases", "--json")
+	expectOK(t, o)
+	var leases []floating.LeaseInfo
+	if err := json.Unmarshal([]byte(o.stdout), &leases); err != nil || len(leases) != 2 {
+		t.Fatalf("leases: %v\n%s", err, o)
+	}
+	expectOK(t, f.server("release", leases[0].ID))
+	o, j = acquire(1)
+	expectOK(t, o)
+}
+
+// The server is killed with SIGKILL at random points while clients
+// acquire, renew and release: after each restart, every lease a client
+// holds is one the server counts, and no pool is over its seats.
+func TestFloatingSIGKILLUnderLoad(t *testing.T) {
+	const seats, clients = 20, 40
+	f := newFloating(t, fmt.Sprintf("seats=%d,ttl=180,heartbeat=60", seats))
+	vendorPub, err := crypto.ParsePublic(strings.TrimSpace(string(readFile(t, strings.TrimPrefix(f.vendorKey, "@")))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type holder struct {
+		mu        sync.Mutex
+		seat      *client.Seat // held, as far as the client knows
+		uncertain bool         // a release was cut off: the seat may or may not be back
+	}
+	hs := make([]*holder, clients)
+	fs := make([]*client.Floating, clients)
+	for i := range hs {
+		hs[i] = &holder{}
+		inst, err := crypto.Generate(crypto.RoleInstallation, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs[i] = &client.Floating{Product: "acme-cad", VendorKeys: []*crypto.Public{vendorPub}, Installation: inst,
+			Now: func() time.Time { return t0 }, Timeout: 5 * time.Second}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 3 {
+		addr, cmd := f.serve(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for i := range clients {
+			fs[i].Servers = []string{addr}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				h, c := hs[i], fs[i]
+				for ctx.Err() == nil {
+					h.mu.Lock()
+					cur, unsure := h.seat, h.uncertain
+					h.mu.Unlock()
+					var err error
+					switch {
+					case cur == nil:
+						var s *client.Seat
+						if s, err = c.Acquire(ctx); err == nil {
+							h.mu.Lock()
+							h.seat, h.uncertain = s, false
+							h.mu.Unlock()
+						}
+					case rand.IntN(3) == 0 || unsure:
+						if err = c.Release(ctx, cur); err == nil {
+							h.mu.Lock()
+							h.seat = nil
+							h.mu.Unlock()
+						} else if !floating.IsCode(err, floating.CodeLeaseUnknown) {
+							h.mu.Lock()
+							h.uncertain = true
+							h.mu.Unlock()
+						}
+					default:
+						var s *client.Seat
+						if s, err = c.Renew(ctx, cur); err == nil {
+							h.mu.Lock()
+							h.seat = s
+							h.mu.Unlock()
+						}
+					}
+					if floating.IsCode(err, floating.CodeLeaseUnknown) {
+						// Released by a request whose answer was cut off.
+						h.mu.Lock()
+						h.seat, h.uncertain = nil, false
+						h.mu.Unlock()
+						continue
+					}
+					var fe *floating.Error
+					if err != nil && errors.As(err, &fe) && fe.Code != floating.CodeNoSeat && fe.Code != floating.CodeNonceInvalid {
+						t.Errorf("client %d: %v", i, err)
+					}
+					if err != nil {
+						time.Sleep(5 * time.Millisecond)
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(300+rng.IntN(900)) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		cancel()
+		wg.Wait()
+
+		// Restart and compare.
+		_, _ = f.serve(t)
+		o := f.server("leases", "--json")
+		expectOK(t, o)
+		var leases []floating.LeaseInfo
+		if err := json.Unmarshal([]byte(o.stdout), &leases); err != nil {
+			t.Fatal(err)
+		}
+		if len(leases) > seats {
+			t.Fatalf("round %d: %d leases held, pool of %d", round, len(leases), seats)
+		}
+		counted := map[string]bool{}
+		for _, l := range leases {
+			counted[l.ID] = true
+		}
+		held := 0
+		for i, h := range hs {
+			if h.seat == nil || h.uncertain {
+				continue
+			}
+			held++
+			if !counted[h.seat.Lease.IDString()] {
+				t.Errorf("round %d: client %d holds lease %s, which the server does not count", round, i, h.seat.Lease.IDString())
+			}
+		}
+		t.Logf("round %d: killed after load; clients hold %d leases, the server counts %d", round, held, len(leases))
+		// Stop this instance before the next round.
+		b, _ := os.ReadFile(filepath.Join(f.state, "serve.json"))
+		var info struct{ PID int }
+		_ = json.Unmarshal(b, &info)
+		if p, err := os.FindProcess(info.PID); err == nil && info.PID > 0 {
+			p.Signal(syscall.SIGKILL)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
