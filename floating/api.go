@@ -56,10 +56,10 @@ type ConsumeResponse struct {
 // pool licenses are signed by the vendor; a client verifies them and that
 // the server's TLS key is the key they name.
 type InfoResponse struct {
-	ServerKeyID string         `json:"server_key_id"`
-	Auth        string         `json:"auth"`
-	Products    []InfoProduct  `json:"products"`
-	Time        time.Time      `json:"time"`
+	ServerKeyID string        `json:"server_key_id"`
+	Auth        string        `json:"auth"`
+	Products    []InfoProduct `json:"products"`
+	Time        time.Time     `json:"time"`
 }
 
 // InfoProduct is one pool license.

@@ -34,7 +34,7 @@ var t0 = time.Date(2030, 3, 1, 12, 0, 0, 0, time.UTC)
 type clock struct{ t atomic.Int64 }
 
 func newClock(t time.Time) *clock { c := new(clock); c.t.Store(t.UnixNano()); return c }
-func (c *clock) Now() time.Time    { return time.Unix(0, c.t.Load()) }
+func (c *clock) Now() time.Time   { return time.Unix(0, c.t.Load()) }
 func (c *clock) Add(d time.Duration) {
 	c.t.Add(int64(d))
 }

@@ -32,8 +32,8 @@ type Config struct {
 	// Auth is how clients authenticate beyond the proof of their
 	// installation key: AuthNone (the default), AuthLicenseKey or AuthUsers.
 	Auth string
-	Now               func() time.Time // nil means time.Now
-	Rand              io.Reader        // nil means crypto/rand
+	Now  func() time.Time // nil means time.Now
+	Rand io.Reader        // nil means crypto/rand
 }
 
 // Server hands out the seats of its pool licenses. Its methods are safe
