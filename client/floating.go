@@ -54,6 +54,7 @@ type Floating struct {
 
 	mu    sync.Mutex
 	conns map[string]*serverConn
+	known *response.Signed // the pool license last verified
 }
 
 // Seat is a verified lease.
@@ -301,11 +302,19 @@ func (f *Floating) each(ctx context.Context, first string, op func(c *serverConn
 }
 
 func (f *Floating) seat(addr string, r *floating.LeaseResponse) (*Seat, error) {
+	f.mu.Lock()
+	known := f.known
+	f.mu.Unlock()
 	l, lic, err := floating.VerifyLease(r.Lease, &floating.LeaseExpect{
-		VendorKeys: f.VendorKeys, Product: f.Product, Installation: f.Installation.Public(), Now: f.now(), Skew: f.skew(),
+		VendorKeys: f.VendorKeys, Product: f.Product, Installation: f.Installation.Public(), Now: f.now(), Skew: f.skew(), Known: known,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if known == nil || !bytes.Equal(known.Bytes, l.License) {
+		f.mu.Lock()
+		f.known = &response.Signed{License: lic, Bytes: l.License}
+		f.mu.Unlock()
 	}
 	hb := time.Duration(lic.Pool.Heartbeat) * time.Second
 	return &Seat{Token: r.Lease, Lease: l, License: lic, Server: addr, Heartbeat: hb}, nil
@@ -351,6 +360,19 @@ func sortedFeatures(fs []string) []string {
 	out := slices.Clone(fs)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// Connect reaches the first server that answers, checks its pool
+// license and key, and fetches a nonce, so that the next call is one round
+// trip. It is optional: every call connects when it must.
+func (f *Floating) Connect(ctx context.Context) error {
+	return f.each(ctx, "", func(c *serverConn) error {
+		n, err := f.nonce(ctx, c)
+		if err == nil {
+			c.keep(n)
+		}
+		return err
+	})
 }
 
 // Acquire takes a seat (and a seat of each of Features' pools). A refusal
