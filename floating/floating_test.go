@@ -47,7 +47,7 @@ func poolLicense(t testing.TB, vendor, server *crypto.Identity, pool *response.P
 		t.Fatal(err)
 	}
 	fp := bytes.Repeat([]byte{7}, request.FPSize)
-	req, err := request.New(request.Params{Product: product, LicenseKey: key, Fingerprint: fp, Vendor: vendor.Public(), Now: t0.Add(-time.Hour)}, server)
+	req, err := request.New(request.Params{Product: product, LicenseKey: key, Fingerprint: fp, Vendor: vendor.Public(), Now: t0.Add(-time.Hour), Rand: testkeys.Rand("pool request")}, server)
 	if err != nil {
 		t.Fatal(err)
 	}
