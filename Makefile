@@ -23,7 +23,11 @@ FUZZ_TARGETS := \
 	./qr:FuzzDecodeImage \
 	./dongle:FuzzParseTLV \
 	./dongle:FuzzParseResponse \
-	./internal/cardemu:FuzzTransmit
+	./internal/cardemu:FuzzTransmit \
+	./floating:FuzzParseLease \
+	./floating:FuzzParseProof \
+	./floating:FuzzDecodeJSON \
+	./floating:FuzzParsePool
 
 .PHONY: all demo test test-deps unit lint fuzz crossbuild bench build deps clean
 
@@ -110,6 +114,8 @@ crossbuild:
 
 bench: deps test-deps
 	$(GO) run ./internal/benchreport
+	@echo "floating server: 1,000 concurrent clients over TLS on loopback with 10,000 leases held (SQLite)"
+	AIRLOCK_FLOATING_BENCH=1 $(GO) test -count=1 -run '^TestLoad1000$$' ./floating
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./response ./fingerprint
 	@echo "ledger: one durable Record, and a batch of 1000, on SQLite and on a private PostgreSQL server (loopback)"
 	bash scripts/postgres.sh run $(GO) test -run '^$$' -bench . -benchtime 2s ./ledger
