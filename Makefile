@@ -115,7 +115,7 @@ crossbuild:
 bench: deps test-deps
 	$(GO) run ./internal/benchreport
 	@echo "floating server: 1,000 concurrent clients over TLS on loopback with 10,000 leases held (SQLite)"
-	AIRLOCK_FLOATING_BENCH=1 $(GO) test -count=1 -run '^TestLoad1000$$' ./floating
+	AIRLOCK_FLOATING_BENCH=1 $(GO) test -count=1 -v -run '^TestLoad1000$$' ./floating | grep -v -e '^=== RUN' -e '^    load_test'
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./response ./fingerprint
 	@echo "ledger: one durable Record, and a batch of 1000, on SQLite and on a private PostgreSQL server (loopback)"
 	bash scripts/postgres.sh run $(GO) test -run '^$$' -bench . -benchtime 2s ./ledger
