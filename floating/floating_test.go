@@ -498,3 +498,33 @@ func TestConcurrentGrants(t *testing.T) {
 		t.Fatalf("granted %d, held %d; want 50", granted.Load(), f.srv.Status()[0].Held)
 	}
 }
+
+// The OpenAPI document is valid JSON, served, and names every error code
+// and every route the handler has.
+func TestOpenAPI(t *testing.T) {
+	f := newFixture(t, defaultPool())
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := hc.Get("https://" + f.addr + floating.APIPrefix + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || doc.OpenAPI == "" {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	for _, p := range []string{"/info", "/nonce", "/leases/acquire", "/leases/renew", "/leases/borrow", "/leases/release", "/consumptions", "/login", "/logout", "/status", "/leases", "/leases/{id}", "/users"} {
+		if doc.Paths[p] == nil {
+			t.Errorf("openapi.json lacks %s", p)
+		}
+	}
+	raw := string(floating.OpenAPI())
+	for _, c := range []string{floating.CodeNoSeat, floating.CodeFeatureSeats, floating.CodeNonceInvalid, floating.CodeConsumptionCap, floating.CodeRateLimited, floating.CodeInternal} {
+		if !strings.Contains(raw, `"`+c+`"`) {
+			t.Errorf("openapi.json lacks error code %s", c)
+		}
+	}
+}
