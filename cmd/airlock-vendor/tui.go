@@ -124,6 +124,12 @@ sign options:
     --batch DIR             sign every request (*.txt) in DIR, writing
                             NAME.license.txt beside each; failures are listed
                             per file and do not stop the others
+    --pool SPEC             sign a floating server's request as a pool
+                            license: seats=N[,ttl=180][,heartbeat=60]
+                            [,borrow-days=D][,borrow-max=M]
+                            [,feature-seats=NAME:N]… [,consumption=MAX[+OVER]]
+                            [,feature-consumption=NAME:MAX[+OVER]]…
+                            (the server takes one machine of the license)
 
 list, show, pubkey, inspect (license and product):
     --json                  machine-readable output
