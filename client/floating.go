@@ -70,12 +70,11 @@ type Seat struct {
 func (s *Seat) Expires() time.Time { return s.Lease.ExpiresTime() }
 
 type serverConn struct {
-	base   string
-	http   *http.Client
-	key    ed25519.PublicKey // the server key, once certified by a pool license
-	pinned chan struct{}
-	mu     sync.Mutex
-	nonce  []byte // the next nonce the server handed out, if any
+	base  string
+	http  *http.Client
+	key   ed25519.PublicKey // the server key, once certified by a pool license
+	mu    sync.Mutex
+	nonce []byte // the next nonce the server handed out, if any
 }
 
 func (f *Floating) now() time.Time {

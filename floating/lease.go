@@ -357,16 +357,3 @@ func ParseProof(data []byte) (*Proof, error) {
 	}
 	return p, nil
 }
-
-// sameFeatures reports whether two sorted feature lists are equal.
-func sameFeatures(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !bytes.Equal([]byte(a[i]), []byte(b[i])) {
-			return false
-		}
-	}
-	return true
-}

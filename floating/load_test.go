@@ -23,14 +23,13 @@ import (
 
 // loadStats are the figures of one load run.
 type loadStats struct {
-	clients, held            int
-	grants                   []time.Duration
-	heartbeats               int64
-	heartbeatTime            time.Duration
-	consumed                 uint64
-	memPerLease              float64
-	rawSign, rawCommit       time.Duration
-	refusedOverPool, errored int64
+	clients, held      int
+	grants             []time.Duration
+	heartbeats         int64
+	heartbeatTime      time.Duration
+	consumed           uint64
+	memPerLease        float64
+	rawSign, rawCommit time.Duration
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
