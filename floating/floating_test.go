@@ -528,3 +528,58 @@ func TestOpenAPI(t *testing.T) {
 		}
 	}
 }
+
+// A seat stored in the client's state is a license for client.Verifier;
+// Hold renews in the background and Close releases.
+func TestVerifierAndHold(t *testing.T) {
+	f := newFixture(t, defaultPool())
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := client.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := st.CreateInstallation(testkeys.Rand("verifier client"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.client("unused")
+	c.Installation = inst
+	c.Features = []string{"render"}
+	v := &client.Verifier{Product: product, VendorKeys: []*crypto.Public{f.vendor.Public()}, Dir: dir, Now: f.clock.Now}
+	if _, err := v.Verify(); result.CodeOf(err) != result.NotActivated {
+		t.Fatalf("before: %v", err)
+	}
+	var renewErrs atomic.Int32
+	held, err := c.Hold(ctx, func(error) { renewErrs.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.StoreLease(product, held.Seat().Token); err != nil {
+		t.Fatal(err)
+	}
+	lic, err := v.Verify()
+	if err != nil {
+		t.Fatalf("verify with a lease: %v", err)
+	}
+	if _, ok := lic.Features["render"]; !ok || lic.LeaseUntil != held.Seat().Lease.Expires {
+		t.Errorf("license from a lease: features %v, lease until %d", lic.Features, lic.LeaseUntil)
+	}
+	if _, ok := lic.Features["base"]; !ok {
+		t.Errorf("unpooled license features are kept: %v", lic.Features)
+	}
+	v2 := *v
+	v2.Now = func() time.Time { return held.Seat().Expires() }
+	if _, err := v2.Verify(); result.CodeOf(err) != result.LeaseExpired {
+		t.Errorf("after the lease: %v", err)
+	}
+	if err := held.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.srv.Status()[0]; s.Held != 0 {
+		t.Errorf("Close did not release: %+v", s)
+	}
+	if renewErrs.Load() != 0 {
+		t.Errorf("%d renewal errors", renewErrs.Load())
+	}
+}
