@@ -35,6 +35,7 @@ const (
 	CodeFeatureSeats       = "feature_seats_exhausted"
 	CodeFeatureNotLicensed = "feature_not_licensed"
 	CodeUnknownProduct     = "unknown_product"
+	CodeLicenseNotValid    = "license_not_valid"
 	CodeNonceInvalid       = "nonce_invalid"
 	CodeProofInvalid       = "proof_invalid"
 	CodeWrongServer        = "wrong_server"
@@ -65,6 +66,7 @@ var statusOf = map[string]int{
 	CodeFeatureSeats:       http.StatusConflict,
 	CodeFeatureNotLicensed: http.StatusForbidden,
 	CodeUnknownProduct:     http.StatusNotFound,
+	CodeLicenseNotValid:    http.StatusServiceUnavailable,
 	CodeNonceInvalid:       http.StatusUnauthorized,
 	CodeProofInvalid:       http.StatusUnauthorized,
 	CodeWrongServer:        http.StatusBadRequest,

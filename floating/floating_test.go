@@ -583,3 +583,33 @@ func TestVerifierAndHold(t *testing.T) {
 		t.Errorf("%d renewal errors", renewErrs.Load())
 	}
 }
+
+// No lease outlives the pool license, and none is granted after it ends.
+func TestPoolLicenseWindow(t *testing.T) {
+	vendor := testkeys.Identity(crypto.RoleVendor, "vendor")
+	server := testkeys.Identity(crypto.RoleInstallation, "server")
+	key, _ := licensekey.New(testkeys.Rand("pool key"))
+	req, err := request.New(request.Params{Product: product, LicenseKey: key, Fingerprint: bytes.Repeat([]byte{7}, request.FPSize), Vendor: vendor.Public(), Now: t0.Add(-time.Hour)}, server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := response.New(vendor, req, response.Params{LicenseKey: key, ActivationID: bytes.Repeat([]byte{1}, 16), Product: product, Licensee: "ACME",
+		Issued: t0.Add(-time.Hour), Expires: t0.Add(100 * time.Second), Pool: defaultPool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{vendor: vendor, server: server, lic: s.Bytes, clock: newClock(t0), db: filepath.Join(t.TempDir(), "w.db")}
+	f.start(t)
+	t.Cleanup(f.stop)
+	seat, err := f.client("a").Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seat.Expires() != t0.Add(100*time.Second) {
+		t.Errorf("lease ends %s, after the pool license (%s)", seat.Expires(), t0.Add(100*time.Second))
+	}
+	f.clock.Add(100 * time.Second)
+	if _, err := f.client("b").Acquire(context.Background()); code(err) != floating.CodeLicenseNotValid {
+		t.Errorf("after the pool license: %v", err)
+	}
+}

@@ -205,6 +205,30 @@ func (s *Server) KeyID() crypto.KeyID { return s.kid }
 // Identity is the server's installation identity.
 func (s *Server) Identity() *crypto.Identity { return s.id }
 
+// end is when the pool license stops (its expiry or its own lease with
+// the desk, whichever is first): no lease outlives it.
+func (p *pool) end() int64 {
+	e := int64(1<<62 - 1)
+	if p.lic.Expires != 0 {
+		e = p.lic.Expires
+	}
+	if p.lic.LeaseUntil != 0 {
+		e = min(e, p.lic.LeaseUntil)
+	}
+	return e
+}
+
+// usable refuses grants and renewals outside the pool license's window.
+func (p *pool) usable(t int64) error {
+	if t < p.lic.NotBefore-3600 {
+		return errorf(CodeLicenseNotValid, "the pool license of %q is not valid yet (from %s): check the server's clock", p.product, p.lic.NotBeforeTime().Format(time.RFC3339))
+	}
+	if t >= p.end() {
+		return errorf(CodeLicenseNotValid, "the pool license of %q ended on %s: the server needs a renewed license", p.product, time.Unix(p.end(), 0).UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 func (p *pool) add(l *lease) {
 	p.leases[l.client] = l
 	p.held++
@@ -372,6 +396,12 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 	}
 	now := s.now()
 	t := now.Unix()
+	if err := pl.usable(t); err != nil {
+		return nil, err
+	}
+	if borrowUntil != 0 && borrowUntil > pl.end() {
+		return nil, errorf(CodeBorrowTooLong, "a seat may be borrowed until the pool license ends (%s) at the latest", time.Unix(pl.end(), 0).UTC().Format(time.RFC3339))
+	}
 	var client [32]byte
 	copy(client[:], p.Client)
 
@@ -444,7 +474,7 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 	if borrowUntil != 0 {
 		l.expires, l.borrowed = borrowUntil, true
 	} else {
-		l.expires = t + int64(pol.LeaseTTL)
+		l.expires = min(t+int64(pol.LeaseTTL), pl.end())
 	}
 	pl.add(l)
 	s.byID[l.id] = l
@@ -506,7 +536,11 @@ func (s *Server) Renew(proof []byte, c Credentials) (*Grant, error) {
 		s.mu.Unlock()
 		return s.grant(pl, &snapshot)
 	}
-	l.expires = t + int64(pl.lic.Pool.LeaseTTL)
+	if err := pl.usable(t); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	l.expires = min(t+int64(pl.lic.Pool.LeaseTTL), pl.end())
 	if l.issued > t {
 		l.issued = t
 	}
