@@ -657,13 +657,14 @@ func (a *app) cmdLicenseShow(args []string) error {
 		Issued       string `json:"issued"`
 		LeaseUntil   string `json:"lease_until,omitempty"`
 		Released     bool   `json:"released"`
+		Pool         string `json:"pool,omitempty"` // a floating server: one machine, N seats
 	}
 	j := toJSON(lic)
 	used := 0
 	var list []actJSON
 	for _, x := range acts {
 		aj := actJSON{ID: x.ID, Installation: crypto.KeyIDOf(x.InstallKey).String(), Fingerprint: fmt.Sprintf("%x", x.Fingerprint),
-			Issued: x.Issued.UTC().Format(time.RFC3339), Released: x.Released}
+			Issued: x.Issued.UTC().Format(time.RFC3339), Released: x.Released, Pool: poolOf(x.License)}
 		if !x.LeaseUntil.IsZero() {
 			aj.LeaseUntil = x.LeaseUntil.UTC().Format(time.RFC3339)
 		}
@@ -717,6 +718,9 @@ func (a *app) cmdLicenseShow(args []string) error {
 			state = "released"
 		}
 		fmt.Fprintf(w, "activation:   %s  installation %s  issued %s  %s\n", x.ID, x.Installation, x.Issued, state)
+		if x.Pool != "" {
+			fmt.Fprintf(w, "              floating server: %s\n", x.Pool)
+		}
 	}
 	return nil
 }

@@ -26,3 +26,13 @@ func signText(d *desk.Desk, text []byte, pool string) (*desk.Issued, error) {
 	}
 	return d.SignPool(context.Background(), b, p)
 }
+
+// poolOf describes the pool of a signed license ("" for a node-locked
+// one), for license show: a floating server is one machine with N seats.
+func poolOf(signed []byte) string {
+	l, _, err := response.ParseUnverified(signed)
+	if err != nil || l.Pool == nil {
+		return ""
+	}
+	return l.Pool.String()
+}

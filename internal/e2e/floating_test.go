@@ -56,6 +56,7 @@ type floatingSetup struct {
 	vendorKey string // @file
 	state     string // the server's state folder
 	bin       string
+	key       string // the license key of the server's license
 }
 
 func (f *floatingSetup) server(args ...string) out {
@@ -70,6 +71,7 @@ func newFloating(t *testing.T, pool string) *floatingSetup {
 	desk, vk := initDesk(t, e)
 	f := &floatingSetup{e: e, desk: desk, vendorKey: vk, state: filepath.Join(t.TempDir(), "server"), bin: airlockServer(t)}
 	key := createLicense(t, e, desk, "--max-machines", "1", "--feature", "render=0")
+	f.key = key
 	expectOK(t, f.server("init", "--vendor-key", vk))
 	req := filepath.Join(t.TempDir(), "server-request.txt")
 	o := f.server("request", "--product", "acme-cad", "--license-key", key, "-o", req)
@@ -120,6 +122,11 @@ type floatingJSON struct {
 // SIGKILL of the server.
 func TestFloatingThreeClientsTwoSeats(t *testing.T) {
 	f := newFloating(t, "seats=2,ttl=180,heartbeat=60,borrow-days=7")
+	// The desk's ledger shows the pool as what it is: one server, N seats.
+	o := f.e.vendor("--dir", f.desk, "license", "show", f.key)
+	expectOK(t, o)
+	expectContains(t, "license show", o.stdout, "seats:        1 of 1 used")
+	expectContains(t, "license show", o.stdout, "floating server: 2 seats, lease 180s (heartbeat 60s), borrow up to 7 days")
 	addr, cmd := f.serve(t)
 	if !strings.HasPrefix(addr, "127.0.0.1:") {
 		t.Fatalf("server listens on %s, not loopback", addr)
