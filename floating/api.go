@@ -206,6 +206,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		return map[string]any{"revoked": true}, nil
 	})
+	s.manageRoutes(h)
 	mux.HandleFunc("GET "+p+"/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)

@@ -516,7 +516,7 @@ func TestOpenAPI(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || doc.OpenAPI == "" {
 		t.Fatalf("openapi.json: %v", err)
 	}
-	for _, p := range []string{"/info", "/nonce", "/leases/acquire", "/leases/renew", "/leases/borrow", "/leases/release", "/consumptions", "/login", "/logout", "/status", "/leases", "/leases/{id}", "/users"} {
+	for _, p := range []string{"/info", "/nonce", "/leases/acquire", "/leases/renew", "/leases/borrow", "/leases/release", "/consumptions", "/login", "/logout", "/status", "/leases", "/leases/{id}", "/users", "/products", "/licenses", "/reload"} {
 		if doc.Paths[p] == nil {
 			t.Errorf("openapi.json lacks %s", p)
 		}

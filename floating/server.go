@@ -32,8 +32,11 @@ type Config struct {
 	// Auth is how clients authenticate beyond the proof of their
 	// installation key: AuthNone (the default), AuthLicenseKey or AuthUsers.
 	Auth string
-	Now  func() time.Time // nil means time.Now
-	Rand io.Reader        // nil means crypto/rand
+	// Activator, when set, lets the admin API make requests and install
+	// pool licenses (and Reload read them).
+	Activator Activator
+	Now       func() time.Time // nil means time.Now
+	Rand      io.Reader        // nil means crypto/rand
 }
 
 // Server hands out the seats of its pool licenses. Its methods are safe
@@ -46,6 +49,7 @@ type Server struct {
 	rand io.Reader
 	auth string
 	rate rateLimiter
+	act  Activator
 
 	mu    sync.Mutex
 	pools map[string]*pool
@@ -87,7 +91,7 @@ func New(c Config) (*Server, error) {
 		return nil, errors.New("floating: no server identity")
 	}
 	s := &Server{
-		id: c.Identity, kid: c.Identity.ID(), now: c.Now, rand: c.Rand, auth: c.Auth,
+		id: c.Identity, kid: c.Identity.ID(), now: c.Now, rand: c.Rand, auth: c.Auth, act: c.Activator,
 		pools: map[string]*pool{}, byID: map[[LeaseIDLen]byte]*lease{}, stop: make(chan struct{}),
 	}
 	if s.now == nil {

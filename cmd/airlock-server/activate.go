@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -104,23 +106,9 @@ func (a *app) cmdRequest(args []string) error {
 	if err := s.ensureAdmin(a); err != nil {
 		return err
 	}
-	keys, err := s.needVendorKeys()
+	req, err := s.request(*product, lk, *renew)
 	if err != nil {
 		return err
-	}
-	inst, err := s.st.Installation(nil)
-	if err != nil {
-		return err
-	}
-	v := &client.Verifier{Product: *product, VendorKeys: keys, Dir: s.dir, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
-	var req *request.Signed
-	if *renew {
-		req, err = v.RenewRequest(inst)
-	} else {
-		req, err = v.Request(inst, lk, nil)
-	}
-	if err != nil {
-		return fmt.Errorf("cannot make the request: %w", err)
 	}
 	if err := a.ui.WriteOutput(*out, req.Text()); err != nil {
 		return err
@@ -145,27 +133,12 @@ func (a *app) cmdActivate(args []string) error {
 	if err != nil {
 		return err
 	}
-	keys, err := s.needVendorKeys()
-	if err != nil {
-		return err
-	}
 	text, err := a.ui.Read(&input, fs.Args(), armor.License)
 	if err != nil {
 		return err
 	}
-	data, err := armor.DecodeKind(text, armor.License)
+	lic, err := s.install(text)
 	if err != nil {
-		return result.Wrap(result.Malformed, "not a valid license", err)
-	}
-	lic, _, err := response.Parse(data, keys...)
-	if err != nil {
-		return err
-	}
-	if lic.Pool == nil {
-		return cli.WithHint(errors.New("this license is not a pool license: a floating server needs one"), "the vendor signs the server's request with `airlock-vendor sign --pool seats=N …`")
-	}
-	v := &client.Verifier{Product: lic.Product, VendorKeys: keys, Dir: s.dir, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
-	if _, err := v.Activate(text); err != nil {
 		return err
 	}
 	exp := "never"
@@ -173,6 +146,92 @@ func (a *app) cmdActivate(args []string) error {
 		exp = lic.ExpiresTime().Format(time.RFC3339)
 	}
 	a.ui.Infof("pool license for %q installed: %s (expires %s)", lic.Product, lic.Pool, exp)
-	a.ui.Infof("a running server picks it up when restarted; next: airlock-server serve")
+	if ad, err := a.admin(s); err == nil {
+		if err := ad.Do(context.Background(), http.MethodPost, "/reload", struct{}{}, nil); err == nil {
+			a.ui.Infof("the running server serves it now")
+			return nil
+		}
+	}
+	a.ui.Infof("next: airlock-server serve")
 	return nil
 }
+
+// request makes an activation request for a pool license.
+func (s *server) request(product, licenseKey string, renew bool) (*request.Signed, error) {
+	keys, err := s.needVendorKeys()
+	if err != nil {
+		return nil, err
+	}
+	inst, err := s.st.Installation(nil)
+	if err != nil {
+		return nil, err
+	}
+	v := &client.Verifier{Product: product, VendorKeys: keys, Dir: s.dir, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
+	var req *request.Signed
+	if renew {
+		req, err = v.RenewRequest(inst)
+	} else {
+		req, err = v.Request(inst, licenseKey, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot make the request: %w", err)
+	}
+	return req, nil
+}
+
+// install verifies a pool license (armored text) for this server and
+// installs it.
+func (s *server) install(text []byte) (*response.License, error) {
+	keys, err := s.needVendorKeys()
+	if err != nil {
+		return nil, err
+	}
+	data, err := armor.DecodeKind(text, armor.License)
+	if err != nil {
+		return nil, result.Wrap(result.Malformed, "not a valid license", err)
+	}
+	lic, _, err := response.Parse(data, keys...)
+	if err != nil {
+		return nil, err
+	}
+	if lic.Pool == nil {
+		return nil, cli.WithHint(errors.New("this license is not a pool license: a floating server needs one"), "the vendor signs the server's request with `airlock-vendor sign --pool seats=N …`")
+	}
+	v := &client.Verifier{Product: lic.Product, VendorKeys: keys, Dir: s.dir, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
+	if _, err := v.Activate(text); err != nil {
+		return nil, err
+	}
+	return lic, nil
+}
+
+// activator is the server's floating.Activator: its own activation,
+// through its state folder.
+type activator struct {
+	a *app
+	s *server
+}
+
+func (x *activator) Request(product, licenseKey string, renew bool) ([]byte, error) {
+	if !renew {
+		lk, err := licensekey.Parse(licenseKey)
+		if err != nil {
+			return nil, err
+		}
+		licenseKey = lk
+	}
+	req, err := x.s.request(product, licenseKey, renew)
+	if err != nil {
+		return nil, err
+	}
+	return req.Text(), nil
+}
+
+func (x *activator) Install(text []byte) (string, error) {
+	lic, err := x.s.install(text)
+	if err != nil {
+		return "", err
+	}
+	return lic.Product, nil
+}
+
+func (x *activator) Licenses() ([][]byte, error) { return x.a.poolLicenses(x.s) }

@@ -63,7 +63,8 @@ func (a *app) cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.path("server.db"), Auth: *auth, Now: cli.NowFunc()})
+	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.path("server.db"), Auth: *auth, Now: cli.NowFunc(),
+		Activator: &activator{a: a, s: s}})
 	if err != nil {
 		return cli.Usagef("%v", err)
 	}
@@ -117,12 +118,24 @@ func (a *app) cmdServe(args []string) error {
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	hup := make(chan os.Signal, 1)
+	notifyReload(hup)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, "", "") }()
-	select {
-	case err := <-errc:
-		return err
-	case <-sig:
+wait:
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-hup:
+			if err := srv.Reload(); err != nil {
+				a.ui.Warnf("cannot reload the pool licenses: %v", err)
+			} else {
+				a.ui.Infof("pool licenses reloaded: %d served", len(srv.Status()))
+			}
+		case <-sig:
+			break wait
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -326,3 +326,45 @@ func TestFloatingSIGKILLUnderLoad(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// The seed's addProduct through the admin API: a server started with no
+// license makes its request, the desk signs it, the license goes in through
+// the API, and the pool is served at once, with no restart.
+func TestFloatingAdminActivation(t *testing.T) {
+	e := newEnv(t)
+	desk, vk := initDesk(t, e)
+	f := &floatingSetup{e: e, desk: desk, vendorKey: vk, state: filepath.Join(t.TempDir(), "server"), bin: airlockServer(t)}
+	key := createLicense(t, e, desk, "--max-machines", "1")
+	addr, _ := f.serve(t) // a fresh machine: serve makes its state
+	expectOK(t, f.server("init", "--vendor-key", vk))
+	tok := strings.TrimSpace(string(readFile(t, filepath.Join(f.state, "admin.token"))))
+	pub, err := crypto.ParsePublic(strings.TrimSpace(string(readFile(t, filepath.Join(f.state, "installation.pub")))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad := floating.NewAdmin(addr, pub.Sign, tok)
+	ctx := context.Background()
+	var pr floating.ProductResponse
+	if err := ad.Do(ctx, "POST", "/products", floating.ProductRequest{Product: "acme-cad", LicenseKey: key}, &pr); err != nil {
+		t.Fatal(err)
+	}
+	req := filepath.Join(t.TempDir(), "req.txt")
+	writeFile(t, req, []byte(pr.Request))
+	lic := filepath.Join(t.TempDir(), "lic.txt")
+	expectOK(t, e.vendor("--dir", desk, "sign", "--pool", "seats=3", req, "-o", lic))
+	var st floating.PoolStatus
+	if err := ad.Do(ctx, "POST", "/licenses", floating.LicenseRequest{License: string(readFile(t, lic))}, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Product != "acme-cad" || st.Seats != 3 {
+		t.Fatalf("installed: %+v", st)
+	}
+	o := e.airlock("--state", filepath.Join(e.work, "c1"), "floating", "acquire", "--server", addr, "--product", "acme-cad",
+		"--vendor-key", vk, "--plaintext-key", "--json")
+	expectOK(t, o)
+	// Without the admin token: refused.
+	bad := floating.NewAdmin(addr, pub.Sign, "alst_nope")
+	if err := bad.Do(ctx, "POST", "/products", floating.ProductRequest{Product: "x", LicenseKey: key}, nil); !floating.IsCode(err, floating.CodeUnauthorized) {
+		t.Fatalf("no token: %v", err)
+	}
+}
