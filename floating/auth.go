@@ -80,7 +80,7 @@ func (s *Server) CreateToken(name, role string, ttl time.Duration) (string, time
 		exp = now.Add(ttl).UTC().Truncate(time.Second)
 		expUnix = exp.Unix()
 	}
-	if err := s.st.exec(stmt{`INSERT INTO tokens (hash, name, role, created, expires) VALUES (?, ?, ?, ?, ?)`,
+	if err := s.st.exec(stmt{`INSERT INTO floating_tokens (hash, name, role, created, expires) VALUES (?, ?, ?, ?, ?)`,
 		[]any{hashToken(tok), name, role, now.Unix(), expUnix}}); err != nil {
 		return "", time.Time{}, errorf(CodeInternal, "cannot store the token: %v", err)
 	}
@@ -89,7 +89,7 @@ func (s *Server) CreateToken(name, role string, ttl time.Duration) (string, time
 
 // RevokeToken revokes a bearer token at once.
 func (s *Server) RevokeToken(tok string) error {
-	if err := s.st.exec(stmt{`DELETE FROM tokens WHERE hash = ?`, []any{hashToken(tok)}}); err != nil {
+	if err := s.st.exec(stmt{`DELETE FROM floating_tokens WHERE hash = ?`, []any{hashToken(tok)}}); err != nil {
 		return errorf(CodeInternal, "cannot revoke the token: %v", err)
 	}
 	return nil
@@ -102,7 +102,7 @@ func (s *Server) checkToken(tok, role string) (string, error) {
 	}
 	var got string
 	var exp int64
-	err := s.st.db.QueryRow(`SELECT role, expires FROM tokens WHERE hash = ?`, hashToken(tok)).Scan(&got, &exp)
+	err := s.st.db.QueryRow(s.st.q(`SELECT role, expires FROM floating_tokens WHERE hash = ?`), hashToken(tok)).Scan(&got, &exp)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && exp != 0 && exp <= s.now().Unix() {
 		return "", errorf(CodeUnauthorized, "the bearer token is unknown, revoked or expired: log in again")
 	}
@@ -150,7 +150,7 @@ func (s *Server) SetUser(name, password, role string) error {
 		return errorf(CodeInternal, "cannot read randomness")
 	}
 	h := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonLen)
-	if err := s.st.exec(stmt{`INSERT INTO users (name, hash, salt, role) VALUES (?, ?, ?, ?)
+	if err := s.st.exec(stmt{`INSERT INTO floating_users (name, hash, salt, role) VALUES (?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, salt = excluded.salt, role = excluded.role`,
 		[]any{name, h, salt, role}}); err != nil {
 		return errorf(CodeInternal, "cannot store the user: %v", err)
@@ -167,7 +167,7 @@ func (s *Server) Login(host, name, password string) (*LoginResponse, error) {
 	}
 	var hash, salt []byte
 	var role string
-	err := s.st.db.QueryRow(`SELECT hash, salt, role FROM users WHERE name = ?`, name).Scan(&hash, &salt, &role)
+	err := s.st.db.QueryRow(s.st.q(`SELECT hash, salt, role FROM floating_users WHERE name = ?`), name).Scan(&hash, &salt, &role)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, errorf(CodeInternal, "cannot read the users: %v", err)
 	}

@@ -81,7 +81,7 @@ func (s *Server) SetLicenses(lics [][]byte) error {
 // loadPool reads one product's live leases and counters; called with s.mu
 // held, for a product with no pool before (so no write of it is pending).
 func (s *Server) loadPool(pl *pool) error {
-	rows, err := s.st.db.Query(`SELECT id, features, client, host, issued, expires, borrowed FROM leases WHERE product = ? AND expires > ?`, pl.product, s.now().Unix())
+	rows, err := s.st.db.Query(s.st.q(`SELECT id, features, client, host, issued, expires, borrowed FROM floating_leases WHERE product = ? AND expires > ?`), pl.product, s.now().Unix())
 	if err != nil {
 		return fmt.Errorf("cannot read the leases: %w", err)
 	}
@@ -108,7 +108,7 @@ func (s *Server) loadPool(pl *pool) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	crows, err := s.st.db.Query(`SELECT feature, used FROM counters WHERE product = ?`, pl.product)
+	crows, err := s.st.db.Query(s.st.q(`SELECT feature, used FROM floating_counters WHERE product = ?`), pl.product)
 	if err != nil {
 		return err
 	}

@@ -149,7 +149,7 @@ func (s *Server) load() error {
 	}
 	clear(s.byID)
 	now := s.now().Unix()
-	rows, err := s.st.db.Query(`SELECT id, product, features, client, host, issued, expires, borrowed FROM leases WHERE expires > ?`, now)
+	rows, err := s.st.db.Query(s.st.q(`SELECT id, product, features, client, host, issued, expires, borrowed FROM floating_leases WHERE expires > ?`), now)
 	if err != nil {
 		return fmt.Errorf("cannot read the leases: %w", err)
 	}
@@ -178,7 +178,7 @@ func (s *Server) load() error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	crows, err := s.st.db.Query(`SELECT product, feature, used FROM counters`)
+	crows, err := s.st.db.Query(s.st.q(`SELECT product, feature, used FROM floating_counters`))
 	if err != nil {
 		return fmt.Errorf("cannot read the counters: %w", err)
 	}
@@ -273,7 +273,7 @@ func (s *Server) sweep(p *pool, now int64) {
 	if len(ids) > 0 {
 		stmts := make([]stmt, 0, len(ids)+1)
 		for _, id := range ids {
-			stmts = append(stmts, stmt{`DELETE FROM leases WHERE id = ?`, []any{id}})
+			stmts = append(stmts, stmt{`DELETE FROM floating_leases WHERE id = ?`, []any{id}})
 		}
 		stmts = append(stmts, eventStmt(now, "expired", p.product, fmt.Sprintf("%d lease(s) expired", len(ids))))
 		s.st.enqueue(stmts...)
@@ -305,11 +305,11 @@ func (s *Server) sweeper() {
 }
 
 func eventStmt(at int64, kind, product, detail string) stmt {
-	return stmt{`INSERT INTO events (at, kind, product, detail) VALUES (?, ?, ?, ?)`, []any{at, kind, product, detail}}
+	return stmt{`INSERT INTO floating_events (at, kind, product, detail) VALUES (?, ?, ?, ?)`, []any{at, kind, product, detail}}
 }
 
 func upsertLease(l *lease) stmt {
-	return stmt{`INSERT INTO leases (id, product, features, client, host, issued, expires, borrowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	return stmt{`INSERT INTO floating_leases (id, product, features, client, host, issued, expires, borrowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET features = excluded.features, expires = excluded.expires, borrowed = excluded.borrowed, host = excluded.host`,
 		[]any{l.id[:], l.product, strings.Join(l.features, ","), l.client[:], l.host, l.issued, l.expires, l.borrowed}}
 }
@@ -548,7 +548,7 @@ func (s *Server) Renew(proof []byte, c Credentials) (*Grant, error) {
 	if l.issued > t {
 		l.issued = t
 	}
-	wait := s.st.enqueue(stmt{`UPDATE leases SET expires = ? WHERE id = ?`, []any{l.expires, l.id[:]}})
+	wait := s.st.enqueue(stmt{`UPDATE floating_leases SET expires = ? WHERE id = ?`, []any{l.expires, l.id[:]}})
 	snapshot := *l
 	s.mu.Unlock()
 	if err := <-wait; err != nil {
@@ -606,7 +606,7 @@ func (s *Server) Release(proof []byte, c Credentials) ([]byte, error) {
 func (s *Server) removeLease(pl *pool, l *lease, t int64, kind string) chan error {
 	pl.remove(l)
 	delete(s.byID, l.id)
-	return s.st.enqueue(stmt{`DELETE FROM leases WHERE id = ?`, []any{l.id[:]}}, eventStmt(t, kind, pl.product, hex.EncodeToString(l.id[:])))
+	return s.st.enqueue(stmt{`DELETE FROM floating_leases WHERE id = ?`, []any{l.id[:]}}, eventStmt(t, kind, pl.product, hex.EncodeToString(l.id[:])))
 }
 
 // ForceRelease drops a lease on the admin's word. The client's token
@@ -674,7 +674,7 @@ func (s *Server) Consume(proof []byte, c Credentials) (*Consumption, []byte, err
 	used += p.Amount
 	pl.counters[p.Feature] = used
 	wait := s.st.enqueue(
-		stmt{`INSERT INTO counters (product, feature, used) VALUES (?, ?, ?) ON CONFLICT (product, feature) DO UPDATE SET used = excluded.used`, []any{p.Product, p.Feature, int64(used)}},
+		stmt{`INSERT INTO floating_counters (product, feature, used) VALUES (?, ?, ?) ON CONFLICT (product, feature) DO UPDATE SET used = excluded.used`, []any{p.Product, p.Feature, int64(used)}},
 		eventStmt(t, "consumed", p.Product, fmt.Sprintf("%s +%d", p.Feature, p.Amount)))
 	s.mu.Unlock()
 	if err := <-wait; err != nil {

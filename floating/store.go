@@ -18,6 +18,8 @@ import (
 // fsync, and every operation is committed before its caller hears back.
 type store struct {
 	db    *sql.DB
+	pg    bool      // PostgreSQL: placeholders are $n
+	lock  *sql.Conn // PostgreSQL: holds the advisory lock of the one node
 	queue chan *write
 	done  chan struct{}
 }
@@ -35,7 +37,7 @@ type write struct {
 }
 
 const schema = `
-CREATE TABLE IF NOT EXISTS leases (
+CREATE TABLE IF NOT EXISTS floating_leases (
 	id BLOB PRIMARY KEY,
 	product TEXT NOT NULL,
 	features TEXT NOT NULL,
@@ -45,26 +47,26 @@ CREATE TABLE IF NOT EXISTS leases (
 	expires INTEGER NOT NULL,
 	borrowed INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS counters (
+CREATE TABLE IF NOT EXISTS floating_counters (
 	product TEXT NOT NULL,
 	feature TEXT NOT NULL,
 	used INTEGER NOT NULL,
 	PRIMARY KEY (product, feature)
 );
-CREATE TABLE IF NOT EXISTS tokens (
+CREATE TABLE IF NOT EXISTS floating_tokens (
 	hash BLOB PRIMARY KEY,
 	name TEXT NOT NULL,
 	role TEXT NOT NULL,
 	created INTEGER NOT NULL,
 	expires INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS users (
+CREATE TABLE IF NOT EXISTS floating_users (
 	name TEXT PRIMARY KEY,
 	hash BLOB NOT NULL,
 	salt BLOB NOT NULL,
 	role TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS events (
+CREATE TABLE IF NOT EXISTS floating_events (
 	seq INTEGER PRIMARY KEY AUTOINCREMENT,
 	at INTEGER NOT NULL,
 	kind TEXT NOT NULL,
@@ -73,9 +75,17 @@ CREATE TABLE IF NOT EXISTS events (
 );
 `
 
-// openStore opens (creating if needed, mode 0600) the SQLite database at
-// path.
+// IsPostgres reports whether a --db target names a PostgreSQL database.
+func IsPostgres(target string) bool {
+	return strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://")
+}
+
+// openStore opens the database: a postgres:// URL, or a SQLite file
+// (created if needed, mode 0600).
 func openStore(path string) (*store, error) {
+	if IsPostgres(path) {
+		return openPostgres(path)
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -104,9 +114,31 @@ func openStore(path string) (*store, error) {
 		db.Close()
 		return nil, fmt.Errorf("cannot set up the database: %w", err)
 	}
-	s := &store{db: db, queue: make(chan *write, 4096), done: make(chan struct{})}
+	return newStore(db, false, nil), nil
+}
+
+func newStore(db *sql.DB, pg bool, lock *sql.Conn) *store {
+	s := &store{db: db, pg: pg, lock: lock, queue: make(chan *write, 4096), done: make(chan struct{})}
 	go s.writer()
-	return s, nil
+	return s
+}
+
+// q adapts a query written with ? placeholders to the database.
+func (s *store) q(query string) string {
+	if !s.pg {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // maxGroup bounds how many writes share one transaction.
@@ -142,7 +174,7 @@ func (s *store) commit(group []*write) error {
 	}
 	for _, w := range group {
 		for _, st := range w.stmts {
-			if _, err := tx.Exec(st.q, st.args...); err != nil {
+			if _, err := tx.Exec(s.q(st.q), st.args...); err != nil {
 				_ = tx.Rollback()
 				return fmt.Errorf("cannot write to the database: %w", err)
 			}
@@ -169,5 +201,8 @@ func (s *store) exec(stmts ...stmt) error { return <-s.enqueue(stmts...) }
 func (s *store) close() error {
 	close(s.queue)
 	<-s.done
+	if s.lock != nil {
+		s.lock.Close()
+	}
 	return s.db.Close()
 }

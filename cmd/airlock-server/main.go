@@ -15,6 +15,7 @@ import (
 
 	"github.com/airlock-offline/airlock/client"
 	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/floating"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
 	"github.com/airlock-offline/airlock/internal/cli"
 )
@@ -25,6 +26,7 @@ type app struct {
 	ui         *cli.UI
 	state      string
 	vendorKeys []string
+	db         string
 }
 
 func main() {
@@ -35,6 +37,7 @@ func main() {
 func (a *app) globalFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.state, "state", a.state, "")
 	fs.StringArrayVar(&a.vendorKeys, "vendor-key", a.vendorKeys, "")
+	fs.StringVar(&a.db, "db", a.db, "")
 }
 
 func (a *app) newFlags(name string) *pflag.FlagSet {
@@ -132,9 +135,20 @@ func (a *app) stateDir() (string, error) {
 type server struct {
 	dir string
 	st  *client.State
+	db  string // the database: a postgres:// URL or "" (server.db in the state)
 }
 
 func (s *server) path(name string) string { return filepath.Join(s.dir, name) }
+
+// dbTarget is the database the server uses: the PostgreSQL URL kept in
+// the state (file "database", 0600: it may hold a password), else
+// server.db in the state folder.
+func (s *server) dbTarget() string {
+	if s.db != "" {
+		return s.db
+	}
+	return s.path("server.db")
+}
 
 // open opens the state folder; create makes it (and the installation key,
 // unencrypted: the server runs unattended) if it does not exist.
@@ -168,7 +182,44 @@ func (a *app) open(create bool) (*server, bool, error) {
 	if err := a.saveVendorKeys(s); err != nil {
 		return nil, false, err
 	}
+	if err := a.chooseDB(s); err != nil {
+		return nil, false, err
+	}
 	return s, made, nil
+}
+
+// chooseDB reads the database of the state, or keeps --db there. A state
+// stays on the database it started with: changing it would lose every
+// seat, so --db naming another one is refused.
+func (a *app) chooseDB(s *server) error {
+	b, err := cli.ReadFileLimited(s.path("database"), "the database file", 4096)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	kept := strings.TrimSpace(string(b))
+	want := a.db
+	if want == "" {
+		want = os.Getenv("AIRLOCK_SERVER_DB")
+	}
+	switch {
+	case want == "" || want == kept:
+		s.db = kept
+		return nil
+	case !floating.IsPostgres(want):
+		return cli.Usagef("--db takes a postgres:// URL (the default is server.db in the state folder)")
+	case kept != "" || fileExists(s.path("server.db")):
+		return cli.Usagef("this server already keeps its seats in another database; --db cannot move them")
+	}
+	if err := atomicfile.CreateExclusive(s.path("database"), []byte(want+"\n")); err != nil {
+		return fmt.Errorf("cannot record the database: %w", err)
+	}
+	s.db = want
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // saveVendorKeys keeps --vendor-key values in the state.

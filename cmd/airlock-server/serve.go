@@ -63,7 +63,7 @@ func (a *app) cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.path("server.db"), Auth: *auth, Now: cli.NowFunc(),
+	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Auth: *auth, Now: cli.NowFunc(),
 		Activator: &activator{a: a, s: s}})
 	if err != nil {
 		return cli.Usagef("%v", err)

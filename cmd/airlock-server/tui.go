@@ -33,7 +33,11 @@ Options:
     --state DIR         The state folder (default $AIRLOCK_SERVER_STATE, or
                         /var/lib/airlock-server as root, else
                         ~/.local/state/airlock-server).
-    --vendor-key KEY    The vendor's public key (AV1…); kept in the state.
+    --vendor-key KEY    The vendor's public key (AV1…, or @FILE); kept in the state.
+    --db URL            Keep the seats in PostgreSQL (postgres://…, or
+                        $AIRLOCK_SERVER_DB) instead of server.db in the
+                        state; given once (init or the first serve), kept.
+                        One server per database.
     --listen ADDR       Where serve listens (default 127.0.0.1:8743; use
                         0.0.0.0:8743 to serve the network).
     --auth MODE         none (default: clients prove their installation key),

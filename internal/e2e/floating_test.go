@@ -66,13 +66,13 @@ func (f *floatingSetup) server(args ...string) out {
 
 // newFloating makes a desk, a license for one server, and a server holding
 // a pool license described by pool.
-func newFloating(t *testing.T, pool string) *floatingSetup {
+func newFloating(t *testing.T, pool string, initArgs ...string) *floatingSetup {
 	e := newEnv(t)
 	desk, vk := initDesk(t, e)
 	f := &floatingSetup{e: e, desk: desk, vendorKey: vk, state: filepath.Join(t.TempDir(), "server"), bin: airlockServer(t)}
 	key := createLicense(t, e, desk, "--max-machines", "1", "--feature", "render=0")
 	f.key = key
-	expectOK(t, f.server("init", "--vendor-key", vk))
+	expectOK(t, f.server(append([]string{"init", "--vendor-key", vk}, initArgs...)...))
 	req := filepath.Join(t.TempDir(), "server-request.txt")
 	o := f.server("request", "--product", "acme-cad", "--license-key", key, "-o", req)
 	expectOK(t, o)
@@ -366,5 +366,36 @@ func TestFloatingAdminActivation(t *testing.T) {
 	bad := floating.NewAdmin(addr, pub.Sign, "alst_nope")
 	if err := bad.Do(ctx, "POST", "/products", floating.ProductRequest{Product: "x", LicenseKey: key}, nil); !floating.IsCode(err, floating.CodeUnauthorized) {
 		t.Fatalf("no token: %v", err)
+	}
+}
+
+// The server on PostgreSQL (--db): seats shared and kept across a SIGKILL,
+// and the URL's password never printed.
+func TestFloatingPostgres(t *testing.T) {
+	target, password := postgresLedger(t)
+	f := newFloating(t, "seats=1", "--db", target)
+	addr, cmd := f.serve(t)
+	acquire := func(name string) (out, floatingJSON) {
+		o := f.e.airlock("--state", filepath.Join(f.e.work, name), "floating", "acquire", "--server", addr, "--product", "acme-cad",
+			"--vendor-key", f.vendorKey, "--plaintext-key", "--json")
+		return o, decodeJSON[floatingJSON](t, o)
+	}
+	o, _ := acquire("a")
+	expectOK(t, o)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	addr, _ = f.serve(t)
+	o, j := acquire("b")
+	expect(t, o, 1)
+	if j.Result != floating.CodeNoSeat {
+		t.Fatalf("after SIGKILL on PostgreSQL: %+v", j)
+	}
+	st := f.server("status")
+	expectOK(t, st)
+	expectContains(t, "status", st.stdout, "1 of 1 held")
+	if password != "" {
+		for _, x := range []out{o, st} {
+			expectNotContains(t, "output", x.stdout+x.stderr, password)
+		}
 	}
 }
