@@ -399,3 +399,64 @@ func TestFloatingPostgres(t *testing.T) {
 		}
 	}
 }
+
+// Borrowing, returning and consuming through airlock floating, and the
+// commands' usage errors.
+func TestFloatingBorrowConsumeCLI(t *testing.T) {
+	f := newFloating(t, "seats=1,borrow-days=7,consumption=10+2")
+	addr, cmd := f.serve(t)
+	state := filepath.Join(f.e.work, "laptop")
+	fl := func(args ...string) out {
+		return f.e.airlock(append([]string{"--state", state, "floating"}, append(args, "--product", "acme-cad", "--vendor-key", f.vendorKey)...)...)
+	}
+	o := fl("borrow", "--server", addr, "--until", "3d", "--plaintext-key", "--json")
+	expectOK(t, o)
+	if j := decodeJSON[floatingJSON](t, o); j.Result != "ok" {
+		t.Fatalf("borrow: %+v", j)
+	}
+	// The server goes away: the borrowed seat verifies with no server.
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	o = f.e.at(t0.Add(2*day)).airlock("--state", state, "verify", "--product", "acme-cad", "--vendor-key", f.vendorKey)
+	expectOK(t, o)
+	o = fl("status", "--json")
+	expectOK(t, o)
+	addr, _ = f.serve(t)
+	o = f.e.airlock("--state", filepath.Join(f.e.work, "desktop"), "floating", "acquire", "--server", addr, "--product", "acme-cad",
+		"--vendor-key", f.vendorKey, "--plaintext-key", "--json")
+	expect(t, o, 1) // the one seat is borrowed
+	expectOK(t, fl("return", "--server", addr))
+	o = f.e.airlock("--state", filepath.Join(f.e.work, "desktop"), "floating", "acquire", "--server", addr, "--product", "acme-cad",
+		"--vendor-key", f.vendorKey, "--json")
+	expectOK(t, o)
+	// Consumption: 10 + 2 overage; past it nothing is counted.
+	o = fl("consume", "--server", addr, "--amount", "11", "--json")
+	expectOK(t, o)
+	expectContains(t, "consume", o.stdout, `"overage_used": 1`)
+	o = fl("consume", "--server", addr, "--amount", "2", "--json")
+	expect(t, o, 1)
+	if j := decodeJSON[floatingJSON](t, o); j.Result != floating.CodeConsumptionCap {
+		t.Fatalf("over the cap: %+v", j)
+	}
+	o = f.server("status", "--json")
+	expectContains(t, "status", o.stdout, `"": 11`)
+
+	// Usage errors: exit 2, nothing done.
+	for _, args := range [][]string{
+		{"floating"},
+		{"floating", "acquire", "--product", "acme-cad", "--vendor-key", f.vendorKey},
+		{"floating", "borrow", "--server", addr, "--product", "acme-cad", "--vendor-key", f.vendorKey},
+		{"floating", "consume", "--server", addr, "--product", "acme-cad", "--vendor-key", f.vendorKey},
+		{"floating", "fly", "--product", "acme-cad"},
+	} {
+		o := f.e.airlock(append([]string{"--state", state}, args...)...)
+		expect(t, o, 2)
+	}
+	for _, args := range [][]string{{"release"}, {"release", "xyz"}, {"serve", "extra"}, {"nope"}, {"serve", "--db", "mysql://x"}} {
+		expect(t, f.server(args...), 2)
+	}
+	out := filepath.Join(t.TempDir(), "req.txt")
+	o = f.server("request", "--product", "acme-cad", "--license-key", "not-a-key", "-o", out)
+	expect(t, o, 2)
+	expectNoFile(t, out)
+}
