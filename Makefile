@@ -116,6 +116,8 @@ bench: deps test-deps
 	$(GO) run ./internal/benchreport
 	@echo "floating server: 1,000 concurrent clients over TLS on loopback with 10,000 leases held (SQLite)"
 	AIRLOCK_FLOATING_BENCH=1 $(GO) test -count=1 -v -run '^TestLoad1000$$' ./floating | grep -v -e '^=== RUN' -e '^    load_test'
+	@echo "floating server alone (no TLS, no clients): one heartbeat = verify the proof, commit durably (grouped), sign the lease"
+	$(GO) test -run '^$$' -bench ServerRenew -benchtime 20000x ./floating
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./response ./fingerprint
 	@echo "ledger: one durable Record, and a batch of 1000, on SQLite and on a private PostgreSQL server (loopback)"
 	bash scripts/postgres.sh run $(GO) test -run '^$$' -bench . -benchtime 2s ./ledger
