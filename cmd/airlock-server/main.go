@@ -92,6 +92,8 @@ func (a *app) run(args []string) int {
 		err = a.cmdRequest(args)
 	case "activate":
 		err = a.cmdActivate(args)
+	case "deactivate":
+		err = a.cmdDeactivate(args)
 	case "serve":
 		err = a.cmdServe(args)
 	case "status":

@@ -4,6 +4,8 @@ const usage = `Usage:
     airlock-server serve [--listen ADDR] [--auth MODE]
     airlock-server request --product P --license-key K [--vendor-key AV1…] [-o FILE] [--qr-png FILE] [--qr]
     airlock-server activate [FILE | -]
+    airlock-server request --renew --product P [-o FILE]
+    airlock-server deactivate --product P [-o FILE]
     airlock-server status [--json]
     airlock-server leases [--json]
     airlock-server release LEASE_ID
@@ -22,7 +24,10 @@ Commands:
                 flags it makes its state folder if needed, listens on
                 127.0.0.1:8743, and says what to do next.
     request     Write an activation request for a pool license.
-    activate    Install the pool license the desk signed.
+    activate    Install the pool license the desk signed (a running server
+                serves it at once).
+    deactivate  Remove a pool license and write the signed receipt that
+                frees the server's seat at the desk.
     status      Show the server key, its pool licenses and the seats in use.
     leases      List the seats held.
     release     Give a held seat back now (the admin's force-release).

@@ -460,3 +460,38 @@ func TestFloatingBorrowConsumeCLI(t *testing.T) {
 	expect(t, o, 2)
 	expectNoFile(t, out)
 }
+
+// The pool license goes through the rest of the lifecycle like any
+// license: renewal keeps the pool (with plain airlock-vendor sign), and a
+// deactivation receipt frees the server's seat at the desk.
+func TestFloatingRenewAndDeactivate(t *testing.T) {
+	e := newEnv(t)
+	desk, vk := initDesk(t, e)
+	f := &floatingSetup{e: e, desk: desk, vendorKey: vk, state: filepath.Join(t.TempDir(), "server"), bin: airlockServer(t)}
+	f.key = createLicense(t, e, desk, "--max-machines", "1", "--lease", "30d")
+	expectOK(t, f.server("init", "--vendor-key", vk))
+	req := filepath.Join(t.TempDir(), "req.txt")
+	expectOK(t, f.server("request", "--product", "acme-cad", "--license-key", f.key, "-o", req))
+	lic := filepath.Join(t.TempDir(), "pool.txt")
+	expectOK(t, e.vendor("--dir", desk, "sign", "--pool", "seats=4,borrow-days=2", req, "-o", lic))
+	expectOK(t, f.server("activate", lic))
+
+	// A day later the server renews its lease with the desk.
+	later := &floatingSetup{e: e.at(t0.Add(day)), desk: desk, vendorKey: vk, state: f.state, bin: f.bin}
+	ren := filepath.Join(t.TempDir(), "renew.txt")
+	expectOK(t, later.server("request", "--renew", "--product", "acme-cad", "-o", ren))
+	lic2 := filepath.Join(t.TempDir(), "pool2.txt")
+	expectOK(t, later.e.vendor("--dir", desk, "sign", ren, "-o", lic2))
+	o := later.server("activate", lic2)
+	expectOK(t, o)
+	expectContains(t, "activate", o.stderr, "4 seats, lease 180s (heartbeat 60s), borrow up to 2 days")
+
+	// Deactivation: a receipt, imported at the desk, frees the seat.
+	rcpt := filepath.Join(t.TempDir(), "receipt.txt")
+	o = later.server("deactivate", "--product", "acme-cad", "-o", rcpt)
+	expectOK(t, o)
+	expectOK(t, later.e.vendor("--dir", desk, "receipt", "import", rcpt))
+	o = later.e.vendor("--dir", desk, "license", "show", f.key)
+	expectOK(t, o)
+	expectContains(t, "license show", o.stdout, "seats:        0 of 1 used")
+}
