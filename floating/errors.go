@@ -39,6 +39,7 @@ const (
 	CodeNonceInvalid       = "nonce_invalid"
 	CodeProofInvalid       = "proof_invalid"
 	CodeWrongServer        = "wrong_server"
+	CodeClientNotAllowed   = "client_not_allowed"
 	CodeLeaseUnknown       = "lease_unknown"
 	CodeLeaseExpired       = "lease_expired"
 	CodeNotHolder          = "not_lease_holder"
@@ -70,6 +71,7 @@ var statusOf = map[string]int{
 	CodeNonceInvalid:       http.StatusUnauthorized,
 	CodeProofInvalid:       http.StatusUnauthorized,
 	CodeWrongServer:        http.StatusBadRequest,
+	CodeClientNotAllowed:   http.StatusForbidden,
 	CodeLeaseUnknown:       http.StatusNotFound,
 	CodeLeaseExpired:       http.StatusGone,
 	CodeNotHolder:          http.StatusForbidden,

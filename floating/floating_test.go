@@ -613,3 +613,30 @@ func TestPoolLicenseWindow(t *testing.T) {
 		t.Errorf("after the pool license: %v", err)
 	}
 }
+
+// A server with a list of allowed clients refuses every other installation
+// with a coded error, and counts nothing for it.
+func TestAllowedClients(t *testing.T) {
+	f := &fixture{vendor: testkeys.Identity(crypto.RoleVendor, "vendor"), server: testkeys.Identity(crypto.RoleInstallation, "server"),
+		clock: newClock(t0), db: filepath.Join(t.TempDir(), "a.db")}
+	f.lic = poolLicense(t, f.vendor, f.server, defaultPool(), nil)
+	srv, err := floating.New(floating.Config{Identity: f.server, Licenses: [][]byte{f.lic}, DB: f.db, Now: f.clock.Now,
+		AllowedClients: [][]byte{testkeys.Identity(crypto.RoleInstallation, "a").Public().Sign}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	kid := srv.KeyID()
+	for _, name := range []string{"a", "b"} {
+		inst := testkeys.Identity(crypto.RoleInstallation, name)
+		n, _ := srv.Nonce()
+		p, _ := floating.SignProof(inst, &floating.Proof{Op: floating.OpAcquire, Nonce: n, Server: kid[:], Product: product})
+		_, err := srv.Acquire(p, floating.Credentials{})
+		if name == "a" && err != nil || name == "b" && code(err) != floating.CodeClientNotAllowed {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if st := srv.Status()[0]; st.Held != 1 {
+		t.Errorf("held %d", st.Held)
+	}
+}

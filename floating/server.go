@@ -32,6 +32,9 @@ type Config struct {
 	// Auth is how clients authenticate beyond the proof of their
 	// installation key: AuthNone (the default), AuthLicenseKey or AuthUsers.
 	Auth string
+	// AllowedClients, when not nil, are the only installation keys (Ed25519
+	// public keys) that may take seats; others get client_not_allowed.
+	AllowedClients [][]byte
 	// Activator, when set, lets the admin API make requests and install
 	// pool licenses (and Reload read them).
 	Activator Activator
@@ -42,14 +45,15 @@ type Config struct {
 // Server hands out the seats of its pool licenses. Its methods are safe
 // for concurrent use.
 type Server struct {
-	id   *crypto.Identity
-	kid  crypto.KeyID
-	st   *store
-	now  func() time.Time
-	rand io.Reader
-	auth string
-	rate rateLimiter
-	act  Activator
+	id      *crypto.Identity
+	kid     crypto.KeyID
+	st      *store
+	now     func() time.Time
+	rand    io.Reader
+	auth    string
+	rate    rateLimiter
+	act     Activator
+	allowed map[[32]byte]bool // nil: every client
 
 	mu    sync.Mutex
 	pools map[string]*pool
@@ -108,6 +112,15 @@ func New(c Config) (*Server, error) {
 		return nil, fmt.Errorf("floating: unknown authentication mode %q (want %s, %s or %s)", s.auth, AuthNone, AuthLicenseKey, AuthUsers)
 	}
 	s.nonces.init()
+	if c.AllowedClients != nil {
+		s.allowed = map[[32]byte]bool{}
+		for _, k := range c.AllowedClients {
+			if len(k) != 32 {
+				return nil, errors.New("floating: an allowed client key is not an Ed25519 public key")
+			}
+			s.allowed[[32]byte(k)] = true
+		}
+	}
 	for _, b := range c.Licenses {
 		lic, _, err := response.ParseUnverified(b)
 		if err != nil {
@@ -336,6 +349,9 @@ func (s *Server) check(proof []byte, op string, c Credentials) (*Proof, *pool, e
 	}
 	if !bytes.Equal(p.Server, s.kid[:]) {
 		return nil, nil, errorf(CodeWrongServer, "the proof is for another server")
+	}
+	if s.allowed != nil && !s.allowed[[32]byte(p.Client)] {
+		return nil, nil, errorf(CodeClientNotAllowed, "installation %s is not on this server's list of allowed clients", crypto.KeyIDOf(p.Client))
 	}
 	if !s.nonces.use(p.Nonce, s.now()) {
 		return nil, nil, errorf(CodeNonceInvalid, "the nonce is unknown, used or expired: ask for a new one")

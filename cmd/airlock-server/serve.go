@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/airlock-offline/airlock/client"
+	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/floating"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
@@ -39,6 +40,7 @@ func (a *app) cmdServe(args []string) error {
 	certFile := fs.String("tls-cert", "", "")
 	keyFile := fs.String("tls-key", "", "")
 	names := fs.StringArray("name", nil, "")
+	allowFile := fs.String("allow-clients", "", "")
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
@@ -63,8 +65,14 @@ func (a *app) cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	var allowed [][]byte
+	if *allowFile != "" {
+		if allowed, err = a.readAllowed(*allowFile); err != nil {
+			return err
+		}
+	}
 	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Auth: *auth, Now: cli.NowFunc(),
-		Activator: &activator{a: a, s: s}})
+		Activator: &activator{a: a, s: s}, AllowedClients: allowed})
 	if err != nil {
 		return cli.Usagef("%v", err)
 	}
@@ -184,6 +192,28 @@ func (a *app) poolLicenses(s *server) ([][]byte, error) {
 			return nil, err
 		}
 		out = append(out, b)
+	}
+	return out, nil
+}
+
+// readAllowed reads --allow-clients: one installation public key (AI1…)
+// per line; blank lines and lines starting with # are skipped.
+func (a *app) readAllowed(file string) ([][]byte, error) {
+	b, err := a.ui.ReadLimited(file, "the allowed clients file", cli.MaxInput)
+	if err != nil {
+		return nil, err
+	}
+	out := [][]byte{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		p, err := crypto.ParsePublic(line)
+		if err != nil || p.Role != crypto.RoleInstallation {
+			return nil, cli.Usagef("--allow-clients: line %d is not an installation public key (AI1…)", i+1)
+		}
+		out = append(out, p.Sign)
 	}
 	return out, nil
 }

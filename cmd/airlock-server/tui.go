@@ -48,6 +48,9 @@ Options:
     --auth MODE         none (default: clients prove their installation key),
                         license-key (they also send the pool's license key),
                         or users (they also log in).
+    --allow-clients F   Only the installations whose public keys (AI1…, one
+                        per line; airlock status shows a machine's) are in
+                        F may take seats; others get client_not_allowed.
     --tls-cert F, --tls-key F
                         An organisation's own certificate instead of the one
                         made from the server key (clients then need --ca).
