@@ -9,6 +9,7 @@ FUZZTIME ?= 5s
 # package:target pairs run by `make fuzz` (every parser).
 FUZZ_TARGETS := \
 	./internal/armor:FuzzDecode \
+	./internal/armor:FuzzCollector \
 	./crypto:FuzzParseSigned \
 	./crypto:FuzzParseKeyFile \
 	./request:FuzzVerify \
@@ -53,11 +54,17 @@ demo: build
 	@BIN=$(BIN) bash examples/floating.sh
 
 # Debian packages the tests use: independent QR decoders to cross-check
-# ours, and the PC/SC stack (pcscd with the vpcd virtual reader) that the
-# hardware-key tests plug their virtual cards into.
-TEST_APT := zbarimg:zbar-tools ZXingReader:zxing-cpp-tools pcscd:pcscd pkg-config:pkg-config \
+# ours, ImageMagick to make phone photos of codes the way the bug report
+# did, the PC/SC stack (pcscd with the vpcd virtual reader) that the
+# hardware-key tests plug their virtual cards into, the tools people set up
+# real tokens with (ykman, yubico-piv-tool, OpenSC, gpg with scdaemon),
+# which must read and provision the virtual cards, and wine64 to run the
+# Windows binaries.
+TEST_APT := zbarimg:zbar-tools ZXingReader:zxing-cpp-tools convert-im6.q16:imagemagick pcscd:pcscd pkg-config:pkg-config \
 	/usr/include/PCSC/winscard.h:libpcsclite-dev /usr/lib/pcsc/drivers/serial/libifdvpcd.so:vsmartcard-vpcd \
-	'/usr/lib/postgresql/*/bin/initdb':postgresql /usr/lib/wine/wine64:wine64
+	'/usr/lib/postgresql/*/bin/initdb':postgresql \
+	ykman:yubikey-manager yubico-piv-tool:yubico-piv-tool pkcs15-tool:opensc openpgp-tool:opensc \
+	gpg:gnupg /usr/lib/gnupg/scdaemon:scdaemon /usr/lib/wine/wine64:wine64
 
 # Packages whose tests use the PC/SC stack; they run one at a time, with it.
 PCSC_PKGS := ./dongle ./internal/cardemu ./internal/e2e
@@ -77,8 +84,13 @@ test: deps test-deps lint unit fuzz crossbuild
 
 # The ledger and end-to-end tests also run against a private PostgreSQL
 # server (scripts/postgres.sh run), so they cover both ledger backends.
+# The packages' own tests run under the race detector (it needs cgo: the
+# C compiler the PC/SC build uses), except qr, whose image decoding is
+# single-threaded arithmetic that the detector slows tenfold; the
+# end-to-end tests run the binaries, so they run without it.
 unit:
-	bash scripts/postgres.sh run $(GO) test -count=1 $$($(GO) list ./... | grep -v -e /dongle -e /internal/cardemu -e /internal/e2e)
+	bash scripts/postgres.sh run $(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /dongle -e /internal/cardemu -e /internal/e2e -e /qr$$)
+	$(GO) test -count=1 ./qr/...
 	PCSC_STACK_SCRIPT=$(CURDIR)/scripts/pcsc-stack.sh bash scripts/postgres.sh run bash scripts/pcsc-stack.sh run $(GO) test -count=1 -p 1 $(PCSC_PKGS); \
 		rc=$$?; bash scripts/pcsc-stack.sh stop >/dev/null 2>&1 || true; exit $$rc
 
@@ -119,7 +131,8 @@ bench: deps test-deps
 	@echo "floating server alone (no TLS, no clients): one heartbeat = verify the proof, commit durably (grouped), sign the lease"
 	$(GO) test -run '^$$' -bench ServerRenew -benchtime 20000x ./floating
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./response ./fingerprint
-	@echo "ledger: one durable Record, and a batch of 1000, on SQLite and on a private PostgreSQL server (loopback)"
+	@echo "ledger: one durable Record, and a batch of 1000, on SQLite and on a private PostgreSQL server (loopback);"
+	@echo "        the check of every open for writing (integrity_check + seat counters) beside quick_check alone, at 10,000 and 100,000 activations (BenchmarkOpenCheck)"
 	bash scripts/postgres.sh run $(GO) test -run '^$$' -bench . -benchtime 2s ./ledger
 	@echo "hardware key: one challenge-response through pcscd and a virtual card (BenchmarkProve) beside the signature check alone (BenchmarkVerifyProof); one desk signature by the card (BenchmarkCardSign)"
 	bash scripts/pcsc-stack.sh run $(GO) test -run '^$$' -bench 'Prove|VerifyProof|CardSign' -benchtime 20x ./dongle; \

@@ -52,6 +52,11 @@ func (v *Verifier) hardwareKeyCheck(lic *response.License) func(*request.Hardwar
 		}
 		_, got, sig, err := s.ProveWith(id.Reader, dongle.Kind(hk.Type), challenge)
 		if err != nil {
+			if errors.Is(err, dongle.ErrUnsupportedCard) {
+				// The card with the enrolled serial is here, but it has no
+				// usable key or refused the command: it did not prove.
+				return result.Wrap(result.HardwareKeyProofFailed, "the hardware key with the enrolled serial did not prove it holds the enrolled key (it has no usable key, or it refused to sign)", err)
+			}
 			return notAccessible(err)
 		}
 		if got != alg || dongle.VerifyProof(alg, pub, challenge, sig) != nil {
@@ -100,25 +105,58 @@ func (v *Verifier) EnrolHardwareKey(reader string) (*request.HardwareKey, *dongl
 // hex. Ed25519 signatures are deterministic, so the same card gives the
 // same secret at the desk (when the vendor sets it) and on the machine;
 // cards with P-256 keys cannot be used (their signatures are randomized).
+// It uses the first card found; DeriveSecretFrom uses the bound one.
 func (v *Verifier) DeriveSecret(licenseKey string) ([]byte, error) {
+	return v.DeriveSecretFrom(licenseKey, nil)
+}
+
+// DeriveSecretFrom is DeriveSecret with the card a license is bound to:
+// the card of hk's kind and serial, whichever reader it is in and whatever
+// other cards are plugged in, and its signature must verify under hk's
+// enrolled key. A nil hk means the first card found.
+func (v *Verifier) DeriveSecretFrom(licenseKey string, hk *request.HardwareKey) ([]byte, error) {
 	s, err := dongle.Open(v.Dongle)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	id, err := s.Identify("")
-	if err != nil {
-		return nil, err
+	var (
+		kind   dongle.Kind
+		reader string
+		alg    dongle.Algorithm
+		pub    []byte
+	)
+	if hk != nil {
+		if len(hk.PublicKey) == 0 {
+			return nil, errors.New("deriving a licensee secret needs a hardware key with an Ed25519 key; this license's key has none")
+		}
+		if alg, pub, err = dongle.ParseWirePublicKey(hk.PublicKey); err != nil {
+			return nil, err
+		}
+		id, err := s.Find(dongle.Kind(hk.Type), hk.Serial)
+		if err != nil {
+			return nil, err
+		}
+		kind, reader = id.Kind, id.Reader
+	} else {
+		id, err := s.Identify("")
+		if err != nil {
+			return nil, err
+		}
+		kind, reader, alg, pub = id.Kind, id.Reader, id.Algorithm, id.PublicKey
+		if !id.CanProve {
+			alg = 0
+		}
 	}
-	if !id.CanProve || id.Algorithm != dongle.AlgEd25519 {
+	if alg != dongle.AlgEd25519 {
 		return nil, errors.New("deriving a licensee secret needs a hardware key with an Ed25519 key")
 	}
 	msg := sha256.Sum256([]byte("airlock licensee secret v1\x00" + licenseKey))
-	_, alg, sig, err := s.ProveWith(id.Reader, id.Kind, msg[:])
+	_, got, sig, err := s.ProveWith(reader, kind, msg[:])
 	if err != nil {
 		return nil, err
 	}
-	if alg != dongle.AlgEd25519 || dongle.VerifyProof(alg, id.PublicKey, msg[:], sig) != nil {
+	if got != dongle.AlgEd25519 || dongle.VerifyProof(got, pub, msg[:], sig) != nil {
 		return nil, errors.New("the hardware key's signature does not verify")
 	}
 	h := sha256.Sum256(sig)

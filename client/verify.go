@@ -128,10 +128,7 @@ func (v *Verifier) Verify() (lic *response.License, err error) {
 			}
 		}()
 	}
-	inst, err := st.InstallationPublic()
-	if err != nil {
-		return nil, result.Wrap(result.NotActivated, fmt.Sprintf("product %q is not activated on this machine", v.Product), err)
-	}
+	inst, instErr := st.InstallationPublic()
 	data, err := armor.DecodeKind(text, armor.License)
 	if err != nil {
 		return nil, result.Wrap(result.Malformed, "the stored license is damaged", err)
@@ -139,6 +136,11 @@ func (v *Verifier) Verify() (lic *response.License, err error) {
 	lic, kid, err := response.Parse(data, v.VendorKeys...)
 	if err != nil {
 		return nil, err
+	}
+	// A license bound to its hardware key alone needs no installation
+	// here: the key's proof stands in for it.
+	if instErr != nil && !lic.KeyOnly() {
+		return lic, result.Wrap(result.NotActivated, fmt.Sprintf("product %q is not activated on this machine", v.Product), instErr)
 	}
 	if err := v.checkClock(st, now); err != nil {
 		return lic, err
@@ -207,8 +209,12 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 	if err != nil {
 		return nil, result.Wrap(result.Internal, "cannot open the state directory", err)
 	}
+	// A license bound to its hardware key alone is installed on any
+	// machine where that key proves itself: no installation key and no
+	// pending request are needed, since the license does not name them.
+	keyOnly := lic.KeyOnly()
 	inst, err := st.InstallationPublic()
-	if err != nil {
+	if err != nil && !keyOnly {
 		return nil, result.Wrap(result.InstallationMismatch, "no request was made from here", err)
 	}
 	pend, err := st.Pending(w.Product)
@@ -224,7 +230,7 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 			}
 		}
 	}
-	if len(pend) == 0 {
+	if len(pend) == 0 && !keyOnly {
 		// Check the product first so the message says what is wrong.
 		if err := lic.Check(&response.Expect{Product: w.Product, Installation: inst, Now: w.now(), Skew: w.skew()}); result.CodeOf(err) == result.ProductMismatch || result.CodeOf(err) == result.InstallationMismatch {
 			return nil, err
@@ -292,7 +298,7 @@ func (v *Verifier) RenewRequest(inst *crypto.Identity) (*request.Signed, error) 
 	if len(lic.Binding.SecretHash) > 0 {
 		secret := v.LicenseeSecret
 		if len(secret) == 0 && v.SecretFromKey {
-			if secret, err = v.DeriveSecret(lic.LicenseKey); err != nil {
+			if secret, err = v.DeriveSecretFrom(lic.LicenseKey, lic.Binding.HardwareKey); err != nil {
 				return nil, err
 			}
 		}
@@ -525,7 +531,7 @@ func (v *Verifier) secretCheck(lic *response.License) func([]byte) error {
 		secret := v.LicenseeSecret
 		if len(secret) == 0 && v.SecretFromKey {
 			var err error
-			if secret, err = v.DeriveSecret(lic.LicenseKey); err != nil {
+			if secret, err = v.DeriveSecretFrom(lic.LicenseKey, lic.Binding.HardwareKey); err != nil {
 				return result.Wrap(result.LicenseeSecretMismatch, "cannot derive the licensee secret from the hardware key", err)
 			}
 		}

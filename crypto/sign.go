@@ -18,6 +18,8 @@ const (
 	TagRequest = "airlock/req-v1"
 	TagLicense = "airlock/lic-v1"
 	TagReceipt = "airlock/rcpt-v1"
+	// TagCheckpoint: the desk's signed audit checkpoint.
+	TagCheckpoint = "airlock/ckpt-v1"
 )
 
 // MaxMessage bounds a signed message.

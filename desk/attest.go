@@ -5,43 +5,70 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/x509"
+	"encoding/binary"
 	"fmt"
 
+	"github.com/airlock-offline/airlock/internal/attest"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/result"
 )
 
-// checkAttestation verifies a PIV token's attestation when the vendor gave
-// the manufacturer's roots (Desk.AttestationRoots): the attestation
-// certificate (leaf, then the slot F9 intermediate) must chain to a root
-// and certify the very public key the request enrols. Without roots there
-// is nothing to check against, and the attestation is only carried along.
+// checkAttestation enforces what a hardware key proves when the vendor
+// gave the token makers' roots (Desk.AttestationRoots): whatever type the
+// key claims, the request must carry an attestation that chains to one of
+// the roots (with the quirks of genuine YubiKey chains, see
+// internal/attest), certifies the very public key the request enrols,
+// says the key was generated on the token, and names the serial the
+// request claims. A key that cannot be attested is refused: a generic
+// card (identity only), an OpenPGP card without attestation (anything but
+// a YubiKey 5.2+), a software card that merely calls itself "OpenPGP" or
+// "PIV". Without roots there is nothing to check against, and an
+// attestation is only carried along.
 func (d *Desk) checkAttestation(hk *request.HardwareKey) error {
-	if d.AttestationRoots == nil || hk == nil || hk.Type != request.HWPIV {
+	if d.AttestationRoots == nil || hk == nil {
 		return nil
 	}
 	fail := func(why string) error {
 		return result.New(result.HardwareKeyProofFailed, "the hardware key's attestation does not hold: "+why)
 	}
+	var want attest.Applet
+	switch hk.Type {
+	case request.HWPIV:
+		want = attest.PIV
+	case request.HWOpenPGP:
+		want = attest.OpenPGP
+	default:
+		return fail("a card known only by its UID cannot be attested, and this desk requires an attested key")
+	}
 	if len(hk.Attestation) == 0 {
-		return fail("the request carries none, and this desk requires one")
+		return fail("the request carries none, and this desk requires one (a key generated on a genuine token: a YubiKey's PIV applet, or its OpenPGP applet from firmware 5.2)")
 	}
-	certs, err := x509.ParseCertificates(hk.Attestation)
-	if err != nil || len(certs) == 0 {
-		return fail("not a certificate chain")
+	st, err := d.AttestationRoots.Verify(hk.Attestation, d.now())
+	if err != nil {
+		return fail(err.Error())
 	}
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
+	if st.Applet != want {
+		return fail("it attests another applet than the one enrolled")
 	}
-	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: d.AttestationRoots, Intermediates: inter, CurrentTime: d.now(),
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return fail("it does not chain to the manufacturer's root")
+	if !st.Generated {
+		return fail("the key was imported into the token, not generated on it")
 	}
-	want := hk.PublicKey[1:]
+	// The serial the token's maker signed must be the one the request
+	// claims: PIV, the 4-byte serial; OpenPGP, the serial after the
+	// manufacturer id.
+	serial := hk.Serial
+	if want == attest.OpenPGP && len(serial) == 6 {
+		serial = serial[2:]
+	}
+	if !st.HasSerial || len(serial) != 4 || binary.BigEndian.Uint32(serial) != st.Serial {
+		return fail(fmt.Sprintf("it names token serial %d, not the serial the request claims", st.Serial))
+	}
+	if len(hk.PublicKey) < 2 {
+		return fail("the request enrols no public key")
+	}
+	want2 := hk.PublicKey[1:]
 	var got []byte
-	switch k := certs[0].PublicKey.(type) {
+	switch k := st.PublicKey.(type) {
 	case ed25519.PublicKey:
 		got = k
 	case *ecdsa.PublicKey:
@@ -56,7 +83,7 @@ func (d *Desk) checkAttestation(hk *request.HardwareKey) error {
 	default:
 		return fail(fmt.Sprintf("unsupported key type %T", k))
 	}
-	if !bytes.Equal(got, want) {
+	if !bytes.Equal(got, want2) {
 		return fail("it certifies another key than the one enrolled")
 	}
 	return nil

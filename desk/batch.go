@@ -19,12 +19,50 @@ type BatchResult struct {
 	Err    error
 }
 
+// Phase is a phase of [Desk.SignBatch], for its progress.
+type Phase int
+
+const (
+	// PhaseCheck: requests checked and their licenses signed, done of
+	// total requests.
+	PhaseCheck Phase = iota
+	// PhaseRecord: the new activations committed to the ledger (one
+	// transaction: 0 of 1, then 1 of 1), renewals recorded one by one,
+	// and refusals written to the audit log.
+	PhaseRecord
+)
+
+func (p Phase) String() string {
+	if p == PhaseRecord {
+		return "recording in the ledger"
+	}
+	return "checking and signing"
+}
+
 // SignBatch signs many requests (any text presentation each) as Sign would,
 // with the checks and signatures spread over every core and all new
 // activations committed to the ledger in one transaction, with one fsync.
 // A failing request does not stop the others. progress, if not nil, is
-// called as requests finish their checks (done of total).
-func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(done, total int)) []BatchResult {
+// called as the batch goes through its phases: as requests finish their
+// checks (PhaseCheck, done of total), then around the ledger's commit
+// (PhaseRecord). When SignBatch returns, every license it returns is
+// recorded durably.
+func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(phase Phase, done, total int)) []BatchResult {
+	return d.SignBatchFrom(ctx, len(texts), func(i int) ([]byte, error) { return texts[i], nil }, progress)
+}
+
+// SignBatchFrom is SignBatch for n requests that load reads as the
+// signing goroutines reach them (load(i) is request i: a folder's files,
+// read while other requests are checked). load may be called from several
+// goroutines at once. A request that load fails on has load's error as
+// its result.
+func (d *Desk) SignBatchFrom(ctx context.Context, n int, load func(i int) ([]byte, error), progress func(phase Phase, done, total int)) []BatchResult {
+	if progress == nil {
+		progress = func(Phase, int, int) {}
+	}
+	// The checks read the ledger through a cache of the batch.
+	cctx := withBatchCache(ctx, n)
+	texts := make([][]byte, n)
 	out := make([]BatchResult, len(texts))
 	jobs := make([]*job, len(texts))
 	lics := make([]*response.Signed, len(texts))
@@ -39,22 +77,23 @@ func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(done
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				b, err := armor.DecodeKind(texts[i], armor.Request)
-				if err != nil {
+				var b []byte
+				var err error
+				if texts[i], err = load(i); err != nil {
+					out[i].Err = err
+				} else if b, err = armor.DecodeKind(texts[i], armor.Request); err != nil {
 					out[i].Err = result.Wrap(result.Malformed, "not a valid request", err)
-				} else if jobs[i], err = d.prepare(ctx, b); err != nil {
+				} else if jobs[i], err = d.prepare(cctx, b); err != nil {
 					out[i].Err = err
 				} else if jobs[i].prevLease == nil {
 					// Renewals go one by one below; new activations are
 					// signed here and recorded together.
 					lics[i], acts[i], out[i].Err = d.license(jobs[i])
 				}
-				if progress != nil {
-					mu.Lock()
-					done++
-					progress(done, len(texts))
-					mu.Unlock()
-				}
+				mu.Lock()
+				done++
+				progress(PhaseCheck, done, len(texts))
+				mu.Unlock()
 			}
 		}()
 	}
@@ -64,6 +103,8 @@ func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(done
 	close(next)
 	wg.Wait()
 
+	progress(PhaseRecord, 0, 1)
+	defer progress(PhaseRecord, 1, 1)
 	var batch []*ledger.Activation
 	var index []int
 	for i, a := range acts {
@@ -94,14 +135,19 @@ func (d *Desk) SignBatch(ctx context.Context, texts [][]byte, progress func(done
 			out[i].Issued, out[i].Err = d.finish(ctx, j)
 		}
 	}
+	// The refusals, in one transaction.
+	var refusals []ledger.AuditRecord
 	for i, r := range out {
 		if r.Err != nil {
-			if b, err := armor.DecodeKind(texts[i], armor.Request); err == nil {
-				d.auditRefusal(ctx, b, r.Err)
-			} else {
-				d.auditRefusal(ctx, nil, r.Err)
+			b, err := armor.DecodeKind(texts[i], armor.Request)
+			if err != nil {
+				b = nil
+			}
+			if rec, ok := refusalRecord(b, r.Err); ok {
+				refusals = append(refusals, rec)
 			}
 		}
 	}
+	_ = d.Ledger.AuditMany(ctx, refusals)
 	return out
 }

@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/internal/attest"
 	"github.com/airlock-offline/airlock/ledger"
 	"github.com/airlock-offline/airlock/phonecode"
 	"github.com/airlock-offline/airlock/receipt"
@@ -48,10 +48,12 @@ type Desk struct {
 	Rand          io.Reader
 	MaxRequestAge time.Duration // 0 means DefaultMaxRequestAge
 	MaxFuture     time.Duration // 0 means DefaultMaxFuture
-	// AttestationRoots, when set, are the token manufacturers' roots
-	// (YubiKey's PIV attestation CA): a PIV key's attestation must chain
-	// to one and certify the enrolled key.
-	AttestationRoots *x509.CertPool
+	// AttestationRoots, when set, are the token makers' attestation roots
+	// and published intermediates (attest.Yubico() for Yubico's): every
+	// hardware key, whatever type it claims, must then bring an
+	// attestation that chains to one and certifies the enrolled key and
+	// serial (see checkAttestation).
+	AttestationRoots *attest.Pool
 
 	randMu sync.Mutex // serializes reads of Rand
 }
@@ -125,6 +127,7 @@ type job struct {
 	actID     []byte
 	issued    time.Time
 	codeSeed  []byte
+	keyOnly   bool // the license binds the hardware key alone; the key holds the seat
 }
 
 // prepare runs every check on a request and chooses its activation id.
@@ -178,8 +181,18 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 	if !lic.Expires.IsZero() && lic.Expires.Unix() <= issued.Unix() {
 		return nil, result.New(result.Expired, "license expired on "+lic.Expires.UTC().Format(time.RFC3339))
 	}
-	pol, err := fingerprint.ParsePolicy(lic.MatchPolicy)
-	if err != nil {
+	keyOnly := lic.MatchPolicy == MatchHardwareKey
+	pol := fingerprint.MatchAll
+	if keyOnly {
+		// A portable license: the hardware key is the hardware ID, and the
+		// key must be one that can prove itself on every verify.
+		if r.HardwareKey == nil {
+			return nil, result.New(result.HardwareKeyNotAccessible, "license is bound to a hardware key alone (match policy hardware-key), and the request enrols none: make the request with --hardware-key")
+		}
+		if len(r.HardwareKey.PublicKey) == 0 {
+			return nil, result.New(result.HardwareKeyProofFailed, "license is bound to a hardware key alone, and this key cannot prove itself (a card known only by its UID): use an OpenPGP card or a PIV token")
+		}
+	} else if pol, err = fingerprint.ParsePolicy(lic.MatchPolicy); err != nil {
 		return nil, result.Wrap(result.Internal, "license has an invalid match policy in the ledger", err)
 	}
 	if err := checkEnv(lic, fingerprint.Env(r.Env), r.HardwareKey != nil); err != nil {
@@ -208,11 +221,11 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 	// activation id; a renewal gets a new lease id that names the old one.
 	var actID, prevLease []byte
 	if r.Kind == request.KindRenew {
-		if err := d.checkRenewal(ctx, key, r, pol); err != nil {
+		if err := d.checkRenewal(ctx, key, r, pol, keyOnly); err != nil {
 			return nil, err
 		}
 		prevLease = r.Renews
-	} else if actID, err = d.existingActivation(ctx, key, r); err != nil {
+	} else if actID, err = d.existingActivation(ctx, key, r, keyOnly); err != nil {
 		return nil, err
 	}
 	if actID == nil {
@@ -239,6 +252,7 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 		Policy:       pol,
 		Confidential: lic.Confidential,
 		PrevLease:    prevLease,
+		KeyOnly:      keyOnly,
 	}
 	if lic.LeasePeriod > 0 {
 		if lic.LeasePeriod < time.Second {
@@ -252,7 +266,7 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 	if len(conf.CodeSeed) != 0 && len(conf.CodeSeed) != phonecode.SeedSize {
 		return nil, result.New(result.Malformed, "the phone code seed has the wrong size")
 	}
-	return &job{req: r, signed: req, lic: lic, key: key, p: p, secret: secret, prevLease: prevLease, actID: actID, issued: issued, codeSeed: conf.CodeSeed}, nil
+	return &job{req: r, signed: req, lic: lic, key: key, p: p, secret: secret, prevLease: prevLease, actID: actID, issued: issued, codeSeed: conf.CodeSeed, keyOnly: keyOnly}, nil
 }
 
 // lookup returns the license the request names. An activation request
@@ -262,9 +276,20 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 // is an ordinary one, and the request then passes every check as against
 // any other. A renewal names a lease of an existing license: it creates
 // nothing.
-func (d *Desk) lookup(ctx context.Context, r *request.Request, now time.Time) (*ledger.License, error) {
+func (d *Desk) lookup(ctx context.Context, r *request.Request, now time.Time) (lic *ledger.License, err error) {
 	key := r.LicenseKey
-	lic, err := d.Ledger.GetLicense(ctx, key)
+	cache := batchCacheOf(ctx)
+	if cache != nil {
+		if lic, ok := cache.license(key); ok {
+			return lic, nil
+		}
+		defer func() {
+			if lic != nil && err == nil {
+				cache.keepLicense(lic)
+			}
+		}()
+	}
+	lic, err = d.Ledger.GetLicense(ctx, key)
 	if errors.Is(err, ledger.ErrNotFound) && r.Kind == request.KindActivate {
 		lic, err = d.Ledger.AutoCreateLicense(ctx, r.Product, key, now)
 		if errors.Is(err, ledger.ErrExists) {
@@ -294,11 +319,12 @@ func (d *Desk) license(j *job) (*response.Signed, *ledger.Activation, error) {
 	if err != nil {
 		return nil, nil, result.Wrap(result.Internal, "cannot sign the license", err)
 	}
+	install, fp := seatOf(j.req, j.keyOnly)
 	return signed, &ledger.Activation{
 		ID:          hex.EncodeToString(j.actID),
 		LicenseKey:  j.key,
-		InstallKey:  j.req.InstallSign,
-		Fingerprint: j.req.Fingerprint,
+		InstallKey:  install,
+		Fingerprint: fp,
 		RequestHash: j.signed.Hash[:],
 		Issued:      j.issued,
 		LeaseUntil:  p.LeaseUntil,
@@ -326,15 +352,23 @@ func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 // The reason is the result code and its message, which name public facts
 // only. An unsigned or unreadable request is logged without a license key.
 func (d *Desk) auditRefusal(ctx context.Context, reqBytes []byte, err error) {
+	if rec, ok := refusalRecord(reqBytes, err); ok {
+		_ = d.Ledger.Audit(ctx, rec.Action, rec.LicenseKey, rec.Detail)
+	}
+}
+
+// refusalRecord is the audit entry of a refused request; none (false)
+// for a failure of the desk itself.
+func refusalRecord(reqBytes []byte, err error) (ledger.AuditRecord, bool) {
 	code := result.CodeOf(err)
 	if code == result.Internal {
-		return
+		return ledger.AuditRecord{}, false
 	}
 	key := ""
 	if req, verr := request.Verify(reqBytes); verr == nil {
 		key = req.Request.LicenseKey
 	}
-	_ = d.Ledger.Audit(ctx, "refused", key, string(code)+": "+err.Error())
+	return ledger.AuditRecord{Action: "refused", LicenseKey: key, Detail: string(code) + ": " + err.Error()}, true
 }
 
 // finish signs and records one job, re-signing once if another desk kept
@@ -399,7 +433,7 @@ func recordError(lic *ledger.License, err error) error {
 // from a machine that still matches the lease's fingerprint under the
 // license's policy. A machine that no longer matches must activate again
 // (and may take a seat).
-func (d *Desk) checkRenewal(ctx context.Context, key string, r *request.Request, pol fingerprint.Policy) error {
+func (d *Desk) checkRenewal(ctx context.Context, key string, r *request.Request, pol fingerprint.Policy, keyOnly bool) error {
 	old, err := d.Ledger.GetActivation(ctx, key, hex.EncodeToString(r.Renews))
 	if errors.Is(err, ledger.ErrNotFound) || err == nil && old.Released {
 		return result.New(result.LicenseUnknown, "this lease is not active: it was renewed or released already; activate again")
@@ -407,7 +441,10 @@ func (d *Desk) checkRenewal(ctx context.Context, key string, r *request.Request,
 	if err != nil {
 		return result.Wrap(result.Internal, "cannot read the ledger", err)
 	}
-	if !bytes.Equal(old.InstallKey, r.InstallSign) {
+	if install, _ := seatOf(r, keyOnly); !bytes.Equal(old.InstallKey, install) {
+		if keyOnly {
+			return result.New(result.HardwareKeyMismatch, "the lease is held by another hardware key")
+		}
 		return result.New(result.InstallationMismatch, "the lease is held by another installation")
 	}
 	prev, _, err := response.ParseUnverified(old.License)
@@ -416,6 +453,9 @@ func (d *Desk) checkRenewal(ctx context.Context, key string, r *request.Request,
 	}
 	if !sameHardwareKey(prev.Binding.HardwareKey, r.HardwareKey) {
 		return result.New(result.HardwareKeyMismatch, "a renewal must bring the hardware key the lease is bound to; activate again to change it")
+	}
+	if keyOnly {
+		return nil // the key is the hardware ID, wherever it is plugged in
 	}
 	m := pol.Match(digests(prev.Binding.Components), requestFingerprint(r).Components)
 	if !bytes.Equal(prev.Binding.Fingerprint, r.Fingerprint) && !m.OK {
@@ -440,8 +480,43 @@ func digests(m map[uint8][]byte) []fingerprint.Digest {
 	return fp.Components
 }
 
-func (d *Desk) existingActivation(ctx context.Context, key string, r *request.Request) ([]byte, error) {
-	id, found, err := d.Ledger.ActiveSeat(ctx, key, r.InstallSign, r.Fingerprint)
+// MatchHardwareKey is the match policy, as the ledger stores it, of a
+// license bound to its hardware key alone (`license create --match
+// hardware-key`): the key is the hardware ID, the license goes wherever
+// the key goes, and the seat is the key's, not a machine's.
+const MatchHardwareKey = "hardware-key"
+
+// seatOf returns the identity of the seat a request takes in the ledger:
+// its installation key and fingerprint id; for a key-only license a
+// stand-in for both derived from the hardware key (kind, serial and public
+// key), so the same key on another machine, with another installation,
+// holds the same seat and takes no new one.
+func seatOf(r *request.Request, keyOnly bool) (install, fp []byte) {
+	if !keyOnly || r.HardwareKey == nil {
+		return r.InstallSign, r.Fingerprint
+	}
+	hk := r.HardwareKey
+	h := sha256.New()
+	h.Write([]byte("airlock hardware-key seat v1\x00"))
+	h.Write([]byte{hk.Type, byte(len(hk.Serial))})
+	h.Write(hk.Serial)
+	h.Write(hk.PublicKey)
+	install = h.Sum(nil)
+	f := sha256.Sum256(append([]byte("airlock hardware-key seat fingerprint v1\x00"), install...))
+	return install, f[:16]
+}
+
+func (d *Desk) existingActivation(ctx context.Context, key string, r *request.Request, keyOnly bool) ([]byte, error) {
+	install, fp := seatOf(r, keyOnly)
+	var id string
+	var found, cached bool
+	var err error
+	if cache := batchCacheOf(ctx); cache != nil {
+		id, found, cached, err = cache.activeSeat(ctx, d.Ledger, key, install, fp)
+	}
+	if !cached && err == nil {
+		id, found, err = d.Ledger.ActiveSeat(ctx, key, install, fp)
+	}
 	if err != nil {
 		return nil, result.Wrap(result.Internal, "cannot read the ledger", err)
 	}

@@ -351,6 +351,9 @@ func TestVerifyAPDUZeroed(t *testing.T) {
 	for _, kind := range []Kind{KindOpenPGP, KindPIV} {
 		var sent [][]byte
 		tr := transportFunc(func(cmd []byte) ([]byte, error) {
+			if bytes.HasPrefix(cmd, []byte{0x00, 0xCA, 0x00, 0xF9}) {
+				return []byte{0x6A, 0x88}, nil // no KDF-DO: the PIN goes as it is
+			}
 			sent = append(sent, cmd) // keep the very buffer, not a copy
 			if !bytes.Contains(cmd, []byte("123456")) {
 				t.Errorf("%v: the APDU does not carry the PIN while it is sent: % x", kind, cmd)

@@ -247,27 +247,86 @@ func parseOpenPGPPublicKey(alg Algorithm, resp []byte) []byte {
 }
 
 // identifyPIV: nil, nil when the card has no PIV applet or no serial.
-func identifyPIV(t transport, attest bool) (*cardInfo, error) {
+// The slot-9A key is learnt, in this order, from GET METADATA (YubiKey 5.3
+// and later: the key itself, whether or not a certificate was stored,
+// which `ykman piv keys generate` does not do), from the slot's
+// certificate, and last from the attestation (older YubiKeys without a
+// certificate). full also reads the attestation for the Identity; without
+// it ATTEST is sent only when nothing else names the key.
+func identifyPIV(t transport, full bool) (*cardInfo, error) {
 	info, err := pivApplet(t)
 	if info == nil {
 		return nil, err
 	}
-	obj, err := pivGetObject(t, pivObjCert9A)
+	alg, pub, known, err := pivMetadata(t, pivSlotAuth)
 	if err != nil {
 		return nil, err
 	}
-	if cert := parsePIVCertObject(obj); cert != nil {
-		info.alg, info.pub = certKey(cert)
+	if known {
+		info.alg, info.pub = alg, pub
+	} else {
+		obj, err := pivGetObject(t, pivObjCert9A)
+		if err != nil {
+			return nil, err
+		}
+		if cert := parsePIVCertObject(obj); cert != nil {
+			info.alg, info.pub = certKey(cert)
+		}
 	}
-	if attest {
+	if full || (!known && info.alg == 0) {
 		if info.attest, err = pivAttestation(t); err != nil {
 			return nil, err
 		}
 	}
-	if info.alg == 0 && info.attest != nil {
+	if !known && info.alg == 0 && info.attest != nil {
 		info.alg, info.pub = certKey(leafDER(info.attest))
 	}
+	if !full {
+		info.attest = nil
+	}
 	return info, nil
+}
+
+// pivMetadata asks a YubiKey (5.3 and later) for a slot's key with GET
+// METADATA (00 F7 00 slot): 01 algorithm, 02 PIN and touch policy, 03
+// origin, 04 public key (86 the EC point or the Ed25519 key). known is
+// false when the card does not have the command (6D00, or an answer that
+// cannot be read), so the caller falls back to the certificate; it is true
+// with alg 0 when the card says the slot is empty or holds a key airlock
+// cannot use (RSA, P-384, X25519).
+func pivMetadata(t transport, slot byte) (alg Algorithm, pub []byte, known bool, err error) {
+	resp, sw, err := transceive(t, command{0x00, 0xF7, 0x00, slot, nil, 256})
+	if err != nil {
+		return 0, nil, false, err
+	}
+	switch sw {
+	case swOK:
+	case swRefNotFound, swNotFound:
+		return 0, nil, true, nil // an empty slot
+	default:
+		return 0, nil, false, nil
+	}
+	a, ok := findTLV(resp, 0x01)
+	if !ok || len(a) != 1 {
+		return 0, nil, false, nil
+	}
+	switch a[0] {
+	case pivAlgP256:
+		alg = AlgP256
+	case pivAlgEd25519:
+		alg = AlgEd25519
+	default:
+		return 0, nil, true, nil
+	}
+	key, ok := findTLV(resp, 0x04)
+	if !ok {
+		return 0, nil, false, nil
+	}
+	pt, ok := findTLV(key, 0x86)
+	if !ok || checkPublicKey(alg, pt) != nil {
+		return 0, nil, false, nil
+	}
+	return alg, bytes.Clone(pt), true, nil
 }
 
 // pivApplet selects the PIV applet and reads the serial: GET SERIAL, else
@@ -483,6 +542,19 @@ func verifyPINRef(t transport, kind Kind, ref byte, pin []byte) error {
 		return err
 	}
 	cmd := command{0x00, 0x20, 0x00, ref, pin, noLe}
+	if kind == KindOpenPGP {
+		// A card with a KDF-DO wants the PIN's hash: read how, and refuse
+		// before sending anything when the scheme is unknown.
+		kdf, err := readKDF(t)
+		if err != nil {
+			return err
+		}
+		if kdf != nil {
+			hashed := kdf.derive(pin)
+			defer clear(hashed)
+			cmd = command{0x00, 0x20, 0x00, ref, hashed, noLe}
+		}
+	}
 	if kind == KindPIV {
 		padded := bytes.Repeat([]byte{0xFF}, 8)
 		copy(padded, pin)

@@ -209,12 +209,12 @@ func TestPINStatusAndVerify(t *testing.T) {
 }
 
 func TestPINErrorBlocked(t *testing.T) {
-	s := &scripted{tb: t, steps: []step{{cmd: "0020008206313131313131", resp: unhex(t, "63C0")}}}
+	s := &scripted{tb: t, steps: []step{{cmd: "00CA00F900", resp: unhex(t, "6A88")}, {cmd: "0020008206313131313131", resp: unhex(t, "63C0")}}}
 	err := verifyPIN(s, KindOpenPGP, []byte("111111"))
 	if !errors.Is(err, ErrWrongPIN) || !errors.Is(err, ErrPINBlocked) {
 		t.Fatalf("err %v: want both ErrWrongPIN and ErrPINBlocked", err)
 	}
-	s = &scripted{tb: t, steps: []step{{resp: unhex(t, "6983")}}}
+	s = &scripted{tb: t, steps: []step{{resp: unhex(t, "6A88")}, {resp: unhex(t, "6983")}}}
 	if err := verifyPIN(s, KindOpenPGP, []byte("111111")); !errors.Is(err, ErrPINBlocked) || errors.Is(err, ErrWrongPIN) {
 		t.Fatalf("blocked card: %v", err)
 	}

@@ -79,6 +79,10 @@ var (
 		"airlock needs an OpenPGP card or a PIV token (YubiKey) with an Ed25519 or ECDSA P-256 authentication key, " +
 			"or a card whose reader reports a UID (identity only)",
 	}
+	ErrPINScheme = &Failure{
+		"the card hashes its PIN with a scheme airlock does not know (nothing was sent to the card)",
+		"the card was set up with an unusual KDF-DO (gpg --card-edit, kdf-setup); airlock knows ITERSALTED_S2K with SHA-256 or SHA-512, as gpg sets it up",
+	}
 	ErrProof = &Failure{
 		"the hardware key's signature does not verify",
 		"this is not the enrolled hardware key, or its key was replaced: plug in the key the license was issued for",

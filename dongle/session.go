@@ -129,17 +129,29 @@ func (s *Session) readers() ([]Reader, error) {
 // reader with a card) without a PIN: the kind, the serial, the proof key's
 // algorithm and public key, and a PIV token's attestation. A card with
 // both an OpenPGP and a PIV applet (a YubiKey) is identified by its
-// OpenPGP applet when that has a usable authentication key, else by PIV.
+// OpenPGP applet when that has a usable authentication key, else by PIV;
+// IdentifyKind asks for one applet.
 func (s *Session) Identify(reader string) (*Identity, error) {
+	return s.identifyAs("identify", reader, 0, true)
+}
+
+// IdentifyKind is Identify for the applet of the given kind only (0 picks
+// as Identify does). A card without that applet fails with
+// ErrUnsupportedCard.
+func (s *Session) IdentifyKind(reader string, kind Kind) (*Identity, error) {
+	return s.identifyAs("identify", reader, kind, true)
+}
+
+func (s *Session) identifyAs(op, reader string, kind Kind, full bool) (*Identity, error) {
 	if s == nil {
-		return nil, s.wrap("identify", reader, ErrClosed)
+		return nil, s.wrap(op, reader, ErrClosed)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var id *Identity
 	name, err := s.withCard(reader, func(c *cardConn) error {
 		return c.transact(func(t transport) error {
-			info, err := identify(t, 0, true)
+			info, err := identify(t, kind, full)
 			if err != nil {
 				return err
 			}
@@ -148,18 +160,27 @@ func (s *Session) Identify(reader string) (*Identity, error) {
 		})
 	})
 	if err != nil {
-		return nil, s.wrap("identify", name, err)
+		return nil, s.wrap(op, name, err)
 	}
 	return id, nil
 }
 
 // Find looks through every reader with a card for the hardware key of the
-// given kind and serial and returns its identity. When none matches it
-// returns the error of a reader it could not read (a sharing violation,
-// say), or else ErrNoCard.
+// given kind and serial and returns its identity. It asks each card for
+// that kind's applet only, so a YubiKey enrolled by its PIV applet is
+// found even when its OpenPGP applet holds a key too, and it reads only
+// what a proof needs: no attestation, and (OpenPGP) a public key only
+// when the key fingerprints do not show that a key is there, so
+// Identity.PublicKey may be empty (Identify reads it). When none matches
+// it returns the error of a reader it could not read (a sharing
+// violation, say), or else ErrNoCard; a card without that applet is
+// simply not the one.
 func (s *Session) Find(kind Kind, serial []byte) (*Identity, error) {
 	if s == nil {
 		return nil, s.wrap("find", "", ErrClosed)
+	}
+	if kind == 0 {
+		return nil, &Error{Op: "find", Err: fmt.Errorf("no card kind given")}
 	}
 	s.mu.Lock()
 	readers, err := s.readers()
@@ -173,14 +194,14 @@ func (s *Session) Find(kind Kind, serial []byte) (*Identity, error) {
 		if !r.CardPresent {
 			continue
 		}
-		id, err := s.Identify(r.Name)
+		id, err := s.identifyAs("find", r.Name, kind, false)
 		if err != nil {
-			if firstErr == nil {
+			if firstErr == nil && !errors.Is(err, ErrUnsupportedCard) {
 				firstErr = err
 			}
 			continue
 		}
-		if id.Kind == kind && bytes.Equal(id.Serial, serial) {
+		if bytes.Equal(id.Serial, serial) {
 			return id, nil
 		}
 	}

@@ -331,6 +331,40 @@ func (l *Ledger) ActiveSeat(ctx context.Context, licenseKey string, installKey, 
 	return id, true, nil
 }
 
+// ActiveSeatsUpTo returns the IDs of the license's active seats, keyed by
+// install key and fingerprint (the two byte strings concatenated), if it
+// has at most max of them; nil if it has more (or is unknown). It is the
+// desk's look-up of [Ledger.ActiveSeat] for a whole batch at once.
+func (l *Ledger) ActiveSeatsUpTo(ctx context.Context, licenseKey string, max int) (map[string]string, error) {
+	if !storable(licenseKey) {
+		return map[string]string{}, nil
+	}
+	rows, err := l.db.QueryContext(ctx, `
+		SELECT install_key, fingerprint, id FROM activations
+		WHERE license_key = ? AND released = 0
+		LIMIT ?`, licenseKey, max+1)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: failed to read activations: %w", err)
+	}
+	defer rows.Close()
+	seats := map[string]string{}
+	for rows.Next() {
+		var ik, fp []byte
+		var id string
+		if err := rows.Scan(&ik, &fp, &id); err != nil {
+			return nil, fmt.Errorf("ledger: failed to read activations: %w", err)
+		}
+		seats[string(ik)+string(fp)] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: failed to read activations: %w", err)
+	}
+	if len(seats) > max {
+		return nil, nil
+	}
+	return seats, nil
+}
+
 // Release frees the seat of the activation id under licenseKey, held by the
 // installation installKey, in one write transaction. It fails with
 // ErrNotFound (no such activation under that license), ErrNotHolder

@@ -109,6 +109,54 @@ func (l *Ledger) Audit(ctx context.Context, action, licenseKey, detail string) e
 	})
 }
 
+// AuditRecord is one entry for [Ledger.AuditMany].
+type AuditRecord struct {
+	Action, LicenseKey, Detail string
+}
+
+// AuditMany appends entries as Audit would, in one write transaction (one
+// fsync): a batch's refusals. On PostgreSQL an entry it cannot store fails
+// the whole call with [ErrInvalid], before anything is written.
+func (l *Ledger) AuditMany(ctx context.Context, entries []AuditRecord) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if l.db.dialect == postgresDialect {
+		for _, e := range entries {
+			if !storable(e.Action, e.LicenseKey, e.Detail) {
+				return invalid("audit entry is not UTF-8 text without NUL bytes")
+			}
+		}
+	}
+	return l.write(ctx, func(ctx context.Context, tx *sqlTx) error {
+		c := &chain{tx: tx}
+		defer func() {
+			if c.insert != nil {
+				c.insert.Close()
+			}
+		}()
+		for _, e := range entries {
+			if err := c.append(ctx, e.Action, e.LicenseKey, e.Detail); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// AuditHead returns the newest entry's seq and hash (0 and nil for an
+// empty log), without checking the chain.
+func (l *Ledger) AuditHead(ctx context.Context) (seq int64, hash []byte, err error) {
+	err = l.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("ledger: failed to read the audit log: %w", err)
+	}
+	return seq, hash, nil
+}
+
 // AuditLog returns every entry, oldest first.
 func (l *Ledger) AuditLog(ctx context.Context) ([]AuditEntry, error) {
 	rows, err := l.db.QueryContext(ctx, `SELECT seq, at, action, license_key, detail, prev, hash FROM audit ORDER BY seq`)

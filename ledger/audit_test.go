@@ -17,7 +17,7 @@ func tamperer(t *testing.T, l *Ledger, target string) func(stmts ...string) {
 	drop := []string{"DROP TRIGGER IF EXISTS audit_no_update ON audit", "DROP TRIGGER IF EXISTS audit_no_delete ON audit"}
 	if l.Backend() == "sqlite" {
 		var err error
-		if raw, err = sql.Open("sqlite", dsn(target)); err != nil {
+		if raw, err = sql.Open("sqlite", dsn(target, "rw")); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { raw.Close() })

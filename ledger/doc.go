@@ -8,7 +8,9 @@
 // releases, the activation that answers a request. Callers
 // test its errors with [errors.Is]: [ErrNotFound], [ErrExists],
 // [ErrTooManyMachines], [ErrSuspended], [ErrActivationExists], [ErrInvalid],
-// [ErrSchemaTooNew], [ErrNotLedger], [ErrCorrupt], and for PostgreSQL
+// [ErrSchemaTooNew], [ErrNotLedger], [ErrCorrupt], the storage errors
+// [ErrMissing], [ErrEmpty], [ErrDamaged] ([*IntegrityError]),
+// [ErrWALMissing], [ErrReadOnly] and [ErrDiskFull], and for PostgreSQL
 // [ErrUnreachable] and [ErrAccessDenied]. Error messages never
 // contain license keys, confidential fields or other caller data, nor a
 // PostgreSQL URL or its password.
@@ -40,6 +42,24 @@
 // text that is not UTF-8 or that holds a NUL byte, so [Ledger.Audit] refuses
 // such text there with [ErrInvalid] (every other text the ledger stores is
 // checked on both backends).
+//
+// # Opening, integrity and backups
+//
+// [Open] creates a ledger where there is none; [OpenWith] without
+// Options.Create refuses a missing or empty target instead ([ErrMissing],
+// [ErrEmpty]), so that a typo or an unmounted volume never becomes a new,
+// empty ledger. Options.ReadOnly opens for reading only: nothing is
+// written, not even an upgrade, so a copy on read-only media opens, and
+// every write fails with [ErrReadOnly]. Opening a SQLite ledger for
+// writing first runs PRAGMA integrity_check (every index against its
+// table: a damaged index of active seats would let an installation take a
+// second seat) and checks the seat counters; a damaged ledger fails with
+// an [*IntegrityError]. A -wal file lost while it held committed
+// transactions is found from the -shm file ([ErrWALMissing]).
+// [Ledger.Check] runs every check and reports what it found;
+// [Ledger.Backup] writes a consistent copy of a SQLite ledger with VACUUM
+// INTO. Storage failures say what they are ([ErrReadOnly], [ErrDiskFull]),
+// never SQLite's numbers.
 //
 // # Durability
 //

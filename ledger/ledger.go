@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -76,14 +77,17 @@ const busyTimeout = 10 * time.Second
 // goroutines, and several Ledgers (in one process or many) may share a file
 // or a PostgreSQL schema.
 type Ledger struct {
-	db *sqlDB
+	db       *sqlDB
+	readOnly bool
 	// wmu serializes this process's write transactions, so they queue here
 	// (honouring contexts) instead of polling the database's lock.
 	wmu chan struct{}
 }
 
-// Open opens the ledger at target: a PostgreSQL database if target is a
-// URL that starts with postgres:// or postgresql://, else a SQLite file.
+// Open opens the ledger at target for reading and writing, creating it if
+// target holds no ledger yet: it is OpenWith(target, Options{Create: true}).
+// target is a PostgreSQL database if it is a URL that starts with
+// postgres:// or postgresql://, else a SQLite file.
 //
 // A SQLite file is created with mode 0600, and the schema with it, if
 // missing. Open configures WAL mode, synchronous=FULL, foreign keys and a
@@ -99,10 +103,49 @@ type Ledger struct {
 // [SchemaVersion], or with [ErrNotLedger] if the file is some other SQLite
 // database or the PostgreSQL schema holds other tables.
 func Open(target string) (*Ledger, error) {
-	if isPostgres(target) {
-		return openPostgres(target)
+	return OpenWith(target, Options{Create: true})
+}
+
+// Options say how [OpenWith] opens a ledger.
+type Options struct {
+	// Create makes a new ledger where target holds none yet: a missing
+	// or empty SQLite file, an empty PostgreSQL schema. Without it such
+	// a target fails with [ErrMissing] or [ErrEmpty], so that a typo or
+	// an unmounted volume is never taken for a new, empty ledger.
+	Create bool
+	// ReadOnly opens the ledger for reading only. Nothing is written,
+	// not even a schema upgrade, so a SQLite file on read-only storage
+	// (a snapshot on read-only media, a copy sent to an auditor) opens,
+	// and a PostgreSQL role with SELECT alone will do. Every method that
+	// writes fails with [ErrReadOnly]. It excludes Create.
+	ReadOnly bool
+}
+
+// OpenWith opens the ledger at target as opts says (see [Open] for
+// targets).
+//
+// Opening for writing checks the ledger first: on SQLite, PRAGMA
+// integrity_check (which, unlike quick_check, also checks each index
+// against its table: the index that allows one seat per installation
+// above all) and each license's seat counter; a ledger that fails is
+// refused with an [*IntegrityError] ([ErrDamaged]), so
+// that no seat is taken on a damaged ledger. [Ledger.Check] runs the full
+// check. A SQLite file whose write-ahead log went missing while it still
+// held committed transactions (the -shm file says so) is refused with
+// [ErrWALMissing].
+//
+// Errors say what is wrong with the target: [ErrMissing], [ErrEmpty],
+// [ErrNotLedger], [ErrSchemaTooNew], [ErrDamaged], [ErrReadOnly] (writing
+// on read-only storage), [ErrDiskFull], and for PostgreSQL
+// [ErrUnreachable] and [ErrAccessDenied].
+func OpenWith(target string, opts Options) (*Ledger, error) {
+	if opts.Create && opts.ReadOnly {
+		return nil, fmt.Errorf("%w: Create and ReadOnly together", ErrInvalid)
 	}
-	return openSQLite(target)
+	if isPostgres(target) {
+		return openPostgres(target, opts)
+	}
+	return openSQLite(target, opts)
 }
 
 // Backend returns "sqlite" or "postgres".
@@ -110,7 +153,10 @@ func (l *Ledger) Backend() string {
 	return l.db.dialect.String()
 }
 
-func openSQLite(path string) (*Ledger, error) {
+// ReadOnly reports whether the ledger was opened for reading only.
+func (l *Ledger) ReadOnly() bool { return l.readOnly }
+
+func openSQLite(path string, opts Options) (*Ledger, error) {
 	if path == "" {
 		return nil, fmt.Errorf("%w: empty ledger path", ErrInvalid)
 	}
@@ -118,19 +164,49 @@ func openSQLite(path string) (*Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: failed to resolve path: %w", err)
 	}
-	if err := createFile(abs); err != nil {
+	fi, err := os.Stat(abs)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil, fmt.Errorf("%w: it is a directory", ErrNotLedger)
+	case err == nil && fi.Size() == 0 && !opts.Create:
+		return nil, ErrEmpty
+	case errors.Is(err, fs.ErrNotExist) && !opts.Create:
+		return nil, ErrMissing
+	case errors.Is(err, fs.ErrNotExist):
+		if err := createFile(abs); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, fmt.Errorf("ledger: cannot read the ledger file: %w", storageError(abs, err))
+	}
+	if err := checkWAL(abs); err != nil {
 		return nil, err
 	}
 
-	raw, err := sql.Open("sqlite", dsn(abs))
+	mode := "rw"
+	if opts.ReadOnly {
+		mode = "ro"
+	}
+	l, err := openSQLiteDSN(abs, dsn(abs, mode), opts)
+	if err != nil && opts.ReadOnly && (errors.Is(err, ErrReadOnly) || errors.Is(err, ErrDiskFull)) && !hasWAL(abs) {
+		// Read-only (or full) storage without the -shm file WAL mode needs
+		// to read: nothing is in a write-ahead log, so the file alone
+		// is the whole ledger, and SQLite may read it as immutable.
+		l, err = openSQLiteDSN(abs, dsn(abs, "ro")+"&immutable=1", opts)
+	}
+	return l, err
+}
+
+func openSQLiteDSN(abs, dsn string, opts Options) (*Ledger, error) {
+	raw, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: failed to open database: %w", err)
 	}
 	raw.SetMaxIdleConns(4)
-	l := &Ledger{db: &sqlDB{raw: raw, dialect: sqliteDialect}, wmu: make(chan struct{}, 1)}
-	if err := l.initSQLite(context.Background()); err != nil {
+	l := &Ledger{db: &sqlDB{raw: raw, dialect: sqliteDialect, path: abs}, wmu: make(chan struct{}, 1), readOnly: opts.ReadOnly}
+	if err := l.initSQLite(context.Background(), opts); err != nil {
 		raw.Close()
-		return nil, err
+		return nil, l.db.classify(err)
 	}
 	return l, nil
 }
@@ -138,18 +214,21 @@ func openSQLite(path string) (*Ledger, error) {
 // dsn builds a modernc.org/sqlite data source name for the absolute path abs.
 // The path travels as an escaped file: URI so that '?', '#' and '%' in it are
 // not taken for URI syntax.
-func dsn(abs string) string {
+func dsn(abs, mode string) string {
 	p := filepath.ToSlash(abs)
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p // Windows: C:/x -> /C:/x
 	}
 	u := url.URL{Scheme: "file", Path: p}
 	q := url.Values{}
+	q.Set("mode", mode) // never "rwc": createFile makes a new file, and only when asked
 	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	q.Set("_foreign_keys", "1")
-	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", "FULL")
-	q.Set("_txlock", "immediate") // every read-write BeginTx is BEGIN IMMEDIATE
+	if mode != "ro" {
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", "FULL")
+		q.Set("_txlock", "immediate") // every read-write BeginTx is BEGIN IMMEDIATE
+	}
 	q.Add("_pragma", "trusted_schema(0)")
 	u.RawQuery = q.Encode()
 	return u.String()
@@ -184,16 +263,68 @@ func (l *Ledger) Close() error {
 	return l.db.raw.Close()
 }
 
-func (l *Ledger) initSQLite(ctx context.Context) error {
+func (l *Ledger) initSQLite(ctx context.Context, opts Options) error {
 	var mode string
 	if err := l.db.raw.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		return fmt.Errorf("ledger: failed to open database: %w", err)
+	}
+	version, err := inspectSQLite(ctx, l.db.raw, opts.Create)
+	if err != nil {
+		return err
+	}
+	if opts.ReadOnly {
+		return nil
 	}
 	if !strings.EqualFold(mode, "wal") {
 		// E.g. a file system without shared memory support.
 		return errors.New("ledger: database could not be put in WAL mode")
 	}
-	return l.write(ctx, migrateSQLite)
+	if version > 0 {
+		// An existing ledger: check it before anything is written.
+		if err := l.openCheck(ctx); err != nil {
+			return err
+		}
+	}
+	if version == SchemaVersion {
+		return nil
+	}
+	return l.write(ctx, func(ctx context.Context, t *sqlTx) error { return migrateSQLite(ctx, t, opts.Create) })
+}
+
+// inspectSQLite reads the schema version of the database and checks that
+// it is a ledger this package reads (version 0: a new, empty database,
+// allowed only if create).
+func inspectSQLite(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, create bool) (int64, error) {
+	var version, appID int64
+	if err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return 0, fmt.Errorf("ledger: failed to read schema version: %w", err)
+	}
+	if err := q.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return 0, fmt.Errorf("ledger: failed to read application id: %w", err)
+	}
+	if version == 0 {
+		var objects int
+		if err := q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
+			return 0, fmt.Errorf("ledger: failed to read schema: %w", err)
+		}
+		if objects != 0 || (appID != 0 && appID != applicationID) {
+			return 0, ErrNotLedger
+		}
+		if !create {
+			return 0, ErrEmpty
+		}
+	} else if appID != applicationID {
+		return 0, ErrNotLedger
+	}
+	switch {
+	case version > SchemaVersion:
+		return 0, fmt.Errorf("%w (file has version %d, this program reads up to %d)", ErrSchemaTooNew, version, SchemaVersion)
+	case version < 0:
+		return 0, ErrNotLedger
+	}
+	return version, nil
 }
 
 // schemaV1 is the schema of version 1. Times are Unix nanoseconds (UTC),
@@ -277,32 +408,10 @@ CREATE TABLE products (
 // migrateSQLite brings the schema to SchemaVersion inside the write
 // transaction t, so that two processes opening a new file at once do not
 // both create it, nor two opening an older file both upgrade it.
-func migrateSQLite(ctx context.Context, t *sqlTx) error {
-	var version, appID int64
-	if err := t.raw.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("ledger: failed to read schema version: %w", err)
-	}
-	if err := t.raw.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
-		return fmt.Errorf("ledger: failed to read application id: %w", err)
-	}
-	if version == 0 {
-		var objects int
-		if err := t.raw.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
-			return fmt.Errorf("ledger: failed to read schema: %w", err)
-		}
-		if objects != 0 || (appID != 0 && appID != applicationID) {
-			return ErrNotLedger
-		}
-	} else if appID != applicationID {
-		return ErrNotLedger
-	}
-	switch {
-	case version > SchemaVersion:
-		return fmt.Errorf("%w (file has version %d, this program reads up to %d)", ErrSchemaTooNew, version, SchemaVersion)
-	case version < 0:
-		return ErrNotLedger
-	case version == SchemaVersion:
-		return nil
+func migrateSQLite(ctx context.Context, t *sqlTx, create bool) error {
+	version, err := inspectSQLite(ctx, t.raw, create)
+	if err != nil || version == SchemaVersion {
+		return err
 	}
 	// Each step upgrades from the version before; a new file takes them
 	// all, in this one transaction.
@@ -342,12 +451,20 @@ func (l *Ledger) write(ctx context.Context, fn func(context.Context, *sqlTx) err
 
 // transact runs fn in a transaction that lock, if not nil, starts with.
 func (l *Ledger) transact(ctx context.Context, lock func(context.Context, *sql.Tx) error, fn func(context.Context, *sqlTx) error) error {
+	if l.readOnly {
+		return errReadOnlyOpen
+	}
 	select {
 	case l.wmu <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-l.wmu }()
+	// Storage failures (read-only, full) say so, not SQLite's number.
+	return l.db.classify(l.runTx(ctx, lock, fn))
+}
+
+func (l *Ledger) runTx(ctx context.Context, lock func(context.Context, *sql.Tx) error, fn func(context.Context, *sqlTx) error) error {
 
 	var opts *sql.TxOptions
 	if l.db.dialect == postgresDialect {

@@ -29,7 +29,7 @@ func isPostgres(target string) bool {
 	return strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://")
 }
 
-func openPostgres(target string) (*Ledger, error) {
+func openPostgres(target string, opts Options) (*Ledger, error) {
 	cfg, err := pgx.ParseConfig(target)
 	if err != nil {
 		// Not wrapped: the parser's error quotes the URL, which may
@@ -38,6 +38,10 @@ func openPostgres(target string) (*Ledger, error) {
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = connectTimeout
+	}
+	if opts.ReadOnly {
+		// The server refuses any write, whatever the role may do.
+		cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	}
 	raw := sql.OpenDB(&pgConnector{Connector: stdlib.GetConnector(*cfg), password: cfg.Password})
 	raw.SetMaxIdleConns(4)
@@ -48,10 +52,14 @@ func openPostgres(target string) (*Ledger, error) {
 		raw.Close()
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	if err := l.transact(ctx, nil, migratePostgres); err != nil {
+	err = l.db.classify(l.runTx(ctx, nil, func(ctx context.Context, t *sqlTx) error {
+		return migratePostgres(ctx, t, opts)
+	}))
+	if err != nil {
 		raw.Close()
 		return nil, err
 	}
+	l.readOnly = opts.ReadOnly
 	return l, nil
 }
 
@@ -258,7 +266,7 @@ CREATE TABLE products (
 // there, under a transaction-scoped advisory lock on the ledger's schema,
 // so that two processes opening an empty schema at once do not both create
 // the tables.
-func migratePostgres(ctx context.Context, t *sqlTx) error {
+func migratePostgres(ctx context.Context, t *sqlTx, opts Options) error {
 	var (
 		schema        sql.NullString
 		encoding      string
@@ -297,6 +305,9 @@ func migratePostgres(ctx context.Context, t *sqlTx) error {
 		if objects != 0 {
 			return ErrNotLedger
 		}
+		if !opts.Create {
+			return fmt.Errorf("%w (the PostgreSQL schema holds no ledger)", ErrEmpty)
+		}
 		// An empty schema: a new ledger, made at once at the newest
 		// version.
 		if _, err := t.raw.ExecContext(ctx, pgSchemaV1+pgSchemaV2); err != nil {
@@ -330,7 +341,7 @@ func migratePostgres(ctx context.Context, t *sqlTx) error {
 		return fmt.Errorf("%w (database has version %d, this program reads up to %d)", ErrSchemaTooNew, version, SchemaVersion)
 	case version < 1:
 		return ErrNotLedger
-	case version == SchemaVersion:
+	case version == SchemaVersion || opts.ReadOnly:
 		return nil
 	}
 	// An older ledger. Upgrade it, each step from the version before,

@@ -81,6 +81,7 @@ func (d dialect) rebind(query string) string {
 type sqlDB struct {
 	raw *sql.DB
 	dialect
+	path string // the SQLite file, absolute; "" for PostgreSQL
 }
 
 func (d *sqlDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {

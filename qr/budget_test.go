@@ -1,6 +1,7 @@
 package qr
 
 import (
+	"crypto/ecdh"
 	"testing"
 	"time"
 
@@ -99,6 +100,47 @@ func TestSizeBudget(t *testing.T) {
 			if sealed {
 				t.Logf("  planned as %d code(s) of version %d", len(codes), codes[0].Version)
 			}
+		}
+	}
+}
+
+// TestSizeBudgetAttestation: a request from a PIV token carries the token's
+// attestation (the slot's certificate and the F9 intermediate). A YubiKey's
+// pair is about 1.5 KB: the request (about 1.9 KB) then fits 6 codes of
+// version 15 or less at M, the README's promise; the largest attestation
+// allowed (2 KB) needs version 17, which the README says.
+func TestSizeBudgetAttestation(t *testing.T) {
+	inst := testkeys.Identity(crypto.RoleInstallation, "qr-inst")
+	vendor := testkeys.Identity(crypto.RoleVendor, "qr-vendor")
+	pub := make([]byte, 66)
+	pub[0] = 2
+	k, _ := ecdh.P256().GenerateKey(testkeys.Rand("qr-piv"))
+	copy(pub[1:], k.PublicKey().Bytes())
+	comps := map[uint8][]byte{}
+	for i := range 6 {
+		comps[uint8(i+1)] = make([]byte, request.DigestSize)
+	}
+	fp := make([]byte, request.FPSize)
+	fp[0] = 1
+	for _, c := range []struct {
+		att     int
+		version int // the largest version the request may need
+	}{{1500, 15}, {request.MaxAttest, 17}} {
+		att := make([]byte, c.att)
+		testkeys.Rand("att").Read(att)
+		req, err := request.New(request.Params{Product: "acme-cad", LicenseKey: "51NKE-B51YC-93SW3-MNXGX-C",
+			Fingerprint: fp, Components: comps, Vendor: vendor.Public(), Now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC),
+			HardwareKey: &request.HardwareKey{Type: request.HWPIV, Serial: []byte("12345678"), PublicKey: pub, Attestation: att}}, inst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes, err := Plan(armor.Request, req.Bytes, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("request with a %d-byte attestation: %d bytes, %d codes of version %d", c.att, len(req.Bytes), len(codes), codes[0].Version)
+		if codes[0].Version > c.version {
+			t.Errorf("request with a %d-byte attestation needs version %d, want at most %d", c.att, codes[0].Version, c.version)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"io"
 
+	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/makiuchi-d/gozxing"
 	multiqr "github.com/makiuchi-d/gozxing/multi/qrcode"
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
@@ -61,15 +62,135 @@ func DecodeImage(r io.Reader) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, _ := decodeGray(g)
-	if len(res) == 0 {
+	texts := decodeAll(g)
+	if len(texts) == 0 {
 		return nil, ErrNotFound
 	}
-	texts := make([]string, len(res))
-	for i, r := range res {
-		texts[i] = r.GetText()
-	}
 	return texts, nil
+}
+
+// decodeAll reads every code in g. While what it has read are parts of a
+// message with parts missing, it blanks the codes found and looks again:
+// gozxing's multiple-code reader misses codes that a second look finds.
+func decodeAll(g *gray) []string {
+	res, scale, _ := decodeScaled(g, false)
+	var texts []string
+	seen := map[string]bool{}
+	var quads [][4][2]float64
+	add := func(res []*gozxing.Result, scale float64) int {
+		n := 0
+		for _, r := range res {
+			t := r.GetText()
+			if seen[t] {
+				continue
+			}
+			seen[t] = true
+			texts = append(texts, t)
+			n++
+			if q, ok := quad(r, scale); ok {
+				quads = append(quads, q)
+			}
+		}
+		return n
+	}
+	add(res, scale)
+	for range 2 * armor.MaxParts {
+		if len(texts) == 0 || complete(texts) {
+			break
+		}
+		m := g
+		if len(quads) > 0 {
+			m = g.clone()
+			for _, q := range quads {
+				m.fillQuad(q)
+			}
+		}
+		// A perfect rendering of several codes is read as one (the
+		// PURE_BARCODE path sees them as one): skip it on a second look.
+		res, scale, _ := decodeScaled(m, true)
+		if add(res, scale) == 0 {
+			break
+		}
+	}
+	return texts
+}
+
+// complete reports whether texts hold a whole message or every part of
+// the message of the first part among them; text that is not airlock's
+// counts as complete (there is no telling what else to look for).
+func complete(texts []string) bool {
+	var kind armor.Kind
+	var total int
+	var id string
+	have := map[int]bool{}
+	for _, t := range texts {
+		k, i, n, pid, ok := armor.PartOf(t)
+		if !ok {
+			continue
+		}
+		if total == 0 {
+			kind, total, id = k, n, pid
+		}
+		if k == kind && n == total && pid == id {
+			have[i] = true
+		}
+	}
+	return total == 0 || len(have) == total
+}
+
+// quad returns the corners of a detected code, in the original image's
+// pixels, with its quiet zone: the three finder pattern centres are 3.5
+// modules in from the corners, the fourth corner completes the
+// parallelogram, and the quiet zone adds 4 modules more.
+func quad(r *gozxing.Result, scale float64) ([4][2]float64, bool) {
+	pts := r.GetResultPoints()
+	if len(pts) < 3 {
+		return [4][2]float64{}, false
+	}
+	// ZXing's order: bottom left, top left, top right.
+	bl := [2]float64{pts[0].GetX() * scale, pts[0].GetY() * scale}
+	tl := [2]float64{pts[1].GetX() * scale, pts[1].GetY() * scale}
+	tr := [2]float64{pts[2].GetX() * scale, pts[2].GetY() * scale}
+	dim := 21.0
+	if v, err := Version(r.GetText(), LevelM); err == nil {
+		dim = float64(17 + 4*v)
+	}
+	// Unit vectors along the code's sides, in modules.
+	ux := [2]float64{(tr[0] - tl[0]) / (dim - 7), (tr[1] - tl[1]) / (dim - 7)}
+	uy := [2]float64{(bl[0] - tl[0]) / (dim - 7), (bl[1] - tl[1]) / (dim - 7)}
+	const out = 3.5 + 4 // finder centre to the outer edge of the quiet zone
+	at := func(ax, ay float64) [2]float64 {
+		return [2]float64{tl[0] + ax*ux[0] + ay*uy[0], tl[1] + ax*ux[1] + ay*uy[1]}
+	}
+	far := dim - 7 + out
+	return [4][2]float64{at(-out, -out), at(far, -out), at(far, far), at(-out, far)}, true
+}
+
+func (g *gray) clone() *gray {
+	return &gray{w: g.w, h: g.h, pix: append([]byte(nil), g.pix...)}
+}
+
+// fillQuad paints the convex quadrilateral q white.
+func (g *gray) fillQuad(q [4][2]float64) {
+	minY, maxY := q[0][1], q[0][1]
+	for _, p := range q {
+		minY, maxY = min(minY, p[1]), max(maxY, p[1])
+	}
+	for y := max(int(minY), 0); y <= min(int(maxY), g.h-1); y++ {
+		fy := float64(y) + 0.5
+		lo, hi := float64(g.w), -1.0
+		for i := range 4 {
+			a, b := q[i], q[(i+1)%4]
+			if (a[1] <= fy) == (b[1] <= fy) {
+				continue
+			}
+			x := a[0] + (fy-a[1])*(b[0]-a[0])/(b[1]-a[1])
+			lo, hi = min(lo, x), max(hi, x)
+		}
+		for x := max(int(lo), 0); x <= min(int(hi), g.w-1); x++ {
+			g.pix[y*g.w+x] = 255
+		}
+	}
 }
 
 // readGray sniffs, bounds and decodes an image into luminance.
@@ -195,13 +316,37 @@ const (
 // forgiving and returns the results of the first that finds anything, and
 // its name (for tests).
 func decodeGray(g *gray) ([]*gozxing.Result, string) {
+	res, _, how := decodeScaled(g, false)
+	return res, how
+}
+
+// decodeScaled is decodeGray that also returns the scale of the image the
+// results were found in (original pixels per pixel of it), and can skip
+// the PURE_BARCODE path.
+func decodeScaled(g *gray, skipPure bool) ([]*gozxing.Result, float64, string) {
 	side := max(g.w, g.h)
 	if side <= fullSide {
-		return decodeFull(g, "")
+		res, sc, how := decodeFull(g, "", skipPure)
+		return res, sc, how
 	}
 	f := (side + shrinkSide - 1) / shrinkSide
-	if res, how := decodeFull(g.shrink(f), fmt.Sprintf("shrunk 1/%d, ", f)); len(res) > 0 {
-		return res, how
+	small := g.shrink(f)
+	if !small.mayHoldCode() {
+		// Nothing like a finder pattern, even at the scale where a small
+		// code's modules are a few pixels: no code. A photo without one
+		// is turned down here, in a fraction of the time the strategies
+		// below take to fail.
+		fq := (side + quickSide - 1) / quickSide
+		mid := g
+		if fq > 1 {
+			mid = g.shrink(fq)
+		}
+		if !mid.mayHoldCode() {
+			return nil, 0, ""
+		}
+	}
+	if res, sc, how := decodeFull(small, fmt.Sprintf("shrunk 1/%d, ", f), skipPure); len(res) > 0 {
+		return res, sc * float64(f), how
 	}
 	// A small code in a large photo may need more pixels than that, and
 	// box shrinking can alias module edges at one factor and not at
@@ -216,58 +361,65 @@ func decodeGray(g *gray) ([]*gozxing.Result, string) {
 		if f > 1 {
 			img, name = g.shrink(f), fmt.Sprintf("shrunk 1/%d", f)
 		}
-		if res, how := decodeOne(img); len(res) > 0 {
-			return res, name + ", " + how
+		if res, how := decodeOne(img, skipPure); len(res) > 0 {
+			return res, float64(f), name + ", " + how
 		}
 	}
 	// Last, a small code in a phone-sized photo (up to 4096 pixels a
 	// side) at full resolution: every shrink costs it its module edges.
 	if side <= originalSide {
-		if res, how := decodeOne(g); len(res) > 0 {
-			return res, "original, " + how
+		if res, how := decodeOne(g, skipPure); len(res) > 0 {
+			return res, 1, "original, " + how
 		}
 	}
-	return nil, ""
+	return nil, 0, ""
 }
 
 // decodeFull tries the image as it is, enlarged if small, smoothed,
 // thresholded locally, and inverted.
-func decodeFull(g *gray, prefix string) ([]*gozxing.Result, string) {
+func decodeFull(g *gray, prefix string, skipPure bool) ([]*gozxing.Result, float64, string) {
 	type variant struct {
-		name string
-		img  func() *gray
+		name  string
+		img   func() *gray
+		scale float64
 	}
-	variants := []variant{{"original", func() *gray { return g }}}
+	variants := []variant{{"original", func() *gray { return g }, 1}}
 	side := max(g.w, g.h)
 	if side < 1000 {
 		// Small modules: interpolation gives the binarizer more to work
 		// with; smoothing first takes out sensor and JPEG noise.
 		variants = append(variants,
-			variant{"enlarged 2x", g.grow2},
-			variant{"smoothed, enlarged 2x", func() *gray { return g.smooth().grow2() }})
+			variant{"enlarged 2x", g.grow2, 0.5},
+			variant{"smoothed, enlarged 2x", func() *gray { return g.smooth().grow2() }, 0.5})
 	} else {
-		variants = append(variants, variant{"smoothed", g.smooth})
+		variants = append(variants, variant{"smoothed", g.smooth, 1})
 	}
 	variants = append(variants,
-		variant{"local mean threshold", func() *gray { return g.meanThreshold(max(8, side/64), 4) }},
-		variant{"inverted", g.inverted})
+		variant{"local mean threshold", func() *gray { return g.meanThreshold(max(8, side/64), 4) }, 1},
+		variant{"inverted", g.inverted, 1})
 	for _, v := range variants {
-		if res, how := decodeOne(v.img()); len(res) > 0 {
-			return res, prefix + v.name + ", " + how
+		if res, how := decodeOne(v.img(), skipPure); len(res) > 0 {
+			return res, v.scale, prefix + v.name + ", " + how
 		}
 	}
-	return nil, ""
+	return nil, 0, ""
 }
 
 // decodeOne tries one luminance image: as a pure rendering, then by
-// detection (several codes, then one), with two binarizers, then with a
+// detection (several codes, then one, then sampled through every
+// alignment pattern, see refined), with two binarizers, then with a
 // global Otsu threshold.
-func decodeOne(g *gray) ([]*gozxing.Result, string) {
-	if r := single(g, false, pureHints); r != nil {
-		return []*gozxing.Result{r}, "pure"
+func decodeOne(g *gray, skipPure bool) ([]*gozxing.Result, string) {
+	if !skipPure {
+		if r := single(g, false, pureHints); r != nil {
+			return []*gozxing.Result{r}, "pure"
+		}
 	}
 	if res := multiple(g, false); len(res) > 0 {
 		return res, "multi"
+	}
+	if r := refined(g, false); r != nil {
+		return []*gozxing.Result{r}, "refined grid"
 	}
 	if r := single(g, false, hardHints); r != nil {
 		return []*gozxing.Result{r}, "hybrid"
@@ -275,9 +427,14 @@ func decodeOne(g *gray) ([]*gozxing.Result, string) {
 	if r := single(g, true, hardHints); r != nil {
 		return []*gozxing.Result{r}, "global"
 	}
+	if r := refined(g, true); r != nil {
+		return []*gozxing.Result{r}, "global, refined grid"
+	}
 	t := g.otsu()
-	if r := single(t, true, pureHints); r != nil {
-		return []*gozxing.Result{r}, "otsu pure"
+	if !skipPure {
+		if r := single(t, true, pureHints); r != nil {
+			return []*gozxing.Result{r}, "otsu pure"
+		}
 	}
 	if r := single(t, true, hardHints); r != nil {
 		return []*gozxing.Result{r}, "otsu"

@@ -137,6 +137,9 @@ func checkExternal(t *testing.T, tool string, args func(string) []string, parse 
 func TestExternalDecoders(t *testing.T) {
 	var images []extImage
 	for _, m := range corpus() {
+		if strings.HasPrefix(m.name, "5parts/") || strings.HasPrefix(m.name, "6parts/") {
+			continue // codes of the versions the classes below already check
+		}
 		codes, err := Plan(m.kind, m.payload, Options{Level: m.level})
 		if err != nil {
 			t.Fatal(err)

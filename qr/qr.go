@@ -12,7 +12,7 @@
 // # Size
 //
 // [Plan] puts a message into as few codes as it can, at most
-// [armor.MaxParts] codes of one version each, never above a version cap: by
+// [armor.MaxParts] (6) codes of one version each, never above a version cap: by
 // default version 15 for requests and receipts (what a webcam reads
 // comfortably) and 20 for licenses. A message larger than one code is split
 // with [armor.Split] into parts that may be scanned in any order. No code
@@ -36,9 +36,23 @@
 // [DecodeImage] reads a PNG or JPEG, a clean rendering or a photo of a
 // screen, with the pure-Go decoder github.com/makiuchi-d/gozxing: first as
 // a perfect rendering (PURE_BARCODE), then by detection (TRY_HARDER, several
-// codes per image), then after enlarging, smoothing, local thresholding or
-// inverting the image. The images in testdata/, with the texts they hold,
+// codes per image), then sampling the code through every alignment pattern
+// it has (as zbar does: large codes in photos drift off a single
+// perspective grid), then after enlarging, smoothing, local thresholding or
+// inverting the image. Every code in an image is read: while the codes
+// found are parts of a message with parts missing, they are blanked out
+// and the image is searched again, so one photo or screenshot of all the
+// parts is enough. A large photo (over 1600 pixels a side) first has to
+// show three finder-pattern-like places at a scale where a code would be
+// readable; a 12-megapixel photo without a code is thus turned down in a
+// fraction of a second. The images in testdata/, with the texts they hold,
 // are test vectors for any decoder.
+//
+// # Terminals
+//
+// [PlanTerminal] plans codes that each fit a terminal with a status line
+// ([TerminalVersion]: an 80×24 console takes version 6), for showing a
+// message one code at a time.
 package qr
 
 import (
@@ -162,6 +176,10 @@ type Code struct {
 	Text    string // exactly what the code carries: a text form or one part
 	Version int    // 1..40; 0 means the smallest version Text fits
 	Level   Level
+	// Quiet is the light border drawn around the code, in modules: 0
+	// means QuietZone (4), the standard's; PlanTerminal sets 2 when that
+	// lets a larger code fit the terminal.
+	Quiet int
 }
 
 // SizeError reports a message too large for the codes Plan may use.
@@ -171,11 +189,14 @@ type SizeError struct {
 	Chars      int // text form
 	MaxVersion int
 	Level      Level
+	// Max is the largest payload, in bytes, that fits these codes: the
+	// real limit, to tell the user.
+	Max int
 }
 
 func (e *SizeError) Error() string {
-	return fmt.Sprintf("qr: %s of %d bytes (%d characters) does not fit in %d QR codes of version %d or less at level %s",
-		e.Kind, e.Bytes, e.Chars, armor.MaxParts, e.MaxVersion, e.Level)
+	return fmt.Sprintf("qr: %s of %d bytes is too large for QR codes: at most %d bytes fit in %d codes of version %d or less at level %s (and %d characters a code)",
+		e.Kind, e.Bytes, e.Max, armor.MaxParts, e.MaxVersion, e.Level, armor.MaxPartText)
 }
 
 // Plan splits an armored message into as few codes as possible: 1 to
@@ -188,8 +209,30 @@ func (e *SizeError) Error() string {
 // Plan uses the smallest version above it that fits 4 codes or fewer, rather
 // than fail: the default is a preference, an explicit cap is a limit.
 //
-// A message that cannot fit returns a *SizeError naming its size.
+// A message that cannot fit returns a *SizeError naming its size and the
+// largest that fits.
 func Plan(k armor.Kind, payload []byte, opt Options) ([]Code, error) {
+	codes, err := plan(k, payload, opt)
+	var se *SizeError
+	if errors.As(err, &se) {
+		// The real limit: the largest payload these codes hold.
+		o := opt
+		o.MaxVersion = se.MaxVersion
+		lo, hi := 0, min(len(payload), armor.MaxPayload+1)
+		for hi-lo > 1 {
+			mid := (lo + hi) / 2
+			if _, err := plan(k, make([]byte, mid), o); err == nil {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		se.Max = lo
+	}
+	return codes, err
+}
+
+func plan(k armor.Kind, payload []byte, opt Options) ([]Code, error) {
 	if k.Tag() == "" {
 		return nil, fmt.Errorf("qr: unknown message kind %d", int(k))
 	}

@@ -163,7 +163,7 @@ type sizeClass struct {
 	size int // payload bytes
 }
 
-// Size classes, from a tiny message to ones that need 2, 3 and 4 parts.
+// Size classes, from a tiny message to ones that need 2 to 6 parts.
 var sizeClasses = []sizeClass{
 	{"tiny", 8},
 	{"request", 320},
@@ -173,6 +173,8 @@ var sizeClasses = []sizeClass{
 	{"2parts", 1150},
 	{"3parts", 1700},
 	{"4parts", 2300},
+	{"5parts", 2700},
+	{"6parts", 3300},
 }
 
 func randomPayload(r *rand.Rand, size int) []byte {
@@ -358,7 +360,8 @@ func TestPlanParts(t *testing.T) {
 		{armor.License, 400, Options{MaxVersion: 10}, 3},
 		{armor.License, 400, Options{MaxVersion: 40}, 1},
 		{armor.License, 400, Options{Level: LevelQ}, 1},
-		{armor.Request, 1900, Options{}, 4},  // grows past the default cap
+		{armor.Request, 1900, Options{}, 6},  // a request with a PIV attestation: 6 codes under the cap
+		{armor.Request, 2400, Options{}, 6},  // grows past the default cap
 		{armor.SecretKey, 100, Options{}, 1}, // one code, never parts
 	} {
 		p := randomPayload(r, c.size)
@@ -377,13 +380,21 @@ func TestPlanParts(t *testing.T) {
 func TestPlanErrors(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	var se *SizeError
-	_, err := Plan(armor.License, randomPayload(r, 3000), Options{})
-	if !errors.As(err, &se) || se.Bytes != 3000 || se.MaxVersion != 40 || !strings.Contains(err.Error(), "3000 bytes") {
-		t.Errorf("3000 bytes: %v", err)
+	_, err := Plan(armor.License, randomPayload(r, 4000), Options{})
+	// 6 parts of at most 1000 characters, 9 of them the part's header:
+	// 5946 base32 characters, 3716 bytes.
+	if !errors.As(err, &se) || se.Bytes != 4000 || se.MaxVersion != 40 || se.Max != 3716 ||
+		!strings.Contains(err.Error(), "4000 bytes is too large for QR codes: at most 3716 bytes fit in 6 codes") {
+		t.Errorf("4000 bytes: %v", err)
 	}
-	_, err = Plan(armor.Request, randomPayload(r, 1900), Options{MaxVersion: 15})
-	if !errors.As(err, &se) || se.MaxVersion != 15 {
+	if _, err := Plan(armor.License, randomPayload(r, se.Max), Options{}); err != nil {
+		t.Errorf("%d bytes, the limit reported, do not fit: %v", se.Max, err)
+	}
+	_, err = Plan(armor.Request, randomPayload(r, 2400), Options{MaxVersion: 15})
+	if !errors.As(err, &se) || se.MaxVersion != 15 || se.Max < 2000 || se.Max >= 2400 {
 		t.Errorf("explicit cap: %v", err)
+	} else if _, err := Plan(armor.Request, randomPayload(r, se.Max), Options{MaxVersion: 15}); err != nil {
+		t.Errorf("%d bytes, the limit reported at version 15, do not fit: %v", se.Max, err)
 	}
 	_, err = Plan(armor.SecretKey, randomPayload(r, 700), Options{})
 	if !errors.As(err, &se) {

@@ -46,7 +46,21 @@ func (c Code) modules() (m [][]bool, err error) {
 	if want := 17 + 4*q.VersionNumber + 2*QuietZone; len(m) != want {
 		return nil, fmt.Errorf("qr: encoder returned %d modules, want %d", len(m), want)
 	}
+	if cut := QuietZone - c.quiet(); cut > 0 {
+		m = m[cut : len(m)-cut]
+		for i := range m {
+			m[i] = m[i][cut : len(m[i])-cut]
+		}
+	}
 	return m, nil
+}
+
+// quiet returns the quiet zone the code is drawn with.
+func (c Code) quiet() int {
+	if c.Quiet <= 0 || c.Quiet > QuietZone {
+		return QuietZone
+	}
+	return c.Quiet
 }
 
 // Image returns c as a black-on-white image with the quiet zone, each
@@ -137,7 +151,7 @@ func (c Code) TerminalSize() (cols, lines int) {
 	if v < 1 || v > MaxVersion {
 		return 0, 0
 	}
-	n := 17 + 4*v + 2*QuietZone
+	n := 17 + 4*v + 2*c.quiet()
 	return n, (n + 1) / 2
 }
 

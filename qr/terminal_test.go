@@ -2,6 +2,7 @@ package qr
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -234,5 +235,47 @@ func TestKeyboardWedge(t *testing.T) {
 	b.Add([]byte(codes[2].Text))
 	if _, _, err := b.Result(); err == nil {
 		t.Error("a part with a dropped character was accepted")
+	}
+}
+
+// TestTerminalVersion: the largest code that fits a terminal with a status
+// line. An 80×24 console takes version 6 with a 2-module quiet zone; the
+// version comes first, the border second.
+func TestTerminalVersion(t *testing.T) {
+	for _, c := range []struct{ cols, lines, v, q int }{
+		{80, 24, 6, 2},
+		{80, 25, 6, 3},
+		{80, 26, 7, 2}, // a larger code rather than a wider border
+		{82, 27, 7, 3},
+		{100, 40, 14, 2},
+		{85, 44, 16, 2},
+		{85, 45, 16, 2},
+		{200, 60, 24, 2},
+		{20, 10, 0, 0},
+	} {
+		v, q := TerminalVersion(c.cols, c.lines)
+		if v != c.v || q != c.q {
+			t.Errorf("%dx%d: version %d quiet %d, want %d and %d", c.cols, c.lines, v, q, c.v, c.q)
+			continue
+		}
+		if v == 0 {
+			continue
+		}
+		code := Code{Text: "AL1ABCDEFG", Version: v, Quiet: q}
+		lines := strings.Split(strings.TrimSuffix(code.Terminal(), "\n"), "\n")
+		cols, rows := code.TerminalSize()
+		if utf8.RuneCountInString(lines[0]) != cols || len(lines) != rows || cols > c.cols || rows+1 > c.lines {
+			t.Errorf("%dx%d: drawn %dx%d, TerminalSize %dx%d", c.cols, c.lines, utf8.RuneCountInString(lines[0]), len(lines), cols, rows)
+		}
+	}
+	// A message too large for 6 codes on the terminal says so.
+	_, err := PlanTerminal(armor.License, make([]byte, 1000), Options{}, 80, 24)
+	var te *TerminalError
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), "more than 6 codes of version 6, the largest that fits this 80x24 terminal") {
+		t.Errorf("PlanTerminal: %v", err)
+	}
+	codes, err := PlanTerminal(armor.License, make([]byte, 400), Options{}, 80, 24)
+	if err != nil || len(codes) != 5 || codes[0].Version != 6 || codes[0].Quiet != 2 {
+		t.Errorf("a typical license on 80x24: %d codes, %v", len(codes), err)
 	}
 }

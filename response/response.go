@@ -53,6 +53,13 @@ type Binding struct {
 	HardwareKey *request.HardwareKey `cbor:"6,keyasint,omitempty"`
 	SecretHash  []byte               `cbor:"7,keyasint,omitempty"` // licensee-secret binding (keyed hash)
 	RefuseEnv   uint16               `cbor:"8,keyasint,omitempty"` // fingerprint.Env flags on which the license is not valid
+	// KeyOnly binds the license to HardwareKey alone (a portable
+	// hardware-key license): Check skips the installation, request and
+	// fingerprint checks, because the card's signature of a fresh
+	// challenge stands in for them, and the license is valid on any
+	// machine while the key proves itself. Only with a HardwareKey that
+	// can prove (one with a PublicKey).
+	KeyOnly bool `cbor:"9,keyasint,omitempty"`
 }
 
 // License is the signed content of a license. When it comes from Verify
@@ -111,6 +118,7 @@ type Params struct {
 	RefuseEnv    fingerprint.Env
 	PrevLease    []byte
 	Pool         *Pool // a pool license for a floating server; nil for a node-locked one
+	KeyOnly      bool  // bind the license to the request's hardware key alone
 	// Confidential fields, sealed to the installation; nil seals nothing.
 	Confidential map[string]string
 }
@@ -154,6 +162,7 @@ func New(vendor *crypto.Identity, req *request.Signed, p Params) (*Signed, error
 			HardwareKey: r.HardwareKey,
 			SecretHash:  p.SecretHash,
 			RefuseEnv:   uint16(p.RefuseEnv),
+			KeyOnly:     p.KeyOnly,
 		},
 		RequestHash: req.Hash[:],
 		VendorKeyID: kid[:],
@@ -316,15 +325,19 @@ func Verify(data []byte, e *Expect) (*License, error) {
 }
 
 // Check applies the bindings and time window of e to a license whose
-// signature has been verified.
+// signature has been verified. A license bound to its hardware key alone
+// (Binding.KeyOnly) skips the installation, request and fingerprint
+// checks, and only those: its hardware-key check, which cannot be
+// skipped, has the card sign a fresh challenge instead.
 func (l *License) Check(e *Expect) error {
 	if e.Product != "" && l.Product != e.Product {
 		return result.New(result.ProductMismatch, fmt.Sprintf("license is for product %q, not %q", l.Product, e.Product))
 	}
-	if e.Installation != nil && subtle.ConstantTimeCompare(l.Binding.InstallKey, e.Installation.Sign) != 1 {
+	keyOnly := l.KeyOnly()
+	if !keyOnly && e.Installation != nil && subtle.ConstantTimeCompare(l.Binding.InstallKey, e.Installation.Sign) != 1 {
 		return result.New(result.InstallationMismatch, "license was issued to another installation")
 	}
-	if len(e.RequestHashes) > 0 {
+	if !keyOnly && len(e.RequestHashes) > 0 {
 		ok := 0
 		for _, h := range e.RequestHashes {
 			ok |= subtle.ConstantTimeCompare(h[:], l.RequestHash)
@@ -334,8 +347,10 @@ func (l *License) Check(e *Expect) error {
 		}
 	}
 	if e.Fingerprint != nil {
-		if err := l.checkFingerprint(e.Fingerprint, e.Unreadable); err != nil {
-			return err
+		if !keyOnly {
+			if err := l.checkFingerprint(e.Fingerprint, e.Unreadable); err != nil {
+				return err
+			}
 		}
 		// The desk refused these environments at activation; the license
 		// says so too, so a request that hid its environment gains nothing.
@@ -375,6 +390,13 @@ func (l *License) Check(e *Expect) error {
 		return result.New(result.LeaseExpired, "license lease ended on "+l.LeaseUntilTime().Format(time.RFC3339)+"; renew it")
 	}
 	return nil
+}
+
+// KeyOnly reports whether the license is bound to its hardware key alone
+// (portable: valid on any machine while that key proves itself).
+func (l *License) KeyOnly() bool {
+	hk := l.Binding.HardwareKey
+	return l.Binding.KeyOnly && hk != nil && len(hk.PublicKey) > 0
 }
 
 func (l *License) checkFingerprint(fp *fingerprint.Fingerprint, unreadable []fingerprint.ComponentID) error {
@@ -485,6 +507,9 @@ func (l *License) validate() error {
 	}
 	if err := b.HardwareKey.Validate(); err != nil {
 		return err
+	}
+	if b.KeyOnly && (b.HardwareKey == nil || len(b.HardwareKey.PublicKey) == 0) {
+		return &request.FieldError{Field: "binding key only", Reason: "set without a hardware key that can prove itself"}
 	}
 	if len(b.SecretHash) != 0 && len(b.SecretHash) != 32 {
 		return &request.FieldError{Field: "binding secret", Reason: "wrong size"}

@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -26,11 +25,13 @@ import (
 	"github.com/airlock-offline/airlock/dongle"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
+	"github.com/airlock-offline/airlock/internal/attest"
 	"github.com/airlock-offline/airlock/internal/cli"
 	"github.com/airlock-offline/airlock/internal/inspect"
 	"github.com/airlock-offline/airlock/ledger"
 	"github.com/airlock-offline/airlock/licensekey"
 	"github.com/airlock-offline/airlock/phonecode"
+	"github.com/airlock-offline/airlock/qr"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/result"
 )
@@ -50,6 +51,9 @@ type app struct {
 	// cleanup runs when the command ends: it releases a hardware key and
 	// forgets its PIN.
 	cleanup []func()
+	// pool is sign --pool: sign a floating server's request as a pool
+	// license (pool.go).
+	pool string
 }
 
 func main() {
@@ -143,11 +147,7 @@ func (a *app) run(args []string) int {
 	case "audit":
 		err = a.cmdAudit(args)
 	case "ledger":
-		if len(args) == 0 || args[0] != "export" {
-			err = cli.Usagef("ledger needs a subcommand: export")
-			break
-		}
-		err = a.cmdLedgerExport(args[1:])
+		err = a.cmdLedger(args)
 	case "receipt":
 		if len(args) == 0 || args[0] != "import" {
 			err = cli.Usagef("receipt needs a subcommand: import")
@@ -160,7 +160,7 @@ func (a *app) run(args []string) int {
 		err = cli.Usagef("unknown command %q", cmd)
 	}
 	if err != nil {
-		return a.ui.Fail(err)
+		return a.ui.Fail(explainLedgerError(err))
 	}
 	return 0
 }
@@ -214,59 +214,41 @@ const ledgerURLFile = "ledger.url"
 
 // ledgerTarget says where the ledger is: --db, else $AIRLOCK_VENDOR_DB, else
 // what init --db recorded in DIR/ledger.url, else DIR/ledger.db (which must
-// exist: init creates it).
-func (a *app) ledgerTarget() (string, error) {
+// exist: init creates it). from says which of these named it, for
+// messages.
+func (a *app) ledgerTarget() (target, from string, err error) {
 	if a.db != "" {
-		return a.db, nil
+		return a.db, "--db", nil
 	}
 	if v := os.Getenv("AIRLOCK_VENDOR_DB"); v != "" {
-		return v, nil
+		return v, "$AIRLOCK_VENDOR_DB", nil
 	}
 	p, err := a.path(ledgerURLFile)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if b, err := cli.ReadFileLimited(p, "the ledger location file", cli.MaxURLFile); err == nil {
-		if t := strings.TrimSpace(string(b)); t != "" && len(b) < 4096 {
-			return t, nil
+		t := strings.TrimSpace(string(b))
+		if t == "" || !validLedgerTarget(t) {
+			// Never printed: the file may hold anything.
+			return "", "", fmt.Errorf("%s does not name a ledger (it should hold a postgres:// URL or an absolute file path; its content is not shown): pass --db, or write the ledger's URL or path in it", p)
 		}
-		return "", fmt.Errorf("%s is empty or damaged: pass --db", p)
+		return t, p, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", err
+		return "", "", err
 	}
 	if p, err = a.path("ledger.db"); err != nil {
-		return "", err
+		return "", "", err
 	}
 	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("no ledger at %s: run `airlock-vendor init` first", p)
+		return "", "", &cli.ExitErr{Code: exitNoLedger, Err: fmt.Errorf("no ledger at %s: run `airlock-vendor init` first", p)}
 	}
-	return p, nil
+	return p, "", nil
 }
 
+// openLedger opens the ledger for a command that writes to it.
 func (a *app) openLedger() (*ledger.Ledger, error) {
-	target, err := a.ledgerTarget()
-	if err != nil {
-		return nil, err
-	}
-	return openLedgerAt(target, "open")
-}
-
-// openLedgerAt opens the ledger at target; a failure names the ledger
-// (password masked) and, for a PostgreSQL server that could not be
-// reached, what to check. verb says what was being done ("open").
-func openLedgerAt(target, verb string) (*ledger.Ledger, error) {
-	l, err := ledger.Open(target)
-	if err == nil {
-		return l, nil
-	}
-	err = fmt.Errorf("cannot %s the ledger %s: %w", verb, ledger.RedactDSN(target), err)
-	switch {
-	case errors.Is(err, ledger.ErrAccessDenied):
-		return nil, cli.WithHint(err, "give the password with PGPASSWORD or a line in ~/.pgpass (airlock never stores it), and check the user name in the URL")
-	case errors.Is(err, ledger.ErrUnreachable):
-		return nil, cli.WithHint(err, "check the host and port in the URL, that the server runs, and that it takes connections from this machine (pg_hba.conf, TLS: sslmode)")
-	}
-	return nil, err
+	return a.openLedgerWith(ledger.Options{})
 }
 
 // withoutPassword returns a PostgreSQL URL without its password, and
@@ -360,7 +342,7 @@ func (a *app) cmdInit(args []string) error {
 	if target == "" {
 		target = filepath.Join(home, "ledger.db")
 	}
-	l, err := openLedgerAt(target, "create")
+	l, err := openLedgerAt(target, "", "create", ledger.Options{Create: true})
 	if err != nil {
 		return err
 	}
@@ -568,6 +550,7 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	if err := l.CreateLicense(context.Background(), lic); err != nil {
 		return fmt.Errorf("cannot create the license: %w", err)
 	}
+	a.checkpointLedger(l)
 	if *asJSON {
 		return writeJSON(a.ui, toJSON(lic))
 	}
@@ -582,7 +565,7 @@ func (a *app) cmdLicenseList(args []string) error {
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
-	l, err := a.openLedger()
+	l, err := a.openLedgerRead()
 	if err != nil {
 		return err
 	}
@@ -633,7 +616,7 @@ func (a *app) cmdLicenseShow(args []string) error {
 	if err != nil {
 		return cli.Usagef("%v", err)
 	}
-	l, err := a.openLedger()
+	l, err := a.openLedgerRead()
 	if err != nil {
 		return err
 	}
@@ -736,50 +719,80 @@ func (a *app) cmdSign(args []string) error {
 	pool := fs.String("pool", "", "")
 	var q cli.QRFlags
 	q.Register(fs)
+	asJSON := fs.Bool("json", false, "")
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
+	a.pool = *pool
 	if *batch != "" {
 		if fs.NArg() > 0 || len(input.Images) > 0 || input.Interactive || fs.Changed("output") || q.PNG != "" || q.Terminal {
 			return cli.Usagef("--batch takes a folder and nothing else: licenses are written beside the requests")
 		}
-		return a.signBatch(*batch, *maxAge, *attRoots)
+		return a.signBatch(*batch, *maxAge, *attRoots, *asJSON)
 	}
 	if err := q.Check(); err != nil {
 		return err
 	}
-	age, err := parseMaxAge(*maxAge)
-	if err != nil {
-		return err
+	if *asJSON && *out == "-" {
+		return cli.Usagef("sign --json prints the outcome on stdout: write the license with -o FILE")
 	}
-	text, err := a.ui.Read(&input, fs.Args(), armor.Request)
-	if err != nil {
-		return err
+	if *asJSON {
+		// The outcome, whatever it is, as JSON on stdout too.
+		return a.signOneJSON(*out, fs.Args(), func() (*desk.Issued, error) {
+			return a.signOne(&input, fs.Args(), *out, *maxAge, *attRoots, &q)
+		})
 	}
-	d, err := a.openDesk(age, *attRoots)
+	_, err := a.signOne(&input, fs.Args(), *out, *maxAge, *attRoots, &q)
+	return err
+}
+
+// signOne signs one request and writes its license to out. A license that
+// could not be written after its seat was recorded is an *notWrittenError
+// (exit 3), and the issued license comes back with it.
+func (a *app) signOne(input *cli.InputFlags, args []string, out, maxAge, attRoots string, q *cli.QRFlags) (*desk.Issued, error) {
+	if out != "-" {
+		// A killed run's temporary files for this output.
+		dir, base := filepath.Split(out)
+		if dir == "" {
+			dir = "."
+		}
+		atomicfile.RemoveStale(dir, func(name string) bool { return name == base })
+	}
+	age, err := parseMaxAge(maxAge)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	text, err := a.ui.Read(input, args, armor.Request)
+	if err != nil {
+		return nil, err
+	}
+	d, err := a.openDesk(age, attRoots)
+	if err != nil {
+		return nil, err
 	}
 	defer d.Ledger.Close()
-	iss, err := signText(d, text, *pool)
+	iss, err := signText(d, text, a.pool)
+	a.checkpoint(d) // a refusal is in the audit log too
 	if err != nil {
-		return err
+		return nil, err
 	}
-	again := "the activation is recorded: run the same command again to write the license without taking another seat"
-	if err := a.ui.WriteOutput(*out, iss.Text()); err != nil {
+	if err := a.ui.WriteOutput(out, iss.Text()); err != nil {
 		// The activation is recorded; the license can be signed again
 		// for the same request without taking another seat.
-		return cli.WithHint(err, again)
+		return iss, notWritten(err)
 	}
-	if err := a.ui.WriteQR(&q, armor.License, iss.License.Bytes, *out != "-"); err != nil {
-		return cli.WithHint(err, again)
+	if err := a.ui.WriteQR(q, armor.License, iss.License.Bytes, out != "-"); err != nil {
+		if se := (*qr.SizeError)(nil); errors.As(err, &se) {
+			return iss, err // running it again would not help: its hint says what does
+		}
+		return iss, notWritten(err)
 	}
 	lic := iss.License.License
 	seat := "new seat"
 	if iss.Reused {
 		seat = "same machine, seat reused"
 	}
-	dest := *out
+	dest := out
 	if dest == "-" {
 		dest = "stdout"
 	}
@@ -787,7 +800,7 @@ func (a *app) cmdSign(args []string) error {
 	if iss.PhoneCode != "" {
 		a.ui.Infof("phone code: %s (read it out now: it is accepted for 5 to 10 minutes)", phonecode.Format(iss.PhoneCode))
 	}
-	return nil
+	return iss, nil
 }
 
 func (a *app) cmdInspect(args []string) error {
@@ -840,6 +853,7 @@ func (a *app) cmdReceiptImport(args []string) error {
 	defer l.Close()
 	d := &desk.Desk{Ledger: l, Now: cli.NowFunc()}
 	r, already, err := d.ImportReceipt(context.Background(), text)
+	a.checkpointLedger(l) // a refused receipt is in the audit log too
 	if err != nil {
 		return err
 	}
@@ -851,76 +865,24 @@ func (a *app) cmdReceiptImport(args []string) error {
 	return nil
 }
 
-// signBatch signs every request file in dir (*.txt that is not a license),
-// writing NAME.license.txt beside each, and reports each failure.
-func (a *app) signBatch(dir, maxAge, roots string) error {
-	age, err := parseMaxAge(maxAge)
-	if err != nil {
-		return err
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("cannot read the folder %q: %w", dir, errors.Unwrap(err))
-	}
-	var names []string
-	var texts [][]byte
-	for _, e := range ents {
-		n := e.Name()
-		if e.IsDir() || !strings.HasSuffix(n, ".txt") || strings.HasSuffix(n, ".license.txt") || strings.HasPrefix(n, ".") {
-			continue
-		}
-		b, err := a.ui.ReadInput(filepath.Join(dir, n))
-		if err != nil {
-			a.ui.Errorf("%s: %v", n, err)
-			continue
-		}
-		names, texts = append(names, n), append(texts, b)
-	}
-	if len(texts) == 0 {
-		return fmt.Errorf("no request files (*.txt) in %q", dir)
-	}
-	d, err := a.openDesk(age, roots)
-	if err != nil {
-		return err
-	}
-	defer d.Ledger.Close()
-	bar := cli.NewProgress(a.ui.Stderr, "checking and signing")
-	res := d.SignBatch(context.Background(), texts, bar.Update)
-	bar.Done()
-	failed := 0
-	for i, r := range res {
-		if r.Err == nil {
-			out := filepath.Join(dir, strings.TrimSuffix(names[i], ".txt")+".license.txt")
-			if r.Err = a.ui.WriteOutput(out, r.Issued.Text()); r.Err == nil {
-				continue
-			}
-		}
-		failed++
-		var re *result.Error
-		if errors.As(r.Err, &re) {
-			a.ui.Errorf("%s: %s: %v", names[i], re.Code, r.Err)
-		} else {
-			a.ui.Errorf("%s: %v", names[i], r.Err)
-		}
-	}
-	a.ui.Infof("signed %d of %d requests; licenses are beside them as NAME.license.txt", len(res)-failed, len(res))
-	if failed > 0 {
-		return &cli.ExitErr{Code: cli.ExitError, Err: fmt.Errorf("%d request(s) refused or failed (listed above)", failed)}
-	}
-	return nil
-}
-
 func (a *app) cmdAudit(args []string) error {
+	if len(args) > 0 && args[0] == "checkpoint" {
+		return a.cmdAuditCheckpoint(args[1:])
+	}
 	if len(args) == 0 || (args[0] != "verify" && args[0] != "list") {
-		return cli.Usagef("audit needs a subcommand: verify or list")
+		return cli.Usagef("audit needs a subcommand: verify, list or checkpoint")
 	}
 	fs := a.newFlags("audit " + args[0])
 	head := fs.String("head", "", "")
 	asJSON := fs.Bool("json", false, "")
+	checkpoint := fs.String("checkpoint", "", "")
 	if done, err := a.parse(fs, args[1:]); done || err != nil {
 		return err
 	}
-	l, err := a.openLedger()
+	if *checkpoint != "" && (args[0] != "verify" || *head != "") {
+		return cli.Usagef("--checkpoint goes with audit verify, without --head")
+	}
+	l, err := a.openLedgerRead()
 	if err != nil {
 		return err
 	}
@@ -951,6 +913,9 @@ func (a *app) cmdAudit(args []string) error {
 		}
 		return nil
 	}
+	if *checkpoint != "" {
+		return a.verifyCheckpoint(ctx, l, *checkpoint)
+	}
 	seq, hash, err := l.VerifyAudit(ctx, *head)
 	if err != nil {
 		return err
@@ -958,6 +923,9 @@ func (a *app) cmdAudit(args []string) error {
 	if seq == 0 {
 		a.ui.Infof("the audit log is empty")
 		return nil
+	}
+	if err := a.checkStoredCheckpoints(ctx, l); err != nil {
+		return err
 	}
 	a.ui.Infof("audit log intact: %d entries; keep this head elsewhere and pass it as --head to detect removed entries later:", seq)
 	fmt.Fprintf(a.ui.Stdout, "%d:%x\n", seq, hash)
@@ -975,7 +943,7 @@ func (a *app) cmdLedgerExport(args []string) error {
 	if *asJSON == *asCSV {
 		return cli.Usagef("ledger export needs exactly one of --json or --csv")
 	}
-	l, err := a.openLedger()
+	l, err := a.openLedgerRead()
 	if err != nil {
 		return err
 	}
@@ -1055,20 +1023,38 @@ func exportActivation(x ledger.Activation) activationExport {
 	return e
 }
 
-// loadRoots reads the token manufacturers' attestation roots (PEM); ""
-// means none (attestations are carried, not checked).
-func (a *app) loadRoots(path string) (*x509.CertPool, error) {
-	if path == "" {
+// loadRoots reads the token makers' attestation roots: "" means none
+// (attestations are carried, not checked); "yubico" Yubico's published
+// roots and intermediates, shipped with airlock (internal/attest); else a
+// PEM file, whose self-signed certificates are roots and whose others are
+// intermediates (Yubico's published intermediates are added to those).
+func (a *app) loadRoots(path string) (*attest.Pool, error) {
+	switch path {
+	case "":
 		return nil, nil
+	case "yubico":
+		return attest.Yubico(), nil
 	}
 	b, err := a.ui.ReadInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the attestation roots: %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
+	certs, err := attest.ParsePEM(b)
+	if err != nil {
 		return nil, cli.Usagef("--attestation-roots: no PEM certificate in %q", path)
 	}
+	pool := attest.NewPool(nil, nil)
+	for _, c := range certs {
+		if bytes.Equal(c.RawIssuer, c.RawSubject) {
+			pool.AddRoots(c)
+		} else {
+			pool.AddIntermediates(c)
+		}
+	}
+	if len(pool.Roots()) == 0 {
+		return nil, cli.Usagef("--attestation-roots: no self-signed (root) certificate in %q", path)
+	}
+	pool.AddIntermediates(attest.YubicoIntermediates()...)
 	return pool, nil
 }
 

@@ -69,11 +69,16 @@ func (f *policyFlags) apply(lic *ledger.License) error {
 		}
 		lic.LeasePeriod = d
 	}
-	pol, err := fingerprint.ParsePolicy(*f.match)
-	if err != nil {
-		return cli.Usagef("--match: %v", err)
+	if *f.match == desk.MatchHardwareKey {
+		lic.MatchPolicy = desk.MatchHardwareKey
+	} else {
+		pol, err := fingerprint.ParsePolicy(*f.match)
+		if err != nil {
+			return cli.Usagef("--match: %v (or %s: the license goes with the hardware key)", err, desk.MatchHardwareKey)
+		}
+		lic.MatchPolicy = pol.String()
 	}
-	lic.MatchPolicy = pol.String()
+	var err error
 	if lic.RefuseEnv, err = desk.ParseEnvList(*f.refuseEnv); err != nil {
 		return cli.Usagef("--refuse-env: %v", err)
 	}
@@ -200,6 +205,7 @@ func (a *app) cmdProductSet(args []string) error {
 	if err := l.SetProduct(context.Background(), p); err != nil {
 		return fmt.Errorf("cannot set the product: %w", err)
 	}
+	a.checkpointLedger(l)
 	if *asJSON {
 		return writeJSON(a.ui, productToJSON(p))
 	}
@@ -225,7 +231,7 @@ func (a *app) cmdProductList(args []string) error {
 	if fs.NArg() != 0 {
 		return cli.Usagef("product list takes no arguments")
 	}
-	l, err := a.openLedger()
+	l, err := a.openLedgerRead()
 	if err != nil {
 		return err
 	}
@@ -272,7 +278,7 @@ func (a *app) cmdProductShow(args []string) error {
 	if e := request.ValidText(name, request.MaxProduct); e != "" {
 		return cli.Usagef("the product name %s", e)
 	}
-	l, err := a.openLedger()
+	l, err := a.openLedgerRead()
 	if err != nil {
 		return err
 	}

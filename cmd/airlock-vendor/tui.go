@@ -20,11 +20,25 @@ Commands:
     sign [REQUEST|-]        check a request and sign its license
     receipt import [FILE|-] import a deactivation receipt: frees its seat
                             (--qr-image FILE, --interactive as for sign)
-    audit verify [--head H] check the hash-chained audit log; prints its head
+    audit verify [--head H | --checkpoint FILE]
+                            check the hash-chained audit log and the signed
+                            checkpoints it keeps; prints its head; with
+                            --checkpoint, proves the log extends that
+                            checkpoint (no entry dropped, nothing re-hashed)
+    audit checkpoint [-o FILE]
+                            the newest checkpoint: the audit head signed by
+                            the desk key, as every command that changes the
+                            ledger signs it; keep it elsewhere
     audit list [--json]     every desk action: created, signed, renewed,
                             receipts, refusals and why
     ledger export --json|--csv [-o FILE]
                             licenses and activations (no secrets)
+    ledger check [--json]   the full check: SQLite's integrity_check, the
+                            audit chain, and the seats against the
+                            activations (exit 62 if any fails)
+    ledger backup FILE      a consistent copy of a SQLite ledger, made while
+                            desks work (prints its audit head); PostgreSQL:
+                            pg_dump
     inspect [FILE|-]        say what an airlock file is, who signed it and
                             whether it verifies (no secrets shown)
 
@@ -68,7 +82,10 @@ license create options:
     --feature NAME[=N]      a feature, with a count (repeatable)
     --confidential K=V      a field sealed to the activated installation (repeatable)
     --match POLICY          fingerprint match policy: exact, all, most,
-                            atleast:N (default most)
+                            atleast:N (default most), or hardware-key: the
+                            license is bound to the hardware key alone and
+                            goes wherever the key goes (the key holds the
+                            seat; requests must enrol an OpenPGP or PIV key)
     --secret-mode MODE      licensee secret: disabled (default), predefined
                             (set now with --secret-file), or client (the
                             first activation's secret binds the license)
@@ -108,19 +125,27 @@ product set options (they replace all of the product's settings):
 sign options:
     -o, --output FILE       write the license to FILE (default: stdout; "-" too)
     --qr-image FILE         read the request from a photo or screenshot of its
-                            QR code (PNG or JPEG); repeat for each part
-    -i, --interactive       wait for a USB barcode scanner (or pasted text)
+                            QR code(s) (PNG or JPEG); repeat for more images,
+                            one image may show every part
+    -i, --interactive       wait for a USB barcode scanner (or pasted text):
+                            ends by itself when whole; 0 and Enter start over
     --qr FILE.png           also write the license as a QR code (several
                             FILE-1of2.png… when it needs more than one)
-    --qr-terminal           also show the QR code(s) in the terminal
+    --qr-terminal           also show the QR code(s) in the terminal, each
+                            small enough for the screen (80x24: version 6),
+                            one at a time, Enter for the next
     --qr-level M|Q          QR error correction: M (screens, default) or Q (print)
     --qr-max-version N      largest QR version per code (default 15 for a
                             request, 20 for a license); smaller codes read
-                            more easily and split into up to 4 parts
+                            more easily and split into up to 6 parts
     --max-request-age D     refuse requests older than D (default 7d)
-    --attestation-roots PEM the token makers' attestation roots (YubiKey PIV CA):
-                            a PIV key must then bring an attestation that
-                            chains to one and certifies the enrolled key
+    --attestation-roots PEM|yubico
+                            the token makers' attestation roots ("yubico":
+                            Yubico's published roots and intermediates, built
+                            in): every hardware key, whatever type it claims,
+                            must then bring an attestation that chains to one
+                            and certifies the enrolled key and serial; keys
+                            that cannot be attested are refused
     --batch DIR             sign every request (*.txt) in DIR, writing
                             NAME.license.txt beside each; failures are listed
                             per file and do not stop the others
@@ -130,6 +155,10 @@ sign options:
                             [,feature-seats=NAME:N]… [,consumption=MAX[+OVER]]
                             [,feature-consumption=NAME:MAX[+OVER]]…
                             (the server takes one machine of the license)
+    --json                  print the outcome as JSON on stdout (needs -o
+                            FILE or --batch): result (SIGNED,
+                            LICENSE_NOT_WRITTEN or the refusal's code),
+                            exit_code, seat_recorded, activation_id
 
 list, show, pubkey, inspect (license and product):
     --json                  machine-readable output
@@ -145,10 +174,20 @@ Examples:
     airlock-vendor sign --qr-image request-photo.jpg -o license.txt --qr license.png
     airlock-vendor inspect license.txt
 
+Only init creates a ledger: every other command refuses a ledger that is
+missing, empty, not an airlock ledger or from a newer airlock. Commands
+that only read (license list and show, product list and show, audit,
+ledger export, check and backup) open the ledger read-only and work on
+read-only storage. Commands that write check the ledger first, and refuse
+a damaged one (see "Damage and restore" in docs/ledger.md).
+
 Exit codes:
     0   success
     1   error (bad input file, ledger, key file, I/O)
     2   usage error
+    3   LICENSE_NOT_WRITTEN: the seat is recorded but the license file could
+        not be written; the same command again writes the same license
+        without taking another seat
     10+ the request (or receipt) was refused; the code names why (same
         numbers as airlock verify): 11 SIGNATURE_INVALID,
         12 UNKNOWN_VENDOR_KEY, 13 FINGERPRINT_MISMATCH, 14 PRODUCT_MISMATCH,
@@ -165,4 +204,10 @@ Exit codes:
         tries left, 49 card without an Ed25519 signing key
     50  no plugged-in card holds the desk's signing key
     51  the card's signature does not verify (nothing is released)
+    60  no ledger there: the file is missing or empty (only init makes one)
+    61  not an airlock ledger, or one from a newer airlock
+    62  the ledger is damaged (integrity check, or its -wal file lost):
+        nothing was written; see ledger check
+    63  a write on read-only storage
+    64  disk full
 `

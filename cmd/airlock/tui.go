@@ -66,11 +66,13 @@ request options:
                             unencrypted (software that runs unattended)
     --qr FILE.png           also write the request as a QR code (several
                             FILE-1of2.png… when it needs more than one)
-    --qr-terminal           also show the QR code(s) in the terminal
+    --qr-terminal           also show the QR code(s) in the terminal, each
+                            small enough for the screen (80x24: version 6),
+                            one at a time, Enter for the next
     --qr-level M|Q          QR error correction: M (screens, default) or Q (print)
     --qr-max-version N      largest QR version per code (default 15 for a
                             request, 20 for a license); smaller codes read
-                            more easily and split into up to 4 parts
+                            more easily and split into up to 6 parts
 
 deactivate options:
     --product NAME          the product to deactivate (required)
@@ -80,13 +82,15 @@ deactivate options:
 
 activate options:
     --qr-image FILE         read the license from a photo or screenshot of its
-                            QR code (PNG or JPEG); repeat for each part
+                            QR code(s) (PNG or JPEG); repeat for more images,
+                            one image may show every part
     --code NNNN-NNNN        the phone code the vendor read out (with --product
                             and --provisional-grace): a provisional activation
                             until the signed license is installed, once per
                             installation; 5 wrong codes void it
     -i, --interactive       wait for a USB barcode scanner (or pasted text):
-                            says which parts are in and which are missing
+                            says which parts are in and which are missing,
+                            ends by itself when whole; 0 and Enter start over
 
 activate, verify, status options:
     --product NAME          the product (activate: default the license's own)

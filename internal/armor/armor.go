@@ -25,6 +25,7 @@ const (
 	License
 	Receipt
 	SecretKey
+	Checkpoint
 )
 
 type kindInfo struct {
@@ -33,10 +34,11 @@ type kindInfo struct {
 }
 
 var kinds = map[Kind]kindInfo{
-	Request:   {"AR1", "REQUEST"},
-	License:   {"AL1", "LICENSE"},
-	Receipt:   {"AD1", "RECEIPT"},
-	SecretKey: {"AK1", "SECRET KEY"},
+	Request:    {"AR1", "REQUEST"},
+	License:    {"AL1", "LICENSE"},
+	Receipt:    {"AD1", "RECEIPT"},
+	SecretKey:  {"AK1", "SECRET KEY"},
+	Checkpoint: {"AC1", "AUDIT CHECKPOINT"},
 }
 
 // Tag returns the text tag of k, e.g. "AR1".

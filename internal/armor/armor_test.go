@@ -11,7 +11,7 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
-	for _, k := range []armor.Kind{armor.Request, armor.License, armor.Receipt, armor.SecretKey} {
+	for _, k := range []armor.Kind{armor.Request, armor.License, armor.Receipt, armor.SecretKey, armor.Checkpoint} {
 		for _, n := range []int{1, 2, 5, 39, 40, 41, 300, 1000} {
 			p := bytes.Repeat([]byte{0x5a, 0x01, 0xff}, n)[:n]
 			enc := armor.Encode(k, p)
@@ -225,6 +225,7 @@ func TestPartErrors(t *testing.T) {
 		"other message":    {a3[0] + "\n" + b3[1] + "\n" + a3[2], "belongs to another message"},
 		"other kind":       {a3[0] + "\n" + l3[1], "belongs to another message"},
 		"bad number":       {"AR905" + a3[0][5:], "invalid part number"},
+		"over the limit":   {"AR977" + a3[0][5:], "invalid part number"},
 		"index over total": {"AR942" + a3[0][5:], "invalid part number"},
 		"conflicting":      {a3[0] + "\n" + a3[0][:20] + "A" + a3[0][21:], "scanned twice with different content"},
 		"too long":         {"AR912ABCD" + strings.Repeat("A", 1000), "longer than"},
@@ -236,7 +237,7 @@ func TestPartErrors(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", name, err, c.reason)
 		}
 	}
-	if _, err := armor.Split(armor.Request, p, 5); err == nil {
-		t.Error("5 parts accepted")
+	if _, err := armor.Split(armor.Request, p, armor.MaxParts+1); err == nil {
+		t.Errorf("%d parts accepted", armor.MaxParts+1)
 	}
 }

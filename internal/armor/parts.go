@@ -16,7 +16,7 @@ import (
 //	tag  = "AR9" / "AL9" / "AD9"          (the kind's tag, 1 replaced by 9)
 //	part = tag index total id chunk
 //
-// where index and total are one digit each (1 ≤ index ≤ total ≤ 4), id is
+// where index and total are one digit each (1 ≤ index ≤ total ≤ 6), id is
 // the first 20 bits of SHA-256 of the binary payload as 4 base32
 // characters, and chunk is a piece of the base32 text form (without its
 // tag). The chunks, joined in index order, are the base32 text of the
@@ -24,7 +24,7 @@ import (
 
 // Limits on parts.
 const (
-	MaxParts    = 4
+	MaxParts    = 6
 	MaxPartText = 1000 // one terminal line, whatever the keyboard wedge
 	partHeader  = 3 + 1 + 1 + 4
 )
@@ -82,9 +82,10 @@ type Assembler struct {
 // Status says what an Assembler has.
 type Status struct {
 	Kind    Kind
-	Total   int   // 0 until the first part
-	Have    []int // indexes received, ascending
-	Missing []int // indexes still missing, ascending
+	ID      string // the parts' message id; "" for a whole message
+	Total   int    // 0 until the first part
+	Have    []int  // indexes received, ascending
+	Missing []int  // indexes still missing, ascending
 }
 
 // Add takes one scanned line: a part, or a whole message (then Total is 1).
@@ -119,11 +120,37 @@ func (a *Assembler) Add(line []byte) (Status, error) {
 }
 
 func (a *Assembler) add(l []byte) (Status, *ParseError) {
+	pt, err := parsePart(l)
+	if err != nil {
+		return a.Status(), err
+	}
+	switch {
+	case a.total == 0:
+		a.kind, a.total, a.id, a.chunks = pt.kind, pt.total, pt.id, make([]string, pt.total)
+	case pt.kind != a.kind || pt.total != a.total || pt.id != a.id:
+		return a.Status(), &ParseError{Reason: "this part belongs to another message"}
+	}
+	if prev := a.chunks[pt.index-1]; prev != "" && prev != pt.chunk {
+		return a.Status(), &ParseError{Reason: fmt.Sprintf("part %d was scanned twice with different content", pt.index)}
+	}
+	a.chunks[pt.index-1] = pt.chunk
+	return a.Status(), nil
+}
+
+// part is one parsed part line.
+type part struct {
+	kind         Kind
+	index, total int
+	id, chunk    string
+}
+
+// parsePart parses one squeezed part line (isPart is true).
+func parsePart(l []byte) (part, *ParseError) {
 	if len(l) > MaxPartText {
-		return a.Status(), &ParseError{Reason: fmt.Sprintf("part longer than %d characters", MaxPartText)}
+		return part{}, &ParseError{Reason: fmt.Sprintf("part longer than %d characters", MaxPartText)}
 	}
 	if len(l) <= partHeader {
-		return a.Status(), &ParseError{Reason: "part too short"}
+		return part{}, &ParseError{Reason: "part too short"}
 	}
 	var kind Kind
 	for k := range kinds {
@@ -132,22 +159,13 @@ func (a *Assembler) add(l []byte) (Status, *ParseError) {
 		}
 	}
 	idx, total := int(l[3]-'0'), int(l[4]-'0')
-	id, chunk := string(l[5:9]), string(l[9:])
 	switch {
 	case kind == 0:
-		return a.Status(), &ParseError{Reason: "not an airlock part (unknown tag)"}
+		return part{}, &ParseError{Reason: "not an airlock part (unknown tag)"}
 	case total < 2 || total > MaxParts || idx < 1 || idx > total:
-		return a.Status(), &ParseError{Reason: "invalid part number"}
-	case a.total == 0:
-		a.kind, a.total, a.id, a.chunks = kind, total, id, make([]string, total)
-	case kind != a.kind || total != a.total || id != a.id:
-		return a.Status(), &ParseError{Reason: "this part belongs to another message"}
+		return part{}, &ParseError{Reason: "invalid part number"}
 	}
-	if prev := a.chunks[idx-1]; prev != "" && prev != chunk {
-		return a.Status(), &ParseError{Reason: fmt.Sprintf("part %d was scanned twice with different content", idx)}
-	}
-	a.chunks[idx-1] = chunk
-	return a.Status(), nil
+	return part{kind: kind, index: idx, total: total, id: string(l[5:9]), chunk: string(l[9:])}, nil
 }
 
 // Status reports what has been collected.
@@ -202,4 +220,18 @@ func trimLineEnds(b []byte) []byte {
 		b = b[1:]
 	}
 	return b
+}
+
+// PartOf reports whether text (as a QR code holds it) is a part, and
+// which: its kind, index, total and message id.
+func PartOf(text string) (k Kind, index, total int, id string, ok bool) {
+	l := squeeze([]byte(text))
+	if !isPart(l) {
+		return 0, 0, 0, "", false
+	}
+	pt, err := parsePart(l)
+	if err != nil {
+		return 0, 0, 0, "", false
+	}
+	return pt.kind, pt.index, pt.total, pt.id, true
 }

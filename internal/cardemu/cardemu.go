@@ -121,7 +121,12 @@ type Config struct {
 	OpenPGP *OpenPGPConfig // nil: no OpenPGP applet
 	PIV     *PIVConfig     // nil: no PIV applet
 	UID     []byte         // answer to FF CA 00 00 00 (generic card UID); nil: 6A81
-	ATR     []byte         // nil: DefaultATR
+	// YubiKey adds the YubiKey management applet (AID A0 00 00 05 27 47
+	// 11 17), which ykman reads for the device's serial, firmware and
+	// applets: SELECT answers "Virtual mgr - FW version 5.7.1", READ
+	// CONFIG (00 1D 00 00) the device information. nil: no such applet.
+	YubiKey *YubiKeyConfig
+	ATR     []byte // nil: DefaultATR
 }
 
 // DefaultATR is the ATR of an OpenPGP card v3 (ZeitControl/Kernel Concepts),
@@ -137,15 +142,17 @@ const (
 	appNone applet = iota
 	appOpenPGP
 	appPIV
+	appManagement
 )
 
 // Card is a virtual smart card. Its methods are safe for concurrent use.
 type Card struct {
-	mu  sync.Mutex
-	atr []byte
-	uid []byte
-	pgp *openPGP
-	piv *pivApp
+	mu   sync.Mutex
+	atr  []byte
+	uid  []byte
+	pgp  *openPGP
+	piv  *pivApp
+	mgmt *YubiKeyConfig
 
 	selected applet
 	pending  []byte // response bytes left for GET RESPONSE
@@ -155,6 +162,7 @@ type Card struct {
 	chainP1  byte
 	chainP2  byte
 	log      []string
+	script   []Exchange // every command and response, for transcripts
 
 	connMu    sync.Mutex // serialises Insert and Remove
 	conn      net.Conn
@@ -179,6 +187,10 @@ func New(cfg Config) *Card {
 	if cfg.PIV != nil {
 		c.piv = newPIV(*cfg.PIV)
 	}
+	if cfg.YubiKey != nil {
+		y := *cfg.YubiKey
+		c.mgmt = &y
+	}
 	return c
 }
 
@@ -200,6 +212,14 @@ func (c *Card) logAPDU(apdu []byte) {
 }
 
 func (c *Card) transmitLocked(apdu []byte) []byte {
+	resp := c.processLocked(apdu)
+	if len(c.script) < maxTranscript {
+		c.script = append(c.script, Exchange{bytes.Clone(apdu), bytes.Clone(resp)})
+	}
+	return resp
+}
+
+func (c *Card) processLocked(apdu []byte) []byte {
 	c.logAPDU(apdu)
 	cmd, ok := parseCommand(apdu)
 	if !ok {
@@ -238,6 +258,28 @@ func (c *Card) transmitLocked(apdu []byte) []byte {
 	return c.respond(cmd, data, sw)
 }
 
+// Exchange is one command APDU and the card's response APDU.
+type Exchange struct{ Command, Response []byte }
+
+// maxTranscript bounds the exchanges a card keeps.
+const maxTranscript = 4096
+
+// Transcript returns every command APDU the card has processed and its
+// response, oldest first (at most 4096; VERIFY data included: test PINs
+// only).
+func (c *Card) Transcript() []Exchange {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Exchange(nil), c.script...)
+}
+
+// ResetTranscript empties the transcript.
+func (c *Card) ResetTranscript() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.script = nil
+}
+
 // maxChain bounds the data of one command chain (the largest extended Lc).
 const maxChain = 0xFFFF
 
@@ -258,6 +300,8 @@ func (c *Card) dispatch(cmd command) ([]byte, uint16) {
 		return c.pgp.handle(cmd)
 	case appPIV:
 		return c.piv.handle(cmd)
+	case appManagement:
+		return c.mgmt.handle(cmd, c.pgp != nil, c.piv != nil)
 	}
 	return nil, swINSNotSupported
 }
@@ -331,12 +375,17 @@ func (c *Card) selectApplet(cmd command) ([]byte, uint16) {
 		app = appOpenPGP
 	case c.piv != nil && bytes.HasPrefix(pivAID, aid):
 		app = appPIV
+	case c.mgmt != nil && bytes.HasPrefix(mgmtAID, aid):
+		app = appManagement
 	}
 	if app == appNone {
 		return nil, swFileNotFound
 	}
 	c.clearSecurityLocked()
 	c.selected = app
+	if app == appManagement {
+		return c.mgmt.selectAnswer(), swOK
+	}
 	if app == appPIV && cmd.p2 != 0x0C {
 		// Application property template, as a YubiKey answers.
 		return tlv(0x61, tlv(0x4F, pivAID[5:]), tlv(0x79, tlv(0x4F, pivAID[:5]))), swOK
@@ -361,6 +410,7 @@ func (c *Card) clearSecurityLocked() {
 	}
 	if c.piv != nil {
 		c.piv.verified, c.piv.signArmed = false, false
+		c.piv.mgmtAuthed, c.piv.witness = false, nil
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/binary"
 	"math/bits"
@@ -17,6 +19,24 @@ type OpenPGPConfig struct {
 	SignKey      crypto.Signer // signature key (PSO:CDS): ed25519.PrivateKey or *ecdsa.PrivateKey (P-256); nil: empty slot
 	PIN          string        // user PIN (PW1); "" means "123456"
 	Tries        int           // PW1 retry counter; 0 means 3
+	// TriesLeft starts the card with fewer tries than Tries (a PIN one
+	// try from blocked); 0 means Tries.
+	TriesLeft int
+	// KDF, when set, is the card's KDF-DO (DO F9) as `gpg --card-edit` →
+	// `kdf-setup` leaves it: VERIFY then expects the PIN's hash, and the
+	// raw PIN counts as a wrong one.
+	KDF *KDFConfig
+	// RefuseForget makes VERIFY with P1 FF (forget the verification)
+	// answer 6A86, as OpenPGP cards before v3 do.
+	RefuseForget bool
+}
+
+// KDFConfig is an OpenPGP card's KDF-DO (OpenPGP card v3.4 §4.3.2).
+type KDFConfig struct {
+	Algorithm  byte   // 03 KDF_ITERSALTED_S2K; anything else is stored as it is (the card then wants the raw PIN)
+	Hash       byte   // 08 SHA-256, 0A SHA-512
+	Iterations uint32 // octets hashed; gpg's kdf-setup uses its s2k count (about 65011712)
+	Salt       []byte // the user PIN's salt (8 bytes)
 }
 
 // OpenPGP object identifiers and algorithm IDs (RFC 9580, OpenPGP card v3.4 §4.4.3.10).
@@ -50,6 +70,8 @@ type openPGP struct {
 	sign     cardKey
 	sigFpr   []byte // v4 fingerprint of the signature key, 20 bytes (zero when absent)
 	sigCount uint32 // digital signature counter (DO 93 in 7A)
+	kdf      []byte // KDF-DO contents; nil: none
+	refuseFF bool
 }
 
 func newOpenPGP(cfg OpenPGPConfig, hist []byte) *openPGP {
@@ -61,6 +83,21 @@ func newOpenPGP(cfg OpenPGPConfig, hist []byte) *openPGP {
 		p.maxTries = 3
 	}
 	p.tries = p.maxTries
+	if cfg.TriesLeft > 0 && cfg.TriesLeft < p.maxTries {
+		p.tries = cfg.TriesLeft
+	}
+	p.refuseFF = cfg.RefuseForget
+	if k := cfg.KDF; k != nil {
+		p.kdf = tlv(0x81, []byte{k.Algorithm})
+		p.kdf = append(p.kdf, tlv(0x82, []byte{k.Hash})...)
+		p.kdf = append(p.kdf, tlv(0x83, binary.BigEndian.AppendUint32(nil, k.Iterations))...)
+		p.kdf = append(p.kdf, tlv(0x84, k.Salt)...)
+		if k.Algorithm == 0x03 {
+			hashed := s2k(k.Hash, k.Salt, p.pin, k.Iterations)
+			p.kdf = append(p.kdf, tlv(0x87, hashed)...)
+			p.pin = hashed // the card keeps only the hash
+		}
+	}
 	p.aid = []byte{0xD2, 0x76, 0x00, 0x01, 0x24, 0x01, 0x03, 0x04}
 	p.aid = binary.BigEndian.AppendUint16(p.aid, cfg.Manufacturer)
 	p.aid = binary.BigEndian.AppendUint32(p.aid, cfg.Serial)
@@ -85,6 +122,8 @@ func (p *openPGP) handle(cmd command) ([]byte, uint16) {
 		return p.internalAuthenticate(cmd)
 	case 0x2A:
 		return p.pso(cmd)
+	case 0xF1: // GET VERSION (YubiKey): firmware, BCD
+		return []byte{0x05, 0x07, 0x01}, swOK
 	}
 	return nil, swINSNotSupported
 }
@@ -109,6 +148,13 @@ func (p *openPGP) getData(tag uint16) ([]byte, uint16) {
 		}
 	case 0x7F66:
 		return extendedLengthInfo(), swOK
+	case 0x00F9:
+		if p.kdf != nil {
+			return bytes.Clone(p.kdf), swOK
+		}
+		return tlv(0x81, []byte{0x00}), swOK // KDF-DO supported, off
+	case 0x00D6, 0x00D7, 0x00D8, 0x00D9: // user interaction flags (YubiKey): touch off, button available
+		return []byte{0x00, 0x20}, swOK
 	}
 	return nil, swRefDataNotFound
 }
@@ -160,7 +206,7 @@ func keyAttrs(k keyKind) []byte {
 
 func (p *openPGP) applicationData() []byte {
 	sig, dec, auth := p.attrs()
-	extCaps := []byte{0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0xFF, 0x00, 0x00}
+	extCaps := []byte{0x01, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0xFF, 0x00, 0x00} // byte 1 bit 1: KDF-DO (F9) supported
 	fprs := append(append(bytes.Clone(p.sigFpr), make([]byte, 20)...), p.fpr...)
 	times := make([]byte, 12)
 	var sigStatus, authStatus byte // key information: 00 absent, 01 generated on card
@@ -204,6 +250,9 @@ func (p *openPGP) verify(cmd command) ([]byte, uint16) {
 	switch cmd.p1 {
 	case 0x00:
 	case 0xFF: // reset the access status
+		if p.refuseFF {
+			return nil, swWrongP1P2
+		}
 		if len(cmd.data) != 0 {
 			return nil, swWrongLength
 		}
@@ -366,4 +415,20 @@ func appendMPI(b, v []byte) []byte {
 	n := len(v)*8 - bits.LeadingZeros8(v[0])
 	b = binary.BigEndian.AppendUint16(b, uint16(n))
 	return append(b, v...)
+}
+
+// s2k is RFC 4880's iterated and salted S2K, as the KDF-DO asks for it.
+func s2k(hashAlg byte, salt, pass []byte, count uint32) []byte {
+	h := sha256.New()
+	if hashAlg == 0x0A {
+		h = sha512.New()
+	}
+	unit := append(bytes.Clone(salt), pass...)
+	n := max(int(count), len(unit))
+	for n > 0 {
+		m := min(n, len(unit))
+		h.Write(unit[:m])
+		n -= m
+	}
+	return h.Sum(nil)
 }

@@ -3,6 +3,10 @@ package cardemu
 import (
 	"bytes"
 	"crypto"
+	"crypto/des"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/x509"
@@ -26,8 +30,15 @@ type PIVConfig struct {
 	// needs a VERIFY of the PIN of its own.
 	SignKey  crypto.Signer
 	SignCert []byte // DER X.509 certificate for slot 9C (object 5FC10A); nil: a self-signed one for SignKey
-	PIN      string // PIV PIN, 6 to 8 bytes; "" means "123456"
-	Tries    int    // PIN retry counter; 0 means 3
+	// NoCert leaves slot 9A's certificate object empty although the slot
+	// holds Key: the state after `ykman piv keys generate 9a` without
+	// `ykman piv certificates generate`. GET METADATA still names the key.
+	NoCert bool
+	// NoMetadata makes GET METADATA (00 F7) answer 6D00, as YubiKeys
+	// before firmware 5.3 and other PIV cards do.
+	NoMetadata bool
+	PIN        string // PIV PIN, 6 to 8 bytes; "" means "123456"
+	Tries      int    // PIN retry counter; 0 means 3
 
 	// Attestation is the DER certificate of the attestation key (slot F9,
 	// object 5FFF01). With AttestationKey nil, ATTEST 9A answers this
@@ -61,25 +72,37 @@ var (
 )
 
 type pivApp struct {
-	serial     uint32
-	key        cardKey
-	alg        byte
-	certObj    []byte // 53 { 70 cert 71 00 FE } for slot 9A; nil when absent
-	attCertObj []byte // the same for slot F9
-	attest     []byte // ATTEST 9A answer; nil: none
-	attestOK   bool   // ATTEST is supported at all
-	pin        []byte // padded with FF to 8 bytes
-	tries      int
-	maxTries   int
-	verified   bool
-	sign       cardKey // slot 9C
-	signAlg    byte
-	signObj    []byte // the slot-9C certificate object; nil when absent
-	signArmed  bool   // the PIN was verified since the last 9C signature
+	serial       uint32
+	key          cardKey
+	alg          byte
+	certObj      []byte // 53 { 70 cert 71 00 FE } for slot 9A; nil when absent
+	attCertObj   []byte // the same for slot F9
+	attest       []byte // ATTEST 9A answer; nil: none
+	attestOK     bool   // ATTEST is supported at all
+	pin          []byte // padded with FF to 8 bytes
+	tries        int
+	maxTries     int
+	verified     bool
+	sign         cardKey // slot 9C
+	signAlg      byte
+	signObj      []byte // the slot-9C certificate object; nil when absent
+	signArmed    bool   // the PIN was verified since the last 9C signature
+	noMetadata   bool
+	objects      map[string][]byte // data objects written with PUT DATA (CHUID, CCC, ...), by tag
+	mgmtKey      []byte            // 3DES management key (slot 9B)
+	mgmtAuthed   bool              // the management key was proven (GENERAL AUTHENTICATE 9B)
+	witness      []byte            // the witness of a management key authentication under way
+	attestKey    crypto.Signer     // slot F9's key, to attest generated keys; nil: canned or no attestation
+	attestIssuer []byte            // slot F9's certificate
 }
 
+// DefaultManagementKey is the PIV management key of a YubiKey as shipped
+// (3DES, 01 02 … 08 three times).
+var DefaultManagementKey = []byte{1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8}
+
 func newPIV(cfg PIVConfig) *pivApp {
-	p := &pivApp{serial: cfg.Serial, maxTries: cfg.Tries}
+	p := &pivApp{serial: cfg.Serial, maxTries: cfg.Tries, noMetadata: cfg.NoMetadata,
+		objects: map[string][]byte{}, mgmtKey: DefaultManagementKey}
 	if p.maxTries <= 0 {
 		p.maxTries = 3
 	}
@@ -94,6 +117,9 @@ func newPIV(cfg PIVConfig) *pivApp {
 	p.pin = append([]byte(pin), bytes.Repeat([]byte{0xFF}, 8-len(pin))...)
 
 	p.key, p.alg, p.certObj = pivSlot(cfg.Key, cfg.Cert, "PIVConfig.Key", fmt.Sprintf("cardemu PIV 9a %d", cfg.Serial))
+	if cfg.NoCert {
+		p.certObj = nil
+	}
 	p.sign, p.signAlg, p.signObj = pivSlot(cfg.SignKey, cfg.SignCert, "PIVConfig.SignKey", fmt.Sprintf("cardemu PIV 9c %d", cfg.Serial))
 
 	attCert := cfg.Attestation
@@ -106,6 +132,7 @@ func newPIV(cfg PIVConfig) *pivApp {
 			p.attest = mustCert(attestationCert(p.key.signer.Public(), cfg.Serial, attCert, cfg.AttestationKey))
 		}
 		p.attestOK = true
+		p.attestKey, p.attestIssuer = cfg.AttestationKey, attCert
 	} else if attCert != nil {
 		p.attest = bytes.Clone(attCert)
 		p.attestOK = true
@@ -221,6 +248,12 @@ func (p *pivApp) handle(cmd command) ([]byte, uint16) {
 		return p.generalAuthenticate(cmd)
 	case 0xF9:
 		return p.attestSlot(cmd)
+	case 0xF7:
+		return p.metadata(cmd)
+	case 0x47:
+		return p.generate(cmd)
+	case 0xDB:
+		return p.putData(cmd)
 	}
 	return nil, swINSNotSupported
 }
@@ -245,6 +278,8 @@ func (p *pivApp) getData(cmd command) ([]byte, uint16) {
 		obj = p.signObj
 	case bytes.Equal(tag, objAttestation):
 		obj = p.attCertObj
+	default:
+		obj = p.objects[string(tag)]
 	}
 	if obj == nil {
 		return nil, swFileNotFound
@@ -293,6 +328,9 @@ func (p *pivApp) verify(cmd command) ([]byte, uint16) {
 }
 
 func (p *pivApp) generalAuthenticate(cmd command) ([]byte, uint16) {
+	if cmd.p2 == 0x9B {
+		return p.mgmtAuthenticate(cmd)
+	}
 	key, alg := p.key, p.alg
 	if cmd.p2 == 0x9C {
 		key, alg = p.sign, p.signAlg
@@ -345,4 +383,191 @@ func (p *pivApp) attestSlot(cmd command) ([]byte, uint16) {
 		return nil, swRefDataNotFound
 	}
 	return bytes.Clone(p.attest), swOK
+}
+
+// metadata answers GET METADATA (YubiKey 5.3+, 00 F7 00 slot) for slots
+// 9A and 9C and the PIN (80): 01 algorithm, 02 PIN and touch policy, 03
+// origin (01 generated), 04 public key (86 the EC point or Ed25519 key);
+// for the PIN 01 FF, 05 default (00: changed), 06 total and remaining
+// tries. An empty slot answers 6A88.
+func (p *pivApp) metadata(cmd command) ([]byte, uint16) {
+	if p.noMetadata {
+		return nil, swINSNotSupported
+	}
+	if cmd.p1 != 0 {
+		return nil, swWrongP1P2
+	}
+	var key cardKey
+	var alg byte
+	switch cmd.p2 {
+	case 0x9B: // the management key: 3DES, touch never, still the default or not
+		def := byte(0)
+		if bytes.Equal(p.mgmtKey, DefaultManagementKey) {
+			def = 1
+		}
+		return append(append(tlv(0x01, []byte{0x03}), tlv(0x02, []byte{0x00, 0x01})...), tlv(0x05, []byte{def})...), swOK
+	case 0x81: // the PUK (not emulated: blocked, as after ykman's PIN-protected set-up)
+		return append(append(tlv(0x01, []byte{0xFF}), tlv(0x05, []byte{0})...), tlv(0x06, []byte{3, 0})...), swOK
+	case 0x80:
+		def := byte(0)
+		if bytes.Equal(p.pin, []byte{'1', '2', '3', '4', '5', '6', 0xFF, 0xFF}) {
+			def = 1
+		}
+		return append(append(tlv(0x01, []byte{0xFF}), tlv(0x05, []byte{def})...), tlv(0x06, []byte{byte(p.maxTries), byte(p.tries)})...), swOK
+	case 0x9A:
+		key, alg = p.key, p.alg
+	case 0x9C:
+		key, alg = p.sign, p.signAlg
+	default:
+		return nil, swRefDataNotFound
+	}
+	if key.kind == keyNone {
+		return nil, swRefDataNotFound
+	}
+	out := tlv(0x01, []byte{alg})
+	out = append(out, tlv(0x02, []byte{0x02, 0x01})...) // PIN once, touch never
+	out = append(out, tlv(0x03, []byte{0x01})...)       // generated on the card
+	out = append(out, tlv(0x04, tlv(0x86, key.point))...)
+	return out, swOK
+}
+
+// mgmtAuthenticate runs the management key's mutual authentication
+// (GENERAL AUTHENTICATE 03 9B, SP 800-73-4 and YubiKey): 7C { 80 00 }
+// asks for a witness, answered 7C { 80 <witness encrypted> }; 7C { 80
+// <witness decrypted> 81 <challenge> } proves the key and is answered 7C {
+// 82 <challenge encrypted> }. 3DES-ECB, 8-byte blocks.
+func (p *pivApp) mgmtAuthenticate(cmd command) ([]byte, uint16) {
+	if cmd.p1 != 0x03 {
+		return nil, swWrongP1P2
+	}
+	outer, err := parseTLVs(cmd.data)
+	if err != nil || len(outer) != 1 || outer[0].tag != 0x7C {
+		return nil, swWrongData
+	}
+	inner, err := parseTLVs(outer[0].value)
+	if err != nil {
+		return nil, swWrongData
+	}
+	block, err := des.NewTripleDESCipher(p.mgmtKey)
+	if err != nil {
+		return nil, swWrongData
+	}
+	w, okW := findTLV(inner, 0x80)
+	ch, okC := findTLV(inner, 0x81)
+	switch {
+	case okW && len(w) == 0 && !okC:
+		p.mgmtAuthed = false
+		p.witness = make([]byte, 8)
+		if _, err := rand.Read(p.witness); err != nil {
+			return nil, swWrongData
+		}
+		enc := make([]byte, 8)
+		block.Encrypt(enc, p.witness)
+		return tlv(0x7C, tlv(0x80, enc)), swOK
+	case okW && len(w) == 8 && okC && len(ch) == 8:
+		want := p.witness
+		p.witness = nil
+		if want == nil || subtle.ConstantTimeCompare(w, want) != 1 {
+			return nil, swSecurityStatus
+		}
+		p.mgmtAuthed = true
+		enc := make([]byte, 8)
+		block.Encrypt(enc, ch)
+		return tlv(0x7C, tlv(0x82, enc)), swOK
+	}
+	p.witness = nil
+	return nil, swWrongData
+}
+
+// generate answers GENERATE ASYMMETRIC KEY PAIR (00 47 00 slot, AC { 80
+// alg [AA pin policy] [AB touch policy] }) for slots 9A and 9C, after the
+// management key: a new P-256 (11) or Ed25519 (E0) key replaces the slot's;
+// the slot's certificate stays as it was (as on a YubiKey, where it no
+// longer matches until a new one is stored). The answer is 7F49 { 86
+// point }.
+func (p *pivApp) generate(cmd command) ([]byte, uint16) {
+	if cmd.p1 != 0x00 {
+		return nil, swWrongP1P2
+	}
+	if cmd.p2 != 0x9A && cmd.p2 != 0x9C {
+		return nil, swRefDataNotFound
+	}
+	if !p.mgmtAuthed {
+		return nil, swSecurityStatus
+	}
+	objs, err := parseTLVs(cmd.data)
+	if err != nil {
+		return nil, swWrongData
+	}
+	tmpl, ok := findTLV(objs, 0xAC)
+	if !ok {
+		return nil, swWrongData
+	}
+	inner, err := parseTLVs(tmpl)
+	if err != nil {
+		return nil, swWrongData
+	}
+	alg, ok := findTLV(inner, 0x80)
+	if !ok || len(alg) != 1 {
+		return nil, swWrongData
+	}
+	var signer crypto.Signer
+	switch alg[0] {
+	case pivAlgP256:
+		signer, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case pivAlgEd25519:
+		_, signer, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		return nil, swWrongP1P2 // RSA, P-384, X25519: not emulated
+	}
+	if err != nil {
+		return nil, swWrongData
+	}
+	k := newCardKey(signer, "generated")
+	if cmd.p2 == 0x9A {
+		p.key, p.alg = k, alg[0]
+		p.attest = nil
+		if p.attestKey != nil {
+			p.attest, _ = attestationCert(k.signer.Public(), p.serial, p.attestIssuer, p.attestKey)
+		}
+	} else {
+		p.sign, p.signAlg = k, alg[0]
+	}
+	return tlv(0x7F49, tlv(0x86, k.point)), swOK
+}
+
+// putData answers PUT DATA (00 DB 3F FF, 5C <tag> 53 { ... }) after the
+// management key: the object is stored as given (an empty 53 deletes it);
+// slot 9A's and 9C's certificate objects are those GET DATA reads.
+func (p *pivApp) putData(cmd command) ([]byte, uint16) {
+	if cmd.p1 != 0x3F || cmd.p2 != 0xFF {
+		return nil, swWrongP1P2
+	}
+	if !p.mgmtAuthed {
+		return nil, swSecurityStatus
+	}
+	objs, err := parseTLVs(cmd.data)
+	if err != nil || len(objs) != 2 || objs[0].tag != 0x5C || objs[1].tag != 0x53 {
+		return nil, swWrongData
+	}
+	tag := objs[0].value
+	var obj []byte
+	if len(objs[1].value) > 0 {
+		obj = tlv(0x53, objs[1].value)
+	}
+	switch {
+	case bytes.Equal(tag, objCert9A):
+		p.certObj = obj
+	case bytes.Equal(tag, objCert9C):
+		p.signObj = obj
+	case bytes.Equal(tag, objAttestation):
+		return nil, swSecurityStatus
+	default:
+		if obj == nil {
+			delete(p.objects, string(tag))
+		} else {
+			p.objects[string(tag)] = obj
+		}
+	}
+	return nil, swOK
 }

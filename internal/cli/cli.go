@@ -1,5 +1,32 @@
 // Package cli holds what the airlock and airlock-vendor commands share:
 // messages in the house style, input and output files, passphrases, clocks.
+//
+// # Message rules
+//
+// Every line a command writes for a person goes to standard error and
+// starts with the program's name; standard output carries only the result
+// (a key, a code, JSON, a file written to "-"):
+//
+//	airlock: error: CLOCK_TAMPERED: the clock is behind the last time seen (…)
+//	airlock: warning: the installation key is stored UNENCRYPTED in /var/lib/…
+//	airlock: hint: run `airlock --help` for usage
+//
+// The rules:
+//
+//   - Kinds: "error: " (the command failed; printed once, by Fail), "warning: "
+//     (it went on, but something is weaker than it should be), "hint: " (what
+//     to do next, after the line it explains). Information lines (Infof) carry
+//     only the prefix.
+//   - Lower case after the prefix, no final period, one line per message.
+//   - Values that came from outside (a file name, a product, a reader name)
+//     are quoted with %q; untrusted file content and secrets never appear,
+//     only what the file is and which limit it broke.
+//   - A license outcome starts with its result code (CLOCK_TAMPERED: …),
+//     and the process exits with that code's exit code.
+//   - Library packages return sentinels and typed errors with plain
+//     messages; the commands add hints with errors.Is (the library never
+//     names a command: an ISV's product has its own).
+//   - Usage errors (Usagef) exit 2 and end with the hint to run --help.
 package cli
 
 import (
@@ -67,8 +94,8 @@ func (u *UI) Warnf(format string, a ...any) { u.line("warning: ", format, a...) 
 // Hintf prints a hint line.
 func (u *UI) Hintf(format string, a ...any) { u.line("hint: ", format, a...) }
 
-// Infof prints an informational line on stderr.
-func (u *UI) Infof(format string, a ...any) { fmt.Fprintf(u.Stderr, format+"\n", a...) }
+// Infof prints an informational line on stderr: "PROG: …".
+func (u *UI) Infof(format string, a ...any) { u.line("", format, a...) }
 
 // ExitError is an error that carries an exit code.
 type ExitErr struct {

@@ -50,7 +50,7 @@ func DongleFailure(err error) error {
 // in both commands: 40 not built in, 41 pcscd not running, 42 no reader,
 // 43 no card, 44 card removed, 45 reader held by another program, 46
 // timeout, 47 wrong PIN, 48 PIN blocked or too few tries left, 49
-// unsupported card; else ExitError.
+// unsupported card or PIN hashing scheme; else ExitError.
 func DongleExit(err error) int {
 	for _, c := range []struct {
 		err  error
@@ -58,7 +58,7 @@ func DongleExit(err error) int {
 	}{
 		{dongle.ErrNotBuiltIn, 40}, {dongle.ErrNoService, 41}, {dongle.ErrNoReader, 42}, {dongle.ErrNoCard, 43},
 		{dongle.ErrRemoved, 44}, {dongle.ErrSharingViolation, 45}, {dongle.ErrTimeout, 46}, {dongle.ErrWrongPIN, 47},
-		{dongle.ErrPINBlocked, 48}, {dongle.ErrTooFewTries, 48}, {dongle.ErrUnsupportedCard, 49},
+		{dongle.ErrPINBlocked, 48}, {dongle.ErrTooFewTries, 48}, {dongle.ErrUnsupportedCard, 49}, {dongle.ErrPINScheme, 49},
 		{dongle.ErrKeyNotFound, 50}, {dongle.ErrBadCardSignature, 51},
 	} {
 		if errors.Is(err, c.err) {

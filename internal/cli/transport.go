@@ -2,9 +2,12 @@ package cli
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -53,6 +56,14 @@ func (u *UI) WriteQR(q *QRFlags, k armor.Kind, payload []byte, toStdout bool) er
 	level, _ := qr.ParseLevel(q.Level)
 	opt := qr.Options{Level: level, MaxVersion: q.MaxVersion}
 	codes, err := qr.Plan(k, payload, opt)
+	var se *qr.SizeError
+	if errors.As(err, &se) {
+		hint := fmt.Sprintf("carry the %s as its text file instead (-o FILE, on a USB stick), or leave out what is optional in it", k)
+		if q.MaxVersion != 0 && q.MaxVersion < qr.MaxVersion {
+			hint += "; or allow larger codes with --qr-max-version (up to 40)"
+		}
+		return WithHint(err, hint)
+	}
 	if err != nil {
 		return err
 	}
@@ -68,18 +79,74 @@ func (u *UI) WriteQR(q *QRFlags, k armor.Kind, payload []byte, toStdout bool) er
 		if toStdout {
 			w = u.Stdout
 		}
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			cols, rows := codes[0].TerminalSize()
-			if width, height, err := term.GetSize(int(f.Fd())); err == nil && (width < cols || height < rows) {
-				u.Warnf("the QR code needs %dx%d characters and the terminal is %dx%d: enlarge the window or use --qr FILE.png", cols, rows, width, height)
-			}
+		return u.showTerminal(w, k, payload, opt, codes)
+	}
+	return nil
+}
+
+// terminalSize returns the size of the terminal w draws on: its real size,
+// else $COLUMNS × $LINES when both are set (known false otherwise).
+func terminalSize(w io.Writer) (cols, lines int, known bool) {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if c, l, err := term.GetSize(int(f.Fd())); err == nil && c > 0 && l > 0 {
+			return c, l, true
 		}
-		for i, c := range codes {
-			if len(codes) > 1 {
-				fmt.Fprintf(w, "part %d of %d (scan all, in any order):\n", i+1, len(codes))
+	}
+	c, err1 := strconv.Atoi(os.Getenv("COLUMNS"))
+	l, err2 := strconv.Atoi(os.Getenv("LINES"))
+	if err1 == nil && err2 == nil && c > 0 && l > 0 {
+		return c, l, true
+	}
+	return 0, 0, false
+}
+
+func isTerminal(x any) bool {
+	f, ok := x.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// showTerminal draws the message on w in codes that each fit the terminal
+// with a status line. On an interactive terminal it shows one code at a
+// time and waits for Enter between them; otherwise it prints them one
+// after another. Without a known size it prints the codes planned for the
+// PNG files.
+func (u *UI) showTerminal(w io.Writer, k armor.Kind, payload []byte, opt qr.Options, codes []qr.Code) error {
+	cols, lines, known := terminalSize(w)
+	if known {
+		var err error
+		if codes, err = qr.PlanTerminal(k, payload, opt, cols, lines); err != nil {
+			return WithHint(err, "enlarge the terminal window (or a smaller font), or use --qr FILE.png")
+		}
+	}
+	interactive := len(codes) > 1 && isTerminal(w) && isTerminal(u.Stdin)
+	var in *bufio.Reader
+	if interactive {
+		in = bufio.NewReader(u.Stdin)
+	}
+	for i, c := range codes {
+		n := len(codes)
+		switch {
+		case interactive:
+			fmt.Fprint(w, "\x1b[H\x1b[2J") // clear the screen: one code at a time
+			fmt.Fprint(w, c.Terminal())
+			if i < n-1 {
+				fmt.Fprintf(w, "part %d of %d — Enter for the next", i+1, n)
+			} else {
+				fmt.Fprintf(w, "part %d of %d — Enter when all are read", i+1, n)
 			}
+			if _, err := in.ReadString('\n'); err != nil {
+				fmt.Fprintln(w)
+				return nil
+			}
+		case n > 1:
+			fmt.Fprintf(w, "part %d of %d (scan all, in any order):\n", i+1, n)
+			fmt.Fprint(w, c.Terminal())
+		default:
 			fmt.Fprint(w, c.Terminal())
 		}
+	}
+	if interactive {
+		fmt.Fprint(w, "\x1b[H\x1b[2J")
 	}
 	return nil
 }
@@ -114,52 +181,6 @@ func (u *UI) ReadMessage(path string, images []string) ([]byte, error) {
 	return []byte(strings.Join(lines, "\n") + "\n"), nil
 }
 
-// Scan reads scanned lines from stdin (a USB barcode scanner types each
-// code and Enter) until the message is whole, reporting each part on
-// stderr. A misread line is reported and skipped, never fatal.
-func (u *UI) Scan(want armor.Kind) ([]byte, error) {
-	var a armor.Assembler
-	sc := bufio.NewScanner(u.Stdin)
-	sc.Buffer(make([]byte, 0, 4096), armor.MaxText)
-	u.Infof("scan the %s QR code(s) now, or paste its text; Ctrl-D to stop", want)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if strings.HasPrefix(strings.TrimSpace(string(line)), "-----") {
-			continue // armor lines of a pasted file
-		}
-		st, err := a.Add(line)
-		if err != nil {
-			u.Warnf("that scan was not accepted: %v; scan it again", err)
-			continue
-		}
-		if st.Total == 0 {
-			continue
-		}
-		if st.Kind != want {
-			return nil, fmt.Errorf("this is a %s, not a %s", st.Kind, want)
-		}
-		if a.Done() {
-			if st.Total > 1 {
-				u.Infof("got all %d parts", st.Total)
-			}
-			_, p, err := a.Result()
-			if err != nil {
-				return nil, err
-			}
-			return armor.Encode(want, p), nil
-		}
-		u.Infof("got part%s %s of %d; missing %s", plural1(len(st.Have)), ints(st.Have), st.Total, ints(st.Missing))
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("cannot read the scanner input: %w", err)
-	}
-	st := a.Status()
-	if st.Total == 0 {
-		return nil, fmt.Errorf("input ended before anything was scanned")
-	}
-	return nil, fmt.Errorf("input ended with parts missing: %s of %d", ints(st.Missing), st.Total)
-}
-
 func plural1(n int) string {
 	if n == 1 {
 		return ""
@@ -187,6 +208,11 @@ func unwrapPath(err error) error {
 type InputFlags struct {
 	Images      []string
 	Interactive bool
+	// Check, if not nil, verifies a decoded message (its signature). It
+	// decides when interactive input is complete and whether text typed
+	// through another keyboard layout is undone. Nil checks what the
+	// message itself allows (see DefaultCheck).
+	Check func(armor.Kind, []byte) error
 }
 
 // Register adds --qr-image and -i/--interactive to fs.
@@ -212,12 +238,20 @@ func (u *UI) Read(f *InputFlags, args []string, k armor.Kind) ([]byte, error) {
 	if ways > 1 {
 		return nil, Usagef("give a %s file, --qr-image or --interactive, not several", k)
 	}
+	check := f.Check
+	if check == nil {
+		check = DefaultCheck
+	}
 	if f.Interactive {
-		return u.Scan(k)
+		return u.Scan(k, check)
 	}
 	in := "-"
 	if len(args) == 1 {
 		in = args[0]
 	}
-	return u.ReadMessage(in, f.Images)
+	text, err := u.ReadMessage(in, f.Images)
+	if err != nil {
+		return nil, err
+	}
+	return u.undoLayout(text, k, check), nil
 }

@@ -32,7 +32,7 @@ type licenseListJSON struct {
 	Expires     string `json:"expires"`
 }
 
-var newKeyRE = regexp.MustCompile(`(?m)^new license key (\S+): the request asks the vendor's desk to create its license \(the license will carry the key\)$`)
+var newKeyRE = regexp.MustCompile(`(?m)^airlock: new license key (\S+): the request asks the vendor's desk to create its license \(the license will carry the key\)$`)
 
 // requestFor makes an activation request for product with the license key
 // key ("new" for a fresh one) and returns the request file and the key it
@@ -85,7 +85,7 @@ func TestAutoCreateLicensee(t *testing.T) {
 		"--validity", "30d", "--max-machines", "1", "--feature", "trial=1", "--confidential", "support-pin=4711"))
 	expectOK(t, o)
 	expectStdout(t, o, "")
-	expectStderr(t, o, `product "acme-cad" set: a request with a license key the ledger does not know creates its license (1 machine(s), valid 720h0m0s)`+"\n")
+	expectStderr(t, o, `airlock-vendor: product "acme-cad" set: a request with a license key the ledger does not know creates its license (1 machine(s), valid 720h0m0s)`+"\n")
 	o = keep(e.vendor("--dir", desk, "product", "show", "acme-cad", "--json"))
 	expectOK(t, o)
 	if p := decodeJSON[productJSON](t, o); p.Name != "acme-cad" || !p.AutoCreate || p.Validity != "720h0m0s" ||
@@ -129,7 +129,7 @@ func TestAutoCreateLicensee(t *testing.T) {
 	// unknown keys stay unknown.
 	o = keep(e.vendor("--dir", desk, "product", "set", "--product", "other-app"))
 	expectOK(t, o)
-	expectStderr(t, o, `product "other-app" set: licenses are created at the desk only (license create)`+"\n")
+	expectStderr(t, o, `airlock-vendor: product "other-app" set: licenses are created at the desk only (license create)`+"\n")
 	for _, product := range []string{"other-app", "third-app"} {
 		req, _ := requestFor(t, e, filepath.Join(t.TempDir(), "s"), vk, product, "new")
 		signRefused(t, e, desk, req, 24, "LICENSE_UNKNOWN: no such license key")

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -32,7 +33,11 @@ func TestCrashSafety(t *testing.T) {
 	})
 }
 
-// crashSafety kills each sign run after a random delay of up to maxDelay.
+// crashSafety kills each sign run after a random delay of up to maxDelay
+// (or up to 1.5 times what a whole run takes here, if longer: a loaded
+// machine runs slower). Then the same with sign --batch, each run killed
+// at a random point of its phases (check and sign, commit, write, sync,
+// rename).
 func crashSafety(t *testing.T, e *env, desk, vk string, maxDelay time.Duration) {
 	key := createLicense(t, e, desk, "--max-machines", "1000")
 	dir := t.TempDir()
@@ -46,9 +51,12 @@ func crashSafety(t *testing.T, e *env, desk, vk string, maxDelay time.Duration) 
 	r := rand.New(rand.NewPCG(7, 11))
 	var outs []string
 	killed := 0
-	for i := 0; i < 30; i++ {
-		out := filepath.Join(dir, "license-"+string(rune('a'+i%26))+string(rune('0'+i/26))+".txt")
-		cmd := exec.Command(vendorBin, "--dir", desk, "sign", reqs[i%len(reqs)], "-o", out)
+	start := time.Now()
+	expectOK(t, e.vendor("--dir", desk, "sign", reqs[0], "-o", filepath.Join(dir, "license-first.txt")))
+	outs = append(outs, filepath.Join(dir, "license-first.txt"))
+	maxDelay = max(maxDelay, time.Since(start)*3/2)
+	runKilled := func(args ...string) {
+		cmd := exec.Command(vendorBin, append([]string{"--dir", desk}, args...)...)
 		cmd.Env = e.environ()
 		cmd.Dir = e.work
 		detach(cmd)
@@ -65,12 +73,45 @@ func crashSafety(t *testing.T, e *env, desk, vk string, maxDelay time.Duration) 
 			<-done
 			killed++
 		}
+	}
+	for i := 0; i < 30; i++ {
+		out := filepath.Join(dir, "license-"+string(rune('a'+i%26))+string(rune('0'+i/26))+".txt")
+		runKilled("sign", reqs[i%len(reqs)], "-o", out)
 		outs = append(outs, out)
 	}
 	t.Logf("%d of 30 sign runs killed", killed)
 	if killed == 0 {
 		t.Fatal("no run was killed: the test proved nothing")
 	}
+
+	// Batches, in a folder of 30 requests (the six installations again,
+	// and new ones).
+	batch := t.TempDir()
+	for i := 0; i < 30; i++ {
+		req := reqs[i%len(reqs)]
+		if i >= len(reqs) {
+			m := machineA
+			m.machineID = fmt.Sprintf("%032x", 0xba7c4+i)
+			req = request(t, e.on(m.tree(t)), filepath.Join(t.TempDir(), "s"), vk, key)
+		}
+		writeFile(t, filepath.Join(batch, fmt.Sprintf("req-%02d.txt", i)), readFile(t, req))
+	}
+	start = time.Now()
+	expectOK(t, e.vendor("--dir", desk, "sign", "--batch", batch))
+	batchDelay := max(maxDelay, time.Since(start)*3/2)
+	for _, l := range licenseFiles(t, batch) {
+		os.Remove(l)
+	}
+	killed = 0
+	for i := 0; i < 15; i++ {
+		maxDelay = batchDelay
+		runKilled("sign", "--batch", batch)
+	}
+	t.Logf("%d of 15 batch runs killed", killed)
+	if killed == 0 {
+		t.Fatal("no batch run was killed: the test proved nothing")
+	}
+	outs = append(outs, licenseFiles(t, batch)...)
 
 	// The ledger is consistent.
 	o := e.vendor("--dir", desk, "audit", "verify")
@@ -134,6 +175,11 @@ func crashSafety(t *testing.T, e *env, desk, vk string, maxDelay time.Duration) 
 	leftovers, _ := filepath.Glob(filepath.Join(dir, ".*"))
 	for _, l := range leftovers {
 		t.Logf("temporary file left by a killed run (never read as a license): %s", filepath.Base(l))
+	}
+	// The next batch run removes what killed runs left in its folder.
+	expectOK(t, e.vendor("--dir", desk, "sign", "--batch", batch))
+	if l, _ := filepath.Glob(filepath.Join(batch, ".*")); len(l) > 0 {
+		t.Errorf("temporary files left after a whole batch run: %v", l)
 	}
 	t.Logf("%d licenses written, %d activations recorded", licenses, len(recorded))
 	if licenses == 0 || killed == 30 {

@@ -132,12 +132,12 @@ func TestRoundTrip(t *testing.T) {
 	o = keep(e.vendor("--dir", desk, "sign", reqPath, "-o", licPath))
 	expectOK(t, o)
 	expectStdout(t, o, "")
-	expectStderr(t, o, fmt.Sprintf("signed license for %q, product %q (new seat), written to %s\n", "ACME Corp", "acme-cad", licPath))
+	expectStderr(t, o, fmt.Sprintf("airlock-vendor: signed license for %q, product %q (new seat), written to %s\n", "ACME Corp", "acme-cad", licPath))
 
 	o = keep(e.airlock("--state", state, "activate", licPath, "--vendor-key", vk))
 	expectOK(t, o)
 	expectStdout(t, o, "")
-	expectStderr(t, o, fmt.Sprintf("activated %q for %q (expires %s)\n", "acme-cad", "ACME Corp", expires))
+	expectStderr(t, o, fmt.Sprintf("airlock: activated %q for %q (expires %s)\n", "acme-cad", "ACME Corp", expires))
 	if !bytes.Equal(readFile(t, licensePath(state)), readFile(t, licPath)) {
 		t.Errorf("the stored license differs from the one activated")
 	}
@@ -577,7 +577,7 @@ func TestTooManyMachines(t *testing.T) {
 	again := filepath.Join(t.TempDir(), "again.txt")
 	o = e.vendor("--dir", desk, "sign", request(t, a, c1, vk, key), "-o", again)
 	expectOK(t, o)
-	expectStderr(t, o, fmt.Sprintf("signed license for %q, product %q (same machine, seat reused), written to %s\n", "ACME Corp", "acme-cad", again))
+	expectStderr(t, o, fmt.Sprintf("airlock-vendor: signed license for %q, product %q (same machine, seat reused), written to %s\n", "ACME Corp", "acme-cad", again))
 	ls := licenseShow(t, e, desk, key)
 	if *ls.SeatsUsed != 1 || len(ls.Activations) != 1 {
 		t.Errorf("after the same machine asked again: seats_used %d, %d activations, want 1 and 1", *ls.SeatsUsed, len(ls.Activations))
@@ -1415,12 +1415,13 @@ func TestAuditAndExport(t *testing.T) {
 
 	o := e.vendor("--dir", desk, "audit", "list")
 	expectOK(t, o)
-	for _, want := range []string{"license.created", "activation.recorded", "refused", "TOO_MANY_MACHINES"} {
+	for _, want := range []string{"license.created", "activation.recorded", "refused", "TOO_MANY_MACHINES", "audit.checkpoint"} {
 		expectContains(t, "audit list", o.stdout, want)
 	}
 	o = e.vendor("--dir", desk, "audit", "verify")
 	expectOK(t, o)
-	expectContains(t, "stderr", o.stderr, "audit log intact: 3 entries")
+	// Three actions, each followed by the checkpoint its command signed.
+	expectContains(t, "stderr", o.stderr, "audit log intact: 6 entries")
 	head := strings.TrimSpace(o.stdout)
 	expectOK(t, e.vendor("--dir", desk, "audit", "verify", "--head", head))
 

@@ -177,3 +177,39 @@ func TestPostgresTwoDesksLastSeat(t *testing.T) {
 	expectContains(t, "stderr", o.stderr, "hint: give the password with PGPASSWORD")
 	expectNotContains(t, "stderr", o.stderr, "wrong-password")
 }
+
+// The ledger commands on PostgreSQL: an empty schema is no ledger for any
+// command but init; ledger check checks the audit chain and the seats;
+// ledger backup points at pg_dump; reading commands run in read-only
+// transactions; audit checkpoints are signed and verify.
+func TestPostgresLedgerCommands(t *testing.T) {
+	target, password := postgresLedger(t)
+	e := newEnv(t).with("PGPASSWORD", password).on(machineA.tree(t))
+	other, _ := postgresLedger(t) // an empty schema
+	desk, vk := initDesk(t, e, "--db", target)
+	for _, args := range [][]string{{"license", "list"}, {"license", "create", "--product", "p", "--licensee", "l"}} {
+		o := e.vendor(append([]string{"--dir", desk, "--db", other}, args...)...)
+		expect(t, o, exitNoLedger)
+		expectContains(t, "stderr", o.stderr, "is empty: it holds no ledger")
+	}
+	key := createLicense(t, e, desk, "--max-machines", "3")
+	state := filepath.Join(t.TempDir(), "s")
+	activate(t, e, state, vk, sign(t, e, desk, request(t, e, state, vk, key)))
+
+	o := e.vendor("--dir", desk, "ledger", "check")
+	expectOK(t, o)
+	expectContains(t, "stdout", o.stdout, "not checked by airlock on PostgreSQL")
+	expectContains(t, "stdout", o.stdout, "seats:        ok (1 licenses, 1 activations, 1 active seats)")
+	o = e.vendor("--dir", desk, "ledger", "backup", filepath.Join(t.TempDir(), "copy.db"))
+	expect(t, o, 1)
+	expectContains(t, "stderr", o.stderr, "pg_dump")
+	for _, args := range readCommands(key) {
+		expectOK(t, e.vendor(append([]string{"--dir", desk}, args...)...))
+	}
+	cp := filepath.Join(t.TempDir(), "checkpoint.txt")
+	expectOK(t, e.vendor("--dir", desk, "audit", "checkpoint", "-o", cp))
+	sign(t, e, desk, request(t, e, filepath.Join(t.TempDir(), "s2"), vk, key))
+	o = e.vendor("--dir", desk, "audit", "verify", "--checkpoint", cp)
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "extending the checkpoint")
+}
