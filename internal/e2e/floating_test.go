@@ -495,3 +495,71 @@ func TestFloatingRenewAndDeactivate(t *testing.T) {
 	expectOK(t, o)
 	expectContains(t, "license show", o.stdout, "seats:        0 of 1 used")
 }
+
+// acquire --hold keeps the seat until it is interrupted, then releases it
+// at once (a clean exit frees the seat without waiting for the TTL).
+func TestFloatingHold(t *testing.T) {
+	f := newFloating(t, "seats=1")
+	addr, _ := f.serve(t)
+	state := filepath.Join(f.e.work, "holder")
+	cmd := exec.Command(airlockBin, "--state", state, "floating", "acquire", "--hold", "--server", addr, "--product", "acme-cad",
+		"--vendor-key", f.vendorKey, "--plaintext-key")
+	cmd.Env = f.e.environ()
+	cmd.Dir = f.e.work
+	se := new(syncBuffer)
+	cmd.Stderr = se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lease := filepath.Join(state, "leases", "acme-cad.lease")
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(se.String(), "holding the seat") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no seat held:\n%s", se.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := os.Stat(lease); err != nil {
+		t.Fatalf("no lease stored: %v", err)
+	}
+	o := f.e.airlock("--state", filepath.Join(f.e.work, "other"), "floating", "acquire", "--server", addr, "--product", "acme-cad",
+		"--vendor-key", f.vendorKey, "--plaintext-key", "--json")
+	expect(t, o, 1)
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("hold exited with %v:\n%s", err, se.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("hold did not stop on SIGTERM")
+	}
+	expectContains(t, "hold stderr", se.String(), "released")
+	if _, err := os.Stat(lease); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the lease file stays after the release: %v", err)
+	}
+	o = f.e.airlock("--state", filepath.Join(f.e.work, "other"), "floating", "acquire", "--server", addr, "--product", "acme-cad",
+		"--vendor-key", f.vendorKey, "--json")
+	expectOK(t, o)
+}
+
+// syncBuffer is a bytes.Buffer a child process writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
