@@ -505,10 +505,7 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 	wait := s.st.enqueue(upsertLease(l), eventStmt(t, kind, p.Product, hex.EncodeToString(l.id[:])))
 	snapshot := *l
 	s.mu.Unlock()
-	if err := <-wait; err != nil {
-		return nil, s.failed(err)
-	}
-	return s.grant(pl, &snapshot)
+	return s.grantAfter(wait, pl, &snapshot)
 }
 
 // failed reloads the memory from the database after a failed commit (the
@@ -517,6 +514,16 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 func (s *Server) failed(err error) error {
 	_ = s.load()
 	return errorf(CodeInternal, "the server cannot write its database: %v", err)
+}
+
+// grantAfter signs the lease while its commit runs, and lets the token out
+// only once the commit succeeded.
+func (s *Server) grantAfter(wait chan error, pl *pool, l *lease) (*Grant, error) {
+	g, gerr := s.grant(pl, l)
+	if err := <-wait; err != nil {
+		return nil, s.failed(err)
+	}
+	return g, gerr
 }
 
 // grant signs the lease l (a copy, made under the lock, of a committed
@@ -567,10 +574,7 @@ func (s *Server) Renew(proof []byte, c Credentials) (*Grant, error) {
 	wait := s.st.enqueue(stmt{`UPDATE floating_leases SET expires = ? WHERE id = ?`, []any{l.expires, l.id[:]}})
 	snapshot := *l
 	s.mu.Unlock()
-	if err := <-wait; err != nil {
-		return nil, s.failed(err)
-	}
-	return s.grant(pl, &snapshot)
+	return s.grantAfter(wait, pl, &snapshot)
 }
 
 // held returns the live lease a proof names, held by its signer. Called
