@@ -42,6 +42,11 @@ func (c *clock) Add(d time.Duration) {
 // poolLicense signs a pool license for server, as the desk does.
 func poolLicense(t testing.TB, vendor, server *crypto.Identity, pool *response.Pool, features map[string]uint64) []byte {
 	t.Helper()
+	return poolLicenseFor(t, product, vendor, server, pool, features)
+}
+
+func poolLicenseFor(t testing.TB, product string, vendor, server *crypto.Identity, pool *response.Pool, features map[string]uint64) []byte {
+	t.Helper()
 	key, err := licensekey.New(testkeys.Rand("pool key"))
 	if err != nil {
 		t.Fatal(err)
@@ -638,5 +643,42 @@ func TestAllowedClients(t *testing.T) {
 	}
 	if st := srv.Status()[0]; st.Held != 1 {
 		t.Errorf("held %d", st.Held)
+	}
+}
+
+// Several products on one server: each pool counts its own seats.
+func TestTwoProducts(t *testing.T) {
+	f := &fixture{vendor: testkeys.Identity(crypto.RoleVendor, "vendor"), server: testkeys.Identity(crypto.RoleInstallation, "server"),
+		clock: newClock(t0), db: filepath.Join(t.TempDir(), "two.db")}
+	one := &response.Pool{Seats: 1, LeaseTTL: 180, Heartbeat: 60}
+	f.lic = poolLicense(t, f.vendor, f.server, one, nil)
+	other := poolLicenseFor(t, "acme-cam", f.vendor, f.server, one, nil)
+	srv, err := floating.New(floating.Config{Identity: f.server, Licenses: [][]byte{f.lic, other}, DB: f.db, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	kid := srv.KeyID()
+	take := func(client, prod string) error {
+		inst := testkeys.Identity(crypto.RoleInstallation, client)
+		n, _ := srv.Nonce()
+		p, _ := floating.SignProof(inst, &floating.Proof{Op: floating.OpAcquire, Nonce: n, Server: kid[:], Product: prod})
+		_, err := srv.Acquire(p, floating.Credentials{})
+		return err
+	}
+	if err := take("a", product); err != nil {
+		t.Fatal(err)
+	}
+	if err := take("a", "acme-cam"); err != nil {
+		t.Fatalf("the other product's pool: %v", err)
+	}
+	if err := take("b", "acme-cam"); code(err) != floating.CodeNoSeat {
+		t.Fatalf("second seat of a one-seat pool: %v", err)
+	}
+	if err := take("b", "acme-cax"); code(err) != floating.CodeUnknownProduct {
+		t.Fatalf("unknown product: %v", err)
+	}
+	if st := srv.Status(); len(st) != 2 || st[0].Held != 1 || st[1].Held != 1 {
+		t.Fatalf("status: %+v", st)
 	}
 }
