@@ -52,7 +52,7 @@ for c in 1 2 3; do
 	set +e
 	AIRLOCK_HOME="$work/client-$c" "$bin/airlock" floating acquire --server "$addr" --product "$product" \
 		--vendor-key @desk/vendor.pub --plaintext-key --json >"acquire-$c.json"
-	echo "client $c: exit $?: $(tr -d '\n ' <"acquire-$c.json")"
+	echo "client $c: exit $?: $(tr -s ' \n' ' ' <"acquire-$c.json")"
 	set -e
 done
 grep -q '"result": "no_seat_available"' acquire-3.json
