@@ -415,6 +415,20 @@ func (f *Floating) Release(ctx context.Context, s *Seat) error {
 	})
 }
 
+// Return gives a borrowed seat back before its borrow end (the seed's
+// early return): the server counts it free at once.
+func (f *Floating) Return(ctx context.Context, s *Seat) error { return f.Release(ctx, s) }
+
+// FeatureRegister takes a seat of each named feature's own pool, with the
+// product seat they come with (the seed's featureRegister); the seat's
+// lease names the features. It is Acquire with Features set to features.
+func (f *Floating) FeatureRegister(ctx context.Context, features ...string) (*Seat, error) {
+	want := sortedFeatures(features)
+	return f.leaseOp(ctx, "", "/leases/acquire", func() *floating.Proof {
+		return &floating.Proof{Op: floating.OpAcquire, Features: want}
+	})
+}
+
 // Consume adds amount to the license's consumption counter (feature "")
 // or to a feature's. Over the cap, nothing is counted and the error has
 // code CodeConsumptionCap.

@@ -239,8 +239,11 @@ func TestFeatureSeatsBorrowConsume(t *testing.T) {
 	if _, err := b.Acquire(ctx); code(err) != floating.CodeFeatureSeats {
 		t.Fatalf("feature pool of 1: got %v", err)
 	}
-	b.Features = []string{"nope"}
-	if _, err := b.Acquire(ctx); code(err) != floating.CodeFeatureNotLicensed {
+	b.Features = nil
+	if _, err := b.FeatureRegister(ctx, "render"); code(err) != floating.CodeFeatureSeats {
+		t.Fatalf("feature register on a full feature pool: got %v", err)
+	}
+	if _, err := b.FeatureRegister(ctx, "nope"); code(err) != floating.CodeFeatureNotLicensed {
 		t.Fatalf("unlicensed feature: got %v", err)
 	}
 	// Borrowing: up to 7 days, one at a time.
@@ -267,7 +270,7 @@ func TestFeatureSeatsBorrowConsume(t *testing.T) {
 	if st[0].Held != 2 || st[0].Borrowed != 1 {
 		t.Fatalf("status after restart: %+v", st[0])
 	}
-	if err := b.Release(ctx, sb); err != nil { // early return
+	if err := b.Return(ctx, sb); err != nil { // early return
 		t.Fatal(err)
 	}
 	if st := f.srv.Status(); st[0].Held != 1 || st[0].Borrowed != 0 {
