@@ -150,11 +150,18 @@ func (f *Floating) call(ctx context.Context, c *serverConn, method, path string,
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if f.LicenseKey != "" {
-		req.Header.Set(floating.LicenseKeyHeader, f.LicenseKey)
-	}
-	if f.Bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+f.Bearer)
+	// Credentials go only to a server whose key a pool license certified
+	// (not to /info, which is how the key gets certified).
+	c.mu.Lock()
+	certified := c.key != nil
+	c.mu.Unlock()
+	if certified {
+		if f.LicenseKey != "" {
+			req.Header.Set(floating.LicenseKeyHeader, f.LicenseKey)
+		}
+		if f.Bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+f.Bearer)
+		}
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

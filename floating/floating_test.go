@@ -454,7 +454,11 @@ func TestImpostorServer(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	// The impostor relays the genuine server's /info.
 	mux := http.NewServeMux()
+	var leaked atomic.Bool
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(floating.LicenseKeyHeader) != "" || r.Header.Get("Authorization") != "" {
+			leaked.Store(true)
+		}
 		info := fmt.Sprintf(`{"server_key_id":"x","auth":"none","products":[{"product":%q,"license":%q}],"time":"2030-01-01T00:00:00Z"}`, product, mustB64(f.lic))
 		w.Write([]byte(info))
 	})
@@ -463,9 +467,13 @@ func TestImpostorServer(t *testing.T) {
 	defer hs.Close()
 	c := f.client("a")
 	c.Servers = []string{ln.Addr().String(), f.addr} // the impostor first: the client moves on
+	c.Bearer = "alst_secret" // the genuine server (mode none) ignores it
 	s, err := c.Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if leaked.Load() {
+		t.Error("the client sent its credentials to a server no pool license certifies")
 	}
 	if s.Server != f.addr {
 		t.Fatalf("seat from %s, want the genuine server %s", s.Server, f.addr)
