@@ -422,6 +422,30 @@ func (f *Floating) Release(ctx context.Context, s *Seat) error {
 	})
 }
 
+// Login logs a user in (servers in authentication mode users) and returns
+// a bearer token for Bearer. The password goes only to a server whose key
+// the product's pool license certifies.
+func (f *Floating) Login(ctx context.Context, user, password string) (*floating.LoginResponse, error) {
+	var out *floating.LoginResponse
+	err := f.each(ctx, "", func(c *serverConn) error {
+		c.mu.Lock()
+		pinned := c.key != nil
+		c.mu.Unlock()
+		if !pinned {
+			if _, err := f.pin(ctx, c); err != nil {
+				return err
+			}
+		}
+		var r floating.LoginResponse
+		if _, err := f.call(ctx, c, http.MethodPost, "/login", &floating.LoginRequest{Username: user, Password: password}, &r); err != nil {
+			return err
+		}
+		out = &r
+		return nil
+	})
+	return out, err
+}
+
 // Return gives a borrowed seat back before its borrow end (the seed's
 // early return): the server counts it free at once.
 func (f *Floating) Return(ctx context.Context, s *Seat) error { return f.Release(ctx, s) }

@@ -26,6 +26,7 @@ const floatingUsage = `Usage:
     airlock floating return  --server HOST:PORT --product P [--json]
     airlock floating consume --server HOST:PORT --product P [--feature F] --amount N [--json]
     airlock floating status  --product P [--json]
+    airlock floating login   --server HOST:PORT --product P --user NAME [--password-file F]
 
 Seats from a floating license server (airlock-server). A seat is a lease
 signed by the server's key, which the vendor's pool license certifies: it
@@ -43,6 +44,8 @@ ends. --server may repeat (tried in order) or come from $AIRLOCK_SERVERS.
     consume   add --amount to the license's consumption counter, or to
               --feature's; over the cap nothing is counted
     status    check the stored seat here, with no server
+    login     log in to a server in users mode; prints a bearer token for
+              --token or $AIRLOCK_SERVER_TOKEN
 
 Options: --license-key K (servers in license-key mode), --token T (servers
 in users mode; or $AIRLOCK_SERVER_TOKEN), --hostname NAME (shown to the
@@ -87,6 +90,8 @@ func (a *app) cmdFloating(args []string) int {
 	token := fs.String("token", "", "")
 	hostname := fs.String("hostname", "", "")
 	plaintext := fs.Bool("plaintext-key", false, "")
+	user := fs.String("user", "", "")
+	passFile := fs.String("password-file", "", "")
 	fs.Usage = func() {}
 	help := fs.BoolP("help", "h", false, "")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -97,6 +102,9 @@ func (a *app) cmdFloating(args []string) int {
 		return 0
 	}
 	out := &floatingOut{Product: *product}
+	if sub == "login" {
+		return a.floatingLogin(*servers, *product, *user, *passFile, *asJSON)
+	}
 	err := a.floating(sub, fs.NArg(), &floatingArgs{servers: *servers, product: *product, features: *features, hold: *hold, until: *until,
 		amount: *amount, licenseKey: *licenseKey, token: *token, hostname: *hostname, plaintext: *plaintext}, out)
 	if *asJSON {
@@ -379,4 +387,52 @@ func (a *app) floatingInstallation(st *client.State, plaintext bool) (*crypto.Id
 	}
 	a.ui.Infof("new installation key %s in %s", inst.ID(), cli.Abs(st.Dir))
 	return inst, nil
+}
+
+// floatingLogin logs a user in and prints the bearer token on stdout.
+func (a *app) floatingLogin(servers []string, product, user, passFile string, asJSON bool) int {
+	fail := func(err error) int {
+		var fe *floating.Error
+		if errors.As(err, &fe) {
+			a.ui.Errorf("%s: %s", fe.Code, fe.Message)
+			return cli.ExitError
+		}
+		return a.ui.Fail(err)
+	}
+	if len(servers) == 0 {
+		if env := os.Getenv("AIRLOCK_SERVERS"); env != "" {
+			servers = strings.Split(env, ",")
+		}
+	}
+	if len(servers) == 0 || product == "" || user == "" {
+		return a.ui.Fail(cli.Usagef("login needs --server, --product (whose pool license certifies the server) and --user"))
+	}
+	keys, err := a.vendorPublics(true)
+	if err != nil {
+		return a.ui.Fail(err)
+	}
+	var pass []byte
+	if passFile != "" {
+		pass, err = a.ui.ReadLimited(passFile, "the password file", 1024)
+	} else {
+		pass, err = a.ui.Secret("password for " + user + ": ")
+	}
+	if err != nil {
+		return a.ui.Fail(err)
+	}
+	f := &client.Floating{Servers: servers, Product: product, VendorKeys: keys, Now: cli.NowFunc()}
+	lr, err := f.Login(context.Background(), user, strings.TrimRight(string(pass), "\r\n"))
+	clear(pass)
+	if err != nil {
+		return fail(err)
+	}
+	if asJSON {
+		e := json.NewEncoder(a.ui.Stdout)
+		e.SetIndent("", "  ")
+		_ = e.Encode(lr)
+		return 0
+	}
+	fmt.Fprintln(a.ui.Stdout, lr.Token)
+	a.ui.Infof("logged in as %q (%s) until %s: pass the token with --token or $AIRLOCK_SERVER_TOKEN", user, lr.Role, lr.Expires.Format(time.RFC3339))
+	return 0
 }

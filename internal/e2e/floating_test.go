@@ -86,10 +86,10 @@ func newFloating(t *testing.T, pool string, initArgs ...string) *floatingSetup {
 
 // serve starts the server on a free loopback port and returns its address
 // and process.
-func (f *floatingSetup) serve(t *testing.T) (string, *exec.Cmd) {
+func (f *floatingSetup) serve(t *testing.T, extra ...string) (string, *exec.Cmd) {
 	t.Helper()
 	os.Remove(filepath.Join(f.state, "serve.json"))
-	cmd := exec.Command(f.bin, "--state", f.state, "serve", "--listen", "127.0.0.1:0")
+	cmd := exec.Command(f.bin, append([]string{"--state", f.state, "serve", "--listen", "127.0.0.1:0"}, extra...)...)
 	cmd.Env = f.e.environ()
 	var se bytes.Buffer
 	cmd.Stderr = &se
@@ -562,4 +562,38 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Authentication mode users: an admin adds a user, the user logs in with
+// airlock floating login and takes a seat with the token; without it, or
+// with a wrong password, nothing.
+func TestFloatingUsersMode(t *testing.T) {
+	f := newFloating(t, "seats=2")
+	addr, _ := f.serve(t, "--auth", "users")
+	pw := filepath.Join(t.TempDir(), "pw")
+	writeFile(t, pw, []byte("correct horse battery staple\n"))
+	expectOK(t, f.server("user", "add", "alice", "--role", "user", "--password-file", pw))
+	state := filepath.Join(f.e.work, "alice")
+	acquire := func(extra ...string) out {
+		return f.e.airlock(append([]string{"--state", state, "floating", "acquire", "--server", addr, "--product", "acme-cad",
+			"--vendor-key", f.vendorKey, "--plaintext-key", "--json"}, extra...)...)
+	}
+	o := acquire()
+	expect(t, o, 1)
+	if j := decodeJSON[floatingJSON](t, o); j.Result != floating.CodeUnauthorized {
+		t.Fatalf("no token: %+v", j)
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	writeFile(t, bad, []byte("wrong password!!\n"))
+	o = f.e.airlock("floating", "login", "--server", addr, "--product", "acme-cad", "--vendor-key", f.vendorKey, "--user", "alice", "--password-file", bad)
+	expect(t, o, 1)
+	expectContains(t, "login stderr", o.stderr, "unauthorized")
+	o = f.e.airlock("floating", "login", "--server", addr, "--product", "acme-cad", "--vendor-key", f.vendorKey, "--user", "alice", "--password-file", pw)
+	expectOK(t, o)
+	tok := strings.TrimSpace(o.stdout)
+	if !strings.HasPrefix(tok, "alst_") {
+		t.Fatalf("login printed %q", tok)
+	}
+	expectNotContains(t, "login output", o.stdout+o.stderr, "correct horse")
+	expectOK(t, acquire("--token", tok))
 }
