@@ -467,7 +467,7 @@ func TestImpostorServer(t *testing.T) {
 	defer hs.Close()
 	c := f.client("a")
 	c.Servers = []string{ln.Addr().String(), f.addr} // the impostor first: the client moves on
-	c.Bearer = "alst_secret" // the genuine server (mode none) ignores it
+	c.Bearer = "alst_secret"                         // the genuine server (mode none) ignores it
 	s, err := c.Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
