@@ -2,7 +2,7 @@ package main
 
 const usage = `Usage:
     airlock-server serve [--listen ADDR] [--auth MODE]
-    airlock-server request --product P --license-key K [--vendor-key AV1…] [-o FILE] [--qr-png FILE] [--qr]
+    airlock-server request --product P --license-key K [--vendor-key AV1…] [-o FILE] [--qr FILE.png] [--qr-terminal]
     airlock-server activate [FILE | -]
     airlock-server request --renew --product P [-o FILE]
     airlock-server deactivate --product P [-o FILE]
