@@ -344,6 +344,7 @@ func (d *Desk) license(j *job) (*response.Signed, *ledger.Activation, error) {
 func (d *Desk) Sign(ctx context.Context, reqBytes []byte) (*Issued, error) {
 	j, err := d.prepare(ctx, reqBytes)
 	if err == nil {
+		d.carryPool(ctx, j)
 		var iss *Issued
 		if iss, err = d.finish(ctx, j); err == nil {
 			return iss, nil

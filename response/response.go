@@ -80,6 +80,7 @@ type License struct {
 	VendorKeyID  []byte            `cbor:"13,keyasint"`
 	Sealed       []byte            `cbor:"14,keyasint,omitempty"` // age ciphertext to the installation
 	PrevLease    []byte            `cbor:"15,keyasint,omitempty"` // activation id this one renews
+	Pool         *Pool             `cbor:"16,keyasint,omitempty"` // set on a pool license (floating server)
 }
 
 // Policy returns the fingerprint match policy.
@@ -116,7 +117,8 @@ type Params struct {
 	SecretHash   []byte
 	RefuseEnv    fingerprint.Env
 	PrevLease    []byte
-	KeyOnly      bool // bind the license to the request's hardware key alone
+	Pool         *Pool // a pool license for a floating server; nil for a node-locked one
+	KeyOnly      bool  // bind the license to the request's hardware key alone
 	// Confidential fields, sealed to the installation; nil seals nothing.
 	Confidential map[string]string
 }
@@ -165,6 +167,7 @@ func New(vendor *crypto.Identity, req *request.Signed, p Params) (*Signed, error
 		RequestHash: req.Hash[:],
 		VendorKeyID: kid[:],
 		PrevLease:   p.PrevLease,
+		Pool:        p.Pool,
 	}
 	if len(l.Features) == 0 {
 		l.Features = nil
@@ -522,6 +525,9 @@ func (l *License) validate() error {
 	}
 	if len(l.Sealed) > crypto.MaxSealed+512 {
 		return &request.FieldError{Field: "sealed", Reason: "too large"}
+	}
+	if l.Pool != nil {
+		return l.Pool.validate()
 	}
 	return nil
 }

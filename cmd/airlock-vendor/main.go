@@ -51,6 +51,9 @@ type app struct {
 	// cleanup runs when the command ends: it releases a hardware key and
 	// forgets its PIN.
 	cleanup []func()
+	// pool is sign --pool: sign a floating server's request as a pool
+	// license (pool.go).
+	pool string
 }
 
 func main() {
@@ -637,13 +640,14 @@ func (a *app) cmdLicenseShow(args []string) error {
 		Issued       string `json:"issued"`
 		LeaseUntil   string `json:"lease_until,omitempty"`
 		Released     bool   `json:"released"`
+		Pool         string `json:"pool,omitempty"` // a floating server: one machine, N seats
 	}
 	j := toJSON(lic)
 	used := 0
 	var list []actJSON
 	for _, x := range acts {
 		aj := actJSON{ID: x.ID, Installation: crypto.KeyIDOf(x.InstallKey).String(), Fingerprint: fmt.Sprintf("%x", x.Fingerprint),
-			Issued: x.Issued.UTC().Format(time.RFC3339), Released: x.Released}
+			Issued: x.Issued.UTC().Format(time.RFC3339), Released: x.Released, Pool: poolOf(x.License)}
 		if !x.LeaseUntil.IsZero() {
 			aj.LeaseUntil = x.LeaseUntil.UTC().Format(time.RFC3339)
 		}
@@ -697,6 +701,9 @@ func (a *app) cmdLicenseShow(args []string) error {
 			state = "released"
 		}
 		fmt.Fprintf(w, "activation:   %s  installation %s  issued %s  %s\n", x.ID, x.Installation, x.Issued, state)
+		if x.Pool != "" {
+			fmt.Fprintf(w, "              floating server: %s\n", x.Pool)
+		}
 	}
 	return nil
 }
@@ -710,6 +717,7 @@ func (a *app) cmdSign(args []string) error {
 	batch := fs.String("batch", "", "")
 	attRoots := fs.String("attestation-roots", "", "")
 	attFile := fs.String("attestation", "", "")
+	pool := fs.String("pool", "", "")
 	var q cli.QRFlags
 	q.Register(fs)
 	asJSON := fs.Bool("json", false, "")
@@ -719,6 +727,7 @@ func (a *app) cmdSign(args []string) error {
 	if *batch != "" && *attFile != "" {
 		return cli.Usagef("--attestation goes with one request, not --batch")
 	}
+	a.pool = *pool
 	if *batch != "" {
 		if fs.NArg() > 0 || len(input.Images) > 0 || input.Interactive || fs.Changed("output") || q.PNG != "" || q.Terminal {
 			return cli.Usagef("--batch takes a folder and nothing else: licenses are written beside the requests")
@@ -771,7 +780,7 @@ func (a *app) signOne(input *cli.InputFlags, args []string, out, maxAge, attRoot
 			return nil, err
 		}
 	}
-	iss, err := d.SignText(context.Background(), text)
+	iss, err := signText(d, text, a.pool)
 	a.checkpoint(d) // a refusal is in the audit log too
 	if err != nil {
 		return nil, err

@@ -151,6 +151,12 @@ sign options:
     --batch DIR             sign every request (*.txt) in DIR, writing
                             NAME.license.txt beside each; failures are listed
                             per file and do not stop the others
+    --pool SPEC             sign a floating server's request as a pool
+                            license: seats=N[,ttl=180][,heartbeat=60]
+                            [,borrow-days=D][,borrow-max=M]
+                            [,feature-seats=NAME:N]… [,consumption=MAX[+OVER]]
+                            [,feature-consumption=NAME:MAX[+OVER]]…
+                            (the server takes one machine of the license)
     --json                  print the outcome as JSON on stdout (needs -o
                             FILE or --batch): result (SIGNED,
                             LICENSE_NOT_WRITTEN or the refusal's code),

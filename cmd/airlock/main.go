@@ -103,6 +103,7 @@ var commands = map[string]func(a *app, args []string) int{
 	"dongle":      (*app).cmdDongle,
 	"status":      failing((*app).cmdStatus),
 	"inspect":     failing((*app).cmdInspect),
+	"floating":    (*app).cmdFloating, // floating.go; its exit code says how it ended
 }
 
 // failing adapts a command that reports failure as an error: the error is

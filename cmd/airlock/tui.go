@@ -17,6 +17,9 @@ Commands:
     dongle probe [READER]   what airlock can do with this card
     inspect [FILE|-]        say what an airlock file is, who signed it and
                             whether it verifies (no secrets shown)
+    floating SUBCOMMAND     seats from a floating license server: acquire,
+                            renew, release, borrow, return, consume, status
+                            (airlock floating --help)
 
 Global options:
     --version               print the version (and VCS revision) and exit

@@ -17,7 +17,7 @@ import (
 // the ISV's product may not have. The commands add hints (errors.Is).
 var libraryPackages = []string{
 	"client", "request", "response", "receipt", "crypto", "desk", "ledger",
-	"fingerprint", "phonecode", "licensekey", "qr", "result", "dongle",
+	"fingerprint", "phonecode", "licensekey", "qr", "result", "dongle", "floating",
 }
 
 // commandWords matches our own command lines in a message: "airlock
@@ -28,6 +28,7 @@ var commandWords = regexp.MustCompile("\\bairlock(-vendor|-server)? (fingerprint
 var errorFuncs = map[string]bool{
 	"errors.New": true, "fmt.Errorf": true, "result.New": true, "result.Wrap": true,
 	"New": true, "Wrap": true, // inside package result
+	"errorf": true, // inside package floating
 }
 
 func TestLibraryErrorsNameNoCommand(t *testing.T) {

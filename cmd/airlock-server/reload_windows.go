@@ -1,0 +1,7 @@
+package main
+
+import "os"
+
+// notifyReload: Windows has no SIGHUP; use POST /api/v1/reload (the
+// activate command does).
+func notifyReload(chan os.Signal) {}

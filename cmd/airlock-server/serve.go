@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/airlock-offline/airlock/client"
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/floating"
+	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/internal/atomicfile"
+	"github.com/airlock-offline/airlock/internal/cli"
+)
+
+// DefaultListen is where serve listens with no --listen: loopback only,
+// until the admin chooses the network.
+const DefaultListen = "127.0.0.1:8743"
+
+// serveInfo is serve.json: where the running server listens, for the
+// admin commands.
+type serveInfo struct {
+	Address string `json:"address"`
+	PID     int    `json:"pid"`
+}
+
+func (a *app) cmdServe(args []string) error {
+	fs := a.newFlags("serve")
+	listen := fs.String("listen", DefaultListen, "")
+	auth := fs.String("auth", floating.AuthNone, "")
+	certFile := fs.String("tls-cert", "", "")
+	keyFile := fs.String("tls-key", "", "")
+	names := fs.StringArray("name", nil, "")
+	allowFile := fs.String("allow-clients", "", "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return cli.Usagef("serve takes no arguments")
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		return cli.Usagef("--tls-cert and --tls-key go together")
+	}
+	s, _, err := a.open(true)
+	if err != nil {
+		return err
+	}
+	if err := s.ensureAdmin(a); err != nil {
+		return err
+	}
+	id, err := s.st.Installation(nil)
+	if err != nil {
+		return err
+	}
+	lics, err := a.poolLicenses(s)
+	if err != nil {
+		return err
+	}
+	var allowed [][]byte
+	if *allowFile != "" {
+		if allowed, err = a.readAllowed(*allowFile); err != nil {
+			return err
+		}
+	}
+	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Auth: *auth, Now: cli.NowFunc(),
+		Activator: &activator{a: a, s: s}, AllowedClients: allowed})
+	if err != nil {
+		return cli.Usagef("%v", err)
+	}
+	defer srv.Close()
+	var cert tls.Certificate
+	if *certFile != "" {
+		if cert, err = tls.LoadX509KeyPair(*certFile, *keyFile); err != nil {
+			return fmt.Errorf("cannot load the TLS certificate: %w", err)
+		}
+	} else {
+		host, _, _ := net.SplitHostPort(*listen)
+		hn, _ := os.Hostname()
+		if cert, err = srv.Certificate(append([]string{host, hn, "localhost", "127.0.0.1", "::1"}, *names...)); err != nil {
+			return fmt.Errorf("cannot make the TLS certificate: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", *listen, err)
+	}
+	addr := ln.Addr().String()
+	info, _ := json.Marshal(serveInfo{Address: addr, PID: os.Getpid()})
+	if err := atomicfile.Write(s.path("serve.json"), info, 0o644); err != nil {
+		ln.Close()
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          nil,
+	}
+	a.ui.Infof("airlock-server listening on https://%s (server key %s, auth %s, state %s)", addr, id.ID(), *auth, cli.Abs(s.dir))
+	if len(lics) == 0 {
+		a.ui.Infof("no pool license yet: clients will be refused until one is installed. Next:")
+		a.ui.Infof("  airlock-server request --vendor-key AV1… --product P --license-key K -o server-request.txt")
+		a.ui.Infof("  (the vendor signs it with airlock-vendor sign --pool seats=N …)")
+		a.ui.Infof("  airlock-server activate license.txt, then restart serve")
+	} else {
+		for _, st := range srv.Status() {
+			a.ui.Infof("  %s: %s; %d held", st.Product, st.Pool, st.Held)
+		}
+		a.ui.Infof("clients: airlock floating acquire --server %s --product P", addr)
+	}
+	if strings.HasPrefix(addr, "127.") || strings.HasPrefix(addr, "[::1]") {
+		a.ui.Infof("(loopback only: pass --listen 0.0.0.0:8743 to serve the network)")
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	hup := make(chan os.Signal, 1)
+	notifyReload(hup)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+wait:
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-hup:
+			if err := srv.Reload(); err != nil {
+				a.ui.Warnf("cannot reload the pool licenses: %v", err)
+			} else {
+				a.ui.Infof("pool licenses reloaded: %d served", len(srv.Status()))
+			}
+		case <-sig:
+			break wait
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(ctx)
+	os.Remove(s.path("serve.json"))
+	a.ui.Infof("airlock-server stopped")
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// poolLicenses returns the installed pool licenses that verify on this
+// machine now (vendor key, installation, fingerprint, time); the others
+// are named in a warning and left out.
+func (a *app) poolLicenses(s *server) ([][]byte, error) {
+	products, err := s.st.Products()
+	if err != nil {
+		return nil, err
+	}
+	if len(products) == 0 {
+		return nil, nil
+	}
+	keys, err := s.needVendorKeys()
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, p := range products {
+		v := &client.Verifier{Product: p, VendorKeys: keys, Dir: s.dir, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
+		lic, err := v.Verify()
+		if err != nil {
+			a.ui.Warnf("the license for %q is not valid here and is not served: %v", p, err)
+			continue
+		}
+		if lic.Pool == nil {
+			a.ui.Warnf("the license for %q is not a pool license and is not served", p)
+			continue
+		}
+		text, err := s.st.License(p)
+		if err != nil {
+			return nil, err
+		}
+		b, err := armor.DecodeKind(text, armor.License)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// readAllowed reads --allow-clients: one installation public key (AI1…)
+// per line; blank lines and lines starting with # are skipped.
+func (a *app) readAllowed(file string) ([][]byte, error) {
+	b, err := a.ui.ReadLimited(file, "the allowed clients file", cli.MaxInput)
+	if err != nil {
+		return nil, err
+	}
+	out := [][]byte{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		p, err := crypto.ParsePublic(line)
+		if err != nil || p.Role != crypto.RoleInstallation {
+			return nil, cli.Usagef("--allow-clients: line %d is not an installation public key (AI1…)", i+1)
+		}
+		out = append(out, p.Sign)
+	}
+	return out, nil
+}

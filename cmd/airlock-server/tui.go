@@ -1,0 +1,68 @@
+package main
+
+const usage = `Usage:
+    airlock-server serve [--listen ADDR] [--auth MODE]
+    airlock-server request --product P --license-key K [--vendor-key AV1…] [-o FILE] [--qr FILE.png] [--qr-terminal]
+    airlock-server activate [FILE | -]
+    airlock-server request --renew --product P [-o FILE]
+    airlock-server deactivate --product P [-o FILE]
+    airlock-server status [--json]
+    airlock-server leases [--json]
+    airlock-server release LEASE_ID
+    airlock-server user add NAME --role admin|user [--password-file FILE]
+    airlock-server init [--vendor-key AV1…]
+
+airlock-server is the floating license server inside the air gap. It is
+activated offline like any machine: it writes a request, the vendor's desk
+signs a pool license (seats, lease TTL, borrowing, feature pools,
+consumption caps), and the server hands those seats to the machines around
+it as leases signed by its own key, which clients verify from the vendor's
+key alone.
+
+Commands:
+    serve       Run the server (HTTPS, JSON API under /api/v1). With no
+                flags it makes its state folder if needed, listens on
+                127.0.0.1:8743, and says what to do next.
+    request     Write an activation request for a pool license.
+    activate    Install the pool license the desk signed (a running server
+                serves it at once).
+    deactivate  Remove a pool license and write the signed receipt that
+                frees the server's seat at the desk.
+    status      Show the server key, its pool licenses and the seats in use.
+    leases      List the seats held.
+    release     Give a held seat back now (the admin's force-release).
+    user add    Add or replace a user (authentication mode users).
+    init        Make the state folder: installation key, database, admin token.
+
+Options:
+    --state DIR         The state folder (default $AIRLOCK_SERVER_STATE, or
+                        /var/lib/airlock-server as root, else
+                        ~/.local/state/airlock-server).
+    --vendor-key KEY    The vendor's public key (AV1…, or @FILE); kept in the state.
+    --db URL            Keep the seats in PostgreSQL (postgres://…, or
+                        $AIRLOCK_SERVER_DB) instead of server.db in the
+                        state; given once (init or the first serve), kept.
+                        One server per database.
+    --listen ADDR       Where serve listens (default 127.0.0.1:8743; use
+                        0.0.0.0:8743 to serve the network).
+    --auth MODE         none (default: clients prove their installation key),
+                        license-key (they also send the pool's license key),
+                        or users (they also log in).
+    --allow-clients F   Only the installations whose public keys (AI1…, one
+                        per line; airlock status shows a machine's) are in
+                        F may take seats; others get client_not_allowed.
+    --tls-cert F, --tls-key F
+                        An organisation's own certificate instead of the one
+                        made from the server key (clients then need --ca).
+    --json              Machine-readable output.
+
+Examples:
+    $ airlock-server init --vendor-key AV1…
+    $ airlock-server request --product acme-cad --license-key K -o server-request.txt
+    (carry it to the vendor; they run airlock-vendor sign --pool seats=25 …)
+    $ airlock-server activate license.txt
+    $ airlock-server serve --listen 0.0.0.0:8743
+    $ airlock floating acquire --server srv:8743 --product acme-cad
+
+Exit status: 0 ok, 1 error, 2 usage; other codes are airlock result codes.
+`

@@ -1,0 +1,219 @@
+package floating
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/airlock-offline/airlock/response"
+)
+
+// Activator is what the server's own activation needs from its host
+// program: the request/activate round trip with the vendor's desk and the
+// pool licenses valid on this machine. airlock-server implements it on its
+// state folder; the admin API exposes it (the seed's addProduct).
+type Activator interface {
+	// Request makes an activation request (armored text) for a pool
+	// license of product under licenseKey ("" with renew: a renewal of
+	// the installed one).
+	Request(product, licenseKey string, renew bool) ([]byte, error)
+	// Install verifies and installs a pool license (armored text) and
+	// returns its product.
+	Install(license []byte) (string, error)
+	// Licenses returns the pool licenses valid on this machine now.
+	Licenses() ([][]byte, error)
+}
+
+// SetLicenses replaces the pool licenses served. A product that stays
+// keeps its seats and counters (a renewed pool license takes effect at
+// once); a new product starts from what the database holds for it; a
+// product no longer licensed stops being served (its rows stay).
+func (s *Server) SetLicenses(lics [][]byte) error {
+	next := map[string]*response.License{}
+	raw := map[string][]byte{}
+	for _, b := range lics {
+		lic, _, err := response.ParseUnverified(b)
+		if err != nil {
+			return fmt.Errorf("floating: %w", err)
+		}
+		if lic.Pool == nil {
+			return fmt.Errorf("floating: the license for %q is not a pool license", lic.Product)
+		}
+		if !bytes.Equal(lic.Binding.InstallKey, s.id.Public().Sign) {
+			return fmt.Errorf("floating: the license for %q is bound to another installation key", lic.Product)
+		}
+		next[lic.Product], raw[lic.Product] = lic, b
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p, pl := range s.pools {
+		if next[p] == nil {
+			for _, l := range pl.leases {
+				delete(s.byID, l.id)
+			}
+			delete(s.pools, p)
+		}
+	}
+	for p, lic := range next {
+		if pl := s.pools[p]; pl != nil {
+			pl.lic, pl.licBytes = lic, raw[p]
+			// Feature pools may have changed: recount.
+			clear(pl.features)
+			for _, l := range pl.leases {
+				for _, f := range l.features {
+					if _, ok := lic.Pool.FeatureSeats[f]; ok {
+						pl.features[f]++
+					}
+				}
+			}
+			continue
+		}
+		pl := newPool(lic, raw[p])
+		s.pools[p] = pl
+		if err := s.loadPool(pl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadPool reads one product's live leases and counters; called with s.mu
+// held, for a product with no pool before (so no write of it is pending).
+func (s *Server) loadPool(pl *pool) error {
+	rows, err := s.st.db.Query(s.st.q(`SELECT id, features, client, host, issued, expires, borrowed FROM floating_leases WHERE product = ? AND expires > ?`), pl.product, s.now().Unix())
+	if err != nil {
+		return fmt.Errorf("cannot read the leases: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, client []byte
+		var features, host string
+		l := &lease{product: pl.product}
+		if err := rows.Scan(&id, &features, &client, &host, &l.issued, &l.expires, &l.borrowed); err != nil {
+			return err
+		}
+		if len(id) != LeaseIDLen || len(client) != 32 {
+			continue
+		}
+		copy(l.id[:], id)
+		copy(l.client[:], client)
+		l.host = host
+		if features != "" {
+			l.features = strings.Split(features, ",")
+		}
+		pl.add(l)
+		s.byID[l.id] = l
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	crows, err := s.st.db.Query(s.st.q(`SELECT feature, used FROM floating_counters WHERE product = ?`), pl.product)
+	if err != nil {
+		return err
+	}
+	defer crows.Close()
+	for crows.Next() {
+		var feature string
+		var used int64
+		if err := crows.Scan(&feature, &used); err != nil {
+			return err
+		}
+		pl.counters[feature] = uint64(used)
+	}
+	return crows.Err()
+}
+
+// Reload asks the Activator for the pool licenses valid now and serves
+// them (SIGHUP, POST /reload, and after an install).
+func (s *Server) Reload() error {
+	if s.act == nil {
+		return errorf(CodeNotFound, "this server cannot reload its licenses")
+	}
+	lics, err := s.act.Licenses()
+	if err != nil {
+		return errorf(CodeInternal, "cannot read the pool licenses: %v", err)
+	}
+	if err := s.SetLicenses(lics); err != nil {
+		return errorf(CodeInternal, "%v", err)
+	}
+	return nil
+}
+
+// ProductRequest is the body of POST /products (the seed's addProduct).
+type ProductRequest struct {
+	Product    string `json:"product"`
+	LicenseKey string `json:"license_key,omitempty"`
+	Renew      bool   `json:"renew,omitempty"`
+}
+
+// ProductResponse carries the activation request to take to the desk.
+type ProductResponse struct {
+	Product string `json:"product"`
+	Request string `json:"request"` // armored text (also the scanner's and QR's content)
+}
+
+// LicenseRequest is the body of POST /licenses.
+type LicenseRequest struct {
+	License string `json:"license"` // armored text
+}
+
+// manageRoutes adds the admin calls of the server's own activation.
+func (s *Server) manageRoutes(h func(string, func(*http.Request) (any, error))) {
+	p := APIPrefix
+	h("POST "+p+"/products", func(r *http.Request) (any, error) {
+		if _, err := s.authorize(r, RoleAdmin); err != nil {
+			return nil, err
+		}
+		var req ProductRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		if s.act == nil {
+			return nil, errorf(CodeNotFound, "this server cannot make activation requests")
+		}
+		text, err := s.act.Request(req.Product, req.LicenseKey, req.Renew)
+		if err != nil {
+			return nil, errorf(CodeMalformed, "cannot make the request: %v", err)
+		}
+		return &ProductResponse{Product: req.Product, Request: string(text)}, nil
+	})
+	h("POST "+p+"/licenses", func(r *http.Request) (any, error) {
+		if _, err := s.authorize(r, RoleAdmin); err != nil {
+			return nil, err
+		}
+		var req LicenseRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		if s.act == nil {
+			return nil, errorf(CodeNotFound, "this server cannot install licenses")
+		}
+		product, err := s.act.Install([]byte(req.License))
+		if err != nil {
+			return nil, errorf(CodeMalformed, "the license was not installed: %v", err)
+		}
+		if err := s.Reload(); err != nil {
+			return nil, err
+		}
+		return s.statusOf(product)
+	})
+	h("POST "+p+"/reload", func(r *http.Request) (any, error) {
+		if _, err := s.authorize(r, RoleAdmin); err != nil {
+			return nil, err
+		}
+		if err := s.Reload(); err != nil {
+			return nil, err
+		}
+		return s.Status(), nil
+	})
+}
+
+func (s *Server) statusOf(product string) (any, error) {
+	for _, st := range s.Status() {
+		if st.Product == product {
+			return st, nil
+		}
+	}
+	return nil, errorf(CodeLicenseNotValid, "the license for %q is installed but not valid on this machine now", product)
+}
