@@ -4,10 +4,15 @@ package main
 // export, check, backup.
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"unicode"
@@ -283,4 +288,127 @@ func (a *app) cmdLedgerBackup(args []string) error {
 	a.ui.Infof("ledger copied to %s; its audit head, to keep with it:", cli.Abs(dst))
 	fmt.Fprintf(a.ui.Stdout, "%d:%x\n", seq, hash)
 	return nil
+}
+
+// ledgerURLFile names the file in the desk's directory where init --db
+// records a ledger other than DIR/ledger.db (a PostgreSQL URL without its
+// password, or a file path).
+const ledgerURLFile = "ledger.url"
+
+// ledgerTarget says where the ledger is: --db, else $AIRLOCK_VENDOR_DB, else
+// what init --db recorded in DIR/ledger.url, else DIR/ledger.db (which must
+// exist: init creates it). from says which of these named it, for
+// messages.
+func (a *app) ledgerTarget() (target, from string, err error) {
+	if a.db != "" {
+		return a.db, "--db", nil
+	}
+	if v := os.Getenv("AIRLOCK_VENDOR_DB"); v != "" {
+		return v, "$AIRLOCK_VENDOR_DB", nil
+	}
+	p, err := a.path(ledgerURLFile)
+	if err != nil {
+		return "", "", err
+	}
+	if b, err := cli.ReadFileLimited(p, "the ledger location file", cli.MaxURLFile); err == nil {
+		t := strings.TrimSpace(string(b))
+		if t == "" || !validLedgerTarget(t) {
+			// Never printed: the file may hold anything.
+			return "", "", fmt.Errorf("%s does not name a ledger (it should hold a postgres:// URL or an absolute file path; its content is not shown): pass --db, or write the ledger's URL or path in it", p)
+		}
+		return t, p, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", "", err
+	}
+	if p, err = a.path("ledger.db"); err != nil {
+		return "", "", err
+	}
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		return "", "", &cli.ExitErr{Code: exitNoLedger, Err: fmt.Errorf("no ledger at %s: run `airlock-vendor init` first", p)}
+	}
+	return p, "", nil
+}
+
+// openLedger opens the ledger for a command that writes to it.
+func (a *app) openLedger() (*ledger.Ledger, error) {
+	return a.openLedgerWith(ledger.Options{})
+}
+
+// withoutPassword returns a PostgreSQL URL without its password, and
+// whether it had one; anything else unchanged.
+func withoutPassword(target string) (string, bool) {
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.User == nil {
+		return target, false
+	}
+	if _, has := u.User.Password(); !has {
+		return target, false
+	}
+	u.User = url.User(u.User.Username())
+	return u.String(), true
+}
+
+func (a *app) cmdLedgerExport(args []string) error {
+	fs := a.newFlags("ledger export")
+	asJSON := fs.Bool("json", false, "")
+	asCSV := fs.Bool("csv", false, "")
+	out := fs.StringP("output", "o", "-", "")
+	if done, err := a.parse(fs, args); done || err != nil {
+		return err
+	}
+	if *asJSON == *asCSV {
+		return cli.Usagef("ledger export needs exactly one of --json or --csv")
+	}
+	l, err := a.openLedgerRead()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	ctx := context.Background()
+	lics, err := l.ListLicenses(ctx)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		licenseJSON
+		Activations []activationJSON `json:"activations"`
+	}
+	var rows []row
+	for i := range lics {
+		acts, err := l.Activations(ctx, lics[i].Key)
+		if err != nil {
+			return err
+		}
+		list, used := activationsJSON(acts)
+		r := row{licenseJSON: toJSON(&lics[i]), Activations: list}
+		r.SeatsUsed = &used
+		rows = append(rows, r)
+	}
+	var buf bytes.Buffer
+	if *asJSON {
+		e := json.NewEncoder(&buf)
+		e.SetIndent("", "  ")
+		if rows == nil {
+			rows = []row{}
+		}
+		if err := e.Encode(rows); err != nil {
+			return err
+		}
+	} else {
+		w := csv.NewWriter(&buf)
+		w.Write([]string{"license_key", "product", "licensee", "max_machines", "expires", "activation_id", "installation_key_id", "fingerprint", "issued", "lease_until", "released"})
+		for _, r := range rows {
+			if len(r.Activations) == 0 {
+				w.Write([]string{r.Key, r.Product, r.Licensee, fmt.Sprint(r.MaxMachines), r.Expires, "", "", "", "", "", ""})
+			}
+			for _, x := range r.Activations {
+				w.Write([]string{r.Key, r.Product, r.Licensee, fmt.Sprint(r.MaxMachines), r.Expires, x.ID, x.Installation, x.Fingerprint, x.Issued, x.LeaseUntil, fmt.Sprint(x.Released)})
+			}
+		}
+		w.Flush()
+		if err := w.Error(); err != nil {
+			return err
+		}
+	}
+	return a.ui.WriteOutput(*out, buf.Bytes())
 }

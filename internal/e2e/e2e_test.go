@@ -635,17 +635,22 @@ func TestReleaseIgnoresHooks(t *testing.T) {
 		expectStderr(t, o, "")
 	}
 
-	fp := release(e, "fingerprint", "--product", "acme-cad", "--vendor-key", vk)
-	expectOK(t, fp)
-	fpHooked := release(e.on(fixtureB), "fingerprint", "--product", "acme-cad", "--vendor-key", vk)
-	expectOK(t, fpHooked)
-	if fp.stdout != fpHooked.stdout {
-		t.Errorf("release fingerprint changes with AIRLOCK_TEST_MACHINE: %q vs %q", fp.stdout, fpHooked.stdout)
+	// The machine's fingerprint (--json's "fingerprint"), not the hardware
+	// ID, which is a card's serial while another test has one plugged in.
+	machineFP := func(o out) string {
+		t.Helper()
+		expectOK(t, o)
+		return decodeJSON[struct {
+			Fingerprint string `json:"fingerprint"`
+		}](t, o).Fingerprint
+	}
+	fp := machineFP(release(e, "fingerprint", "--product", "acme-cad", "--vendor-key", vk, "--json"))
+	fpHooked := machineFP(release(e.on(fixtureB), "fingerprint", "--product", "acme-cad", "--vendor-key", vk, "--json"))
+	if fp == "" || fp != fpHooked {
+		t.Errorf("release fingerprint changes with AIRLOCK_TEST_MACHINE: %q vs %q", fp, fpHooked)
 	}
 	// The comparison means something: the test build does follow the hooks.
-	o = e.on(fixtureB).airlock("fingerprint", "--product", "acme-cad", "--vendor-key", vk)
-	expectOK(t, o)
-	if o.stdout == fp.stdout {
+	if machineFP(e.on(fixtureB).airlock("fingerprint", "--product", "acme-cad", "--vendor-key", vk, "--json")) == fp {
 		t.Errorf("the test build's fingerprint ignores AIRLOCK_TEST_MACHINE")
 	}
 	o = e.with("AIRLOCK_TEST_NOW", future).airlock(verifyArgs...)
