@@ -24,7 +24,7 @@ FUZZ_TARGETS := \
 	./qr:FuzzDecodeImage \
 	./dongle:FuzzParseTLV \
 	./dongle:FuzzParseResponse \
-	./internal/cardemu:FuzzTransmit \
+	./internal/testrig/cardemu:FuzzTransmit \
 	./floating:FuzzParseLease \
 	./floating:FuzzParseProof \
 	./floating:FuzzDecodeJSON \
@@ -67,7 +67,7 @@ TEST_APT := zbarimg:zbar-tools ZXingReader:zxing-cpp-tools convert-im6.q16:image
 	gpg:gnupg /usr/lib/gnupg/scdaemon:scdaemon /usr/lib/wine/wine64:wine64
 
 # Packages whose tests use the PC/SC stack; they run one at a time, with it.
-PCSC_PKGS := ./dongle ./internal/cardemu ./internal/e2e
+PCSC_PKGS := ./dongle ./internal/testrig/cardemu ./internal/e2e
 
 test-deps:
 	@missing=""; for p in $(TEST_APT); do t=$${p%%:*}; \
@@ -89,7 +89,7 @@ test: deps test-deps lint unit fuzz crossbuild
 # single-threaded arithmetic that the detector slows tenfold; the
 # end-to-end tests run the binaries, so they run without it.
 unit:
-	bash scripts/postgres.sh run $(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /dongle -e /internal/cardemu -e /internal/e2e -e /qr$$)
+	bash scripts/postgres.sh run $(GO) test -race -count=1 $$($(GO) list ./... | grep -v -e /dongle -e /internal/testrig/cardemu -e /internal/e2e -e /qr$$)
 	$(GO) test -count=1 ./qr/...
 	PCSC_STACK_SCRIPT=$(CURDIR)/scripts/pcsc-stack.sh bash scripts/postgres.sh run bash scripts/pcsc-stack.sh run $(GO) test -count=1 -p 1 $(PCSC_PKGS); \
 		rc=$$?; bash scripts/pcsc-stack.sh stop >/dev/null 2>&1 || true; exit $$rc

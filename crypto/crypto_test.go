@@ -16,8 +16,8 @@ import (
 
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/internal/armor"
-	"github.com/airlock-offline/airlock/internal/testkeys"
-	"github.com/airlock-offline/airlock/internal/vectors"
+	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
+	"github.com/airlock-offline/airlock/internal/testrig/vectors"
 )
 
 func gen(t testing.TB, role crypto.Role, label string) *crypto.Identity {

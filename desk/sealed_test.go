@@ -7,7 +7,7 @@ import (
 
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/desk"
-	"github.com/airlock-offline/airlock/internal/testkeys"
+	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
 	"github.com/airlock-offline/airlock/internal/wire"
 	"github.com/airlock-offline/airlock/ledger"
 	"github.com/airlock-offline/airlock/request"

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/airlock-offline/airlock/internal/cardemu"
+	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
 )
 
 func TestIdentifyCards(t *testing.T) {

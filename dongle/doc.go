@@ -99,7 +99,7 @@
 //
 // The unit tests drive the card logic through fake transports. The
 // integration tests run against a real pcscd with the vpcd driver and the
-// card emulator in internal/cardemu when PCSC_VPCD=1 (scripts/pcsc-stack.sh
+// card emulator in internal/testrig/cardemu when PCSC_VPCD=1 (scripts/pcsc-stack.sh
 // start sets up the stack); with PCSC_STACK_SCRIPT naming that script they
 // also stop and restart pcscd to check ErrNoService.
 package dongle

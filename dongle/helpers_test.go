@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/airlock-offline/airlock/internal/cardemu"
+	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
 )
 
 // Deterministic test keys (public: test code only).

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlock-offline/airlock/internal/cardemu"
+	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
 )
 
 const (

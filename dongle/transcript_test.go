@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/airlock-offline/airlock/internal/cardemu"
+	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
 )
 
 // apduKey is a command APDU without its Le: tools and airlock ask the

@@ -3,7 +3,7 @@
 package dongle
 
 // Integration tests against the real PC/SC stack: pcscd with the vpcd
-// driver, and the card emulator of internal/cardemu plugged into its first
+// driver, and the card emulator of internal/testrig/cardemu plugged into its first
 // slot. They run when PCSC_VPCD=1 (scripts/pcsc-stack.sh start, or the
 // Makefile, sets up the stack); otherwise they skip.
 
@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlock-offline/airlock/internal/cardemu"
+	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
 	"github.com/ebfe/scard"
 )
 

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/airlock-offline/airlock/internal/cardemu"
+	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
 )
 
 // Known answers for the KDF-DO's ITERSALTED_S2K, computed with Python's

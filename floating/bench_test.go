@@ -6,7 +6,7 @@ import (
 
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/floating"
-	"github.com/airlock-offline/airlock/internal/testkeys"
+	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
 )
 
 // BenchmarkServerRenew is the server's own cost of a heartbeat, with no

@@ -19,7 +19,7 @@ import (
 	"github.com/airlock-offline/airlock/client"
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/floating"
-	"github.com/airlock-offline/airlock/internal/testkeys"
+	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
 	"github.com/airlock-offline/airlock/licensekey"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"

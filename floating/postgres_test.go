@@ -12,7 +12,7 @@ import (
 
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/floating"
-	"github.com/airlock-offline/airlock/internal/testkeys"
+	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 )

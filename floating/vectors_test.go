@@ -15,7 +15,7 @@ import (
 
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/floating"
-	"github.com/airlock-offline/airlock/internal/testkeys"
+	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
 	"github.com/airlock-offline/airlock/internal/wire"
 	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/airlock-offline/airlock/internal/testkeys"
+	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
 	"github.com/airlock-offline/airlock/licensekey"
 )
 

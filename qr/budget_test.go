@@ -8,7 +8,7 @@ import (
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
-	"github.com/airlock-offline/airlock/internal/testkeys"
+	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
 )

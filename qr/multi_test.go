@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/airlock-offline/airlock/internal/armor"
-	"github.com/airlock-offline/airlock/internal/qrphoto"
+	"github.com/airlock-offline/airlock/internal/testrig/qrphoto"
 	"github.com/airlock-offline/airlock/qr"
 )
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/fingerprint"
-	"github.com/airlock-offline/airlock/internal/testkeys"
+	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
 	"github.com/airlock-offline/airlock/licensekey"
 	"github.com/airlock-offline/airlock/request"
 )

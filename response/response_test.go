@@ -10,8 +10,8 @@ import (
 
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/fingerprint"
-	"github.com/airlock-offline/airlock/internal/testkeys"
-	"github.com/airlock-offline/airlock/internal/vectors"
+	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
+	"github.com/airlock-offline/airlock/internal/testrig/vectors"
 	"github.com/airlock-offline/airlock/internal/wire"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"

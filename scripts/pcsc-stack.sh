@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # pcsc-stack.sh: a private pcscd with the vpcd virtual reader driver, for the
-# hardware-key tests (the Go card emulator in internal/cardemu plugs into it).
+# hardware-key tests (the Go card emulator in internal/testrig/cardemu plugs into it).
 #
 #   scripts/pcsc-stack.sh start          install packages if missing, start pcscd, wait for the readers
 #   scripts/pcsc-stack.sh stop [--force] stop the pcscd this script started
@@ -19,7 +19,7 @@
 #
 # vpcd makes two readers: "Virtual PCD 00 00" (TCP port 35963) and
 # "Virtual PCD 00 01" (35964); it listens on 0.0.0.0. A virtual card is a
-# TCP client of that port (see internal/cardemu).
+# TCP client of that port (see internal/testrig/cardemu).
 #
 # Environment: PCSC_STATE (state dir, default $PWD/.pcsc-state: config, pid
 # file, pcscd.log, apt.log), PCSC_START_TIMEOUT (seconds, default 10),

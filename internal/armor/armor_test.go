@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/airlock-offline/airlock/internal/armor"
-	"github.com/airlock-offline/airlock/internal/vectors"
+	"github.com/airlock-offline/airlock/internal/testrig/vectors"
 )
 
 func TestRoundTrip(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/airlock-offline/airlock/internal/qrphoto"
+	"github.com/airlock-offline/airlock/internal/testrig/qrphoto"
 	"github.com/airlock-offline/airlock/qr"
 )
 

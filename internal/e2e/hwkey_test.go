@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/airlock-offline/airlock/crypto"
-	"github.com/airlock-offline/airlock/internal/cardemu"
+	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
 )
 
 // A license bound to a hardware key, end to end through the real binaries,

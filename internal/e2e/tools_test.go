@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlock-offline/airlock/internal/cardemu"
+	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
 )
 
 // Independent tools — the programs people set up real tokens with — talk
@@ -93,7 +93,7 @@ func gnupgHome(t *testing.T) []string {
 // transcriptCard is the YubiKey of the recorded transcripts: both applets
 // and the management applet, keys from fixed seeds and Ed25519 throughout
 // (deterministic signatures), so the emulator's answers can be replayed
-// byte for byte (testdata/transcripts, internal/cardemu/transcript_test.go).
+// byte for byte (testdata/transcripts, internal/testrig/cardemu/transcript_test.go).
 func transcriptCard() *cardemu.Card { return cardemu.New(cardemu.TranscriptConfig()) }
 
 // maybeWriteTranscript stores what the tool sent and the card answered

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlock-offline/airlock/internal/cardemu"
+	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
 )
 
 // The ways a real YubiKey failed where the emulator used to hide it, each

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlock-offline/airlock/internal/cardemu"
+	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
 )
 
 // The integration test runs against the stack of scripts/pcsc-stack.sh

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/airlock-offline/airlock/internal/cardemu"
+	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
 )
 
 // Fixed keys so failures reproduce; ed25519 from a seed, P-256 from a scalar.

@@ -17,7 +17,7 @@ import (
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/fingerprint"
 	"github.com/airlock-offline/airlock/internal/armor"
-	"github.com/airlock-offline/airlock/internal/testkeys"
+	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
 	"github.com/airlock-offline/airlock/internal/wire"
 	"github.com/airlock-offline/airlock/receipt"
 	"github.com/airlock-offline/airlock/request"
