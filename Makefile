@@ -131,6 +131,8 @@ bench: deps test-deps
 	@echo "floating server alone (no TLS, no clients): one heartbeat = verify the proof, commit durably (grouped), sign the lease"
 	$(GO) test -run '^$$' -bench ServerRenew -benchtime 20000x ./floating
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./response ./fingerprint
+	@echo "windows fingerprint under wine64 (beside the Linux figure above): runs the Windows binaries, or says why wine cannot"
+	$(GO) test -count=1 -v -run '^TestWindowsUnderWine$$' ./internal/e2e | grep -E -e 'wine|fingerprint|^(--- |ok|FAIL)' || true
 	@echo "ledger: one durable Record, and a batch of 1000, on SQLite and on a private PostgreSQL server (loopback);"
 	@echo "        the check of every open for writing (integrity_check + seat counters) beside quick_check alone, at 10,000 and 100,000 activations (BenchmarkOpenCheck)"
 	bash scripts/postgres.sh run $(GO) test -run '^$$' -bench . -benchtime 2s ./ledger
