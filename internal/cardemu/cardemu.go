@@ -75,7 +75,12 @@
 //	00 20 00 81|82 Lc PIN            VERIFY PW1 (81: for one PSO:CDS, 82: for INTERNAL AUTHENTICATE): 9000;
 //	                                 wrong 63Cx (x tries left, 63C0 on the last; both verifications lost); blocked 6983
 //	00 20 00 81|82                   9000 when verified, else 63Cx, or 6983 when blocked
-//	00 20 FF 81|82                   forget the verification; PW3 (P2 83) 6A88: the admin PIN is not emulated
+//	00 20 FF 81|82|83                forget the verification
+//	00 20 00 83 Lc PIN               VERIFY PW3, the admin PIN ("12345678", 3 tries; hashed under a KDF-DO)
+//	00 DA 00 F9 Lc KDF-DO            PUT DATA of the KDF-DO after PW3 (gpg's kdf-setup): 87/88 become the PINs' hashes;
+//	                                 other DOs 6A88
+//	00 CA 00 F9 00                   KDF-DO (81 01 00 when off); 00 CA 00 D6..D9 user interaction flags (00 20)
+//	00 F1 00 00 00                   GET VERSION (YubiKey): 05 07 01
 //	00 47 81 00 02 A4|B6 00 00       read the auth (A4) or signature (B6) public key: 7F49 { 86 <Ed25519 32 bytes | P-256 04||X||Y> };
 //	                                 no key 6A88; B8 (decryption key: never present) 6A88; P1 80 (generate) 6982
 //	00 88 00 00 Lc data 00           INTERNAL AUTHENTICATE with the auth key: Ed25519 signs data (64 bytes);
@@ -406,7 +411,7 @@ func (c *Card) pseudoAPDU(cmd command) ([]byte, uint16) {
 // clearSecurityLocked forgets every PIN verification.
 func (c *Card) clearSecurityLocked() {
 	if c.pgp != nil {
-		c.pgp.pw81, c.pgp.pw82 = false, false
+		c.pgp.pw81, c.pgp.pw82, c.pgp.pw83 = false, false, false
 	}
 	if c.piv != nil {
 		c.piv.verified, c.piv.signArmed = false, false

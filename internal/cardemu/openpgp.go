@@ -72,6 +72,9 @@ type openPGP struct {
 	sigCount uint32 // digital signature counter (DO 93 in 7A)
 	kdf      []byte // KDF-DO contents; nil: none
 	refuseFF bool
+	admin    []byte // PW3 as the card compares it (its hash under a KDF-DO)
+	adminTry int    // PW3 tries left
+	pw83     bool   // PW3 verified
 }
 
 func newOpenPGP(cfg OpenPGPConfig, hist []byte) *openPGP {
@@ -87,6 +90,7 @@ func newOpenPGP(cfg OpenPGPConfig, hist []byte) *openPGP {
 		p.tries = cfg.TriesLeft
 	}
 	p.refuseFF = cfg.RefuseForget
+	p.admin, p.adminTry = []byte("12345678"), 3
 	if k := cfg.KDF; k != nil {
 		p.kdf = tlv(0x81, []byte{k.Algorithm})
 		p.kdf = append(p.kdf, tlv(0x82, []byte{k.Hash})...)
@@ -96,6 +100,7 @@ func newOpenPGP(cfg OpenPGPConfig, hist []byte) *openPGP {
 			hashed := s2k(k.Hash, k.Salt, p.pin, k.Iterations)
 			p.kdf = append(p.kdf, tlv(0x87, hashed)...)
 			p.pin = hashed // the card keeps only the hash
+			p.admin = s2k(k.Hash, k.Salt, p.admin, k.Iterations)
 		}
 	}
 	p.aid = []byte{0xD2, 0x76, 0x00, 0x01, 0x24, 0x01, 0x03, 0x04}
@@ -124,6 +129,8 @@ func (p *openPGP) handle(cmd command) ([]byte, uint16) {
 		return p.pso(cmd)
 	case 0xF1: // GET VERSION (YubiKey): firmware, BCD
 		return []byte{0x05, 0x07, 0x01}, swOK
+	case 0xDA:
+		return p.putData(cmd)
 	}
 	return nil, swINSNotSupported
 }
@@ -165,7 +172,63 @@ func extendedLengthInfo() []byte {
 
 func (p *openPGP) pwStatus() []byte {
 	// PW1 valid for one PSO:CDS; max lengths PW1, RC, PW3; tries PW1, RC, PW3.
-	return []byte{0x00, 0x7F, 0x7F, 0x7F, byte(p.tries), 0x00, 0x03}
+	return []byte{0x00, 0x7F, 0x7F, 0x7F, byte(p.tries), 0x00, byte(p.adminTry)}
+}
+
+// verifyAdmin answers VERIFY of PW3, the admin PIN ("12345678", 3 tries;
+// its hash under a KDF-DO): 9000, 63Cx, 6983; P1 FF forgets it.
+func (p *openPGP) verifyAdmin(cmd command) ([]byte, uint16) {
+	switch {
+	case cmd.p1 == 0xFF && !p.refuseFF:
+		p.pw83 = false
+		return nil, swOK
+	case cmd.p1 != 0x00:
+		return nil, swWrongP1P2
+	case len(cmd.data) == 0 && p.pw83:
+		return nil, swOK
+	case p.adminTry == 0:
+		return nil, swBlocked
+	case len(cmd.data) == 0:
+		return nil, swWrongPINTriesLeft | uint16(p.adminTry)
+	case subtle.ConstantTimeCompare(cmd.data, p.admin) != 1:
+		p.adminTry--
+		p.pw83 = false
+		return nil, swWrongPINTriesLeft | uint16(p.adminTry)
+	}
+	p.adminTry, p.pw83 = 3, true
+	return nil, swOK
+}
+
+// putData answers PUT DATA (00 DA tag) after PW3. Only the KDF-DO (F9) is
+// writable, as `gpg --card-edit` → kdf-setup writes it: 81 algorithm, 82
+// hash, 83 iterations, 84-86 salts, 87 and 88 the hashes of the user and
+// admin PINs, which from then on are what VERIFY must carry. Other DOs
+// answer 6A88.
+func (p *openPGP) putData(cmd command) ([]byte, uint16) {
+	if !p.pw83 {
+		return nil, swSecurityStatus
+	}
+	if cmd.p1 != 0x00 || cmd.p2 != 0xF9 {
+		return nil, swRefDataNotFound
+	}
+	objs, err := parseTLVs(cmd.data)
+	if err != nil {
+		return nil, swWrongData
+	}
+	alg, ok := findTLV(objs, 0x81)
+	if !ok || len(alg) != 1 {
+		return nil, swWrongData
+	}
+	if alg[0] == 0x03 {
+		h1, ok1 := findTLV(objs, 0x87)
+		h3, ok3 := findTLV(objs, 0x88)
+		if !ok1 || !ok3 {
+			return nil, swWrongData
+		}
+		p.pin, p.admin = bytes.Clone(h1), bytes.Clone(h3)
+	}
+	p.kdf = bytes.Clone(cmd.data)
+	return nil, swOK
 }
 
 // attrs returns the algorithm attributes of the signature, decryption and
@@ -243,7 +306,7 @@ func (p *openPGP) verify(cmd command) ([]byte, uint16) {
 	switch cmd.p2 {
 	case 0x81, 0x82:
 	case 0x83:
-		return nil, swRefDataNotFound // the admin PIN (PW3) is not emulated
+		return p.verifyAdmin(cmd)
 	default:
 		return nil, swWrongP1P2
 	}

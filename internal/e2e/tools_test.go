@@ -24,6 +24,12 @@ import (
 // the test (the stack's tests must run them).
 func runTool(t *testing.T, env []string, name string, args ...string) (string, error) {
 	t.Helper()
+	return runToolInput(t, env, "", name, args...)
+}
+
+// runToolInput is runTool with stdin.
+func runToolInput(t *testing.T, env []string, stdin, name string, args ...string) (string, error) {
+	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
 		t.Fatalf("%s is not installed (make test-deps installs it): %v", name, err)
@@ -32,7 +38,7 @@ func runTool(t *testing.T, env []string, name string, args ...string) (string, e
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin = strings.NewReader("")
+	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -196,4 +202,35 @@ func TestToolsProvisionPIV(t *testing.T) {
 	// A key generated anew on the same token: the enrolled key is gone.
 	mustTool(t, nil, "ykman", "--reader", r, "piv", "keys", "generate", "-m", defaultMgmtKey, "-a", "ECCP256", "9a", pub)
 	verify(t, e, g.state, g.vk, "HARDWARE_KEY_PROOF_FAILED", 21)
+}
+
+// gpg --card-edit → admin → kdf-setup on a card already enrolled: from
+// then on the card wants the PIN's hash, with the salt and iteration count
+// gpg chose. airlock reads the KDF-DO gpg wrote and keeps proving, without
+// spending a try.
+func TestToolsGPGKDFSetup(t *testing.T) {
+	cardemu.SkipUnlessStack(t)
+	s := newSlot(t)
+	c := cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0x0006, Serial: 22000001, AuthKey: edKey("gpg kdf")},
+		YubiKey: &cardemu.YubiKeyConfig{Serial: 22000001}})
+	s.insert(c)
+	e := newEnv(t).on(machineA.tree(t)).with("AIRLOCK_PIN", "123456")
+	f := enrolAndActivate(t, e, "openpgp card 0006 014FB181 (ed25519)")
+	verify(t, e, f.state, f.vk, "VALID", 0)
+
+	env := gnupgHome(t)
+	out, err := runToolInput(t, env, "admin\nkdf-setup\n12345678\nquit\n", "gpg",
+		"--batch", "--pinentry-mode", "loopback", "--command-fd", "0", "--status-fd", "1", "--card-edit")
+	if err != nil {
+		t.Fatalf("gpg --card-edit kdf-setup: %v\n%s", err, out)
+	}
+	out = mustTool(t, env, "gpg", "--card-status")
+	wantLines(t, "gpg --card-status", out, "KDF setting ......: on")
+	// gpg is done with the card: let airlock have it.
+	mustTool(t, env, "gpgconf", "--kill", "all")
+
+	verify(t, e, f.state, f.vk, "VALID", 0)
+	if c.TriesLeft() != 3 {
+		t.Fatalf("%d tries left after a right PIN on a KDF card, want 3", c.TriesLeft())
+	}
 }
