@@ -3,6 +3,11 @@ package cardemu
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -72,9 +77,14 @@ type openPGP struct {
 	sigCount uint32 // digital signature counter (DO 93 in 7A)
 	kdf      []byte // KDF-DO contents; nil: none
 	refuseFF bool
-	admin    []byte // PW3 as the card compares it (its hash under a KDF-DO)
-	adminTry int    // PW3 tries left
-	pw83     bool   // PW3 verified
+	attrSet  [3][]byte // algorithm attributes written with PUT DATA C1, C2, C3 (key-attr); nil: derived from the keys
+	decPoint []byte    // a decryption key generated on the card (public part only: decryption is not emulated)
+	decFpr   []byte    // its fingerprint (20 bytes) as gpg wrote it
+	times    [3][]byte // key generation times written with PUT DATA CE, CF, D0
+	pw1Multi bool      // PW1 stays valid for several PSO:CDS (PW status byte 1 = 01, PUT DATA C4)
+	admin    []byte    // PW3 as the card compares it (its hash under a KDF-DO)
+	adminTry int       // PW3 tries left
+	pw83     bool      // PW3 verified
 }
 
 func newOpenPGP(cfg OpenPGPConfig, hist []byte) *openPGP {
@@ -172,7 +182,11 @@ func extendedLengthInfo() []byte {
 
 func (p *openPGP) pwStatus() []byte {
 	// PW1 valid for one PSO:CDS; max lengths PW1, RC, PW3; tries PW1, RC, PW3.
-	return []byte{0x00, 0x7F, 0x7F, 0x7F, byte(p.tries), 0x00, byte(p.adminTry)}
+	var multi byte
+	if p.pw1Multi {
+		multi = 0x01
+	}
+	return []byte{multi, 0x7F, 0x7F, 0x7F, byte(p.tries), 0x00, byte(p.adminTry)}
 }
 
 // verifyAdmin answers VERIFY of PW3, the admin PIN ("12345678", 3 tries;
@@ -208,7 +222,51 @@ func (p *openPGP) putData(cmd command) ([]byte, uint16) {
 	if !p.pw83 {
 		return nil, swSecurityStatus
 	}
-	if cmd.p1 != 0x00 || cmd.p2 != 0xF9 {
+	if cmd.p1 != 0x00 {
+		return nil, swRefDataNotFound
+	}
+	switch tag := cmd.p2; tag {
+	case 0xC1, 0xC2, 0xC3: // algorithm attributes (key-attr): the slot's key is deleted
+		if len(cmd.data) < 2 {
+			return nil, swWrongData
+		}
+		p.attrSet[tag-0xC1] = bytes.Clone(cmd.data)
+		switch tag {
+		case 0xC1:
+			p.sign, p.sigFpr = cardKey{}, make([]byte, 20)
+		case 0xC2:
+			p.decPoint, p.decFpr = nil, nil
+		case 0xC3:
+			p.auth, p.fpr = cardKey{}, make([]byte, 20)
+		}
+		return nil, swOK
+	case 0xC7, 0xC8, 0xC9: // fingerprints, as gpg computes them
+		if len(cmd.data) != 20 {
+			return nil, swWrongData
+		}
+		switch tag {
+		case 0xC7:
+			p.sigFpr = bytes.Clone(cmd.data)
+		case 0xC8:
+			p.decFpr = bytes.Clone(cmd.data)
+		case 0xC9:
+			p.fpr = bytes.Clone(cmd.data)
+		}
+		return nil, swOK
+	case 0xC4: // PW status byte 1: PW1 valid for one signature (00) or several (01)
+		if len(cmd.data) < 1 || cmd.data[0] > 1 {
+			return nil, swWrongData
+		}
+		p.pw1Multi = cmd.data[0] == 1
+		return nil, swOK
+	case 0xCE, 0xCF, 0xD0: // generation times
+		if len(cmd.data) != 4 {
+			return nil, swWrongData
+		}
+		p.times[tag-0xCE] = bytes.Clone(cmd.data)
+		return nil, swOK
+	case 0xF9:
+	default:
 		return nil, swRefDataNotFound
 	}
 	objs, err := parseTLVs(cmd.data)
@@ -269,17 +327,42 @@ func keyAttrs(k keyKind) []byte {
 
 func (p *openPGP) applicationData() []byte {
 	sig, dec, auth := p.attrs()
-	extCaps := []byte{0x01, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0xFF, 0x00, 0x00} // byte 1 bit 1: KDF-DO (F9) supported
-	fprs := append(append(bytes.Clone(p.sigFpr), make([]byte, 20)...), p.fpr...)
+	for i, a := range p.attrSet {
+		if a != nil {
+			switch i {
+			case 0:
+				sig = a
+			case 1:
+				dec = a
+			case 2:
+				auth = a
+			}
+		}
+	}
+	extCaps := []byte{0x05, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0xFF, 0x00, 0x00} // byte 1: algorithm attributes changeable (b3), KDF-DO supported (b1)
+	decFpr := p.decFpr
+	if decFpr == nil {
+		decFpr = make([]byte, 20)
+	}
+	fprs := append(append(bytes.Clone(p.sigFpr), decFpr...), p.fpr...)
 	times := make([]byte, 12)
-	var sigStatus, authStatus byte // key information: 00 absent, 01 generated on card
+	var sigStatus, decStatus, authStatus byte // key information: 00 absent, 01 generated on card
 	if p.sign.kind != keyNone {
 		binary.BigEndian.PutUint32(times[0:], keyCreated)
 		sigStatus = 0x01
 	}
+	if p.decPoint != nil {
+		binary.BigEndian.PutUint32(times[4:], keyCreated)
+		decStatus = 0x01
+	}
 	if p.auth.kind != keyNone {
 		binary.BigEndian.PutUint32(times[8:], keyCreated)
 		authStatus = 0x01
+	}
+	for i, tm := range p.times {
+		if tm != nil {
+			copy(times[4*i:], tm)
+		}
 	}
 	var hist []byte
 	if p.hist != nil {
@@ -298,7 +381,7 @@ func (p *openPGP) applicationData() []byte {
 			tlv(0xC5, fprs),
 			tlv(0xC6, make([]byte, 60)),
 			tlv(0xCD, times),
-			tlv(0xDE, []byte{0x01, sigStatus, 0x02, 0x00, 0x03, authStatus}),
+			tlv(0xDE, []byte{0x01, sigStatus, 0x02, decStatus, 0x03, authStatus}),
 		))
 }
 
@@ -361,7 +444,7 @@ func (p *openPGP) publicKey(cmd command) ([]byte, uint16) {
 	switch cmd.p1 {
 	case 0x81:
 	case 0x80:
-		return nil, swSecurityStatus // generating needs PW3, which is not emulated
+		return p.generate(cmd)
 	default:
 		return nil, swWrongP1P2
 	}
@@ -375,7 +458,10 @@ func (p *openPGP) publicKey(cmd command) ([]byte, uint16) {
 	case 0xB6:
 		k = p.sign
 	case 0xB8:
-		return nil, swRefDataNotFound // the decryption key is never present
+		if p.decPoint == nil {
+			return nil, swRefDataNotFound
+		}
+		return tlv(0x7F49, tlv(0x86, p.decPoint)), swOK
 	default:
 		return nil, swWrongData
 	}
@@ -414,7 +500,7 @@ func (p *openPGP) pso(cmd command) ([]byte, uint16) {
 	if !p.pw81 {
 		return nil, swSecurityStatus
 	}
-	p.pw81 = false
+	p.pw81 = p.pw1Multi
 	data, sw := rawSign(p.sign, cmd.data)
 	if sw == swOK {
 		p.sigCount = min(p.sigCount+1, 0xFFFFFF)
@@ -494,4 +580,73 @@ func s2k(hashAlg byte, salt, pass []byte, count uint32) []byte {
 		n -= m
 	}
 	return h.Sum(nil)
+}
+
+// generate answers GENERATE ASYMMETRIC KEY PAIR (00 47 80 00, CRT B6, B8
+// or A4) after PW3, as `gpg --card-edit` → generate uses it: a new key of
+// the slot's algorithm attributes (Ed25519, ECDSA P-256; for decryption
+// X25519 or ECDH P-256, public part only) replaces the slot's; the answer
+// is 7F49 { 86 point }. RSA is not emulated (6A80).
+func (p *openPGP) generate(cmd command) ([]byte, uint16) {
+	if !p.pw83 {
+		return nil, swSecurityStatus
+	}
+	if len(cmd.data) < 2 {
+		return nil, swWrongData
+	}
+	sig, dec, auth := p.attrs()
+	slot := map[byte]int{0xB6: 0, 0xB8: 1, 0xA4: 2}
+	i, ok := slot[cmd.data[0]]
+	if !ok {
+		return nil, swWrongData
+	}
+	attr := [3][]byte{sig, dec, auth}[i]
+	if p.attrSet[i] != nil {
+		attr = p.attrSet[i]
+	}
+	if len(attr) < 2 {
+		return nil, swWrongData
+	}
+	oid := attr[1:]
+	if n := len(oid); n > 1 && (oid[n-1] == 0xFF || oid[n-1] == 0x00) {
+		oid = oid[:n-1]
+	}
+	var point []byte
+	switch {
+	case attr[0] == algEdDSA && bytes.Equal(oid, oidEd25519), attr[0] == algECDSA && bytes.Equal(oid, oidP256):
+		var signer crypto.Signer
+		var err error
+		if attr[0] == algEdDSA {
+			_, signer, err = ed25519.GenerateKey(rand.Reader)
+		} else {
+			signer, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		}
+		if err != nil || i == 1 {
+			return nil, swWrongData
+		}
+		k := newCardKey(signer, "generated")
+		point = k.point
+		if i == 0 {
+			p.sign, p.sigFpr = k, v4Fingerprint(k, keyCreated)
+		} else {
+			p.auth, p.fpr = k, v4Fingerprint(k, keyCreated)
+		}
+	case attr[0] == algECDH && i == 1 && bytes.Equal(oid, oidCv25519):
+		k, err := ecdh.X25519().GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, swWrongData
+		}
+		point = k.PublicKey().Bytes()
+		p.decPoint, p.decFpr = point, nil
+	case attr[0] == algECDH && i == 1 && bytes.Equal(oid, oidP256):
+		k, err := ecdh.P256().GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, swWrongData
+		}
+		point = k.PublicKey().Bytes()
+		p.decPoint, p.decFpr = point, nil
+	default:
+		return nil, swWrongData // RSA and other curves are not emulated
+	}
+	return tlv(0x7F49, tlv(0x86, point)), swOK
 }

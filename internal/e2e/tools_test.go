@@ -234,3 +234,59 @@ func TestToolsGPGKDFSetup(t *testing.T) {
 		t.Fatalf("%d tries left after a right PIN on a KDF card, want 3", c.TriesLeft())
 	}
 }
+
+// gpgCardEdit runs gpg --card-edit with the answers to its prompts, one a
+// line (PINs through loopback pinentry).
+func gpgCardEdit(t *testing.T, env []string, expert bool, answers ...string) string {
+	t.Helper()
+	args := []string{"--no-tty", "--pinentry-mode", "loopback", "--command-fd", "0", "--status-fd", "1"}
+	if expert {
+		args = append(args, "--expert")
+	}
+	args = append(args, "--card-edit")
+	out, err := runToolInput(t, env, strings.Join(answers, "\n")+"\n", "gpg", args...)
+	if err != nil && !strings.Contains(out, "KEY_CREATED") {
+		t.Fatalf("gpg --card-edit: %v\n%s", err, out)
+	}
+	return out
+}
+
+// Keys generated on a blank OpenPGP card with gpg --card-edit (key-attr,
+// then generate), Ed25519 and NIST P-256, as their owners do it; then
+// enrolled, signed and verified through the binaries.
+func TestToolsGPGGenerate(t *testing.T) {
+	cardemu.SkipUnlessStack(t)
+	s := newSlot(t)
+	e := newEnv(t).on(machineA.tree(t)).with("AIRLOCK_PIN", "123456")
+	for _, tc := range []struct {
+		name   string
+		serial uint32
+		expert bool
+		curve  string // the answer to gpg's curve menu
+		attrs  string
+		alg    string
+	}{
+		{"ed25519", 23000001, false, "1", "Key attributes ...: ed25519 cv25519 ed25519", "ed25519"},
+		{"p256", 23000002, true, "3", "Key attributes ...: nistp256 nistp256 nistp256", "p256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.insert(cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0x0006, Serial: tc.serial},
+				YubiKey: &cardemu.YubiKeyConfig{Serial: tc.serial}}))
+			env := gnupgHome(t)
+			admin := "12345678"
+			out := gpgCardEdit(t, env, tc.expert, "admin", "key-attr",
+				"2", tc.curve, admin, "2", tc.curve, admin, "2", tc.curve, admin,
+				"generate", admin, "123456", "0", "Airlock Test", "test@example.com", "", "123456", "123456", "quit")
+			wantLines(t, "gpg --card-edit generate", out, "[GNUPG:] KEY_CREATED")
+			out = mustTool(t, env, "gpg", "--card-status")
+			wantLines(t, "gpg --card-status", out, tc.attrs, "card-no: 0006 ")
+			if strings.Contains(out, "Authentication key: [none]") {
+				t.Fatalf("gpg made no authentication key:\n%s", out)
+			}
+			mustTool(t, env, "gpgconf", "--kill", "all") // let airlock have the card
+
+			f := enrolAndActivate(t, e, fmt.Sprintf("openpgp card 0006 %08X (%s)", tc.serial, tc.alg))
+			verify(t, e, f.state, f.vk, "VALID", 0)
+		})
+	}
+}
