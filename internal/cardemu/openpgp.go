@@ -81,6 +81,7 @@ type openPGP struct {
 	decPoint []byte    // a decryption key generated on the card (public part only: decryption is not emulated)
 	decFpr   []byte    // its fingerprint (20 bytes) as gpg wrote it
 	times    [3][]byte // key generation times written with PUT DATA CE, CF, D0
+	yubiKey  bool      // the card is a YubiKey (Config.YubiKey): its limits apply
 	pw1Multi bool      // PW1 stays valid for several PSO:CDS (PW status byte 1 = 01, PUT DATA C4)
 	admin    []byte    // PW3 as the card compares it (its hash under a KDF-DO)
 	adminTry int       // PW3 tries left
@@ -164,7 +165,7 @@ func (p *openPGP) getData(tag uint16) ([]byte, uint16) {
 			return bytes.Clone(p.hist), swOK
 		}
 	case 0x7F66:
-		return extendedLengthInfo(), swOK
+		return p.extendedLengthInfo(), swOK
 	case 0x00F9:
 		if p.kdf != nil {
 			return bytes.Clone(p.kdf), swOK
@@ -176,8 +177,14 @@ func (p *openPGP) getData(tag uint16) ([]byte, uint16) {
 	return nil, swRefDataNotFound
 }
 
-func extendedLengthInfo() []byte {
-	return tlv(0x7F66, tlv(0x02, []byte{0x08, 0x00}), tlv(0x02, []byte{0x08, 0x00}))
+// extendedLengthInfo is DO 7F66: the most command and response bytes; a
+// YubiKey 5 reports 0BFE (3070) for both and takes no more.
+func (p *openPGP) extendedLengthInfo() []byte {
+	n := []byte{0x08, 0x00}
+	if p.yubiKey {
+		n = []byte{yubiKeyOpenPGPMax >> 8, yubiKeyOpenPGPMax & 0xFF}
+	}
+	return tlv(0x7F66, tlv(0x02, n), tlv(0x02, n))
 }
 
 func (p *openPGP) pwStatus() []byte {
@@ -371,7 +378,7 @@ func (p *openPGP) applicationData() []byte {
 	return tlv(0x6E,
 		tlv(0x4F, p.aid),
 		hist,
-		extendedLengthInfo(),
+		p.extendedLengthInfo(),
 		tlv(0x73,
 			tlv(0xC0, extCaps),
 			tlv(0xC1, sig),
