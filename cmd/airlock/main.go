@@ -381,8 +381,23 @@ func (a *app) cmdRequest(args []string) error {
 				return err
 			}
 		}
+		// The hardware key first: a secret derived from a key comes from
+		// the enrolled one, not from whichever card is found first.
+		var hk *request.HardwareKey
+		if *hwReader != "" {
+			reader := *hwReader
+			if reader == "auto" {
+				reader = ""
+			}
+			var id *dongle.Identity
+			var herr error
+			if hk, id, herr = v.EnrolHardwareKey(reader); herr != nil {
+				return cli.DongleFailure(herr)
+			}
+			a.ui.Infof("hardware key enrolled: %s", id)
+		}
 		if v.LicenseeSecret == nil && a.secretFromKey {
-			if v.LicenseeSecret, err = v.DeriveSecret(lk); err != nil {
+			if v.LicenseeSecret, err = v.DeriveSecretFrom(lk, hk); err != nil {
 				return cli.DongleFailure(err)
 			}
 		}
@@ -392,16 +407,7 @@ func (a *app) cmdRequest(args []string) error {
 			}
 			conf.LicenseeSecret = string(v.LicenseeSecret)
 		}
-		if *hwReader != "" {
-			reader := *hwReader
-			if reader == "auto" {
-				reader = ""
-			}
-			hk, id, herr := v.EnrolHardwareKey(reader)
-			if herr != nil {
-				return cli.DongleFailure(herr)
-			}
-			a.ui.Infof("hardware key enrolled: %s", id)
+		if hk != nil {
 			s, err = v.RequestWithHardwareKey(inst, lk, conf, hk)
 		} else {
 			s, err = v.Request(inst, lk, conf)

@@ -36,16 +36,18 @@ func p256Key(t *testing.T, label string) *ecdsa.PrivateKey {
 	return k
 }
 
-// slot0 inserts cards into vpcd's first reader and pulls them again.
+// slot0 inserts cards into one of vpcd's readers (the first unless i is
+// set) and pulls them again.
 type slot0 struct {
 	t   *testing.T
+	i   int
 	cur *cardemu.Card
 }
 
 func (s *slot0) insert(c *cardemu.Card) {
 	s.t.Helper()
 	s.pull()
-	if err := c.Insert(cardemu.Slots()[0].Addr); err != nil {
+	if err := c.Insert(cardemu.Slots()[s.i].Addr); err != nil {
 		s.t.Fatal(err)
 	}
 	s.cur = c // pulled at the end of the test even when it never got ready
@@ -338,4 +340,33 @@ func TestPortableHardwareKeyLicense(t *testing.T) {
 	if o.code == 0 {
 		t.Fatalf("an ordinary hardware-key license was installed on another machine\n%s", o)
 	}
+}
+
+// A licensee secret derived from the hardware key comes from the card the
+// license is bound to, not from the first card found: with another card
+// in the first reader, request and verify still use the enrolled one.
+func TestSecretFromBoundKey(t *testing.T) {
+	cardemu.SkipUnlessStack(t)
+	first, second := newSlot(t), &slot0{t: t, i: 1}
+	t.Cleanup(second.pull)
+	bound := func() *cardemu.Card {
+		return cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0xFFFE, Serial: 0x0B0B0B0B, AuthKey: edKey("bound secret")}})
+	}
+	second.insert(bound())
+	e := newEnv(t).on(machineA.tree(t)).with("AIRLOCK_PIN", "123456")
+	d, vk := initDesk(t, e)
+	lk := createLicense(t, e, d, "--secret-mode", "predefined", "--secret-from-key")
+	// Another card arrives in the first reader.
+	first.insert(cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0xFFFE, Serial: 0x0A0A0A0A, AuthKey: edKey("someone else")}}))
+	state := filepath.Join(t.TempDir(), "s")
+	req := filepath.Join(t.TempDir(), "req.txt")
+	o := e.airlock("--state", state, "--licensee-secret-from-key", "request", "--product", "acme-cad", "--license-key", lk,
+		"--vendor-key", vk, "-o", req, "--plaintext-key", "--hardware-key="+cardemu.Slots()[1].Reader)
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "hardware key enrolled: openpgp card FFFE 0B0B0B0B")
+	lic := sign(t, e, d, req)
+	expectOK(t, e.airlock("--state", state, "--licensee-secret-from-key", "activate", lic, "--vendor-key", vk))
+	o = e.airlock("--state", state, "--licensee-secret-from-key", "verify", "--product", "acme-cad", "--vendor-key", vk)
+	expectOK(t, o)
+	expectStdout(t, o, "VALID\n")
 }
