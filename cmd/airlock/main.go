@@ -305,6 +305,7 @@ func (a *app) cmdRequest(args []string) error {
 	plaintext := fs.Bool("plaintext-key", false, "")
 	renew := fs.Bool("renew", false, "")
 	hwReader := fs.String("hardware-key", "", "")
+	attestKey := fs.Bool("attest", false, "")
 	phone := fs.Bool("phone", false, "")
 	fs.Lookup("hardware-key").NoOptDefVal = "auto"
 	workFactor := cli.WorkFactorFlag(fs)
@@ -384,6 +385,10 @@ func (a *app) cmdRequest(args []string) error {
 		// The hardware key first: a secret derived from a key comes from
 		// the enrolled one, not from whichever card is found first.
 		var hk *request.HardwareKey
+		if *attestKey && *hwReader == "" {
+			return cli.Usagef("--attest goes with --hardware-key")
+		}
+		v.AttestOpenPGP = *attestKey
 		if *hwReader != "" {
 			reader := *hwReader
 			if reader == "auto" {

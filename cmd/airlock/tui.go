@@ -53,6 +53,10 @@ request options:
     --hardware-key[=READER] bind the license to the hardware key (OpenPGP card,
                             PIV token, or a generic card: identity only);
                             verify then needs it plugged in, every time
+    --attest                with --hardware-key: have an OpenPGP YubiKey (5.2+)
+                            attest its key, for a desk that requires attested
+                            keys (asks for the PIN; PIV keys are attested
+                            without it)
     --phone                 also carry a phone-code seed, sealed to the vendor:
                             if nothing but a phone call can cross the gap,
                             the vendor reads out a code for activate --code

@@ -343,6 +343,9 @@ func (c *Card) dispatch(cmd command) ([]byte, uint16) {
 	if cmd.cla == 0xFF {
 		return c.pseudoAPDU(cmd)
 	}
+	if cmd.cla == 0x80 && cmd.ins == 0xFB && c.selected == appOpenPGP {
+		return c.pgp.attest(cmd) // YubiKey's proprietary GET ATTESTATION
+	}
 	if cmd.cla&^0x10 != 0 {
 		return nil, swCLANotSupported
 	}

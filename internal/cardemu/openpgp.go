@@ -12,7 +12,11 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/binary"
+	"math/big"
 	"math/bits"
 )
 
@@ -31,6 +35,17 @@ type OpenPGPConfig struct {
 	// `kdf-setup` leaves it: VERIFY then expects the PIN's hash, and the
 	// raw PIN counts as a wrong one.
 	KDF *KDFConfig
+	// AttestationKey enables YubiKey OpenPGP attestation (firmware 5.2+):
+	// GET ATTESTATION (80 FB 01|02|03 00), after PW1, writes a
+	// certificate for that key, signed by AttestationKey and issued by
+	// AttestationCert (a self-signed one when nil), into the key's
+	// cardholder certificate (DO 7F21, chosen with SELECT DATA); GET DATA
+	// FC reads AttestationCert. The certificate carries Yubico's OpenPGP
+	// extensions: serial (.5.7), key source (.5.2: generated, or imported
+	// with Imported), firmware (.5.3).
+	AttestationKey  crypto.Signer
+	AttestationCert []byte
+	Imported        bool
 	// RefuseForget makes VERIFY with P1 FF (forget the verification)
 	// answer 6A86, as OpenPGP cards before v3 do.
 	RefuseForget bool
@@ -82,6 +97,12 @@ type openPGP struct {
 	decFpr   []byte    // its fingerprint (20 bytes) as gpg wrote it
 	times    [3][]byte // key generation times written with PUT DATA CE, CF, D0
 	yubiKey  bool      // the card is a YubiKey (Config.YubiKey): its limits apply
+	serial   uint32
+	attKey   crypto.Signer
+	attCert  []byte
+	imported bool
+	chCerts  [3][]byte // cardholder certificates (7F21): occurrence 0 AUT, 1 DEC, 2 SIG
+	chSel    int       // the occurrence SELECT DATA chose
 	pw1Multi bool      // PW1 stays valid for several PSO:CDS (PW status byte 1 = 01, PUT DATA C4)
 	admin    []byte    // PW3 as the card compares it (its hash under a KDF-DO)
 	adminTry int       // PW3 tries left
@@ -101,6 +122,14 @@ func newOpenPGP(cfg OpenPGPConfig, hist []byte) *openPGP {
 		p.tries = cfg.TriesLeft
 	}
 	p.refuseFF = cfg.RefuseForget
+	p.serial, p.imported = cfg.Serial, cfg.Imported
+	if cfg.AttestationKey != nil {
+		newCardKey(cfg.AttestationKey, "OpenPGPConfig.AttestationKey") // type check
+		p.attKey, p.attCert = cfg.AttestationKey, cfg.AttestationCert
+		if p.attCert == nil {
+			p.attCert = mustCert(selfSigned(cfg.AttestationKey, "cardemu OPGP Attestation", true))
+		}
+	}
 	p.admin, p.adminTry = []byte("12345678"), 3
 	if k := cfg.KDF; k != nil {
 		p.kdf = tlv(0x81, []byte{k.Algorithm})
@@ -142,6 +171,8 @@ func (p *openPGP) handle(cmd command) ([]byte, uint16) {
 		return []byte{0x05, 0x07, 0x01}, swOK
 	case 0xDA:
 		return p.putData(cmd)
+	case 0xA5:
+		return p.selectData(cmd)
 	}
 	return nil, swINSNotSupported
 }
@@ -150,8 +181,14 @@ func (p *openPGP) getData(tag uint16) ([]byte, uint16) {
 	switch tag {
 	case 0x004F:
 		return bytes.Clone(p.aid), swOK
-	case 0x005E, 0x5F50, 0x7F21: // login data, URL, cardholder certificate: empty
+	case 0x005E, 0x5F50: // login data, URL: empty
 		return nil, swOK
+	case 0x7F21: // cardholder certificate of the occurrence SELECT DATA chose
+		return bytes.Clone(p.chCerts[p.chSel]), swOK
+	case 0x00FC: // YubiKey: the attestation key's certificate
+		if p.attCert != nil {
+			return bytes.Clone(p.attCert), swOK
+		}
 	case 0x0065:
 		return tlv(0x65, tlv(0x5B, nil), tlv(0x5F2D, []byte("en")), tlv(0x5F35, []byte("9"))), swOK
 	case 0x006E:
@@ -656,4 +693,74 @@ func (p *openPGP) generate(cmd command) ([]byte, uint16) {
 		return nil, swWrongData // RSA and other curves are not emulated
 	}
 	return tlv(0x7F49, tlv(0x86, point)), swOK
+}
+
+// selectData answers SELECT DATA (00 A5 occurrence 04 06 60 04 5C 02 7F
+// 21) for the cardholder certificates: occurrence 0 (AUT), 1 (DEC), 2
+// (SIG).
+func (p *openPGP) selectData(cmd command) ([]byte, uint16) {
+	if cmd.p2 != 0x04 || cmd.p1 > 2 || !bytes.Equal(cmd.data, []byte{0x60, 0x04, 0x5C, 0x02, 0x7F, 0x21}) {
+		return nil, swWrongP1P2
+	}
+	p.chSel = int(cmd.p1)
+	return nil, swOK
+}
+
+// OpenPGP attestation extensions (Yubico).
+var (
+	extPGPSource   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 5, 2}
+	extPGPFirmware = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 5, 3}
+	extPGPSerial   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 5, 7}
+)
+
+// attest answers GET ATTESTATION (80 FB 01 SIG | 02 DEC | 03 AUT, 00).
+func (p *openPGP) attest(cmd command) ([]byte, uint16) {
+	if p.attKey == nil {
+		return nil, swINSNotSupported
+	}
+	if !p.pw81 && !p.pw82 {
+		return nil, swSecurityStatus
+	}
+	var k cardKey
+	var occ int
+	var name string
+	switch cmd.p1 {
+	case 0x01:
+		k, occ, name = p.sign, 2, "SIG"
+	case 0x03:
+		k, occ, name = p.auth, 0, "AUT"
+	case 0x02:
+		return nil, swRefDataNotFound // the decryption key cannot be attested here
+	default:
+		return nil, swWrongP1P2
+	}
+	if k.kind == keyNone {
+		return nil, swRefDataNotFound
+	}
+	issuer, err := x509.ParseCertificate(p.attCert)
+	if err != nil {
+		return nil, swRefDataNotFound
+	}
+	serialDER, _ := asn1.Marshal(int64(p.serial))
+	src := byte(0x01)
+	if p.imported {
+		src = 0x00
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: new(big.Int).SetUint64(uint64(p.serial)<<8 | uint64(cmd.p1)),
+		Subject:      pkix.Name{CommonName: "YubiKey OPGP Attestation " + name},
+		NotBefore:    certNotBefore,
+		NotAfter:     certNotAfter,
+		ExtraExtensions: []pkix.Extension{
+			{Id: extPGPSource, Value: []byte{src}},
+			{Id: extPGPFirmware, Value: []byte{5, 7, 1}},
+			{Id: extPGPSerial, Value: serialDER},
+		},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, k.signer.Public(), p.attKey)
+	if err != nil {
+		return nil, swRefDataNotFound
+	}
+	p.chCerts[occ] = der
+	return nil, swOK
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"path/filepath"
 	"testing"
@@ -262,13 +263,13 @@ func TestAttestationChains(t *testing.T) {
 
 	d, vk := initDesk(t, e)
 	lk := createLicense(t, e, d, "--max-machines", "5")
-	try := func(c *cardemu.Card, wantExit int, wantOut string) {
+	try := func(c *cardemu.Card, wantExit int, wantOut string, requestArgs ...string) {
 		t.Helper()
 		s.insert(c)
 		state := filepath.Join(t.TempDir(), "s")
 		req := filepath.Join(t.TempDir(), "req.txt")
-		expectOK(t, e.airlock("--state", state, "request", "--product", "acme-cad", "--license-key", lk, "--vendor-key", vk,
-			"-o", req, "--hardware-key", "--scrypt-work-factor", "10"))
+		expectOK(t, e.airlock(append([]string{"--state", state, "request", "--product", "acme-cad", "--license-key", lk, "--vendor-key", vk,
+			"-o", req, "--hardware-key", "--scrypt-work-factor", "10"}, requestArgs...)...))
 		lic := filepath.Join(t.TempDir(), "lic.txt")
 		o := e.vendor("--dir", d, "sign", req, "-o", lic, "--attestation-roots", roots)
 		expect(t, o, wantExit)
@@ -292,6 +293,17 @@ func TestAttestationChains(t *testing.T) {
 	// No attestation at all: refused, PIV or OpenPGP alike.
 	try(cardemu.New(cardemu.Config{PIV: &cardemu.PIVConfig{Serial: 4000004, Key: p256Key(t, "no attestation")}}), 21, "the request carries none")
 	try(cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0xFFFE, Serial: 0x0E0E0E0E, AuthKey: edKey("software")}}), 21, "the request carries none")
+	// A YubiKey's OpenPGP key, attested at enrolment (request --attest,
+	// with the PIN), through the 5.7.4+ chain: signed; not attested:
+	// refused; attested, but the key was imported: refused.
+	opgpDevice := makeCA(t, inter, "YubiKey OPGP Attestation", true, false)
+	yk := func(serial uint32, imported bool) *cardemu.Card {
+		return cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0x0006, Serial: serial, AuthKey: edKey(fmt.Sprint("opgp ", serial)),
+			AttestationKey: opgpDevice.key, AttestationCert: opgpDevice.cert.Raw, Imported: imported}, YubiKey: &cardemu.YubiKeyConfig{Serial: serial}})
+	}
+	try(yk(30000005, false), 0, "", "--attest")
+	try(yk(30000006, false), 21, "the request carries none")
+	try(yk(30000007, true), 21, "imported into the token", "--attest")
 }
 
 // A license bound to the hardware key alone goes wherever the key goes:
