@@ -323,6 +323,9 @@ func TestPortableHardwareKeyLicense(t *testing.T) {
 	o := e.airlock("fingerprint")
 	expectOK(t, o)
 	expectStdout(t, o, "openpgp:FFFE0F0F0F0F\n")
+	o = e.airlock("inspect", f.licTxt, "--vendor-key", f.vk)
+	expectOK(t, o)
+	expectContains(t, "stdout", o.stdout, "the hardware key alone")
 
 	// Another machine, a fresh state directory: the same license file.
 	m := machineA
