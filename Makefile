@@ -22,7 +22,8 @@ FUZZ_TARGETS := \
 	./qr:FuzzDecodeImage \
 	./dongle:FuzzParseTLV \
 	./dongle:FuzzParseResponse \
-	./internal/cardemu:FuzzTransmit
+	./internal/cardemu:FuzzTransmit \
+	./internal/attest:FuzzVerify
 
 .PHONY: all demo test test-deps unit lint fuzz crossbuild bench build deps clean
 
