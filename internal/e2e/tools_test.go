@@ -290,3 +290,32 @@ func TestToolsGPGGenerate(t *testing.T) {
 		})
 	}
 }
+
+// A YubiKey with both applets set up by their tools, in the usual order:
+// a PIV key from ykman (enrolled: the OpenPGP applet is still empty), then
+// gpg keys on the OpenPGP applet for SSH. The license stays VALID: the key
+// is looked up by the applet it was enrolled with.
+func TestToolsDualAppletYubiKey(t *testing.T) {
+	cardemu.SkipUnlessStack(t)
+	s := newSlot(t)
+	r := readerArg()
+	e := newEnv(t).on(machineA.tree(t)).with("AIRLOCK_PIN", "123456")
+	s.insert(cardemu.New(cardemu.Config{
+		OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0x0006, Serial: 24000001},
+		PIV:     &cardemu.PIVConfig{Serial: 24000001},
+		YubiKey: &cardemu.YubiKeyConfig{Serial: 24000001}}))
+	pub := filepath.Join(t.TempDir(), "pub.pem")
+	mustTool(t, nil, "ykman", "--reader", r, "piv", "keys", "generate", "-m", defaultMgmtKey, "-a", "ECCP256", "9a", pub)
+	f := enrolAndActivate(t, e, "piv card 24000001 (p256)")
+	verify(t, e, f.state, f.vk, "VALID", 0)
+
+	env := gnupgHome(t)
+	admin := "12345678"
+	out := gpgCardEdit(t, env, false, "admin", "key-attr", "2", "1", admin, "2", "1", admin, "2", "1", admin,
+		"generate", admin, "123456", "0", "Airlock Test", "test@example.com", "", "123456", "123456", "quit")
+	wantLines(t, "gpg --card-edit generate", out, "[GNUPG:] KEY_CREATED")
+	mustTool(t, env, "gpgconf", "--kill", "all")
+	out = mustTool(t, nil, "ykman", "--reader", r, "openpgp", "info")
+	wantLines(t, "ykman openpgp info", out, "OpenPGP version: 3.4")
+	verify(t, e, f.state, f.vk, "VALID", 0)
+}
