@@ -304,6 +304,11 @@ func TestAttestationChains(t *testing.T) {
 	try(yk(30000005, false), 0, "", "--attest")
 	try(yk(30000006, false), 21, "the request carries none")
 	try(yk(30000007, true), 21, "imported into the token", "--attest")
+
+	// The built-in Yubico roots: an emulated card does not chain to them.
+	roots = "yubico"
+	try(cardemu.New(cardemu.Config{PIV: &cardemu.PIVConfig{Serial: 4000008, Key: p256Key(t, "yk4 again"),
+		Attestation: oldDevice.cert.Raw, AttestationKey: oldDevice.key}}), 21, "does not chain to a trusted root")
 }
 
 // A license bound to the hardware key alone goes wherever the key goes:
