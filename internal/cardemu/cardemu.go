@@ -641,6 +641,13 @@ const (
 	ctrlATR   = 4
 )
 
+// removalSettle is how long a slot stays locked after its card left:
+// longer than pcscd's presence poll (400 ms), so that pcscd sees the slot
+// empty before the next card connects. A card that connects within the
+// same poll can be taken for the old one, never powered up, and its
+// WaitReady fails.
+const removalSettle = 500 * time.Millisecond
+
 func (c *Card) serve(conn net.Conn, done chan struct{}, release func()) {
 	defer func() {
 		conn.Close()
@@ -650,6 +657,7 @@ func (c *Card) serve(conn net.Conn, done chan struct{}, release func()) {
 			c.dropNext = false
 		}
 		c.mu.Unlock()
+		time.Sleep(removalSettle)
 		release()
 		close(done)
 	}()
