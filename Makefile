@@ -28,7 +28,8 @@ FUZZ_TARGETS := \
 	./floating:FuzzParseLease \
 	./floating:FuzzParseProof \
 	./floating:FuzzDecodeJSON \
-	./floating:FuzzParsePool
+	./floating:FuzzParsePool \
+	./internal/attest:FuzzVerify
 
 .PHONY: all demo test test-deps unit lint fuzz crossbuild bench build deps clean
 

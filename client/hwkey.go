@@ -89,6 +89,11 @@ func (v *Verifier) EnrolHardwareKey(reader string) (*request.HardwareKey, *dongl
 		return nil, nil, err
 	}
 	hk := &request.HardwareKey{Type: uint8(id.Kind), Serial: id.Serial, Attestation: id.Attestation}
+	if id.Kind == dongle.KindOpenPGP && v.AttestOpenPGP {
+		if hk.Attestation, err = s.AttestOpenPGP(id.Reader); err != nil {
+			return nil, nil, err
+		}
+	}
 	if id.CanProve {
 		hk.PublicKey = id.WirePublicKey()
 	}

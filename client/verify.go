@@ -55,6 +55,11 @@ type Verifier struct {
 	// SecretFromKey derives the licensee secret from the hardware key
 	// plugged in (DeriveSecret) when LicenseeSecret is empty.
 	SecretFromKey bool
+	// AttestOpenPGP has EnrolHardwareKey ask an OpenPGP YubiKey (5.2+) to
+	// attest its authentication key, for a desk that requires attested
+	// keys. It needs the PIN (Dongle.PIN) and overwrites that key's
+	// cardholder certificate on the card.
+	AttestOpenPGP bool
 	// Provisional is the product's opt-in to phone codes: the longest
 	// provisional activation a phone code may grant (pin it in the product
 	// beside VendorKeys). Zero, the default, refuses phone codes, and a

@@ -622,3 +622,45 @@ func TestCardSignerLimits(t *testing.T) {
 		t.Fatal("nil session")
 	}
 }
+
+// The desk's signing key on a real YubiKey: its applets take at most
+// 3070 (OpenPGP, as its DO 7F66 says) or 3072 (PIV) bytes of command data
+// after chaining. Messages up to that sign; a longer one is refused by the
+// card, and the signer says so in terms of the message's length rather
+// than failing obscurely. (Ed25519 signs the message itself: there is no
+// digest to send instead.)
+func TestCardSignerYubiKeyBuffers(t *testing.T) {
+	for name, tc := range map[string]struct {
+		cfg     cardemu.Config
+		fits    int // the longest message the card takes
+		tooLong int
+	}{
+		"openpgp": {cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 6, Serial: 1, SignKey: testEd25519("sign openpgp")},
+			YubiKey: &cardemu.YubiKeyConfig{Serial: 1}}, 3070, 3071},
+		// GENERAL AUTHENTICATE wraps the message: 7C 82 LL LL { 82 00, 81 82 LL LL msg }
+		"piv": {cardemu.Config{PIV: &cardemu.PIVConfig{Serial: 2, SignKey: testEd25519("sign piv")},
+			YubiKey: &cardemu.YubiKeyConfig{Serial: 2}}, 3072 - 10, 3072 - 9},
+	} {
+		t.Run(name, func(t *testing.T) {
+			key := testEd25519("sign " + name)
+			f := newFakeSystem(readerA)
+			f.insert(readerA, cardemu.New(tc.cfg))
+			s := openFake(t, f, Options{PIN: (&pinPrompt{pin: "123456"}).prompt})
+			cs, err := s.Signer(readerA, 0, edPub(key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			for _, n := range []int{600, 2048, tc.fits} {
+				sig, err := cs.Sign(message(n))
+				if err != nil || !ed25519.Verify(edPub(key), message(n), sig) {
+					t.Fatalf("%d bytes: %v", n, err)
+				}
+			}
+			_, err = cs.Sign(message(tc.tooLong))
+			if !errors.Is(err, ErrUnsupportedCard) || !strings.Contains(err.Error(), fmt.Sprintf("a message of %d bytes", tc.tooLong)) {
+				t.Fatalf("%d bytes: %v", tc.tooLong, err)
+			}
+		})
+	}
+}

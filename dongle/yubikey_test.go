@@ -1,6 +1,7 @@
 package dongle
 
 import (
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"slices"
@@ -179,5 +180,37 @@ func TestSessionForgetPINFallback(t *testing.T) {
 	card.Transmit([]byte{0x00, 0xA4, 0x04, 0x00, 0x06, 0xD2, 0x76, 0x00, 0x01, 0x24, 0x01})
 	if resp := card.Transmit([]byte{0x00, 0x20, 0x00, 0x82}); hex.EncodeToString(resp) == "9000" {
 		t.Fatal("the PIN is still verified")
+	}
+}
+
+// A YubiKey's OpenPGP attestation: after the PIN, GET ATTESTATION, then
+// the certificate from the AUT key's cardholder certificate and the
+// card's attestation certificate. A card that cannot attest says so.
+func TestSessionAttestOpenPGP(t *testing.T) {
+	key := testEd25519("attested")
+	f := newFakeSystem(readerA)
+	card := cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 6, Serial: 0x01020304, AuthKey: key,
+		AttestationKey: testEd25519("opgp f9")}})
+	f.insert(readerA, card)
+	s := openFake(t, f, Options{PIN: (&pinPrompt{pin: "123456"}).prompt})
+	der, err := s.AttestOpenPGP("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := x509.ParseCertificates(der)
+	if err != nil || len(certs) != 2 {
+		t.Fatalf("%d certificates, %v", len(certs), err)
+	}
+	if !edPub(key).Equal(certs[0].PublicKey) || certs[0].CheckSignatureFrom(certs[1]) != nil {
+		t.Fatal("the attestation does not certify the authentication key under the card's attestation key")
+	}
+	if r := f.slot(readerA).resets; r != 0 || card.TriesLeft() != 3 {
+		t.Fatalf("%d resets, %d tries left", r, card.TriesLeft())
+	}
+	f2 := newFakeSystem(readerA)
+	f2.insert(readerA, cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Serial: 5, AuthKey: key}}))
+	s2 := openFake(t, f2, Options{PIN: (&pinPrompt{pin: "123456"}).prompt})
+	if _, err := s2.AttestOpenPGP(""); !errors.Is(err, ErrUnsupportedCard) {
+		t.Fatalf("a card without attestation: %v", err)
 	}
 }

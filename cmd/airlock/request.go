@@ -23,6 +23,7 @@ func (a *app) cmdRequest(args []string) error {
 	hwReader := fs.String("hardware-key", "", "")
 	phone := fs.Bool("phone", false, "")
 	attFile := fs.String("attestation-file", "", "")
+	attestKey := fs.Bool("attest", false, "")
 	fs.Lookup("hardware-key").NoOptDefVal = "auto"
 	workFactor := cli.WorkFactorFlag(fs)
 	var q cli.QRFlags
@@ -35,6 +36,9 @@ func (a *app) cmdRequest(args []string) error {
 	}
 	if *attFile != "" && *hwReader == "" {
 		return cli.Usagef("--attestation-file goes with --hardware-key")
+	}
+	if *attestKey && *hwReader == "" {
+		return cli.Usagef("--attest goes with --hardware-key")
 	}
 	if err := q.Check(); err != nil {
 		return err
@@ -91,6 +95,7 @@ func (a *app) cmdRequest(args []string) error {
 	if a.secretErr != nil {
 		return a.secretErr
 	}
+	v.AttestOpenPGP = *attestKey
 	reader := *hwReader
 	if reader == "auto" {
 		reader = ""

@@ -61,6 +61,10 @@ request options:
                             (about 1.5 KB) to FILE instead of into the
                             request, for fewer, smaller QR codes; take FILE
                             to the desk (sign --attestation FILE)
+    --attest                with --hardware-key: have an OpenPGP YubiKey (5.2+)
+                            attest its key, for a desk that requires attested
+                            keys (asks for the PIN; PIV keys are attested
+                            without it)
     --phone                 also carry a phone-code seed, sealed to the vendor:
                             if nothing but a phone call can cross the gap,
                             the vendor reads out a code for activate --code

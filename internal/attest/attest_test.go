@@ -20,7 +20,7 @@ var (
 	later = time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
-func key(t *testing.T) *ecdsa.PrivateKey {
+func key(t testing.TB) *ecdsa.PrivateKey {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +35,7 @@ type ca struct {
 
 // issue makes a certificate for pub named cn, issued by parent (nil:
 // self-signed with k). bc: 0 no basicConstraints, 1 CA, 2 CA with pathlen 0.
-func issue(t *testing.T, parent *ca, k crypto.Signer, pub crypto.PublicKey, cn string, bc int, exts []pkix.Extension, notAfter time.Time) *ca {
+func issue(t testing.TB, parent *ca, k crypto.Signer, pub crypto.PublicKey, cn string, bc int, exts []pkix.Extension, notAfter time.Time) *ca {
 	t.Helper()
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
 		NotBefore: t0, NotAfter: notAfter, ExtraExtensions: exts, KeyUsage: x509.KeyUsageDigitalSignature}
@@ -62,7 +62,7 @@ func issue(t *testing.T, parent *ca, k crypto.Signer, pub crypto.PublicKey, cn s
 	return &ca{c, k}
 }
 
-func pivExts(t *testing.T, serial int64) []pkix.Extension {
+func pivExts(t testing.TB, serial int64) []pkix.Extension {
 	s, err := asn1.Marshal(serial)
 	if err != nil {
 		t.Fatal(err)

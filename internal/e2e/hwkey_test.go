@@ -38,7 +38,8 @@ func TestHardwareKey(t *testing.T) {
 		if err := c.Insert(slot.Addr); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.WaitReady(5 * time.Second); err != nil {
+		t.Cleanup(c.Remove) // a card left in the slot would block every later test's card
+		if err := c.WaitReady(15 * time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -107,10 +108,10 @@ func TestSecretFromHardwareKey(t *testing.T) {
 	if err := c.Insert(slot.Addr); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WaitReady(5 * time.Second); err != nil {
+	t.Cleanup(c.Remove)
+	if err := c.WaitReady(15 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	defer c.Remove()
 	e := newEnv(t).on(machineA.tree(t)).with("AIRLOCK_PIN", "123456")
 	desk, vk := initDesk(t, e)
 	lk := createLicense(t, e, desk, "--secret-mode", "predefined", "--secret-from-key")
@@ -138,7 +139,8 @@ func TestDeskKeyOnCard(t *testing.T) {
 		if err := c.Insert(slot.Addr); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.WaitReady(5 * time.Second); err != nil {
+		t.Cleanup(c.Remove) // a card left in the slot would block every later test's card
+		if err := c.WaitReady(15 * time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}

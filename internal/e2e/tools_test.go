@@ -24,6 +24,12 @@ import (
 // the test (the stack's tests must run them).
 func runTool(t *testing.T, env []string, name string, args ...string) (string, error) {
 	t.Helper()
+	return runToolInput(t, env, "", name, args...)
+}
+
+// runToolInput is runTool with stdin.
+func runToolInput(t *testing.T, env []string, stdin, name string, args ...string) (string, error) {
+	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
 		t.Fatalf("%s is not installed (make test-deps installs it): %v", name, err)
@@ -32,7 +38,7 @@ func runTool(t *testing.T, env []string, name string, args ...string) (string, e
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin = strings.NewReader("")
+	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -196,4 +202,120 @@ func TestToolsProvisionPIV(t *testing.T) {
 	// A key generated anew on the same token: the enrolled key is gone.
 	mustTool(t, nil, "ykman", "--reader", r, "piv", "keys", "generate", "-m", defaultMgmtKey, "-a", "ECCP256", "9a", pub)
 	verify(t, e, g.state, g.vk, "HARDWARE_KEY_PROOF_FAILED", 21)
+}
+
+// gpg --card-edit → admin → kdf-setup on a card already enrolled: from
+// then on the card wants the PIN's hash, with the salt and iteration count
+// gpg chose. airlock reads the KDF-DO gpg wrote and keeps proving, without
+// spending a try.
+func TestToolsGPGKDFSetup(t *testing.T) {
+	cardemu.SkipUnlessStack(t)
+	s := newSlot(t)
+	c := cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0x0006, Serial: 22000001, AuthKey: edKey("gpg kdf")},
+		YubiKey: &cardemu.YubiKeyConfig{Serial: 22000001}})
+	s.insert(c)
+	e := newEnv(t).on(machineA.tree(t)).with("AIRLOCK_PIN", "123456")
+	f := enrolAndActivate(t, e, "openpgp card 0006 014FB181 (ed25519)")
+	verify(t, e, f.state, f.vk, "VALID", 0)
+
+	env := gnupgHome(t)
+	out, err := runToolInput(t, env, "admin\nkdf-setup\n12345678\nquit\n", "gpg",
+		"--batch", "--pinentry-mode", "loopback", "--command-fd", "0", "--status-fd", "1", "--card-edit")
+	if err != nil {
+		t.Fatalf("gpg --card-edit kdf-setup: %v\n%s", err, out)
+	}
+	out = mustTool(t, env, "gpg", "--card-status")
+	wantLines(t, "gpg --card-status", out, "KDF setting ......: on")
+	// gpg is done with the card: let airlock have it.
+	mustTool(t, env, "gpgconf", "--kill", "all")
+
+	verify(t, e, f.state, f.vk, "VALID", 0)
+	if c.TriesLeft() != 3 {
+		t.Fatalf("%d tries left after a right PIN on a KDF card, want 3", c.TriesLeft())
+	}
+}
+
+// gpgCardEdit runs gpg --card-edit with the answers to its prompts, one a
+// line (PINs through loopback pinentry).
+func gpgCardEdit(t *testing.T, env []string, expert bool, answers ...string) string {
+	t.Helper()
+	args := []string{"--no-tty", "--pinentry-mode", "loopback", "--command-fd", "0", "--status-fd", "1"}
+	if expert {
+		args = append(args, "--expert")
+	}
+	args = append(args, "--card-edit")
+	out, err := runToolInput(t, env, strings.Join(answers, "\n")+"\n", "gpg", args...)
+	if err != nil && !strings.Contains(out, "KEY_CREATED") {
+		t.Fatalf("gpg --card-edit: %v\n%s", err, out)
+	}
+	return out
+}
+
+// Keys generated on a blank OpenPGP card with gpg --card-edit (key-attr,
+// then generate), Ed25519 and NIST P-256, as their owners do it; then
+// enrolled, signed and verified through the binaries.
+func TestToolsGPGGenerate(t *testing.T) {
+	cardemu.SkipUnlessStack(t)
+	s := newSlot(t)
+	e := newEnv(t).on(machineA.tree(t)).with("AIRLOCK_PIN", "123456")
+	for _, tc := range []struct {
+		name   string
+		serial uint32
+		expert bool
+		curve  string // the answer to gpg's curve menu
+		attrs  string
+		alg    string
+	}{
+		{"ed25519", 23000001, false, "1", "Key attributes ...: ed25519 cv25519 ed25519", "ed25519"},
+		{"p256", 23000002, true, "3", "Key attributes ...: nistp256 nistp256 nistp256", "p256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.insert(cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0x0006, Serial: tc.serial},
+				YubiKey: &cardemu.YubiKeyConfig{Serial: tc.serial}}))
+			env := gnupgHome(t)
+			admin := "12345678"
+			out := gpgCardEdit(t, env, tc.expert, "admin", "key-attr",
+				"2", tc.curve, admin, "2", tc.curve, admin, "2", tc.curve, admin,
+				"generate", admin, "123456", "0", "Airlock Test", "test@example.com", "", "123456", "123456", "quit")
+			wantLines(t, "gpg --card-edit generate", out, "[GNUPG:] KEY_CREATED")
+			out = mustTool(t, env, "gpg", "--card-status")
+			wantLines(t, "gpg --card-status", out, tc.attrs, "card-no: 0006 ")
+			if strings.Contains(out, "Authentication key: [none]") {
+				t.Fatalf("gpg made no authentication key:\n%s", out)
+			}
+			mustTool(t, env, "gpgconf", "--kill", "all") // let airlock have the card
+
+			f := enrolAndActivate(t, e, fmt.Sprintf("openpgp card 0006 %08X (%s)", tc.serial, tc.alg))
+			verify(t, e, f.state, f.vk, "VALID", 0)
+		})
+	}
+}
+
+// A YubiKey with both applets set up by their tools, in the usual order:
+// a PIV key from ykman (enrolled: the OpenPGP applet is still empty), then
+// gpg keys on the OpenPGP applet for SSH. The license stays VALID: the key
+// is looked up by the applet it was enrolled with.
+func TestToolsDualAppletYubiKey(t *testing.T) {
+	cardemu.SkipUnlessStack(t)
+	s := newSlot(t)
+	r := readerArg()
+	e := newEnv(t).on(machineA.tree(t)).with("AIRLOCK_PIN", "123456")
+	s.insert(cardemu.New(cardemu.Config{
+		OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0x0006, Serial: 24000001},
+		PIV:     &cardemu.PIVConfig{Serial: 24000001},
+		YubiKey: &cardemu.YubiKeyConfig{Serial: 24000001}}))
+	pub := filepath.Join(t.TempDir(), "pub.pem")
+	mustTool(t, nil, "ykman", "--reader", r, "piv", "keys", "generate", "-m", defaultMgmtKey, "-a", "ECCP256", "9a", pub)
+	f := enrolAndActivate(t, e, "piv card 24000001 (p256)")
+	verify(t, e, f.state, f.vk, "VALID", 0)
+
+	env := gnupgHome(t)
+	admin := "12345678"
+	out := gpgCardEdit(t, env, false, "admin", "key-attr", "2", "1", admin, "2", "1", admin, "2", "1", admin,
+		"generate", admin, "123456", "0", "Airlock Test", "test@example.com", "", "123456", "123456", "quit")
+	wantLines(t, "gpg --card-edit generate", out, "[GNUPG:] KEY_CREATED")
+	mustTool(t, env, "gpgconf", "--kill", "all")
+	out = mustTool(t, nil, "ykman", "--reader", r, "openpgp", "info")
+	wantLines(t, "ykman openpgp info", out, "OpenPGP version: 3.4")
+	verify(t, e, f.state, f.vk, "VALID", 0)
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"path/filepath"
 	"testing"
@@ -36,16 +37,18 @@ func p256Key(t *testing.T, label string) *ecdsa.PrivateKey {
 	return k
 }
 
-// slot0 inserts cards into vpcd's first reader and pulls them again.
+// slot0 inserts cards into one of vpcd's readers (the first unless i is
+// set) and pulls them again.
 type slot0 struct {
 	t   *testing.T
+	i   int
 	cur *cardemu.Card
 }
 
 func (s *slot0) insert(c *cardemu.Card) {
 	s.t.Helper()
 	s.pull()
-	if err := c.Insert(cardemu.Slots()[0].Addr); err != nil {
+	if err := c.Insert(cardemu.Slots()[s.i].Addr); err != nil {
 		s.t.Fatal(err)
 	}
 	s.cur = c // pulled at the end of the test even when it never got ready
@@ -260,13 +263,13 @@ func TestAttestationChains(t *testing.T) {
 
 	d, vk := initDesk(t, e)
 	lk := createLicense(t, e, d, "--max-machines", "5")
-	try := func(c *cardemu.Card, wantExit int, wantOut string) {
+	try := func(c *cardemu.Card, wantExit int, wantOut string, requestArgs ...string) {
 		t.Helper()
 		s.insert(c)
 		state := filepath.Join(t.TempDir(), "s")
 		req := filepath.Join(t.TempDir(), "req.txt")
-		expectOK(t, e.airlock("--state", state, "request", "--product", "acme-cad", "--license-key", lk, "--vendor-key", vk,
-			"-o", req, "--hardware-key", "--scrypt-work-factor", "10"))
+		expectOK(t, e.airlock(append([]string{"--state", state, "request", "--product", "acme-cad", "--license-key", lk, "--vendor-key", vk,
+			"-o", req, "--hardware-key", "--scrypt-work-factor", "10"}, requestArgs...)...))
 		lic := filepath.Join(t.TempDir(), "lic.txt")
 		o := e.vendor("--dir", d, "sign", req, "-o", lic, "--attestation-roots", roots)
 		expect(t, o, wantExit)
@@ -290,6 +293,22 @@ func TestAttestationChains(t *testing.T) {
 	// No attestation at all: refused, PIV or OpenPGP alike.
 	try(cardemu.New(cardemu.Config{PIV: &cardemu.PIVConfig{Serial: 4000004, Key: p256Key(t, "no attestation")}}), 21, "the request carries none")
 	try(cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0xFFFE, Serial: 0x0E0E0E0E, AuthKey: edKey("software")}}), 21, "the request carries none")
+	// A YubiKey's OpenPGP key, attested at enrolment (request --attest,
+	// with the PIN), through the 5.7.4+ chain: signed; not attested:
+	// refused; attested, but the key was imported: refused.
+	opgpDevice := makeCA(t, inter, "YubiKey OPGP Attestation", true, false)
+	yk := func(serial uint32, imported bool) *cardemu.Card {
+		return cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0x0006, Serial: serial, AuthKey: edKey(fmt.Sprint("opgp ", serial)),
+			AttestationKey: opgpDevice.key, AttestationCert: opgpDevice.cert.Raw, Imported: imported}, YubiKey: &cardemu.YubiKeyConfig{Serial: serial}})
+	}
+	try(yk(30000005, false), 0, "", "--attest")
+	try(yk(30000006, false), 21, "the request carries none")
+	try(yk(30000007, true), 21, "imported into the token", "--attest")
+
+	// The built-in Yubico roots: an emulated card does not chain to them.
+	roots = "yubico"
+	try(cardemu.New(cardemu.Config{PIV: &cardemu.PIVConfig{Serial: 4000008, Key: p256Key(t, "yk4 again"),
+		Attestation: oldDevice.cert.Raw, AttestationKey: oldDevice.key}}), 21, "does not chain to a trusted root")
 }
 
 // A license bound to the hardware key alone goes wherever the key goes:
@@ -309,6 +328,9 @@ func TestPortableHardwareKeyLicense(t *testing.T) {
 	o := e.airlock("fingerprint")
 	expectOK(t, o)
 	expectStdout(t, o, "openpgp:FFFE0F0F0F0F\n")
+	o = e.airlock("inspect", f.licTxt, "--vendor-key", f.vk)
+	expectOK(t, o)
+	expectContains(t, "stdout", o.stdout, "the hardware key alone")
 
 	// Another machine, a fresh state directory: the same license file.
 	m := machineA
@@ -338,4 +360,33 @@ func TestPortableHardwareKeyLicense(t *testing.T) {
 	if o.code == 0 {
 		t.Fatalf("an ordinary hardware-key license was installed on another machine\n%s", o)
 	}
+}
+
+// A licensee secret derived from the hardware key comes from the card the
+// license is bound to, not from the first card found: with another card
+// in the first reader, request and verify still use the enrolled one.
+func TestSecretFromBoundKey(t *testing.T) {
+	cardemu.SkipUnlessStack(t)
+	first, second := newSlot(t), &slot0{t: t, i: 1}
+	t.Cleanup(second.pull)
+	bound := func() *cardemu.Card {
+		return cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0xFFFE, Serial: 0x0B0B0B0B, AuthKey: edKey("bound secret")}})
+	}
+	second.insert(bound())
+	e := newEnv(t).on(machineA.tree(t)).with("AIRLOCK_PIN", "123456")
+	d, vk := initDesk(t, e)
+	lk := createLicense(t, e, d, "--secret-mode", "predefined", "--secret-from-key")
+	// Another card arrives in the first reader.
+	first.insert(cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0xFFFE, Serial: 0x0A0A0A0A, AuthKey: edKey("someone else")}}))
+	state := filepath.Join(t.TempDir(), "s")
+	req := filepath.Join(t.TempDir(), "req.txt")
+	o := e.airlock("--state", state, "--licensee-secret-from-key", "request", "--product", "acme-cad", "--license-key", lk,
+		"--vendor-key", vk, "-o", req, "--plaintext-key", "--hardware-key="+cardemu.Slots()[1].Reader)
+	expectOK(t, o)
+	expectContains(t, "stderr", o.stderr, "hardware key enrolled: openpgp card FFFE 0B0B0B0B")
+	lic := sign(t, e, d, req)
+	expectOK(t, e.airlock("--state", state, "--licensee-secret-from-key", "activate", lic, "--vendor-key", vk))
+	o = e.airlock("--state", state, "--licensee-secret-from-key", "verify", "--product", "acme-cad", "--vendor-key", vk)
+	expectOK(t, o)
+	expectStdout(t, o, "VALID\n")
 }

@@ -193,6 +193,9 @@ func licenseFields(r *Report, l *response.License, payload []byte) *Report {
 	if l.Binding.HardwareKey != nil {
 		r.add("hardware key", "type %d, serial %x", l.Binding.HardwareKey.Type, l.Binding.HardwareKey.Serial)
 	}
+	if l.KeyOnly() {
+		r.add("bound to", "the hardware key alone (portable: valid on any machine where the key proves itself)")
+	}
 	r.add("answers request", "%x", l.RequestHash)
 	if len(l.Sealed) > 0 {
 		r.add("sealed fields", "%d bytes, for the installation only", len(l.Sealed))

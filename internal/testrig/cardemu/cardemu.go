@@ -75,14 +75,23 @@
 //	00 20 00 81|82 Lc PIN            VERIFY PW1 (81: for one PSO:CDS, 82: for INTERNAL AUTHENTICATE): 9000;
 //	                                 wrong 63Cx (x tries left, 63C0 on the last; both verifications lost); blocked 6983
 //	00 20 00 81|82                   9000 when verified, else 63Cx, or 6983 when blocked
-//	00 20 FF 81|82                   forget the verification; PW3 (P2 83) 6A88: the admin PIN is not emulated
+//	00 20 FF 81|82|83                forget the verification
+//	00 20 00 83 Lc PIN               VERIFY PW3, the admin PIN ("12345678", 3 tries; hashed under a KDF-DO)
+//	00 DA 00 F9 Lc KDF-DO            PUT DATA of the KDF-DO after PW3 (gpg's kdf-setup): 87/88 become the PINs' hashes;
+//	                                 other DOs 6A88
+//	00 CA 00 F9 00                   KDF-DO (81 01 00 when off); 00 CA 00 D6..D9 user interaction flags (00 20)
+//	00 F1 00 00 00                   GET VERSION (YubiKey): 05 07 01
 //	00 47 81 00 02 A4|B6 00 00       read the auth (A4) or signature (B6) public key: 7F49 { 86 <Ed25519 32 bytes | P-256 04||X||Y> };
-//	                                 no key 6A88; B8 (decryption key: never present) 6A88; P1 80 (generate) 6982
+//	                                 no key 6A88; B8 the decryption key once generated; P1 80 (generate) without PW3 6982
 //	00 88 00 00 Lc data 00           INTERNAL AUTHENTICATE with the auth key: Ed25519 signs data (64 bytes);
 //	                                 P-256 signs data as the digest (r || s, 64 bytes); needs VERIFY 82 (6982); no key 6A88
 //	00 2A 9E 9A Lc data 00           PSO: COMPUTE DIGITAL SIGNATURE with the signature key, signing as INTERNAL AUTHENTICATE
-//	                                 does (chained for data over 255 bytes); needs VERIFY 81 before each signature (6982),
-//	                                 counts signatures in DO 93; no key 6A88; other P1 P2 6A86
+//	                                 does (chained for data over 255 bytes); needs VERIFY 81 before each signature (6982)
+//	                                 unless PW status byte 1 is 01, counts signatures in DO 93; no key 6A88; other P1 P2 6A86
+//	00 DA 00 C1|C2|C3|C4|C7..D0|F9   PUT DATA after PW3 (gpg --card-edit): algorithm attributes (key-attr; the slot's key
+//	                                 is deleted), PW status byte 1, fingerprints, generation times, the KDF-DO
+//	00 47 80 00 02 B6|B8|A4 00 00    GENERATE after PW3: a key of the slot's attributes (Ed25519, P-256; decryption
+//	                                 X25519 or ECDH P-256, public part only), 7F49 { 86 point }; RSA 6A80
 //
 // PIV (AID A0 00 00 03 08), slots 9A (authentication) and 9C (digital signature):
 //
@@ -100,6 +109,23 @@
 //	                                 "always"); algorithm not the key's 6A86; other slot or empty slot 6A88; bad template 6A80
 //	00 F9 9A 00 00                   ATTEST (YubiKey): certificate DER (61xx chained), see PIVConfig.Attestation;
 //	                                 not configured 6D00
+//	00 F7 00 9A|9C|9B|80|81 00       GET METADATA (YubiKey 5.3+): 01 algorithm, 02 policy, 03 origin, 04 { 86 public key };
+//	                                 9B: 3DES management key (05 default?); 80/81: PIN/PUK tries; empty slot 6A88;
+//	                                 PIVConfig.NoMetadata: 6D00
+//	00 87 03 9B Lc 7C { 80 00 }      management key mutual authentication (3DES, DefaultManagementKey): witness,
+//	                                 then 7C { 80 witness 81 challenge } answered 7C { 82 challenge encrypted }
+//	00 47 00 9A|9C Lc AC { 80 alg }  GENERATE (after the management key): a new P-256 or Ed25519 key, 7F49 { 86 point };
+//	                                 the slot's certificate is left as it was
+//	00 DB 3F FF Lc 5C tag 53 { .. }  PUT DATA (after the management key): certificates of 9A/9C, CHUID, CCC, ...
+//
+// YubiKey management applet (AID A0 00 00 05 27 47 11 17, with Config.YubiKey):
+//
+//	SELECT                           "Virtual mgr - FW version 5.7.1"
+//	00 1D 00 00 00                   READ CONFIG: length, 01 capabilities, 02 serial, 03 enabled, 04 form factor, 05 version
+//
+// A card with Config.YubiKey takes at most a YubiKey 5's command data,
+// after chaining: 3070 bytes in OpenPGP (DO 7F66 says 0BFE), 3072 in PIV;
+// more answers 6700.
 package cardemu
 
 import (
@@ -190,6 +216,9 @@ func New(cfg Config) *Card {
 	if cfg.YubiKey != nil {
 		y := *cfg.YubiKey
 		c.mgmt = &y
+		if c.pgp != nil {
+			c.pgp.yubiKey = true
+		}
 	}
 	return c
 }
@@ -242,7 +271,7 @@ func (c *Card) processLocked(apdu []byte) []byte {
 			c.endChain()
 			return withSW(nil, swChainingNotSupported)
 		}
-		if len(c.chain)+len(cmd.data) > maxChain {
+		if len(c.chain)+len(cmd.data) > c.maxData() {
 			c.endChain()
 			return withSW(nil, swWrongLength)
 		}
@@ -253,6 +282,9 @@ func (c *Card) processLocked(apdu []byte) []byte {
 	if c.chaining {
 		cmd.data = append(c.chain, cmd.data...)
 		c.endChain()
+	}
+	if len(cmd.data) > c.maxData() {
+		return withSW(nil, swWrongLength)
 	}
 	data, sw := c.dispatch(cmd)
 	return c.respond(cmd, data, sw)
@@ -285,9 +317,34 @@ const maxChain = 0xFFFF
 
 func (c *Card) endChain() { c.chaining, c.chain = false, nil }
 
+// YubiKey command buffers: the most command data (after chaining) a
+// YubiKey 5 takes, as its OpenPGP applet reports it in DO 7F66 (0BFE) and
+// as its PIV applet's buffer holds.
+const (
+	yubiKeyOpenPGPMax = 0x0BFE
+	yubiKeyPIVMax     = 3072
+)
+
+// maxData is the most command data the selected applet takes: a YubiKey's
+// buffers when the card is one (Config.YubiKey), else a chain's limit.
+func (c *Card) maxData() int {
+	if c.mgmt != nil {
+		switch c.selected {
+		case appOpenPGP:
+			return yubiKeyOpenPGPMax
+		case appPIV:
+			return yubiKeyPIVMax
+		}
+	}
+	return maxChain
+}
+
 func (c *Card) dispatch(cmd command) ([]byte, uint16) {
 	if cmd.cla == 0xFF {
 		return c.pseudoAPDU(cmd)
+	}
+	if cmd.cla == 0x80 && cmd.ins == 0xFB && c.selected == appOpenPGP {
+		return c.pgp.attest(cmd) // YubiKey's proprietary GET ATTESTATION
 	}
 	if cmd.cla&^0x10 != 0 {
 		return nil, swCLANotSupported
@@ -406,7 +463,7 @@ func (c *Card) pseudoAPDU(cmd command) ([]byte, uint16) {
 // clearSecurityLocked forgets every PIN verification.
 func (c *Card) clearSecurityLocked() {
 	if c.pgp != nil {
-		c.pgp.pw81, c.pgp.pw82 = false, false
+		c.pgp.pw81, c.pgp.pw82, c.pgp.pw83 = false, false, false
 	}
 	if c.piv != nil {
 		c.piv.verified, c.piv.signArmed = false, false
@@ -584,6 +641,13 @@ const (
 	ctrlATR   = 4
 )
 
+// removalSettle is how long a slot stays locked after its card left:
+// longer than pcscd's presence poll (400 ms), so that pcscd sees the slot
+// empty before the next card connects. A card that connects within the
+// same poll can be taken for the old one, never powered up, and its
+// WaitReady fails.
+const removalSettle = 500 * time.Millisecond
+
 func (c *Card) serve(conn net.Conn, done chan struct{}, release func()) {
 	defer func() {
 		conn.Close()
@@ -593,6 +657,7 @@ func (c *Card) serve(conn net.Conn, done chan struct{}, release func()) {
 			c.dropNext = false
 		}
 		c.mu.Unlock()
+		time.Sleep(removalSettle)
 		release()
 		close(done)
 	}()

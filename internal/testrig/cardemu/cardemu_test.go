@@ -180,7 +180,8 @@ func TestOpenPGP(t *testing.T) {
 			expect(t, c, "00 88 01 00 01 00 00", 0x6A86)
 			expect(t, c, "00 2A 9E 9A 01 00 00", 0x6A88) // PSO:CDS, but no signature key
 			expect(t, c, "80 CA 00 4F 00", 0x6E00)
-			expect(t, c, "00 20 00 83 08 3132333435363738", 0x6A88)
+			expect(t, c, "00 20 00 83 08 3132333435363739", 0x63C2) // PW3, the admin PIN: wrong
+			expect(t, c, "00 20 00 83 08 3132333435363738", 0x9000) // right
 
 			expect(t, c, "00 20 FF 82", 0x9000) // forget the verification
 			expect(t, c, auth, 0x6982)

@@ -3,11 +3,20 @@ package cardemu
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/binary"
+	"math/big"
 	"math/bits"
 )
 
@@ -26,6 +35,17 @@ type OpenPGPConfig struct {
 	// `kdf-setup` leaves it: VERIFY then expects the PIN's hash, and the
 	// raw PIN counts as a wrong one.
 	KDF *KDFConfig
+	// AttestationKey enables YubiKey OpenPGP attestation (firmware 5.2+):
+	// GET ATTESTATION (80 FB 01|02|03 00), after PW1, writes a
+	// certificate for that key, signed by AttestationKey and issued by
+	// AttestationCert (a self-signed one when nil), into the key's
+	// cardholder certificate (DO 7F21, chosen with SELECT DATA); GET DATA
+	// FC reads AttestationCert. The certificate carries Yubico's OpenPGP
+	// extensions: serial (.5.7), key source (.5.2: generated, or imported
+	// with Imported), firmware (.5.3).
+	AttestationKey  crypto.Signer
+	AttestationCert []byte
+	Imported        bool
 	// RefuseForget makes VERIFY with P1 FF (forget the verification)
 	// answer 6A86, as OpenPGP cards before v3 do.
 	RefuseForget bool
@@ -72,6 +92,21 @@ type openPGP struct {
 	sigCount uint32 // digital signature counter (DO 93 in 7A)
 	kdf      []byte // KDF-DO contents; nil: none
 	refuseFF bool
+	attrSet  [3][]byte // algorithm attributes written with PUT DATA C1, C2, C3 (key-attr); nil: derived from the keys
+	decPoint []byte    // a decryption key generated on the card (public part only: decryption is not emulated)
+	decFpr   []byte    // its fingerprint (20 bytes) as gpg wrote it
+	times    [3][]byte // key generation times written with PUT DATA CE, CF, D0
+	yubiKey  bool      // the card is a YubiKey (Config.YubiKey): its limits apply
+	serial   uint32
+	attKey   crypto.Signer
+	attCert  []byte
+	imported bool
+	chCerts  [3][]byte // cardholder certificates (7F21): occurrence 0 AUT, 1 DEC, 2 SIG
+	chSel    int       // the occurrence SELECT DATA chose
+	pw1Multi bool      // PW1 stays valid for several PSO:CDS (PW status byte 1 = 01, PUT DATA C4)
+	admin    []byte    // PW3 as the card compares it (its hash under a KDF-DO)
+	adminTry int       // PW3 tries left
+	pw83     bool      // PW3 verified
 }
 
 func newOpenPGP(cfg OpenPGPConfig, hist []byte) *openPGP {
@@ -87,6 +122,15 @@ func newOpenPGP(cfg OpenPGPConfig, hist []byte) *openPGP {
 		p.tries = cfg.TriesLeft
 	}
 	p.refuseFF = cfg.RefuseForget
+	p.serial, p.imported = cfg.Serial, cfg.Imported
+	if cfg.AttestationKey != nil {
+		newCardKey(cfg.AttestationKey, "OpenPGPConfig.AttestationKey") // type check
+		p.attKey, p.attCert = cfg.AttestationKey, cfg.AttestationCert
+		if p.attCert == nil {
+			p.attCert = mustCert(selfSigned(cfg.AttestationKey, "cardemu OPGP Attestation", true))
+		}
+	}
+	p.admin, p.adminTry = []byte("12345678"), 3
 	if k := cfg.KDF; k != nil {
 		p.kdf = tlv(0x81, []byte{k.Algorithm})
 		p.kdf = append(p.kdf, tlv(0x82, []byte{k.Hash})...)
@@ -96,6 +140,7 @@ func newOpenPGP(cfg OpenPGPConfig, hist []byte) *openPGP {
 			hashed := s2k(k.Hash, k.Salt, p.pin, k.Iterations)
 			p.kdf = append(p.kdf, tlv(0x87, hashed)...)
 			p.pin = hashed // the card keeps only the hash
+			p.admin = s2k(k.Hash, k.Salt, p.admin, k.Iterations)
 		}
 	}
 	p.aid = []byte{0xD2, 0x76, 0x00, 0x01, 0x24, 0x01, 0x03, 0x04}
@@ -124,6 +169,10 @@ func (p *openPGP) handle(cmd command) ([]byte, uint16) {
 		return p.pso(cmd)
 	case 0xF1: // GET VERSION (YubiKey): firmware, BCD
 		return []byte{0x05, 0x07, 0x01}, swOK
+	case 0xDA:
+		return p.putData(cmd)
+	case 0xA5:
+		return p.selectData(cmd)
 	}
 	return nil, swINSNotSupported
 }
@@ -132,8 +181,14 @@ func (p *openPGP) getData(tag uint16) ([]byte, uint16) {
 	switch tag {
 	case 0x004F:
 		return bytes.Clone(p.aid), swOK
-	case 0x005E, 0x5F50, 0x7F21: // login data, URL, cardholder certificate: empty
+	case 0x005E, 0x5F50: // login data, URL: empty
 		return nil, swOK
+	case 0x7F21: // cardholder certificate of the occurrence SELECT DATA chose
+		return bytes.Clone(p.chCerts[p.chSel]), swOK
+	case 0x00FC: // YubiKey: the attestation key's certificate
+		if p.attCert != nil {
+			return bytes.Clone(p.attCert), swOK
+		}
 	case 0x0065:
 		return tlv(0x65, tlv(0x5B, nil), tlv(0x5F2D, []byte("en")), tlv(0x5F35, []byte("9"))), swOK
 	case 0x006E:
@@ -147,7 +202,7 @@ func (p *openPGP) getData(tag uint16) ([]byte, uint16) {
 			return bytes.Clone(p.hist), swOK
 		}
 	case 0x7F66:
-		return extendedLengthInfo(), swOK
+		return p.extendedLengthInfo(), swOK
 	case 0x00F9:
 		if p.kdf != nil {
 			return bytes.Clone(p.kdf), swOK
@@ -159,13 +214,123 @@ func (p *openPGP) getData(tag uint16) ([]byte, uint16) {
 	return nil, swRefDataNotFound
 }
 
-func extendedLengthInfo() []byte {
-	return tlv(0x7F66, tlv(0x02, []byte{0x08, 0x00}), tlv(0x02, []byte{0x08, 0x00}))
+// extendedLengthInfo is DO 7F66: the most command and response bytes; a
+// YubiKey 5 reports 0BFE (3070) for both and takes no more.
+func (p *openPGP) extendedLengthInfo() []byte {
+	n := []byte{0x08, 0x00}
+	if p.yubiKey {
+		n = []byte{yubiKeyOpenPGPMax >> 8, yubiKeyOpenPGPMax & 0xFF}
+	}
+	return tlv(0x7F66, tlv(0x02, n), tlv(0x02, n))
 }
 
 func (p *openPGP) pwStatus() []byte {
 	// PW1 valid for one PSO:CDS; max lengths PW1, RC, PW3; tries PW1, RC, PW3.
-	return []byte{0x00, 0x7F, 0x7F, 0x7F, byte(p.tries), 0x00, 0x03}
+	var multi byte
+	if p.pw1Multi {
+		multi = 0x01
+	}
+	return []byte{multi, 0x7F, 0x7F, 0x7F, byte(p.tries), 0x00, byte(p.adminTry)}
+}
+
+// verifyAdmin answers VERIFY of PW3, the admin PIN ("12345678", 3 tries;
+// its hash under a KDF-DO): 9000, 63Cx, 6983; P1 FF forgets it.
+func (p *openPGP) verifyAdmin(cmd command) ([]byte, uint16) {
+	switch {
+	case cmd.p1 == 0xFF && !p.refuseFF:
+		p.pw83 = false
+		return nil, swOK
+	case cmd.p1 != 0x00:
+		return nil, swWrongP1P2
+	case len(cmd.data) == 0 && p.pw83:
+		return nil, swOK
+	case p.adminTry == 0:
+		return nil, swBlocked
+	case len(cmd.data) == 0:
+		return nil, swWrongPINTriesLeft | uint16(p.adminTry)
+	case subtle.ConstantTimeCompare(cmd.data, p.admin) != 1:
+		p.adminTry--
+		p.pw83 = false
+		return nil, swWrongPINTriesLeft | uint16(p.adminTry)
+	}
+	p.adminTry, p.pw83 = 3, true
+	return nil, swOK
+}
+
+// putData answers PUT DATA (00 DA tag) after PW3. Only the KDF-DO (F9) is
+// writable, as `gpg --card-edit` → kdf-setup writes it: 81 algorithm, 82
+// hash, 83 iterations, 84-86 salts, 87 and 88 the hashes of the user and
+// admin PINs, which from then on are what VERIFY must carry. Other DOs
+// answer 6A88.
+func (p *openPGP) putData(cmd command) ([]byte, uint16) {
+	if !p.pw83 {
+		return nil, swSecurityStatus
+	}
+	if cmd.p1 != 0x00 {
+		return nil, swRefDataNotFound
+	}
+	switch tag := cmd.p2; tag {
+	case 0xC1, 0xC2, 0xC3: // algorithm attributes (key-attr): the slot's key is deleted
+		if len(cmd.data) < 2 {
+			return nil, swWrongData
+		}
+		p.attrSet[tag-0xC1] = bytes.Clone(cmd.data)
+		switch tag {
+		case 0xC1:
+			p.sign, p.sigFpr = cardKey{}, make([]byte, 20)
+		case 0xC2:
+			p.decPoint, p.decFpr = nil, nil
+		case 0xC3:
+			p.auth, p.fpr = cardKey{}, make([]byte, 20)
+		}
+		return nil, swOK
+	case 0xC7, 0xC8, 0xC9: // fingerprints, as gpg computes them
+		if len(cmd.data) != 20 {
+			return nil, swWrongData
+		}
+		switch tag {
+		case 0xC7:
+			p.sigFpr = bytes.Clone(cmd.data)
+		case 0xC8:
+			p.decFpr = bytes.Clone(cmd.data)
+		case 0xC9:
+			p.fpr = bytes.Clone(cmd.data)
+		}
+		return nil, swOK
+	case 0xC4: // PW status byte 1: PW1 valid for one signature (00) or several (01)
+		if len(cmd.data) < 1 || cmd.data[0] > 1 {
+			return nil, swWrongData
+		}
+		p.pw1Multi = cmd.data[0] == 1
+		return nil, swOK
+	case 0xCE, 0xCF, 0xD0: // generation times
+		if len(cmd.data) != 4 {
+			return nil, swWrongData
+		}
+		p.times[tag-0xCE] = bytes.Clone(cmd.data)
+		return nil, swOK
+	case 0xF9:
+	default:
+		return nil, swRefDataNotFound
+	}
+	objs, err := parseTLVs(cmd.data)
+	if err != nil {
+		return nil, swWrongData
+	}
+	alg, ok := findTLV(objs, 0x81)
+	if !ok || len(alg) != 1 {
+		return nil, swWrongData
+	}
+	if alg[0] == 0x03 {
+		h1, ok1 := findTLV(objs, 0x87)
+		h3, ok3 := findTLV(objs, 0x88)
+		if !ok1 || !ok3 {
+			return nil, swWrongData
+		}
+		p.pin, p.admin = bytes.Clone(h1), bytes.Clone(h3)
+	}
+	p.kdf = bytes.Clone(cmd.data)
+	return nil, swOK
 }
 
 // attrs returns the algorithm attributes of the signature, decryption and
@@ -206,17 +371,42 @@ func keyAttrs(k keyKind) []byte {
 
 func (p *openPGP) applicationData() []byte {
 	sig, dec, auth := p.attrs()
-	extCaps := []byte{0x01, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0xFF, 0x00, 0x00} // byte 1 bit 1: KDF-DO (F9) supported
-	fprs := append(append(bytes.Clone(p.sigFpr), make([]byte, 20)...), p.fpr...)
+	for i, a := range p.attrSet {
+		if a != nil {
+			switch i {
+			case 0:
+				sig = a
+			case 1:
+				dec = a
+			case 2:
+				auth = a
+			}
+		}
+	}
+	extCaps := []byte{0x05, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0xFF, 0x00, 0x00} // byte 1: algorithm attributes changeable (b3), KDF-DO supported (b1)
+	decFpr := p.decFpr
+	if decFpr == nil {
+		decFpr = make([]byte, 20)
+	}
+	fprs := append(append(bytes.Clone(p.sigFpr), decFpr...), p.fpr...)
 	times := make([]byte, 12)
-	var sigStatus, authStatus byte // key information: 00 absent, 01 generated on card
+	var sigStatus, decStatus, authStatus byte // key information: 00 absent, 01 generated on card
 	if p.sign.kind != keyNone {
 		binary.BigEndian.PutUint32(times[0:], keyCreated)
 		sigStatus = 0x01
 	}
+	if p.decPoint != nil {
+		binary.BigEndian.PutUint32(times[4:], keyCreated)
+		decStatus = 0x01
+	}
 	if p.auth.kind != keyNone {
 		binary.BigEndian.PutUint32(times[8:], keyCreated)
 		authStatus = 0x01
+	}
+	for i, tm := range p.times {
+		if tm != nil {
+			copy(times[4*i:], tm)
+		}
 	}
 	var hist []byte
 	if p.hist != nil {
@@ -225,7 +415,7 @@ func (p *openPGP) applicationData() []byte {
 	return tlv(0x6E,
 		tlv(0x4F, p.aid),
 		hist,
-		extendedLengthInfo(),
+		p.extendedLengthInfo(),
 		tlv(0x73,
 			tlv(0xC0, extCaps),
 			tlv(0xC1, sig),
@@ -235,7 +425,7 @@ func (p *openPGP) applicationData() []byte {
 			tlv(0xC5, fprs),
 			tlv(0xC6, make([]byte, 60)),
 			tlv(0xCD, times),
-			tlv(0xDE, []byte{0x01, sigStatus, 0x02, 0x00, 0x03, authStatus}),
+			tlv(0xDE, []byte{0x01, sigStatus, 0x02, decStatus, 0x03, authStatus}),
 		))
 }
 
@@ -243,7 +433,7 @@ func (p *openPGP) verify(cmd command) ([]byte, uint16) {
 	switch cmd.p2 {
 	case 0x81, 0x82:
 	case 0x83:
-		return nil, swRefDataNotFound // the admin PIN (PW3) is not emulated
+		return p.verifyAdmin(cmd)
 	default:
 		return nil, swWrongP1P2
 	}
@@ -298,7 +488,7 @@ func (p *openPGP) publicKey(cmd command) ([]byte, uint16) {
 	switch cmd.p1 {
 	case 0x81:
 	case 0x80:
-		return nil, swSecurityStatus // generating needs PW3, which is not emulated
+		return p.generate(cmd)
 	default:
 		return nil, swWrongP1P2
 	}
@@ -312,7 +502,10 @@ func (p *openPGP) publicKey(cmd command) ([]byte, uint16) {
 	case 0xB6:
 		k = p.sign
 	case 0xB8:
-		return nil, swRefDataNotFound // the decryption key is never present
+		if p.decPoint == nil {
+			return nil, swRefDataNotFound
+		}
+		return tlv(0x7F49, tlv(0x86, p.decPoint)), swOK
 	default:
 		return nil, swWrongData
 	}
@@ -351,7 +544,7 @@ func (p *openPGP) pso(cmd command) ([]byte, uint16) {
 	if !p.pw81 {
 		return nil, swSecurityStatus
 	}
-	p.pw81 = false
+	p.pw81 = p.pw1Multi
 	data, sw := rawSign(p.sign, cmd.data)
 	if sw == swOK {
 		p.sigCount = min(p.sigCount+1, 0xFFFFFF)
@@ -431,4 +624,143 @@ func s2k(hashAlg byte, salt, pass []byte, count uint32) []byte {
 		n -= m
 	}
 	return h.Sum(nil)
+}
+
+// generate answers GENERATE ASYMMETRIC KEY PAIR (00 47 80 00, CRT B6, B8
+// or A4) after PW3, as `gpg --card-edit` → generate uses it: a new key of
+// the slot's algorithm attributes (Ed25519, ECDSA P-256; for decryption
+// X25519 or ECDH P-256, public part only) replaces the slot's; the answer
+// is 7F49 { 86 point }. RSA is not emulated (6A80).
+func (p *openPGP) generate(cmd command) ([]byte, uint16) {
+	if !p.pw83 {
+		return nil, swSecurityStatus
+	}
+	if len(cmd.data) < 2 {
+		return nil, swWrongData
+	}
+	sig, dec, auth := p.attrs()
+	slot := map[byte]int{0xB6: 0, 0xB8: 1, 0xA4: 2}
+	i, ok := slot[cmd.data[0]]
+	if !ok {
+		return nil, swWrongData
+	}
+	attr := [3][]byte{sig, dec, auth}[i]
+	if p.attrSet[i] != nil {
+		attr = p.attrSet[i]
+	}
+	if len(attr) < 2 {
+		return nil, swWrongData
+	}
+	oid := attr[1:]
+	if n := len(oid); n > 1 && (oid[n-1] == 0xFF || oid[n-1] == 0x00) {
+		oid = oid[:n-1]
+	}
+	var point []byte
+	switch {
+	case attr[0] == algEdDSA && bytes.Equal(oid, oidEd25519), attr[0] == algECDSA && bytes.Equal(oid, oidP256):
+		var signer crypto.Signer
+		var err error
+		if attr[0] == algEdDSA {
+			_, signer, err = ed25519.GenerateKey(rand.Reader)
+		} else {
+			signer, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		}
+		if err != nil || i == 1 {
+			return nil, swWrongData
+		}
+		k := newCardKey(signer, "generated")
+		point = k.point
+		if i == 0 {
+			p.sign, p.sigFpr = k, v4Fingerprint(k, keyCreated)
+		} else {
+			p.auth, p.fpr = k, v4Fingerprint(k, keyCreated)
+		}
+	case attr[0] == algECDH && i == 1 && bytes.Equal(oid, oidCv25519):
+		k, err := ecdh.X25519().GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, swWrongData
+		}
+		point = k.PublicKey().Bytes()
+		p.decPoint, p.decFpr = point, nil
+	case attr[0] == algECDH && i == 1 && bytes.Equal(oid, oidP256):
+		k, err := ecdh.P256().GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, swWrongData
+		}
+		point = k.PublicKey().Bytes()
+		p.decPoint, p.decFpr = point, nil
+	default:
+		return nil, swWrongData // RSA and other curves are not emulated
+	}
+	return tlv(0x7F49, tlv(0x86, point)), swOK
+}
+
+// selectData answers SELECT DATA (00 A5 occurrence 04 06 60 04 5C 02 7F
+// 21) for the cardholder certificates: occurrence 0 (AUT), 1 (DEC), 2
+// (SIG).
+func (p *openPGP) selectData(cmd command) ([]byte, uint16) {
+	if cmd.p2 != 0x04 || cmd.p1 > 2 || !bytes.Equal(cmd.data, []byte{0x60, 0x04, 0x5C, 0x02, 0x7F, 0x21}) {
+		return nil, swWrongP1P2
+	}
+	p.chSel = int(cmd.p1)
+	return nil, swOK
+}
+
+// OpenPGP attestation extensions (Yubico).
+var (
+	extPGPSource   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 5, 2}
+	extPGPFirmware = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 5, 3}
+	extPGPSerial   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 41482, 5, 7}
+)
+
+// attest answers GET ATTESTATION (80 FB 01 SIG | 02 DEC | 03 AUT, 00).
+func (p *openPGP) attest(cmd command) ([]byte, uint16) {
+	if p.attKey == nil {
+		return nil, swINSNotSupported
+	}
+	if !p.pw81 && !p.pw82 {
+		return nil, swSecurityStatus
+	}
+	var k cardKey
+	var occ int
+	var name string
+	switch cmd.p1 {
+	case 0x01:
+		k, occ, name = p.sign, 2, "SIG"
+	case 0x03:
+		k, occ, name = p.auth, 0, "AUT"
+	case 0x02:
+		return nil, swRefDataNotFound // the decryption key cannot be attested here
+	default:
+		return nil, swWrongP1P2
+	}
+	if k.kind == keyNone {
+		return nil, swRefDataNotFound
+	}
+	issuer, err := x509.ParseCertificate(p.attCert)
+	if err != nil {
+		return nil, swRefDataNotFound
+	}
+	serialDER, _ := asn1.Marshal(int64(p.serial))
+	src := byte(0x01)
+	if p.imported {
+		src = 0x00
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: new(big.Int).SetUint64(uint64(p.serial)<<8 | uint64(cmd.p1)),
+		Subject:      pkix.Name{CommonName: "YubiKey OPGP Attestation " + name},
+		NotBefore:    certNotBefore,
+		NotAfter:     certNotAfter,
+		ExtraExtensions: []pkix.Extension{
+			{Id: extPGPSource, Value: []byte{src}},
+			{Id: extPGPFirmware, Value: []byte{5, 7, 1}},
+			{Id: extPGPSerial, Value: serialDER},
+		},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, k.signer.Public(), p.attKey)
+	if err != nil {
+		return nil, swRefDataNotFound
+	}
+	p.chCerts[occ] = der
+	return nil, swOK
 }
