@@ -16,7 +16,7 @@ import (
 // answered fails here, without pcscd. (Regenerate the transcripts only
 // with the tools, never by hand.)
 func TestTranscriptsReplay(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "transcripts", "*.txt"))
+	files, err := filepath.Glob(filepath.Join("..", "..", "..", "testdata", "transcripts", "*.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
