@@ -40,77 +40,43 @@ func (a *app) globalFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.db, "db", a.db, "")
 }
 
-func (a *app) newFlags(name string) *pflag.FlagSet {
-	fs := pflag.NewFlagSet(prog+" "+name, pflag.ContinueOnError)
-	fs.SetOutput(a.ui.Stderr)
-	fs.Usage = func() {}
-	a.globalFlags(fs)
-	return fs
+func (a *app) program() *cli.Program {
+	return &cli.Program{UI: a.ui, Usage: usage, Global: a.globalFlags}
 }
 
+func (a *app) newFlags(name string) *pflag.FlagSet { return a.program().Flags(name) }
+
 func (a *app) parse(fs *pflag.FlagSet, args []string) (bool, error) {
-	help := fs.BoolP("help", "h", false, "")
-	if err := fs.Parse(args); err != nil {
-		return false, cli.Usagef("%v", err)
-	}
-	if *help {
-		fmt.Fprint(a.ui.Stdout, usage)
-		return true, nil
-	}
-	return false, nil
+	return a.program().Parse(fs, args)
 }
 
 func (a *app) run(args []string) int {
-	g := pflag.NewFlagSet(prog, pflag.ContinueOnError)
-	g.SetInterspersed(false)
-	g.SetOutput(a.ui.Stderr)
-	g.Usage = func() {}
-	a.globalFlags(g)
-	help := g.BoolP("help", "h", false, "")
-	version := g.Bool("version", false, "")
-	if err := g.Parse(args); err != nil {
-		return a.ui.Fail(cli.Usagef("%v", err))
+	name, rest, exit, ok := a.program().Start(args)
+	if !ok {
+		return exit
 	}
-	rest := g.Args()
-	if *version {
-		fmt.Fprintln(a.ui.Stdout, cli.VersionLine(prog))
-		return 0
+	cmd, ok := commands[name]
+	if !ok {
+		return a.ui.Fail(cli.Usagef("unknown command %q", name))
 	}
-	if *help || (len(rest) > 0 && rest[0] == "help") {
-		fmt.Fprint(a.ui.Stdout, usage)
-		return 0
-	}
-	if len(rest) == 0 {
-		fmt.Fprint(a.ui.Stderr, usage)
-		return cli.ExitUsage
-	}
-	var err error
-	switch cmd, args := rest[0], rest[1:]; cmd {
-	case "init":
-		err = a.cmdInit(args)
-	case "request":
-		err = a.cmdRequest(args)
-	case "activate":
-		err = a.cmdActivate(args)
-	case "deactivate":
-		err = a.cmdDeactivate(args)
-	case "serve":
-		err = a.cmdServe(args)
-	case "status":
-		err = a.cmdStatus(args)
-	case "leases":
-		err = a.cmdLeases(args)
-	case "release":
-		err = a.cmdRelease(args)
-	case "user":
-		err = a.cmdUser(args)
-	default:
-		err = cli.Usagef("unknown command %q", cmd)
-	}
-	if err != nil {
+	if err := cmd(a, rest); err != nil {
 		return a.ui.Fail(err)
 	}
 	return 0
+}
+
+// commands is the server's table of commands, one file per family
+// (activate.go, deactivate.go, serve.go, admin.go).
+var commands = map[string]func(a *app, args []string) error{
+	"init":       (*app).cmdInit,
+	"request":    (*app).cmdRequest,
+	"activate":   (*app).cmdActivate,
+	"deactivate": (*app).cmdDeactivate,
+	"serve":      (*app).cmdServe,
+	"status":     (*app).cmdStatus,
+	"leases":     (*app).cmdLeases,
+	"release":    (*app).cmdRelease,
+	"user":       (*app).cmdUser,
 }
 
 // stateDir is --state, $AIRLOCK_SERVER_STATE, /var/lib/airlock-server

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/spf13/pflag"
@@ -44,48 +43,27 @@ func (a *app) globalFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&a.crashIfNoHardwareKey, "crash-if-no-hardware-key", a.crashIfNoHardwareKey, "refuse to start unless the signing key's hardware key is plugged in")
 }
 
-func (a *app) newFlags(name string) *pflag.FlagSet {
-	fs := pflag.NewFlagSet(prog+" "+name, pflag.ContinueOnError)
-	fs.SetOutput(a.ui.Stderr)
-	fs.Usage = func() {}
-	a.globalFlags(fs)
-	return fs
+func (a *app) program() *cli.Program {
+	return &cli.Program{UI: a.ui, Usage: usage, Global: a.globalFlags}
 }
 
+func (a *app) newFlags(name string) *pflag.FlagSet { return a.program().Flags(name) }
+
 func (a *app) run(args []string) int {
-	g := pflag.NewFlagSet(prog, pflag.ContinueOnError)
-	g.SetInterspersed(false)
-	g.SetOutput(a.ui.Stderr)
-	g.Usage = func() {}
-	a.globalFlags(g)
-	help := g.BoolP("help", "h", false, "")
-	version := g.Bool("version", false, "")
-	if err := g.Parse(args); err != nil {
-		return a.ui.Fail(cli.Usagef("%v", err))
-	}
-	rest := g.Args()
-	if *version {
-		fmt.Fprintln(a.ui.Stdout, cli.VersionLine(prog))
-		return 0
-	}
-	if *help || (len(rest) > 0 && rest[0] == "help") {
-		fmt.Fprint(a.ui.Stdout, usage)
-		return 0
-	}
-	if len(rest) == 0 {
-		fmt.Fprint(a.ui.Stderr, usage)
-		return cli.ExitUsage
+	name, rest, exit, ok := a.program().Start(args)
+	if !ok {
+		return exit
 	}
 	defer func() {
 		for i := len(a.cleanup) - 1; i >= 0; i-- {
 			a.cleanup[i]()
 		}
 	}()
-	cmd, ok := commands[rest[0]]
+	cmd, ok := commands[name]
 	if !ok {
-		return a.ui.Fail(cli.Usagef("unknown command %q", rest[0]))
+		return a.ui.Fail(cli.Usagef("unknown command %q", name))
 	}
-	if err := cmd(a, rest[1:]); err != nil {
+	if err := cmd(a, rest); err != nil {
 		return a.ui.Fail(explainLedgerError(err))
 	}
 	return 0
@@ -131,13 +109,8 @@ func family(name, list string, subs map[string]command) command {
 
 // parse parses a subcommand's flags; --help prints the usage.
 func (a *app) parse(fs *pflag.FlagSet, args []string) (bool, error) {
-	help := fs.BoolP("help", "h", false, "")
-	if err := fs.Parse(args); err != nil {
-		return false, cli.Usagef("%v", err)
-	}
-	if *help {
-		fmt.Fprint(a.ui.Stdout, usage)
-		return true, nil
+	if done, err := a.program().Parse(fs, args); done || err != nil {
+		return done, err
 	}
 	// Every command but init passes here once its flags (which include the
 	// global ones) are parsed.

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/spf13/pflag"
@@ -40,55 +39,26 @@ func (a *app) globalFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.provisional, "provisional-grace", a.provisional, "")
 }
 
-func (a *app) newFlags(name string) *pflag.FlagSet {
-	fs := pflag.NewFlagSet(prog+" "+name, pflag.ContinueOnError)
-	fs.SetOutput(a.ui.Stderr)
-	fs.Usage = func() {}
-	a.globalFlags(fs)
-	return fs
+func (a *app) program() *cli.Program {
+	return &cli.Program{UI: a.ui, Usage: usage, Global: a.globalFlags}
 }
 
+func (a *app) newFlags(name string) *pflag.FlagSet { return a.program().Flags(name) }
+
 func (a *app) parse(fs *pflag.FlagSet, args []string) (bool, error) {
-	help := fs.BoolP("help", "h", false, "")
-	if err := fs.Parse(args); err != nil {
-		return false, cli.Usagef("%v", err)
-	}
-	if *help {
-		fmt.Fprint(a.ui.Stdout, usage)
-		return true, nil
-	}
-	return false, nil
+	return a.program().Parse(fs, args)
 }
 
 func (a *app) run(args []string) int {
-	g := pflag.NewFlagSet(prog, pflag.ContinueOnError)
-	g.SetInterspersed(false)
-	g.SetOutput(a.ui.Stderr)
-	g.Usage = func() {}
-	a.globalFlags(g)
-	help := g.BoolP("help", "h", false, "")
-	version := g.Bool("version", false, "")
-	if err := g.Parse(args); err != nil {
-		return a.ui.Fail(cli.Usagef("%v", err))
-	}
-	rest := g.Args()
-	if *version {
-		fmt.Fprintln(a.ui.Stdout, cli.VersionLine(prog))
-		return 0
-	}
-	if *help || (len(rest) > 0 && rest[0] == "help") {
-		fmt.Fprint(a.ui.Stdout, usage)
-		return 0
-	}
-	if len(rest) == 0 {
-		fmt.Fprint(a.ui.Stderr, usage)
-		return cli.ExitUsage
-	}
-	cmd, ok := commands[rest[0]]
+	name, rest, exit, ok := a.program().Start(args)
 	if !ok {
-		return a.ui.Fail(cli.Usagef("unknown command %q", rest[0]))
+		return exit
 	}
-	return cmd(a, rest[1:])
+	cmd, ok := commands[name]
+	if !ok {
+		return a.ui.Fail(cli.Usagef("unknown command %q", name))
+	}
+	return cmd(a, rest)
 }
 
 // commands is the table of commands: each gets the arguments after its
