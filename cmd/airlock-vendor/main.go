@@ -44,7 +44,7 @@ func (a *app) globalFlags(fs *pflag.FlagSet) {
 }
 
 func (a *app) program() *cli.Program {
-	return &cli.Program{UI: a.ui, Usage: usage, Global: a.globalFlags}
+	return &cli.Program{UI: a.ui, Usage: usage, Global: a.globalFlags, Check: a.checkHardwareKey}
 }
 
 func (a *app) newFlags(name string) *pflag.FlagSet { return a.program().Flags(name) }
@@ -109,15 +109,14 @@ func family(name, list string, subs map[string]command) command {
 
 // parse parses a subcommand's flags; --help prints the usage.
 func (a *app) parse(fs *pflag.FlagSet, args []string) (bool, error) {
-	if done, err := a.program().Parse(fs, args); done || err != nil {
-		return done, err
-	}
-	// Every command but init passes here once its flags (which include the
-	// global ones) are parsed.
+	return a.program().Parse(fs, args)
+}
+
+// checkHardwareKey: with --crash-if-no-hardware-key, every command but init
+// stops unless the signing key's card is plugged in.
+func (a *app) checkHardwareKey(fs *pflag.FlagSet) error {
 	if a.crashIfNoHardwareKey && fs.Name() != prog+" init" {
-		if err := a.requireHardwareKey(); err != nil {
-			return false, err
-		}
+		return a.requireHardwareKey()
 	}
-	return false, nil
+	return nil
 }

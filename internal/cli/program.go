@@ -14,6 +14,9 @@ type Program struct {
 	Usage string
 	// Global adds the global flags to a flag set.
 	Global func(fs *pflag.FlagSet)
+	// Check, when set, runs after a command's flags are parsed (and not
+	// for --help): the desk's --crash-if-no-hardware-key, say.
+	Check func(fs *pflag.FlagSet) error
 }
 
 // Flags returns the flag set of the command name ("license create"), with
@@ -36,6 +39,11 @@ func (p *Program) Parse(fs *pflag.FlagSet, args []string) (done bool, err error)
 	if *help {
 		fmt.Fprint(p.UI.Stdout, p.Usage)
 		return true, nil
+	}
+	if p.Check != nil {
+		if err := p.Check(fs); err != nil {
+			return false, err
+		}
 	}
 	return false, nil
 }
