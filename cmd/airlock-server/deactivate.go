@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"net/http"
 
 	"github.com/airlock-offline/airlock/client"
-	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/internal/cli"
-	"github.com/airlock-offline/airlock/result"
 )
 
 // cmdDeactivate removes a pool license and writes the signed receipt that
@@ -38,41 +37,18 @@ func (a *app) cmdDeactivate(args []string) error {
 	if err != nil {
 		return err
 	}
-	write := func(text []byte) error {
-		if err := a.ui.WriteOutput(*out, text); err != nil {
-			return err
-		}
-		k, p, err := armor.Decode(text)
-		if err != nil {
-			return err
-		}
-		return a.ui.WriteQR(&q, k, p, *out != "-")
-	}
-	if _, err := s.st.License(*product); result.CodeOf(err) == result.NotActivated {
-		kept, rerr := s.st.Receipt(*product)
-		if rerr != nil {
-			return err
-		}
-		if err := write(kept); err != nil {
-			return err
-		}
-		a.ui.Infof("%q was already deactivated; this is its receipt again: take it to the vendor", *product)
-		return nil
-	}
-	inst, err := s.st.Installation(nil)
-	if err != nil {
-		return err
-	}
 	v := &client.Verifier{Product: *product, VendorKeys: keys, Dir: s.dir, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
-	r, err := v.Deactivate(inst)
-	if err != nil {
-		return err
-	}
-	if err := write(r.Text()); err != nil {
+	again, err := v.GiveUp(func() (*crypto.Identity, error) { return s.st.Installation(nil) },
+		func(text []byte) error { return a.ui.WriteMessage(*out, &q, text) })
+	if errors.Is(err, client.ErrReceiptNotWritten) {
 		return cli.WithHint(err, "the pool license is still installed; run deactivate again")
 	}
-	if err := s.st.RemoveLicense(*product); err != nil {
-		return fmt.Errorf("the receipt is written but the pool license could not be removed: %w", err)
+	if err != nil {
+		return err
+	}
+	if again {
+		a.ui.Infof("%q was already deactivated; this is its receipt again: take it to the vendor", *product)
+		return nil
 	}
 	if ad, err := a.admin(s); err == nil {
 		_ = ad.Do(context.Background(), http.MethodPost, "/reload", struct{}{}, nil)

@@ -1,12 +1,11 @@
 package main
 
 import (
-	"fmt"
+	"errors"
 
 	"github.com/airlock-offline/airlock/client"
-	"github.com/airlock-offline/airlock/internal/armor"
+	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/internal/cli"
-	"github.com/airlock-offline/airlock/result"
 )
 
 func (a *app) cmdDeactivate(args []string) error {
@@ -31,46 +30,23 @@ func (a *app) cmdDeactivate(args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := client.OpenExisting(a.state)
+	v := a.verifier(*product, keys)
+	again, err := v.GiveUp(func() (*crypto.Identity, error) {
+		st, err := client.OpenExisting(a.state)
+		if err != nil {
+			return nil, err
+		}
+		return st.Installation(a.ui.Passphrase(a.passphraseFile, false))
+	}, func(text []byte) error { return a.ui.WriteMessage(*out, &q, text) })
+	if errors.Is(err, client.ErrReceiptNotWritten) {
+		return cli.WithHint(err, "run deactivate again: it writes the same receipt")
+	}
 	if err != nil {
 		return err
 	}
-	write := func(text []byte) error {
-		if err := a.ui.WriteOutput(*out, text); err != nil {
-			return err
-		}
-		k, p, err := armor.Decode(text)
-		if err != nil {
-			return err
-		}
-		return a.ui.WriteQR(&q, k, p, *out != "-")
-	}
-	if _, err := st.License(*product); result.CodeOf(err) == result.NotActivated {
-		// Already deactivated: emit the kept receipt again, if there is one.
-		kept, rerr := st.Receipt(*product)
-		if rerr != nil {
-			return err
-		}
-		if err := write(kept); err != nil {
-			return err
-		}
+	if again {
 		a.ui.Infof("%q was already deactivated; this is its receipt again: take it to the vendor to free the seat", *product)
 		return nil
-	}
-	inst, err := st.Installation(a.ui.Passphrase(a.passphraseFile, false))
-	if err != nil {
-		return err
-	}
-	r, err := a.verifier(*product, keys).Deactivate(inst)
-	if err != nil {
-		return err
-	}
-	// The receipt is out (and kept) before the license goes.
-	if err := write(r.Text()); err != nil {
-		return cli.WithHint(err, "the license is still installed; run deactivate again")
-	}
-	if err := st.RemoveLicense(*product); err != nil {
-		return fmt.Errorf("the receipt is written but the license could not be removed: %w", err)
 	}
 	a.ui.Infof("%q deactivated: take the receipt to the vendor (airlock-vendor receipt import) to free the seat", *product)
 	return nil

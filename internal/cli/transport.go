@@ -47,8 +47,21 @@ func (q *QRFlags) Check() error {
 	return nil
 }
 
-// Write renders the message as QR codes as asked: PNG files and/or the
-// terminal (on w). It says what it wrote on stderr.
+// WriteMessage writes an armored message to out ("-": stdout) and, as q
+// asks, as QR codes too.
+func (u *UI) WriteMessage(out string, q *QRFlags, text []byte) error {
+	if err := u.WriteOutput(out, text); err != nil {
+		return err
+	}
+	k, p, err := armor.Decode(text)
+	if err != nil {
+		return err
+	}
+	return u.WriteQR(q, k, p, out != "-")
+}
+
+// WriteQR renders the message as QR codes as asked: PNG files and/or the
+// terminal. It says what it wrote on stderr.
 func (u *UI) WriteQR(q *QRFlags, k armor.Kind, payload []byte, toStdout bool) error {
 	if q.PNG == "" && !q.Terminal {
 		return nil
