@@ -34,7 +34,10 @@ func TestGiveUp(t *testing.T) {
 	if _, err := v.Verify(); result.CodeOf(err) != result.NotActivated {
 		t.Fatalf("after GiveUp: %v", err)
 	}
-	noKey := func() (*crypto.Identity, error) { t.Fatal("the key was asked for to emit a kept receipt"); return nil, nil }
+	noKey := func() (*crypto.Identity, error) {
+		t.Fatal("the key was asked for to emit a kept receipt")
+		return nil, nil
+	}
 	if again, err := v.GiveUp(noKey, func(b []byte) error { second = b; return nil }); err != nil || !again {
 		t.Fatalf("GiveUp again: again %v, %v", again, err)
 	}
