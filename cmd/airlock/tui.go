@@ -131,8 +131,7 @@ Exit codes (verify prints the code; --json carries it as "result"):
     13 FINGERPRINT_MISMATCH       22 LICENSEE_SECRET_MISMATCH
     14 PRODUCT_MISMATCH           27 MALFORMED
     15 NOT_YET_VALID              28 INSTALLATION_MISMATCH
-    31 PROVISIONAL (status, and   29 REQUEST_MISMATCH
-       where 0 does not apply)
+                                  29 REQUEST_MISMATCH
     hardware-key failures (request --hardware-key, dongle list/probe):
     40 PC/SC not built in, 41 pcscd not running, 42 no reader, 43 no card,
     44 card removed, 45 reader held by another program, 46 card timeout,
