@@ -206,6 +206,15 @@ func TestSelfIssuedPhoneCode(t *testing.T) {
 	expectContains(t, "stderr", o.stderr, "already had its provisional activation")
 	verify(t, later, state, vk, "NOT_ACTIVATED", 10)
 
+	// The documented limit: a fresh installation key (a new state folder)
+	// starts afresh, as nothing a licensee's machine remembers can stop.
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	origState := state
+	state = fresh
+	_, c3 := selfCode(later, bogus, t0.Add(73*time.Hour))
+	expectOK(t, later.airlock("--state", fresh, "activate", "--product", "acme-cad", "--code", c3, "--vendor-key", vk))
+	state = origState
+
 	// The key was never issued: the desk refuses it and no seat exists.
 	o = e.vendor("--dir", desk, "sign", req, "-o", filepath.Join(t.TempDir(), "l"))
 	expect(t, o, 24)
