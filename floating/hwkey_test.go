@@ -89,12 +89,20 @@ func (f *fakeKeys) Readers() ([]dongle.Reader, error) {
 	return out, nil
 }
 
-func (f *fakeKeys) Prove(kind dongle.Kind, serial, challenge []byte) (string, dongle.Algorithm, []byte, error) {
+func (f *fakeKeys) Prove(kind dongle.Kind, serial []byte, reader string, challenge []byte) (string, dongle.Algorithm, []byte, error) {
 	f.proofs.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.held {
 		return "", 0, nil, &dongle.Error{Op: "find", Reader: fakeReaders[0], Err: dongle.ErrSharingViolation, Hint: dongle.ErrSharingViolation.Hint}
+	}
+	for i, c := range f.cards {
+		if reader != "" && fakeReaders[i] == reader {
+			if c == nil {
+				return "", 0, nil, &dongle.Error{Op: "prove", Reader: reader, Err: dongle.ErrNoCard}
+			}
+			return reader, dongle.AlgEd25519, ed25519.Sign(c.key, challenge), nil // whatever card is there signs
+		}
 	}
 	for i, c := range f.cards {
 		if c != nil && kind == dongle.KindOpenPGP && bytes.Equal(c.serial, serial) {
@@ -107,6 +115,11 @@ func (f *fakeKeys) Prove(kind dongle.Kind, serial, challenge []byte) (string, do
 // hwLicense signs a pool license for product bound to card (alone, as
 // airlock-vendor license create --match hardware-key makes it).
 func hwLicense(t testing.TB, product string, vendor, server *crypto.Identity, card *fakeCard) []byte {
+	t.Helper()
+	return hwPoolLicense(t, product, vendor, server, card, defaultPool())
+}
+
+func hwPoolLicense(t testing.TB, product string, vendor, server *crypto.Identity, card *fakeCard, pool *response.Pool) []byte {
 	t.Helper()
 	key, err := licensekey.New(testkeys.Rand("hw pool key " + product))
 	if err != nil {
@@ -123,7 +136,7 @@ func hwLicense(t testing.TB, product string, vendor, server *crypto.Identity, ca
 	}
 	s, err := response.New(vendor, req, response.Params{
 		LicenseKey: key, ActivationID: bytes.Repeat([]byte{2}, 16), Product: product, Licensee: "ACME Corp",
-		Issued: t0.Add(-time.Hour), Pool: defaultPool(), KeyOnly: card != nil,
+		Issued: t0.Add(-time.Hour), Pool: pool, KeyOnly: card != nil,
 		Features: map[string]uint64{"render": 0},
 	})
 	if err != nil {
