@@ -655,8 +655,8 @@ func (s *Server) requestHardwareKey(req ProductRequest) ([]byte, error) {
 	return ha.RequestHardwareKey(req.Product, req.LicenseKey)
 }
 
-// hardwareKey reads hardware_key and the seed's isHWKeyReq.
-func (r *ProductRequest) hardwareKey() (bool, error) {
+// WantsHardwareKey reads hardware_key and the seed's isHWKeyReq.
+func (r *ProductRequest) WantsHardwareKey() (bool, error) {
 	switch v := r.IsHWKeyReq.(type) {
 	case nil:
 		return r.HardwareKey, nil

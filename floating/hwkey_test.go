@@ -461,3 +461,85 @@ func TestHardwareKeyRestartWithoutKeyTwoLicenses(t *testing.T) {
 		}
 	}
 }
+
+// fakeActivator records the admin API's requests.
+type fakeActivator struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (a *fakeActivator) Request(product, licenseKey string, renew bool) ([]byte, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls = append(a.calls, "plain "+product)
+	return []byte("request"), nil
+}
+
+func (a *fakeActivator) RequestHardwareKey(product, licenseKey string) ([]byte, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls = append(a.calls, "hwkey "+product)
+	return []byte("hw request"), nil
+}
+
+func (a *fakeActivator) Install([]byte) (string, error) { return "", errors.New("not here") }
+func (a *fakeActivator) Licenses() ([][]byte, error)    { return nil, nil }
+
+// The admin API's addProduct binds the request to the hardware key with
+// hardware_key or the seed's isHWKeyReq; /info and /hardware-key show the
+// hardware ID.
+func TestHardwareKeyAdminAPI(t *testing.T) {
+	card := newCard(0x0A0B0C0D, "enrolled")
+	f := newHWFixture(t, card, product)
+	f.keys.plug(0, card)
+	act := &fakeActivator{}
+	srv, err := floating.New(floating.Config{Identity: f.server, Licenses: f.lics, DB: f.db, Now: f.clock.Now, HardwareKey: f.cfg, Activator: act})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := srv.Certificate([]string{"127.0.0.1"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv, f.addr = srv, ln.Addr().String()
+	f.hs = &http.Server{Handler: srv.Handler(), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}, ReadHeaderTimeout: 5 * time.Second}
+	go f.hs.ServeTLS(ln, "", "")
+	f.waitKey(t, true)
+	tok, _, err := srv.CreateToken("admin", floating.RoleAdmin, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad := floating.NewAdmin(f.addr, f.server.Public().Sign, tok)
+	ctx := context.Background()
+	for _, body := range []string{`{"product":"p1","license_key":"K","hardware_key":true}`, `{"product":"p2","license_key":"K","isHWKeyReq":"yes"}`,
+		`{"product":"p3","license_key":"K","isHWKeyReq":true}`, `{"product":"p4","license_key":"K","isHWKeyReq":"no"}`, `{"product":"p5","license_key":"K"}`} {
+		var req floating.ProductRequest
+		if err := floating.DecodeJSON([]byte(body), &req); err != nil {
+			t.Fatal(err)
+		}
+		if err := ad.Do(ctx, http.MethodPost, "/products", req, nil); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+	}
+	if got := strings.Join(act.calls, ","); got != "hwkey p1,hwkey p2,hwkey p3,plain p4,plain p5" {
+		t.Fatalf("requests: %s", got)
+	}
+	err = ad.Do(ctx, http.MethodPost, "/products", map[string]any{"product": "p6", "isHWKeyReq": "maybe"}, nil)
+	if !floating.IsCode(err, floating.CodeMalformed) {
+		t.Fatalf("isHWKeyReq maybe: %v", err)
+	}
+	var info floating.InfoResponse
+	if err := ad.Do(ctx, http.MethodGet, "/info", nil, &info); err != nil || info.HardwareID != "openpgp:FFFE0A0B0C0D" {
+		t.Fatalf("info: %v %+v", err, info)
+	}
+	var hw floating.HardwareKeyInfo
+	if err := ad.Do(ctx, http.MethodGet, "/hardware-key", nil, &hw); err != nil || hw.HardwareID != "openpgp:FFFE0A0B0C0D" || !hw.HardwareKey.Present {
+		t.Fatalf("hardware-key: %v %+v", err, hw)
+	}
+	f.keys.pull(0)
+	f.waitKey(t, false)
+	if err := ad.Do(ctx, http.MethodGet, "/info", nil, &info); err != nil || info.HardwareID != "machine-fp" {
+		t.Fatalf("info without the key: %v %+v", err, info)
+	}
+}
