@@ -1,9 +1,13 @@
+//go:build cgo || windows
+
 // Command readerhold is a test rig: "another program holding the smart
 // card reader". It connects to the card in a reader exclusively (as gpg's
 // scdaemon often does), prints "held" and keeps the card until its
 // standard input closes or it is killed.
 //
 //	readerhold "Virtual PCD 00 00"
+//
+// It needs PC/SC, as package dongle: cgo (or Windows).
 package main
 
 import (
