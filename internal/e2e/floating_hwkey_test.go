@@ -29,6 +29,7 @@ import (
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/floating"
 	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
+	requestpkg "github.com/airlock-offline/airlock/request"
 )
 
 const serverKeySerial = "openpgp:FFFE0A0B0C0D"
@@ -133,6 +134,34 @@ func TestFloatingHardwareKey(t *testing.T) {
 	expectContains(t, "serve stderr", se.String(), "bound to hardware key "+serverKeySerial)
 	o := h.server("status")
 	expectContains(t, "status", o.stdout, "hardware ID: "+serverKeySerial)
+
+	// The seed's addProduct with isHWKeyReq, through the admin API: a
+	// third pool on the same key, installed while the server runs.
+	o = h.e.vendor("--dir", h.desk, "license", "create", "--product", "acme-cax", "--licensee", "ACME Corp", "--match", "hardware-key", "--max-machines", "1")
+	expectOK(t, o)
+	tok := strings.TrimSpace(string(readFile(t, filepath.Join(h.state, "admin.token"))))
+	pub, err := crypto.ParsePublic(strings.TrimSpace(string(readFile(t, filepath.Join(h.state, "installation.pub")))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad := floating.NewAdmin(addr, pub.Sign, tok)
+	var pr floating.ProductResponse
+	if err := ad.Do(context.Background(), "POST", "/products", map[string]any{"product": "acme-cax", "license_key": strings.TrimSpace(o.stdout), "isHWKeyReq": "yes"}, &pr); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := requestpkg.ParseText([]byte(pr.Request)); err != nil || r.Request.HardwareKey == nil {
+		t.Fatalf("the admin API's request is not bound to the key: %v", err)
+	}
+	reqFile, licFile := filepath.Join(t.TempDir(), "cax-req.txt"), filepath.Join(t.TempDir(), "cax-pool.txt")
+	writeFile(t, reqFile, []byte(pr.Request))
+	expectOK(t, h.e.vendor("--dir", h.desk, "sign", "--pool", "seats=2", reqFile, "-o", licFile))
+	var ps floating.PoolStatus
+	if err := ad.Do(context.Background(), "POST", "/licenses", floating.LicenseRequest{License: string(readFile(t, licFile))}, &ps); err != nil {
+		t.Fatal(err)
+	}
+	if ps.Product != "acme-cax" || ps.HardwareKey != serverKeySerial {
+		t.Fatalf("installed through the API: %+v", ps)
+	}
 
 	fl := func(state string, args ...string) (out, floatingJSON) {
 		o := h.e.airlock(append([]string{"--state", filepath.Join(h.e.work, state), "floating"},
