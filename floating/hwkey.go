@@ -210,6 +210,7 @@ type keyState struct {
 	reason    string
 	holder    string
 	reported  string // the event last recorded: EventHWKey*
+	logged    string // the failure last logged (code and holder)
 	lost      bool   // OnLost was called
 }
 
@@ -418,7 +419,7 @@ func missingReason(err error) string {
 // check is the test every action on a pool bound to a hardware key runs
 // first: nil when the pool is bound to none, or its key's proof holds.
 func (m *hwMonitor) check(pl *pool, action string) error {
-	if m == nil {
+	if m == nil || pl == nil {
 		return nil
 	}
 	hk := pl.lic.Binding.HardwareKey
@@ -518,7 +519,7 @@ func (m *hwMonitor) prove(k *keyState) proofResult {
 	// been re-plugged since, the next look sees another count and the key
 	// proves itself once more.
 	k.events = m.readers[reader].Events
-	k.code, k.reason, k.holder, k.lost = "", "", "", false
+	k.code, k.reason, k.holder, k.lost, k.logged = "", "", "", false, ""
 	if k.reported != EventHWKeyPresent {
 		k.reported = EventHWKeyPresent
 		m.record(k, now, EventHWKeyPresent, fmt.Sprintf("%s in reader %q proved itself", k.label, reader))
@@ -580,6 +581,9 @@ func (m *hwMonitor) fail(k *keyState, now time.Time, code, reason, holder string
 	if k.reported != kind {
 		k.reported = kind
 		wait = m.record(k, now, kind, reason)
+	}
+	if k.logged != code+holder {
+		k.logged = code + holder
 		msg := fmt.Sprintf("hardware key %s: %s (%s): pools %s refuse every action until it is back", k.label, reason, code, strings.Join(k.products, ", "))
 		if holder != "" {
 			msg += "; another program holds the reader: " + holder
