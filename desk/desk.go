@@ -133,7 +133,7 @@ type job struct {
 	actID     []byte
 	issued    time.Time
 	codeSeed  []byte
-	keyOnly   bool // the license binds the hardware key alone; the key holds the seat
+	keyOnly   bool     // the license binds the hardware key alone; the key holds the seat
 	nodes     [][]byte // a request of several floating-server nodes: every node's key (pool.go)
 }
 
