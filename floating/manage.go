@@ -1,7 +1,6 @@
 package floating
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"strings"
@@ -40,10 +39,19 @@ func (s *Server) SetLicenses(lics [][]byte) error {
 		if lic.Pool == nil {
 			return fmt.Errorf("floating: the license for %q is not a pool license", lic.Product)
 		}
-		if !bytes.Equal(lic.Binding.InstallKey, s.id.Public().Sign) {
-			return fmt.Errorf("floating: the license for %q is bound to another installation key", lic.Product)
+		if err := s.checkMember(lic); err != nil {
+			return err
 		}
 		next[lic.Product], raw[lic.Product] = lic, b
+	}
+	var joining []*pool
+	for p, lic := range next {
+		if lic.Pool.MultiNode() {
+			joining = append(joining, newPool(lic, raw[p]))
+		}
+	}
+	if err := s.joinShared(joining); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -56,6 +64,14 @@ func (s *Server) SetLicenses(lics [][]byte) error {
 		}
 	}
 	for p, lic := range next {
+		if pl := s.pools[p]; pl != nil && pl.shared != lic.Pool.MultiNode() {
+			// From one node to several or back: the seats move between
+			// memory and the database; start the pool afresh.
+			for _, l := range pl.leases {
+				delete(s.byID, l.id)
+			}
+			delete(s.pools, p)
+		}
 		if pl := s.pools[p]; pl != nil {
 			pl.lic, pl.licBytes = lic, raw[p]
 			// Feature pools may have changed: recount.
@@ -71,6 +87,9 @@ func (s *Server) SetLicenses(lics [][]byte) error {
 		}
 		pl := newPool(lic, raw[p])
 		s.pools[p] = pl
+		if pl.shared {
+			continue
+		}
 		if err := s.loadPool(pl); err != nil {
 			return err
 		}
