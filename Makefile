@@ -14,6 +14,7 @@ FUZZ_TARGETS := \
 	./crypto:FuzzParseKeyFile \
 	./request:FuzzVerify \
 	./request:FuzzParseText \
+	./request:FuzzParseNodeRequest \
 	./response:FuzzParse \
 	./receipt:FuzzVerify \
 	./licensekey:FuzzParse \
