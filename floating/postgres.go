@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS floating_events (
 // single-node server.
 const pgLockKey = 0x61697273_65727631 // "airserv1"
 
+// PGConns is how many PostgreSQL connections a server uses for its work
+// (each node of a pool: mind max_connections when running several).
+const PGConns = 16
+
 // pgSchemaLockKey serialises schema creation by nodes starting together.
 const pgSchemaLockKey = 0x61697273_63686d31 // "airschm1"
 
@@ -74,7 +78,12 @@ func openPostgres(target string, shared bool) (*store, error) {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
 	db := sql.OpenDB(stdlib.GetConnector(*cfg))
-	db.SetMaxIdleConns(16)
+	// A bounded pool of warm connections: calls queue for one rather than
+	// open new ones (a PostgreSQL connection costs a process and a SCRAM
+	// exchange, and the server allows about 100), and one more holds the
+	// lock.
+	db.SetMaxOpenConns(PGConns + 1)
+	db.SetMaxIdleConns(PGConns + 1)
 	ctx := context.Background()
 	lock, err := db.Conn(ctx)
 	if err != nil {

@@ -193,7 +193,7 @@ func (a *app) nodeLicenses(s *server, keys []*crypto.Public) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := cli.NowFunc()()
+	now := cli.Now()
 	var out [][]byte
 	for _, e := range ents {
 		if !strings.HasSuffix(e.Name(), ".lic") {
@@ -214,6 +214,9 @@ func (a *app) nodeLicenses(s *server, keys []*crypto.Public) ([][]byte, error) {
 		}
 		if err == nil && lic.Expires != 0 && now.Unix() >= lic.Expires {
 			err = fmt.Errorf("expired on %s", lic.ExpiresTime().Format(time.RFC3339))
+		}
+		if err == nil && lic.LeaseUntil != 0 && now.Unix() >= lic.LeaseUntil {
+			err = fmt.Errorf("its lease with the desk ended on %s: renew it", lic.LeaseUntilTime().Format(time.RFC3339))
 		}
 		if err != nil {
 			a.ui.Warnf("the node license %s is not valid here and is not served: %v", e.Name(), err)
