@@ -290,13 +290,13 @@ func (s *Server) takeShared(p *Proof, pl *pool, borrowUntil int64) (*Grant, erro
 	if l.borrowed {
 		kind = "borrowed"
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO floating_leases (id, product, features, client, host, issued, expires, borrowed, node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT (id) DO UPDATE SET features = excluded.features, expires = excluded.expires, borrowed = excluded.borrowed, host = excluded.host, node = excluded.node`,
-		l.id[:], l.product, strings.Join(l.features, ","), l.client[:], l.host, l.issued, l.expires, l.borrowed, s.kid.String()); err != nil {
-		return nil, s.sharedFailed(err)
-	}
-	ev := eventStmt(t, kind, p.Product, hex.EncodeToString(l.id[:]))
-	if _, err := tx.ExecContext(ctx, s.st.q(ev.q), ev.args...); err != nil {
+	// The lease and its event, in one statement.
+	if _, err := tx.ExecContext(ctx, `WITH l AS (
+			INSERT INTO floating_leases (id, product, features, client, host, issued, expires, borrowed, node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (id) DO UPDATE SET features = excluded.features, expires = excluded.expires, borrowed = excluded.borrowed, host = excluded.host, node = excluded.node
+			RETURNING id)
+		INSERT INTO floating_events (at, kind, product, detail) SELECT $6, $10, $2, encode(id, 'hex') FROM l`,
+		l.id[:], l.product, strings.Join(l.features, ","), l.client[:], l.host, l.issued, l.expires, l.borrowed, s.kid.String(), kind); err != nil {
 		return nil, s.sharedFailed(err)
 	}
 	g, gerr := s.grant(pl, l)
