@@ -189,7 +189,11 @@ func clientLock(product string, client []byte) int64 {
 	return int64(binary.BigEndian.Uint64(h.Sum(nil)))
 }
 
-// sharedLease reads one lease row.
+// errDamagedLease is a lease row whose id or client key has the wrong
+// size: skipped.
+var errDamagedLease = errors.New("a lease row is damaged")
+
+// sharedLeaseCols are the columns scanLease reads.
 const sharedLeaseCols = `id, features, client, host, issued, expires, borrowed`
 
 func scanLease(sc interface{ Scan(...any) error }, product string) (*lease, error) {
@@ -200,7 +204,7 @@ func scanLease(sc interface{ Scan(...any) error }, product string) (*lease, erro
 		return nil, err
 	}
 	if len(id) != LeaseIDLen || len(client) != 32 {
-		return nil, errors.New("a lease row is damaged")
+		return nil, errDamagedLease
 	}
 	copy(l.id[:], id)
 	copy(l.client[:], client)
@@ -492,24 +496,15 @@ func (s *Server) statusShared(ctx context.Context, pl *pool, ps *PoolStatus, t i
 	if pl.lic.Pool.BorrowDays == 0 {
 		ps.Borrowed = 0
 	}
-	crows, err := s.st.db.QueryContext(ctx, `SELECT feature, used FROM floating_counters WHERE product = $1`, pl.product)
+	c, err := s.readCounters(ctx, pl.product)
 	if err != nil {
 		return err
 	}
-	defer crows.Close()
-	for crows.Next() {
-		var f string
-		var used int64
-		if err := crows.Scan(&f, &used); err != nil {
-			return err
-		}
-		if ps.Counters == nil {
-			ps.Counters = map[string]uint64{}
-		}
-		ps.Counters[f] = uint64(used)
+	if len(c) > 0 {
+		ps.Counters = c
 	}
 	ps.Nodes = len(pl.lic.Pool.Nodes)
-	return crows.Err()
+	return nil
 }
 
 // leasesShared lists the live leases of the shared pools.
