@@ -204,6 +204,11 @@ func TestNodesFailover(t *testing.T) {
 	if ls := ns.leases(t, 0); len(ls) != seats {
 		t.Fatalf("the nodes count %d leases, the clients hold %d", len(ls), seats)
 	}
+	// Either node's status counts every node's seats.
+	o := ns.nodes[1].server("status")
+	expectOK(t, o)
+	expectContains(t, "status", o.stdout, fmt.Sprintf("%d of %d held", seats, seats))
+	expectContains(t, "status", o.stdout, "nodes:     2, sharing the database")
 	if refused.Load() == 0 {
 		t.Fatalf("%d clients for %d seats and no refusal", clients, seats)
 	}
