@@ -29,6 +29,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/response"
 )
@@ -218,6 +220,10 @@ func scanLease(sc interface{ Scan(...any) error }, product string) (*lease, erro
 // client, finds its live lease, and takes one free row of every seat kind
 // the lease needs.
 func (s *Server) takeShared(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
+	return retry(func() (*Grant, error) { return s.takeSharedOnce(p, pl, borrowUntil) })
+}
+
+func (s *Server) takeSharedOnce(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 	pol := pl.lic.Pool
 	t := s.now().Unix()
 	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
@@ -311,9 +317,37 @@ func (s *Server) takeShared(p *Proof, pl *pool, borrowUntil int64) (*Grant, erro
 }
 
 // sharedFailed reports a failure of the shared database as an internal
-// error (a 5xx: the client tries the next node).
+// error (a 5xx: the client tries the next node), or, for a deadlock or a
+// serialization failure, as one to retry.
 func (s *Server) sharedFailed(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
+		return &retryError{err}
+	}
 	return errorf(CodeInternal, "the server cannot use its shared database: %v", err)
+}
+
+// retryError is a transaction the database aborted to break a deadlock or
+// a serialization conflict: running it again is safe.
+type retryError struct{ err error }
+
+func (e *retryError) Error() string { return e.err.Error() }
+
+// sharedRetries is how many times a transaction the database aborted is
+// run again.
+const sharedRetries = 3
+
+func retry[T any](f func() (T, error)) (T, error) {
+	for i := 0; ; i++ {
+		v, err := f()
+		var re *retryError
+		if !errors.As(err, &re) {
+			return v, err
+		}
+		if i == sharedRetries {
+			return v, errorf(CodeInternal, "the server cannot use its shared database: %v", re.err)
+		}
+	}
 }
 
 // whyNot explains why a renewal or release of lease p.Lease changed no
@@ -338,6 +372,10 @@ func (s *Server) whyNot(ctx context.Context, p *Proof, pl *pool, t int64) (*leas
 // renewShared is Renew for a shared pool: one statement extends the lease
 // and its seat rows, on any node.
 func (s *Server) renewShared(p *Proof, pl *pool) (*Grant, error) {
+	return retry(func() (*Grant, error) { return s.renewSharedOnce(p, pl) })
+}
+
+func (s *Server) renewSharedOnce(p *Proof, pl *pool) (*Grant, error) {
 	if len(p.Lease) != LeaseIDLen {
 		return nil, errorf(CodeMalformed, "the proof names no lease")
 	}
@@ -348,13 +386,25 @@ func (s *Server) renewShared(p *Proof, pl *pool) (*Grant, error) {
 	exp := min(t+int64(pl.lic.Pool.LeaseTTL), pl.end())
 	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
 	defer cancel()
-	l, err := scanLease(s.st.db.QueryRowContext(ctx, `WITH l AS (
+	tx, err := s.st.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.sharedFailed(err)
+	}
+	defer tx.Rollback()
+	// The lease row first (as a grant and a release lock it), then its seat
+	// rows, which must all still be the lease's and live: a grant elsewhere
+	// that found them expired and took one wins, and this renewal fails.
+	var seats int
+	l, err := scanLease(withCount{tx.QueryRowContext(ctx, `WITH l AS (
 			UPDATE floating_leases SET expires = $4, issued = LEAST(issued, $5)
 			WHERE id = $1 AND product = $2 AND client = $3 AND expires > $5 AND NOT borrowed
 			RETURNING `+sharedLeaseCols+`),
-		s AS (UPDATE floating_seats SET expires = $4 FROM l WHERE floating_seats.product = $2 AND floating_seats.lease = l.id)
-		SELECT `+sharedLeaseCols+` FROM l`, p.Lease, pl.product, p.Client, exp, t), pl.product)
+		s AS (UPDATE floating_seats SET expires = $4 FROM l
+			WHERE floating_seats.product = $2 AND floating_seats.lease = l.id AND floating_seats.expires > $5
+			RETURNING floating_seats.kind)
+		SELECT `+sharedLeaseCols+`, (SELECT count(*) FROM s) FROM l`, p.Lease, pl.product, p.Client, exp, t), &seats}, pl.product)
 	if errors.Is(err, sql.ErrNoRows) {
+		tx.Rollback()
 		// Not renewed: a borrowed lease comes back as it is; else say why.
 		if l, err = s.whyNot(ctx, p, pl, t); err != nil {
 			return nil, err
@@ -367,13 +417,39 @@ func (s *Server) renewShared(p *Proof, pl *pool) (*Grant, error) {
 	if err != nil {
 		return nil, s.sharedFailed(err)
 	}
-	return s.grant(pl, l)
+	want := 1
+	for _, f := range l.features {
+		if _, ok := pl.lic.Pool.FeatureSeats[f]; ok {
+			want++
+		}
+	}
+	if seats != want {
+		return nil, errorf(CodeLeaseExpired, "lease %x lost its seat as it was renewed (it had expired); acquire a seat again", p.Lease)
+	}
+	g, gerr := s.grant(pl, l)
+	if err := tx.Commit(); err != nil {
+		return nil, s.sharedFailed(err)
+	}
+	return g, gerr
 }
+
+// withCount scans a lease row followed by a count.
+type withCount struct {
+	row *sql.Row
+	n   *int
+}
+
+func (w withCount) Scan(dest ...any) error { return w.row.Scan(append(dest, w.n)...) }
 
 // releaseShared is Release (client != nil) or ForceRelease for a shared
 // pool: one statement deletes the lease, frees its seat rows and records
 // the event.
 func (s *Server) releaseShared(p *Proof, pl *pool, id []byte, force bool) error {
+	_, err := retry(func() (struct{}, error) { return struct{}{}, s.releaseSharedOnce(p, pl, id, force) })
+	return err
+}
+
+func (s *Server) releaseSharedOnce(p *Proof, pl *pool, id []byte, force bool) error {
 	t := s.now().Unix()
 	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
 	defer cancel()
@@ -434,6 +510,10 @@ func (s *Server) forceReleaseShared(id []byte) error {
 // consumeShared is Consume for a shared pool: the counter row is updated
 // in place, the cap checked in the same statement.
 func (s *Server) consumeShared(p *Proof, pl *pool, a *response.Allowance) (uint64, error) {
+	return retry(func() (uint64, error) { return s.consumeSharedOnce(p, pl, a) })
+}
+
+func (s *Server) consumeSharedOnce(p *Proof, pl *pool, a *response.Allowance) (uint64, error) {
 	t := s.now().Unix()
 	limit := int64(math.MaxInt64)
 	if c := a.Cap(); c < uint64(limit) {
@@ -465,9 +545,9 @@ func (s *Server) consumeShared(p *Proof, pl *pool, a *response.Allowance) (uint6
 
 // statusShared fills ps from the shared database: the held rows are the
 // truth, whichever node granted them.
-func (s *Server) statusShared(ctx context.Context, pl *pool, ps *PoolStatus, t int64) error {
+func (s *Server) statusShared(ctx context.Context, lic *response.License, ps *PoolStatus, t int64) error {
 	rows, err := s.st.db.QueryContext(ctx, `SELECT kind, count(*) FROM floating_seats
-		WHERE product = $1 AND lease IS NOT NULL AND expires > $2 GROUP BY kind`, pl.product, t)
+		WHERE product = $1 AND lease IS NOT NULL AND expires > $2 GROUP BY kind`, lic.Product, t)
 	if err != nil {
 		return err
 	}
@@ -493,17 +573,17 @@ func (s *Server) statusShared(ctx context.Context, pl *pool, ps *PoolStatus, t i
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if pl.lic.Pool.BorrowDays == 0 {
+	if lic.Pool.BorrowDays == 0 {
 		ps.Borrowed = 0
 	}
-	c, err := s.readCounters(ctx, pl.product)
+	c, err := s.readCounters(ctx, lic.Product)
 	if err != nil {
 		return err
 	}
 	if len(c) > 0 {
 		ps.Counters = c
 	}
-	ps.Nodes = len(pl.lic.Pool.Nodes)
+	ps.Nodes = len(lic.Pool.Nodes)
 	return nil
 }
 

@@ -219,3 +219,31 @@ func mustHex(t *testing.T, s string) []byte {
 	}
 	return b
 }
+
+// A renewal that races a grant for its expiring seat: the node that grants
+// sees the lease expired (its clock is a TTL ahead), the node that renews
+// does not. The grant takes the seat, and the renewal fails instead of
+// leaving two leases on one seat.
+func TestNodesRenewLosesExpiredSeat(t *testing.T) {
+	pool := &response.Pool{Seats: 1, LeaseTTL: 60, Heartbeat: 20}
+	a, b := twoNodes(t, pool)
+	ctx := context.Background()
+	s1, err := a.client("c1").Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.stop()
+	b.clock = newClock(t0.Add(time.Duration(pool.LeaseTTL) * time.Second))
+	b.start(t)
+	c2 := b.client("c2")
+	c2.Now = b.clock.Now
+	if _, err := c2.Acquire(ctx); err != nil {
+		t.Fatalf("the seat expired by node b's clock: %v", err)
+	}
+	if _, err := a.client("c1").Renew(ctx, s1); code(err) != floating.CodeLeaseExpired {
+		t.Fatalf("renewal of a seat another node granted again: %v", err)
+	}
+	if st := a.srv.Status()[0]; st.Held != 1 {
+		t.Fatalf("held: %+v", st)
+	}
+}

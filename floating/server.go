@@ -787,8 +787,8 @@ type PoolStatus struct {
 func (s *Server) Status() []PoolStatus {
 	t := s.now().Unix()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := make([]PoolStatus, 0, len(s.pools))
+	shared := map[int]*response.License{} // index in out -> the shared pool's license
 	for _, pl := range s.pools {
 		s.sweep(pl, t)
 		ps := PoolStatus{Product: pl.product, LicenseKey: pl.lic.LicenseKey, Licensee: pl.lic.Licensee, Pool: pl.lic.Pool.String(),
@@ -804,13 +804,18 @@ func (s *Server) Status() []PoolStatus {
 			ps.Expires = &e
 		}
 		if pl.shared {
-			ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
-			if err := s.statusShared(ctx, pl, &ps, t); err != nil {
-				ps.Error = "the shared database cannot be read: " + err.Error()
-			}
-			cancel()
+			shared[len(out)] = pl.lic
 		}
 		out = append(out, ps)
+	}
+	s.mu.Unlock()
+	// A shared pool's counts are the database's, read without the lock.
+	for i, lic := range shared {
+		ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
+		if err := s.statusShared(ctx, lic, &out[i], t); err != nil {
+			out[i].Error = "the shared database cannot be read: " + err.Error()
+		}
+		cancel()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Product < out[j].Product })
 	return out
