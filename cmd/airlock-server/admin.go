@@ -82,6 +82,7 @@ func (a *app) cmdStatus(args []string) error {
 	}
 	w := a.ui.Stdout
 	fmt.Fprintf(w, "server key:  %s\n", pub.ID())
+	fmt.Fprintf(w, "public key:  %s\n", pub)
 	fmt.Fprintf(w, "state:       %s\n", cli.Abs(s.dir))
 	if out["running"] != true {
 		fmt.Fprintln(w, "running:     no")
@@ -98,6 +99,12 @@ func (a *app) cmdStatus(args []string) error {
 		fmt.Fprintf(w, "%s (license %s, %s)\n", p.Product, p.LicenseKey, p.Licensee)
 		fmt.Fprintf(w, "  pool:      %s\n", p.Pool)
 		fmt.Fprintf(w, "  seats:     %d of %d held, %d borrowed\n", p.Held, p.Seats, p.Borrowed)
+		if p.Nodes > 0 {
+			fmt.Fprintf(w, "  nodes:     %d, sharing the database (the counts are every node's)\n", p.Nodes)
+		}
+		if p.Error != "" {
+			fmt.Fprintf(w, "  error:     %s\n", p.Error)
+		}
 		for f, n := range p.FeatureSeats {
 			fmt.Fprintf(w, "  feature %s: %d seats held\n", f, n)
 		}

@@ -69,10 +69,11 @@ func (a *app) run(args []string) int {
 }
 
 // commands is the server's table of commands, one file per family
-// (activate.go, deactivate.go, serve.go, admin.go).
+// (activate.go, deactivate.go, serve.go, admin.go, nodes.go).
 var commands = map[string]func(a *app, args []string) error{
 	"init":       (*app).cmdInit,
 	"request":    (*app).cmdRequest,
+	"cosign":     (*app).cmdCosign,
 	"activate":   (*app).cmdActivate,
 	"deactivate": (*app).cmdDeactivate,
 	"serve":      (*app).cmdServe,

@@ -172,14 +172,19 @@ func (a *app) poolLicenses(s *server) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(products) == 0 {
-		return nil, nil
+	keys, err := s.vendorKeys()
+	if err != nil || len(keys) == 0 {
+		if len(products) == 0 {
+			return nil, nil
+		}
+		if _, err := s.needVendorKeys(); err != nil {
+			return nil, err
+		}
 	}
-	keys, err := s.needVendorKeys()
+	out, err := a.nodeLicenses(s, keys)
 	if err != nil {
 		return nil, err
 	}
-	var out [][]byte
 	for _, p := range products {
 		v := s.verifier(p, keys)
 		v.DeferHardwareKey = true // the server watches its hardware key itself (floating/hwkey.go)
