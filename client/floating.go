@@ -188,11 +188,20 @@ func (f *Floating) call(ctx context.Context, c *serverConn, method, path string,
 // failover reports whether err sends the call on to the next server: a
 // server that could not be reached or answered nonsense, or a server
 // error (5xx: its database is down, its license not valid now) that
-// another node of the pool may not have.
+// another node of the pool may not have; and a node whose pool is bound
+// to a hardware key that is not plugged into it (hardware_key_*): another
+// node may hold the key.
 func failover(err error) bool {
 	var ne *netError
 	var fe *floating.Error
-	return errors.As(err, &ne) || (errors.As(err, &fe) && fe.Status >= 500)
+	if !errors.As(err, &fe) {
+		return errors.As(err, &ne)
+	}
+	switch fe.Code {
+	case floating.CodeHWKeyNotAccessible, floating.CodeHWKeyMismatch, floating.CodeHWKeyProofFailed:
+		return true
+	}
+	return fe.Status >= 500
 }
 
 // netError is a server that could not be reached or answered nonsense:
