@@ -501,6 +501,9 @@ func (s *Server) forceReleaseShared(id []byte) error {
 	}
 	for _, pl := range shared {
 		if pl.product == product {
+			if err := s.hw.check(pl, "releasing a lease on the admin's word"); err != nil {
+				return err
+			}
 			return s.releaseShared(nil, pl, id, true)
 		}
 	}
