@@ -14,6 +14,7 @@ FUZZ_TARGETS := \
 	./crypto:FuzzParseKeyFile \
 	./request:FuzzVerify \
 	./request:FuzzParseText \
+	./request:FuzzParseNodeRequest \
 	./response:FuzzParse \
 	./receipt:FuzzVerify \
 	./licensekey:FuzzParse \
@@ -29,6 +30,7 @@ FUZZ_TARGETS := \
 	./floating:FuzzParseProof \
 	./floating:FuzzDecodeJSON \
 	./floating:FuzzParsePool \
+	./floating:FuzzProductRequest \
 	./internal/attest:FuzzVerify
 
 .PHONY: all demo test test-deps unit lint fuzz crossbuild bench build deps clean
@@ -130,6 +132,10 @@ bench: deps test-deps
 	$(GO) run ./internal/benchreport
 	@echo "floating server: 1,000 concurrent clients over TLS on loopback with 10,000 leases held (SQLite)"
 	AIRLOCK_FLOATING_BENCH=1 $(GO) test -count=1 -v -run '^TestLoad1000$$' ./floating | grep -v -e '^=== RUN' -e '^    load_test'
+	@echo "floating server, several nodes: one grant on PostgreSQL by one of two nodes (a seat row locked in one transaction) beside a single node, each against one durable one-row commit + one ed25519 signature measured before every grant"
+	AIRLOCK_FLOATING_BENCH=1 bash scripts/postgres.sh run $(GO) test -count=1 -v -run '^TestNodesGrantBench$$' ./floating | grep -v -e '^=== RUN' -e '^postgres.sh'
+	@echo "floating server, several nodes: two real nodes on one PostgreSQL, 2,000 clients, SIGKILL of a node in each of 2 rounds (time for every client to move, beside the heartbeat)"
+	AIRLOCK_TEST_NODES_SOAK=2 bash scripts/postgres.sh run $(GO) test -count=1 -v -run '^TestNodesFailover$$' ./internal/e2e | grep -e 'round' -e '^--- ' -e '^ok' -e FAIL
 	@echo "floating server alone (no TLS, no clients): one heartbeat = verify the proof, commit durably (grouped), sign the lease"
 	$(GO) test -run '^$$' -bench ServerRenew -benchtime 20000x ./floating
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./response ./fingerprint
@@ -140,6 +146,9 @@ bench: deps test-deps
 	bash scripts/postgres.sh run $(GO) test -run '^$$' -bench . -benchtime 2s ./ledger
 	@echo "hardware key: one challenge-response through pcscd and a virtual card (BenchmarkProve) beside the signature check alone (BenchmarkVerifyProof); one desk signature by the card (BenchmarkCardSign)"
 	bash scripts/pcsc-stack.sh run $(GO) test -run '^$$' -bench 'Prove|VerifyProof|CardSign' -benchtime 20x ./dongle; \
+		rc=$$?; bash scripts/pcsc-stack.sh stop >/dev/null 2>&1 || true; exit $$rc
+	@echo "floating server with a pool bound to a hardware key (pcscd + virtual card, server alone): a grant while the key's proof holds beside a grant from a pool bound to no key (x-plain-grant); a grant that must have the key prove itself first beside one raw challenge-response plus that grant (x-prove+plain-grant)"
+	bash scripts/pcsc-stack.sh run $(GO) test -run '^$$' -bench 'HardwareKeyGrant' -benchtime 200x ./floating; \
 		rc=$$?; bash scripts/pcsc-stack.sh stop >/dev/null 2>&1 || true; exit $$rc
 
 clean:

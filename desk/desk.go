@@ -133,12 +133,13 @@ type job struct {
 	actID     []byte
 	issued    time.Time
 	codeSeed  []byte
-	keyOnly   bool // the license binds the hardware key alone; the key holds the seat
+	keyOnly   bool     // the license binds the hardware key alone; the key holds the seat
+	nodes     [][]byte // a request of several floating-server nodes: every node's key (pool.go)
 }
 
 // prepare runs every check on a request and chooses its activation id.
 func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
-	req, err := request.Verify(reqBytes)
+	req, nodes, err := request.VerifyNodes(reqBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +273,7 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 	if len(conf.CodeSeed) != 0 && len(conf.CodeSeed) != phonecode.SeedSize {
 		return nil, result.New(result.Malformed, "the phone code seed has the wrong size")
 	}
-	return &job{req: r, signed: req, lic: lic, key: key, p: p, secret: secret, prevLease: prevLease, actID: actID, issued: issued, codeSeed: conf.CodeSeed, keyOnly: keyOnly}, nil
+	return &job{req: r, signed: req, lic: lic, key: key, p: p, secret: secret, prevLease: prevLease, actID: actID, issued: issued, codeSeed: conf.CodeSeed, keyOnly: keyOnly, nodes: nodes}, nil
 }
 
 // lookup returns the license the request names. An activation request
@@ -318,6 +319,9 @@ func (d *Desk) lookup(ctx context.Context, r *request.Request, now time.Time) (l
 func (d *Desk) license(j *job) (*response.Signed, *ledger.Activation, error) {
 	p := j.p
 	p.ActivationID = j.actID
+	if err := withNodes(&p, j.nodes); err != nil {
+		return nil, nil, err
+	}
 	if j.secret != nil {
 		p.SecretHash = response.SecretBinding(j.actID, j.req.InstallSign, j.secret)
 	}
@@ -372,6 +376,8 @@ func refusalRecord(reqBytes []byte, err error) (ledger.AuditRecord, bool) {
 	}
 	key := ""
 	if req, verr := request.Verify(reqBytes); verr == nil {
+		key = req.Request.LicenseKey
+	} else if _, req, nerr := request.ParseNodeRequest(reqBytes); nerr == nil {
 		key = req.Request.LicenseKey
 	}
 	return ledger.AuditRecord{Action: "refused", LicenseKey: key, Detail: string(code) + ": " + err.Error()}, true

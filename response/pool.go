@@ -38,6 +38,12 @@ type Pool struct {
 	Consumption *Allowance `cbor:"7,keyasint,omitempty"`
 	// FeatureConsumption caps each feature's consumption counter.
 	FeatureConsumption map[string]Allowance `cbor:"8,keyasint,omitempty"`
+	// Nodes, on a pool served by several airlock-server nodes sharing one
+	// database, are every node's installation key (Ed25519 public keys),
+	// as the nodes' one co-signed request named them: any of them may
+	// sign leases. Empty for a pool served by its one server (the
+	// binding's key). See nodes.go.
+	Nodes [][]byte `cbor:"9,keyasint,omitempty"`
 }
 
 // Allowance caps a consumption counter: Max units, plus Overage units
@@ -110,7 +116,7 @@ func (p *Pool) validate() error {
 	if p.Consumption != nil && p.Consumption.Max == 0 {
 		return bad("consumption", "zero allowance")
 	}
-	return nil
+	return p.validateNodes()
 }
 
 // String describes the pool on one line, for `license show` and status
@@ -133,6 +139,9 @@ func (p *Pool) String() string {
 	}
 	for _, name := range sortedKeys(p.FeatureConsumption) {
 		parts = append(parts, fmt.Sprintf("feature %s consumption %s", name, p.FeatureConsumption[name]))
+	}
+	if len(p.Nodes) > 0 {
+		parts = append(parts, fmt.Sprintf("served by %d nodes", len(p.Nodes)))
 	}
 	return strings.Join(parts, ", ")
 }

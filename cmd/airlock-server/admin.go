@@ -59,6 +59,7 @@ func (a *app) cmdStatus(args []string) error {
 	}
 	out := map[string]any{"server_key": pub.String(), "server_key_id": pub.ID().String(), "state": cli.Abs(s.dir), "running": false}
 	var pools []floating.PoolStatus
+	var hw floating.HardwareKeyInfo
 	if ad, err := a.admin(s); err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -66,6 +67,12 @@ func (a *app) cmdStatus(args []string) error {
 			out["running"] = true
 			out["address"] = strings.TrimPrefix(ad.Base, "https://")
 			out["pools"] = pools
+			if err := ad.Do(ctx, http.MethodGet, "/hardware-key", nil, &hw); err == nil {
+				out["hardware_id"] = hw.HardwareID
+				if hw.HardwareKey.Required {
+					out["hardware_key"] = hw.HardwareKey
+				}
+			}
 		} else {
 			out["error"] = err.Error()
 		}
@@ -75,6 +82,7 @@ func (a *app) cmdStatus(args []string) error {
 	}
 	w := a.ui.Stdout
 	fmt.Fprintf(w, "server key:  %s\n", pub.ID())
+	fmt.Fprintf(w, "public key:  %s\n", pub)
 	fmt.Fprintf(w, "state:       %s\n", cli.Abs(s.dir))
 	if out["running"] != true {
 		fmt.Fprintln(w, "running:     no")
@@ -83,6 +91,7 @@ func (a *app) cmdStatus(args []string) error {
 		return nil
 	}
 	fmt.Fprintf(w, "listening:   https://%s\n", out["address"])
+	printHardwareKey(w, hw)
 	if len(pools) == 0 {
 		fmt.Fprintln(w, "pools:       none (install a pool license: airlock-server request, then activate)")
 	}
@@ -90,6 +99,12 @@ func (a *app) cmdStatus(args []string) error {
 		fmt.Fprintf(w, "%s (license %s, %s)\n", p.Product, p.LicenseKey, p.Licensee)
 		fmt.Fprintf(w, "  pool:      %s\n", p.Pool)
 		fmt.Fprintf(w, "  seats:     %d of %d held, %d borrowed\n", p.Held, p.Seats, p.Borrowed)
+		if p.Nodes > 0 {
+			fmt.Fprintf(w, "  nodes:     %d, sharing the database (the counts are every node's)\n", p.Nodes)
+		}
+		if p.Error != "" {
+			fmt.Fprintf(w, "  error:     %s\n", p.Error)
+		}
 		for f, n := range p.FeatureSeats {
 			fmt.Fprintf(w, "  feature %s: %d seats held\n", f, n)
 		}

@@ -1,8 +1,10 @@
 package main
 
 const usage = `Usage:
-    airlock-server serve [--listen ADDR] [--auth MODE]
-    airlock-server request --product P --license-key K [--vendor-key AV1…] [-o FILE] [--qr FILE.png] [--qr-terminal]
+    airlock-server serve [--listen ADDR] [--auth MODE] [--crash-if-no-hardware-key]
+    airlock-server request --product P --license-key K [--hardware-key[=READER]] [--vendor-key AV1…] [-o FILE] [--qr FILE.png] [--qr-terminal]
+    airlock-server request --product P --license-key K --nodes KEY,KEY [--hardware-key[=READER]] [-o FILE]
+    airlock-server cosign FILE [-o FILE]
     airlock-server activate [FILE | -]
     airlock-server request --renew --product P [-o FILE]
     airlock-server deactivate --product P [-o FILE]
@@ -23,7 +25,12 @@ Commands:
     serve       Run the server (HTTPS, JSON API under /api/v1). With no
                 flags it makes its state folder if needed, listens on
                 127.0.0.1:8743, and says what to do next.
-    request     Write an activation request for a pool license.
+    request     Write an activation request for a pool license. With
+                --nodes (the other nodes' server keys, AI1… or @FILE), one
+                request for a pool served by several nodes that share one
+                PostgreSQL database (--db); every node co-signs it.
+    cosign      Co-sign a request of several nodes as this node (in place,
+                or to -o FILE); the desk signs it once every node has.
     activate    Install the pool license the desk signed (a running server
                 serves it at once).
     deactivate  Remove a pool license and write the signed receipt that
@@ -42,7 +49,8 @@ Options:
     --db URL            Keep the seats in PostgreSQL (postgres://…, or
                         $AIRLOCK_SERVER_DB) instead of server.db in the
                         state; given once (init or the first serve), kept.
-                        One server per database.
+                        One server per database, except the nodes of a pool
+                        license that names several (request --nodes).
     --listen ADDR       Where serve listens (default 127.0.0.1:8743; use
                         0.0.0.0:8743 to serve the network).
     --auth MODE         none (default: clients prove their installation key),
@@ -51,6 +59,21 @@ Options:
     --allow-clients F   Only the installations whose public keys (AI1…, one
                         per line; airlock status shows a machine's) are in
                         F may take seats; others get client_not_allowed.
+    --hardware-key[=READER]
+                        request: bind the pool license to the hardware key
+                        plugged in (OpenPGP card, PIV token), alone: its
+                        serial becomes the server's hardware ID, and every
+                        action on the pool checks the key (the desk's
+                        license needs --match hardware-key).
+    --pin-file FILE     The hardware key's PIN (else $AIRLOCK_PIN; serve
+                        never prompts).
+    --hardware-key-proof-interval D
+                        serve: how old the key's proof may be before an
+                        action has it prove itself again (default 30s; also
+                        after every insertion or removal).
+    --crash-if-no-hardware-key
+                        serve: exit 19 the moment the hardware key is found
+                        missing or invalid, for a supervisor to fail over.
     --tls-cert F, --tls-key F
                         An organisation's own certificate instead of the one
                         made from the server key (clients then need --ca).
@@ -64,5 +87,6 @@ Examples:
     $ airlock-server serve --listen 0.0.0.0:8743
     $ airlock floating acquire --server srv:8743 --product acme-cad
 
-Exit status: 0 ok, 1 error, 2 usage; other codes are airlock result codes.
+Exit status: 0 ok, 1 error, 2 usage; other codes are airlock result codes
+(serve --crash-if-no-hardware-key: 19, HARDWARE_KEY_NOT_ACCESSIBLE).
 `

@@ -32,7 +32,9 @@ Seats from a floating license server (airlock-server). A seat is a lease
 signed by the server's key, which the vendor's pool license certifies: it
 is checked here from the pinned vendor key alone, and kept in the state
 folder, where airlock verify accepts it as the product's license until it
-ends. --server may repeat (tried in order) or come from $AIRLOCK_SERVERS.
+ends. --server may repeat or list several (--server a:8443,b:8443: the
+nodes of one pool, tried in order, the next one when a node is down) or
+come from $AIRLOCK_SERVERS.
 
     acquire   take a seat (and one of each --feature's seats); --hold keeps
               it, renewing every heartbeat, until interrupted, then releases
@@ -79,7 +81,7 @@ func (a *app) cmdFloating(args []string) int {
 	}
 	sub := args[0]
 	fs := a.newFlags("floating " + sub)
-	servers := fs.StringArray("server", nil, "")
+	servers := fs.StringSlice("server", nil, "")
 	product := fs.String("product", "", "")
 	features := fs.StringArray("feature", nil, "")
 	asJSON := fs.Bool("json", false, "")

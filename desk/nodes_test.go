@@ -1,0 +1,68 @@
+package desk_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
+	"github.com/airlock-offline/airlock/request"
+	"github.com/airlock-offline/airlock/response"
+	"github.com/airlock-offline/airlock/result"
+)
+
+// A request of several floating-server nodes becomes a pool license naming
+// every node only once every node has co-signed it; it makes nothing but a
+// pool license; a renewal keeps the node set.
+func TestSignPoolNodes(t *testing.T) {
+	e := newEnv(t)
+	key := e.addLicense(nil)
+	b := testkeys.Identity(crypto.RoleInstallation, "desk-test node b")
+	req := e.request(machine(t, nil), key)
+	n, err := request.NewNodeRequest(req, e.inst, [][]byte{b.Public().Sign})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := &response.Pool{Seats: 5, LeaseTTL: 60, Heartbeat: 20}
+	ctx := context.Background()
+	half, _ := n.Bytes()
+	if _, err := e.desk.SignPool(ctx, half, pool); result.CodeOf(err) != result.SignatureInvalid {
+		t.Fatalf("node b has not co-signed: %v", err)
+	}
+	e.wantNoActivation(key)
+	if err := n.Cosign(b); err != nil {
+		t.Fatal(err)
+	}
+	full, _ := n.Bytes()
+	if _, err := e.desk.Sign(ctx, full); result.CodeOf(err) != result.Malformed {
+		t.Fatalf("a node request signed as a plain license: %v", err)
+	}
+	iss, err := e.desk.SignPool(ctx, full, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lic := iss.License.License
+	if len(lic.Pool.Nodes) != 2 || !bytes.Equal(lic.Pool.Nodes[0], e.inst.Public().Sign) || !bytes.Equal(lic.Pool.Nodes[1], b.Public().Sign) {
+		t.Fatalf("nodes: %d", len(lic.Pool.Nodes))
+	}
+	if !lic.IsServerKey(b.Public().Sign) || lic.IsServerKey(testkeys.Identity(crypto.RoleInstallation, "x").Public().Sign) {
+		t.Fatal("server keys")
+	}
+	if pool.Nodes != nil {
+		t.Fatal("the caller's pool was changed")
+	}
+	if e.seats(key) != 1 {
+		t.Fatalf("the nodes take %d seats of the license, want 1", e.seats(key))
+	}
+	// A renewal by the first node, with a new pool: the node set stays.
+	p := e.params(machine(t, nil), key)
+	p.Kind, p.Renews = request.KindRenew, lic.ActivationID
+	ren, err := e.desk.SignPool(ctx, e.makeRequest(p, e.inst).Bytes, &response.Pool{Seats: 9, LeaseTTL: 60, Heartbeat: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp := ren.License.License.Pool; rp.Seats != 9 || len(rp.Nodes) != 2 {
+		t.Fatalf("renewed pool: %s", rp)
+	}
+}

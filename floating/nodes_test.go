@@ -1,0 +1,249 @@
+package floating_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airlock-offline/airlock/client"
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/floating"
+	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
+	"github.com/airlock-offline/airlock/response"
+)
+
+// twoNodes starts two nodes of one pool on one PostgreSQL database.
+func twoNodes(t *testing.T, pool *response.Pool) (a, b *fixture) {
+	db := postgresDB(t)
+	vendor := testkeys.Identity(crypto.RoleVendor, "vendor")
+	na, nb := testkeys.Identity(crypto.RoleInstallation, "node a"), testkeys.Identity(crypto.RoleInstallation, "node b")
+	pool.Nodes = [][]byte{na.Public().Sign, nb.Public().Sign}
+	lic := poolLicense(t, vendor, na, pool, map[string]uint64{"render": 0})
+	clk := newClock(t0)
+	a = &fixture{vendor: vendor, server: na, lic: lic, clock: clk, db: db}
+	b = &fixture{vendor: vendor, server: nb, lic: lic, clock: clk, db: db}
+	a.start(t)
+	t.Cleanup(a.stop)
+	b.start(t)
+	t.Cleanup(b.stop)
+	return a, b
+}
+
+// Two nodes, one pool: every seat is granted once whichever node is asked,
+// feature seats and borrow slots and consumption counters are the
+// database's, and any node renews or releases any node's lease.
+func TestTwoNodesOnePool(t *testing.T) {
+	pool := defaultPool()
+	a, b := twoNodes(t, pool)
+	ctx := context.Background()
+	both := func(name string) *client.Floating {
+		c := a.client(name)
+		c.Servers = []string{a.addr, b.addr}
+		return c
+	}
+	onB := func(name string) *client.Floating { c := b.client(name); return c }
+	c1, c2, c3 := both("c1"), onB("c2"), onB("c3")
+	s1, err := c1.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := c2.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c3.Acquire(ctx); code(err) != floating.CodeNoSeat {
+		t.Fatalf("third client on the other node: %v", err)
+	}
+	// Leases are signed by the node that granted them; both verify.
+	if s1.Server != a.addr || s2.Server != b.addr {
+		t.Fatalf("granted by %s and %s", s1.Server, s2.Server)
+	}
+	// Re-acquiring on the other node keeps the same lease.
+	again, err := onB("c1").Acquire(ctx)
+	if err != nil || !bytes.Equal(again.Lease.ID, s1.Lease.ID) {
+		t.Fatalf("re-acquire on node b: %v", err)
+	}
+	// Node a goes away: c1 renews on b, and b's status counts both seats.
+	a.stop()
+	r1, err := c1.Renew(ctx, s1)
+	if err != nil || r1.Server != b.addr || !bytes.Equal(r1.Lease.ID, s1.Lease.ID) {
+		t.Fatalf("renew after node a stopped: %v", err)
+	}
+	if st := b.srv.Status()[0]; st.Held != 2 || st.Nodes != 2 {
+		t.Fatalf("status on b: %+v", st)
+	}
+	// Feature seats: one render seat in the pool; c1 takes it.
+	c1.Features = []string{"render"}
+	if _, err := c1.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c2.Features = []string{"render"}
+	if _, err := c2.Acquire(ctx); code(err) != floating.CodeFeatureSeats {
+		t.Fatalf("second render seat: %v", err)
+	}
+	// Consumption is capped across nodes: 100 + 10 overage.
+	if got, err := c1.Consume(ctx, "", 60); err != nil || got.Used != 60 {
+		t.Fatalf("consume: %+v %v", got, err)
+	}
+	a.start(t)
+	if got, err := a.client("c2").Consume(ctx, "", 50); err != nil || got.Used != 110 || got.OverageUsed != 10 {
+		t.Fatalf("consume on a: %+v %v", got, err)
+	}
+	if _, err := c1.Consume(ctx, "", 1); code(err) != floating.CodeConsumptionCap {
+		t.Fatalf("past the cap: %v", err)
+	}
+	// Released on a, the seat is free on b.
+	ra := a.client("c2")
+	if err := ra.Release(ctx, s2); err != nil {
+		t.Fatal(err)
+	}
+	if err := ra.Release(ctx, s2); code(err) != floating.CodeLeaseUnknown {
+		t.Fatalf("second release: %v", err)
+	}
+	// Borrowing: one slot (BorrowMax 1).
+	if _, err := c3.Borrow(ctx, t0.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.Borrow(ctx, t0.Add(24*time.Hour)); code(err) != floating.CodeBorrowLimit {
+		t.Fatalf("second borrow: %v", err)
+	}
+	// Expiry: the clock passes the TTL; the seats come free on both nodes.
+	a.clock.Add(time.Duration(pool.LeaseTTL+1) * time.Second)
+	if _, err := both("c4").Acquire(ctx); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+	if _, err := c1.Renew(ctx, r1); code(err) != floating.CodeLeaseExpired && code(err) != floating.CodeLeaseUnknown {
+		t.Fatalf("renew of an expired lease: %v", err)
+	}
+	leases := b.srv.Leases()
+	if len(leases) != 2 { // c3's borrowed seat and c4's
+		t.Fatalf("leases: %+v", leases)
+	}
+	for _, l := range leases {
+		if l.Node == "" {
+			t.Errorf("lease %s names no node", l.ID)
+		}
+	}
+	if err := b.srv.ForceRelease(mustHex(t, leases[0].ID)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(a.srv.Leases()); n != 1 {
+		t.Fatalf("after a force release on b, a lists %d leases", n)
+	}
+}
+
+// Nodes are members: a single-node server cannot open the nodes' database,
+// and a node whose key the license does not name is refused.
+func TestNodesMembership(t *testing.T) {
+	a, _ := twoNodes(t, defaultPool())
+	other := testkeys.Identity(crypto.RoleInstallation, "not a node")
+	if _, err := floating.New(floating.Config{Identity: other, Licenses: [][]byte{a.lic}, DB: a.db, Now: a.clock.Now}); !errors.Is(err, floating.ErrNotANode) {
+		t.Fatalf("a stranger: %v", err)
+	}
+	single := poolLicense(t, a.vendor, other, defaultPool(), nil)
+	if _, err := floating.New(floating.Config{Identity: other, Licenses: [][]byte{single}, DB: a.db, Now: a.clock.Now}); !errors.Is(err, floating.ErrDatabaseInUse) {
+		t.Fatalf("a single-node server beside the nodes: %v", err)
+	}
+}
+
+// Many clients race for few seats through both nodes at once: never more
+// leases than seats, and every client that was told it holds a seat is
+// counted.
+func TestTwoNodesRace(t *testing.T) {
+	const seats, clients = 10, 60
+	a, b := twoNodes(t, &response.Pool{Seats: seats, LeaseTTL: 180, Heartbeat: 60})
+	ctx := context.Background()
+	var mu sync.Mutex
+	held := map[string]bool{}
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f := a
+			if i%2 == 1 {
+				f = b
+			}
+			c := f.client(fmt.Sprint("racer-", i))
+			for range 3 {
+				s, err := c.Acquire(ctx)
+				if code(err) == floating.CodeNoSeat {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				held[s.Lease.IDString()] = true
+				mu.Unlock()
+				if i%3 == 0 {
+					if err := c.Release(ctx, s); err != nil {
+						t.Error(err)
+					}
+					mu.Lock()
+					delete(held, s.Lease.IDString())
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	ls := a.srv.Leases()
+	if len(ls) > seats {
+		t.Fatalf("%d leases for %d seats", len(ls), seats)
+	}
+	counted := map[string]bool{}
+	for _, l := range ls {
+		counted[l.ID] = true
+	}
+	for id := range held {
+		if !counted[id] {
+			t.Errorf("lease %s is held but not counted", id)
+		}
+	}
+	if st := b.srv.Status()[0]; st.Held != len(ls) {
+		t.Fatalf("status %d, leases %d", st.Held, len(ls))
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	var b []byte
+	if _, err := fmt.Sscanf(s, "%x", &b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A renewal that races a grant for its expiring seat: the node that grants
+// sees the lease expired (its clock is a TTL ahead), the node that renews
+// does not. The grant takes the seat, and the renewal fails instead of
+// leaving two leases on one seat.
+func TestNodesRenewLosesExpiredSeat(t *testing.T) {
+	pool := &response.Pool{Seats: 1, LeaseTTL: 60, Heartbeat: 20}
+	a, b := twoNodes(t, pool)
+	ctx := context.Background()
+	s1, err := a.client("c1").Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.stop()
+	b.clock = newClock(t0.Add(time.Duration(pool.LeaseTTL) * time.Second))
+	b.start(t)
+	c2 := b.client("c2")
+	c2.Now = b.clock.Now
+	if _, err := c2.Acquire(ctx); err != nil {
+		t.Fatalf("the seat expired by node b's clock: %v", err)
+	}
+	if _, err := a.client("c1").Renew(ctx, s1); code(err) != floating.CodeLeaseExpired {
+		t.Fatalf("renewal of a seat another node granted again: %v", err)
+	}
+	if st := a.srv.Status()[0]; st.Held != 1 {
+		t.Fatalf("held: %+v", st)
+	}
+}
