@@ -125,6 +125,15 @@ func pgSetup(ctx context.Context, db *sql.DB) error {
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(pgSchemaLockKey)); err != nil {
 		return err
 	}
+	// Set up already (the last object of the schema exists): no DDL, whose
+	// table locks would stall, or deadlock with, the nodes already serving.
+	var done bool
+	if err := tx.QueryRowContext(ctx, `SELECT to_regclass('floating_leases_client') IS NOT NULL`).Scan(&done); err != nil {
+		return err
+	}
+	if done {
+		return tx.Commit()
+	}
 	if _, err := tx.ExecContext(ctx, pgSchema+pgNodesSchema); err != nil {
 		return err
 	}

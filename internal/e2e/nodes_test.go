@@ -97,14 +97,14 @@ func (ns *nodeSet) leases(t *testing.T, i int) []floating.LeaseInfo {
 }
 
 // nodesLoad sizes the test: short in make test, long with
-// AIRLOCK_TEST_NODES_SOAK=N (N kill rounds, 2,000 clients, a heartbeat of
-// 5 s and a TTL of 30 s).
+// AIRLOCK_TEST_NODES_SOAK=N (N kill rounds, each node killed in turn, 1,000
+// clients, a heartbeat of 5 s and a TTL of 30 s).
 func nodesLoad() (clients, seats, rounds int, heartbeat, ttl time.Duration) {
 	n, _ := strconv.Atoi(os.Getenv("AIRLOCK_TEST_NODES_SOAK"))
 	if n <= 0 {
 		return 500, 450, 1, 3 * time.Second, 12 * time.Second
 	}
-	return 2000, 1800, n, 5 * time.Second, 30 * time.Second
+	return 1000, 900, n, 5 * time.Second, 30 * time.Second
 }
 
 // Two nodes serve 500 clients; one node is killed with SIGKILL under load:
