@@ -283,6 +283,14 @@ func TestNodesFailover(t *testing.T) {
 	if ls := ns.leases(t, 0); len(ls) != 0 {
 		t.Fatalf("%d leases left after every client released", len(ls))
 	}
+	// The command line takes the node list too; a node that is down is
+	// passed over.
+	o = ns.e.airlock("--state", filepath.Join(ns.e.work, "cli-client"), "floating", "acquire", "--server", "127.0.0.1:1,"+addrs[1],
+		"--product", "acme-cad", "--vendor-key", ns.vk, "--plaintext-key", "--json")
+	expectOK(t, o)
+	if j := decodeJSON[floatingJSON](t, o); j.Result != "ok" || len(j.LeaseID) != 32 {
+		t.Fatalf("airlock floating acquire with a node down: %+v\n%s", j, o)
+	}
 	if otherErr.Load() != 0 {
 		t.Errorf("%d unexpected acquire errors", otherErr.Load())
 	}
