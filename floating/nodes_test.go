@@ -148,6 +148,18 @@ func TestNodesMembership(t *testing.T) {
 	if _, err := floating.New(floating.Config{Identity: other, Licenses: [][]byte{single}, DB: a.db, Now: a.clock.Now}); !errors.Is(err, floating.ErrDatabaseInUse) {
 		t.Fatalf("a single-node server beside the nodes: %v", err)
 	}
+	if _, err := floating.New(floating.Config{Identity: other, Licenses: [][]byte{single}, DB: a.db, Now: a.clock.Now, SharedLock: true}); err == nil {
+		t.Fatal("a single-node pool opened with the shared lock")
+	}
+	// A node joining makes its admin token beside the running nodes.
+	joining, err := floating.New(floating.Config{Identity: other, DB: a.db, Now: a.clock.Now, SharedLock: true})
+	if err != nil {
+		t.Fatalf("a node's first admin token beside the nodes: %v", err)
+	}
+	if _, _, err := joining.CreateToken("admin", floating.RoleAdmin, 0); err != nil {
+		t.Fatal(err)
+	}
+	joining.Close()
 }
 
 // Many clients race for few seats through both nodes at once: never more
