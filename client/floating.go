@@ -186,14 +186,19 @@ func (f *Floating) call(ctx context.Context, c *serverConn, method, path string,
 }
 
 // failover reports whether err sends the call on to the next server: a
-// server that could not be reached or answered nonsense, or a server
-// error (5xx: its database is down, its license not valid now) that
-// another node of the pool may not have.
+// server that could not be reached or answered nonsense, a server error
+// (5xx: its database is down, its license not valid now) that another node
+// of the pool may not have, or a node of a hardware-key pool that does not
+// hold the key (only the node holding it grants).
 func failover(err error) bool {
 	var ne *netError
 	var fe *floating.Error
-	return errors.As(err, &ne) || (errors.As(err, &fe) && fe.Status >= 500)
+	return errors.As(err, &ne) || (errors.As(err, &fe) && (fe.Status >= 500 || fe.Code == codeHardwareKeyNotAccessible))
 }
+
+// codeHardwareKeyNotAccessible is the server's code for a hardware-key
+// pool whose key is not at this node.
+const codeHardwareKeyNotAccessible = "hardware_key_not_accessible"
 
 // netError is a server that could not be reached or answered nonsense:
 // the next server is tried.
