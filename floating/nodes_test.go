@@ -3,9 +3,13 @@ package floating_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,5 +261,53 @@ func TestNodesRenewLosesExpiredSeat(t *testing.T) {
 	}
 	if st := a.srv.Status()[0]; st.Held != 1 {
 		t.Fatalf("held: %+v", st)
+	}
+}
+
+// A node that answers 5xx (its database unreachable) or says it lacks a
+// hardware-key pool's key passes the client on to the next node; a
+// refusal does not.
+func TestNodesFailoverOnServerError(t *testing.T) {
+	a, b := twoNodes(t, &response.Pool{Seats: 1, LeaseTTL: 60, Heartbeat: 20})
+	ctx := context.Background()
+	for _, answer := range []string{
+		`{"code":"internal_error","message":"the server cannot use its shared database","status":500}`,
+		`{"code":"hardware_key_not_accessible","message":"No available valid hardware key","status":400}`,
+	} {
+		var status int
+		fmt.Sscanf(answer[len(answer)-4:], "%d", &status)
+		var hits atomic.Int64
+		sick := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			fmt.Fprint(w, answer)
+		}))
+		// It shows node a's certified key, as node a itself would.
+		cert, err := a.srv.Certificate([]string{"127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sick.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		sick.StartTLS()
+		c := a.client("c")
+		c.Servers = []string{sick.Listener.Addr().String(), b.addr}
+		s, err := c.Acquire(ctx)
+		if err != nil || s.Server != b.addr || hits.Load() == 0 {
+			t.Fatalf("%s: %v (%d calls to the sick node)", answer, err, hits.Load())
+		}
+		if err := c.Release(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		sick.Close()
+	}
+	// A refusal is the pool's answer, whichever node gives it.
+	if _, err := a.client("x").Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := b.client("y")
+	c.Servers = []string{b.addr, a.addr}
+	if _, err := c.Acquire(ctx); code(err) != floating.CodeNoSeat {
+		t.Fatalf("refused: %v", err)
 	}
 }
