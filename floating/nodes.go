@@ -226,13 +226,11 @@ func (s *Server) takeShared(p *Proof, pl *pool, borrowUntil int64) (*Grant, erro
 func (s *Server) takeSharedOnce(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 	pol := pl.lic.Pool
 	t := s.now().Unix()
-	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
-	defer cancel()
-	tx, err := s.st.db.BeginTx(ctx, nil)
+	ctx, tx, done, err := s.sharedTx()
 	if err != nil {
-		return nil, s.sharedFailed(err)
+		return nil, err
 	}
-	defer tx.Rollback()
+	defer done()
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, clientLock(p.Product, p.Client)); err != nil {
 		return nil, s.sharedFailed(err)
 	}
@@ -316,6 +314,19 @@ func (s *Server) takeSharedOnce(p *Proof, pl *pool, borrowUntil int64) (*Grant, 
 	return g, gerr
 }
 
+// sharedTx begins a transaction on the shared database, bounded by
+// SharedTimeout; done rolls it back unless it was committed, and frees its
+// context.
+func (s *Server) sharedTx() (context.Context, *sql.Tx, func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
+	tx, err := s.st.db.BeginTx(ctx, nil)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, s.sharedFailed(err)
+	}
+	return ctx, tx, func() { tx.Rollback(); cancel() }, nil
+}
+
 // sharedFailed reports a failure of the shared database as an internal
 // error (a 5xx: the client tries the next node), or, for a deadlock or a
 // serialization failure, as one to retry.
@@ -384,13 +395,11 @@ func (s *Server) renewSharedOnce(p *Proof, pl *pool) (*Grant, error) {
 		return nil, err
 	}
 	exp := min(t+int64(pl.lic.Pool.LeaseTTL), pl.end())
-	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
-	defer cancel()
-	tx, err := s.st.db.BeginTx(ctx, nil)
+	ctx, tx, done, err := s.sharedTx()
 	if err != nil {
-		return nil, s.sharedFailed(err)
+		return nil, err
 	}
-	defer tx.Rollback()
+	defer done()
 	// The lease row first (as a grant and a release lock it), then its seat
 	// rows, which must all still be the lease's and live: a grant elsewhere
 	// that found them expired and took one wins, and this renewal fails.
