@@ -291,6 +291,11 @@ func TestNodesFailover(t *testing.T) {
 	if j := decodeJSON[floatingJSON](t, o); j.Result != "ok" || len(j.LeaseID) != 32 {
 		t.Fatalf("airlock floating acquire with a node down: %+v\n%s", j, o)
 	}
+	// The list is kept in the client's state: release needs no --server.
+	expectOK(t, ns.e.airlock("--state", filepath.Join(ns.e.work, "cli-client"), "floating", "release", "--product", "acme-cad", "--vendor-key", ns.vk))
+	if ls := ns.leases(t, 1); len(ls) != 0 {
+		t.Fatalf("after the CLI release: %d leases", len(ls))
+	}
 	if otherErr.Load() != 0 {
 		t.Errorf("%d unexpected acquire errors", otherErr.Load())
 	}
