@@ -153,6 +153,13 @@ func (s *Server) registerPool(ctx context.Context, pl *pool) error {
 		return fmt.Errorf("cannot record the pool's nodes: %w", err)
 	}
 	for kind, n := range seatKinds(pl.lic.Pool) {
+		var have int64
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM floating_seats WHERE product = $1 AND kind = $2 AND n < $3`, pl.product, kind, int64(n)).Scan(&have); err != nil {
+			return fmt.Errorf("cannot count the pool's seats: %w", err)
+		}
+		if have == int64(n) {
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO floating_seats (product, kind, n) SELECT $1, $2, g FROM generate_series(0, $3::integer - 1) AS g ON CONFLICT DO NOTHING`,
 			pl.product, kind, int64(n)); err != nil {
 			return fmt.Errorf("cannot make the pool's seats: %w", err)
