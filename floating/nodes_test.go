@@ -22,19 +22,30 @@ import (
 
 // twoNodes starts two nodes of one pool on one PostgreSQL database.
 func twoNodes(t *testing.T, pool *response.Pool) (a, b *fixture) {
+	ns := startNodes(t, 2, pool)
+	return ns[0], ns[1]
+}
+
+// startNodes starts n nodes of one pool on one PostgreSQL database.
+func startNodes(t *testing.T, n int, pool *response.Pool) []*fixture {
 	db := postgresDB(t)
 	vendor := testkeys.Identity(crypto.RoleVendor, "vendor")
-	na, nb := testkeys.Identity(crypto.RoleInstallation, "node a"), testkeys.Identity(crypto.RoleInstallation, "node b")
-	pool.Nodes = [][]byte{na.Public().Sign, nb.Public().Sign}
-	lic := poolLicense(t, vendor, na, pool, map[string]uint64{"render": 0})
+	ids := make([]*crypto.Identity, n)
+	pool.Nodes = nil
+	for i := range ids {
+		ids[i] = testkeys.Identity(crypto.RoleInstallation, fmt.Sprintf("node %c", 'a'+i))
+		pool.Nodes = append(pool.Nodes, ids[i].Public().Sign)
+	}
+	lic := poolLicense(t, vendor, ids[0], pool, map[string]uint64{"render": 0})
 	clk := newClock(t0)
-	a = &fixture{vendor: vendor, server: na, lic: lic, clock: clk, db: db}
-	b = &fixture{vendor: vendor, server: nb, lic: lic, clock: clk, db: db}
-	a.start(t)
-	t.Cleanup(a.stop)
-	b.start(t)
-	t.Cleanup(b.stop)
-	return a, b
+	out := make([]*fixture, n)
+	for i, id := range ids {
+		f := &fixture{vendor: vendor, server: id, lic: lic, clock: clk, db: db}
+		f.start(t)
+		t.Cleanup(f.stop)
+		out[i] = f
+	}
+	return out
 }
 
 // Two nodes, one pool: every seat is granted once whichever node is asked,
@@ -309,5 +320,38 @@ func TestNodesFailoverOnServerError(t *testing.T) {
 	c.Servers = []string{b.addr, a.addr}
 	if _, err := c.Acquire(ctx); code(err) != floating.CodeNoSeat {
 		t.Fatalf("refused: %v", err)
+	}
+}
+
+// Three nodes: clients spread over all of them race for five seats, and
+// exactly five leases exist, every node's status agreeing.
+func TestThreeNodes(t *testing.T) {
+	const seats = 5
+	ns := startNodes(t, 3, &response.Pool{Seats: seats, LeaseTTL: 60, Heartbeat: 20})
+	ctx := context.Background()
+	var granted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 15 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := ns[i%3].client(fmt.Sprint("three-", i)).Acquire(ctx)
+			switch code(err) {
+			case "":
+				granted.Add(1)
+			case floating.CodeNoSeat:
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if granted.Load() != seats {
+		t.Fatalf("%d grants for %d seats", granted.Load(), seats)
+	}
+	for i, f := range ns {
+		if st := f.srv.Status()[0]; st.Held != seats || st.Nodes != 3 {
+			t.Fatalf("node %d: %+v", i, st)
+		}
 	}
 }
