@@ -19,6 +19,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -338,15 +339,29 @@ func (s *Server) sharedTx() (context.Context, *sql.Tx, func(), error) {
 // error (a 5xx: the client tries the next node), or, for a deadlock or a
 // serialization failure, as one to retry.
 func (s *Server) sharedFailed(err error) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
+	if retryable(err) {
 		return &retryError{err}
 	}
 	return errorf(CodeInternal, "the server cannot use its shared database: %v", err)
 }
 
+// retryable reports whether a failed transaction may simply run again: the
+// database aborted it to break a deadlock or a serialization conflict, or
+// its connection was lost (a restarted or failed-over database: the pool
+// then opens a new one). Running a grant again is safe even if its commit
+// did reach the database: it finds the client's lease and returns it.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "40P01" || pe.Code == "40001" || strings.HasPrefix(pe.Code, "08") ||
+			pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || pgconn.SafeToRetry(err)
+}
+
 // retryError is a transaction the database aborted to break a deadlock or
-// a serialization conflict: running it again is safe.
+// a serialization conflict, or that lost its connection: running it again
+// is safe.
 type retryError struct{ err error }
 
 func (e *retryError) Error() string { return e.err.Error() }

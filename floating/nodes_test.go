@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,7 +30,10 @@ func twoNodes(t *testing.T, pool *response.Pool) (a, b *fixture) {
 
 // startNodes starts n nodes of one pool on one PostgreSQL database.
 func startNodes(t *testing.T, n int, pool *response.Pool) []*fixture {
-	db := postgresDB(t)
+	return startNodesOn(t, postgresDB(t), n, pool)
+}
+
+func startNodesOn(t *testing.T, db string, n int, pool *response.Pool) []*fixture {
 	vendor := testkeys.Identity(crypto.RoleVendor, "vendor")
 	ids := make([]*crypto.Identity, n)
 	pool.Nodes = nil
@@ -353,5 +358,57 @@ func TestThreeNodes(t *testing.T) {
 		if st := f.srv.Status()[0]; st.Held != seats || st.Nodes != 3 {
 			t.Fatalf("node %d: %+v", i, st)
 		}
+	}
+}
+
+// The database drops every connection of the nodes (as a restart or a
+// failover of PostgreSQL does): the nodes open new ones and carry on, and
+// every client renews with no error and no seat lost.
+func TestNodesSurviveLostConnections(t *testing.T) {
+	u, err := url.Parse(postgresDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fmt.Sprintf("airlock-nodes-%d", time.Now().UnixNano())
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	ns := startNodesOn(t, u.String(), 2, &response.Pool{Seats: 20, LeaseTTL: 60, Heartbeat: 20})
+	ctx := context.Background()
+	type held struct {
+		c *client.Floating
+		s *client.Seat
+	}
+	var hs []held
+	for i := range 20 {
+		c := ns[i%2].client(fmt.Sprint("conn-", i))
+		c.Servers = []string{ns[i%2].addr, ns[1-i%2].addr}
+		s, err := c.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, held{c, s})
+	}
+	admin, err := sql.Open("pgx", postgresDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var killed int
+	if err := admin.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed < 2 {
+		t.Fatalf("%d connections terminated", killed)
+	}
+	// At once: each node's pooled connections are dead now.
+	for i, h := range hs {
+		s, err := h.c.Renew(ctx, h.s)
+		if err != nil || !bytes.Equal(s.Lease.ID, h.s.Lease.ID) {
+			t.Fatalf("client %d after the connections were lost: %v", i, err)
+		}
+	}
+	if st := ns[0].srv.Status()[0]; st.Held != 20 || st.Error != "" {
+		t.Fatalf("status: %+v", st)
 	}
 }
