@@ -54,6 +54,10 @@ func newNodeSet(t *testing.T, n int, pool string) *nodeSet {
 	o := ns.nodes[0].server("request", "--product", "acme-cad", "--license-key", key, "--nodes", strings.Join(others, ","), "-o", req)
 	expectOK(t, o)
 	expectContains(t, "request stderr", o.stderr, fmt.Sprintf("served by %d nodes", n))
+	// inspect shows who has co-signed.
+	o = e.airlock("inspect", req)
+	expectContains(t, "inspect", o.stdout, fmt.Sprintf("1 of the %d nodes have co-signed", n))
+	expectContains(t, "inspect", o.stdout, "not co-signed yet")
 	lic := filepath.Join(t.TempDir(), "pool.txt")
 	// Not every node has co-signed: the desk refuses, and says so.
 	o = e.vendor("--dir", desk, "sign", "--pool", pool, req, "-o", lic)
@@ -66,6 +70,10 @@ func newNodeSet(t *testing.T, n int, pool string) *nodeSet {
 		expectContains(t, "cosign stderr", o.stderr, "co-signed the request")
 	}
 	expectOK(t, e.vendor("--dir", desk, "sign", "--pool", pool, req, "-o", lic))
+	o = e.airlock("inspect", lic, "--vendor-key", vk)
+	expectOK(t, o)
+	expectContains(t, "inspect", o.stdout, fmt.Sprintf("served by %d nodes", n))
+	expectContains(t, "inspect", o.stdout, "pool node 2")
 	for _, f := range ns.nodes {
 		o := f.server("activate", lic)
 		expectOK(t, o)
