@@ -38,6 +38,13 @@ type Pool struct {
 	Consumption *Allowance `cbor:"7,keyasint,omitempty"`
 	// FeatureConsumption caps each feature's consumption counter.
 	FeatureConsumption map[string]Allowance `cbor:"8,keyasint,omitempty"`
+	// ReportEvery, when not 0, is how often in days the server must send
+	// the vendor a usage report and install the pool license the vendor
+	// returns: ReportEvery+ReportGrace days after this license was
+	// issued, the server grants no new seats (report_overdue).
+	ReportEvery uint32 `cbor:"10,keyasint,omitempty"`
+	// ReportGrace is the days of grace after ReportEvery.
+	ReportGrace uint32 `cbor:"11,keyasint,omitempty"`
 }
 
 // Allowance caps a consumption counter: Max units, plus Overage units
@@ -61,6 +68,7 @@ const (
 	MinLeaseTTL  = 10            // seconds
 	MaxLeaseTTL  = 7 * 24 * 3600 // seconds
 	MaxBorrow    = 366           // days
+	MaxReport    = 3660          // days, for ReportEvery and ReportGrace
 )
 
 // Default pool timings, used by the desk when the vendor names none.
@@ -110,6 +118,9 @@ func (p *Pool) validate() error {
 	if p.Consumption != nil && p.Consumption.Max == 0 {
 		return bad("consumption", "zero allowance")
 	}
+	if p.ReportEvery > MaxReport || p.ReportGrace > MaxReport || (p.ReportGrace != 0 && p.ReportEvery == 0) {
+		return bad("report", fmt.Sprintf("every and grace must be up to %d days, grace only with every", MaxReport))
+	}
 	return nil
 }
 
@@ -133,6 +144,9 @@ func (p *Pool) String() string {
 	}
 	for _, name := range sortedKeys(p.FeatureConsumption) {
 		parts = append(parts, fmt.Sprintf("feature %s consumption %s", name, p.FeatureConsumption[name]))
+	}
+	if p.ReportEvery > 0 {
+		parts = append(parts, fmt.Sprintf("usage report every %d days (%d days' grace)", p.ReportEvery, p.ReportGrace))
 	}
 	return strings.Join(parts, ", ")
 }
