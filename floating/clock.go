@@ -89,11 +89,11 @@ func (s *Server) clockTick(now time.Time) {
 	case t < c.anchor-c.tol:
 		if !c.back {
 			c.back = true
-			events = append(events, eventStmt(t, "clock.back", "", fmt.Sprintf("the clock reads %s, %s behind the latest time seen (%s)",
-				now.UTC().Format(time.RFC3339), time.Duration(c.anchor-t)*time.Second, time.Unix(c.anchor, 0).UTC().Format(time.RFC3339))))
+			events = append(events, eventStmt(t, "clock.back", "", fmt.Sprintf("%d s: the clock reads %s, behind the latest time seen (%s)",
+				t-c.anchor, now.UTC().Format(time.RFC3339), time.Unix(c.anchor, 0).UTC().Format(time.RFC3339))))
 		}
 	case c.last != 0 && t > c.last+c.tol:
-		events = append(events, eventStmt(t, "clock.forward", "", fmt.Sprintf("the clock jumped %s forward while the server ran", time.Duration(t-c.last)*time.Second)))
+		events = append(events, eventStmt(t, "clock.forward", "", fmt.Sprintf("%d s: the clock jumped forward while the server ran", t-c.last)))
 		c.back = false
 	default:
 		if t >= c.anchor-c.tol {

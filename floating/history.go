@@ -3,6 +3,7 @@ package floating
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,14 @@ CREATE TABLE IF NOT EXISTS floating_history (
 	denials BIGINT NOT NULL,
 	consumed BIGINT NOT NULL,
 	PRIMARY KEY (product, feature, size, at)
+);
+CREATE TABLE IF NOT EXISTS floating_holders (
+	product TEXT NOT NULL,
+	day BIGINT NOT NULL,
+	host TEXT NOT NULL,
+	client TEXT NOT NULL,
+	grants BIGINT NOT NULL,
+	PRIMARY KEY (product, day, host, client)
 );
 CREATE TABLE IF NOT EXISTS floating_meta (
 	name TEXT PRIMARY KEY,
@@ -82,9 +91,12 @@ func (b *histOpen) empty() bool {
 // history is the server's usage recorder. Its methods may be called with
 // s.mu held (lock order: s.mu, then history.mu).
 type history struct {
-	mu     sync.Mutex
-	open   map[histKey]*histOpen
-	rolled int64 // the hour last rolled up
+	mu      sync.Mutex
+	open    map[histKey]*histOpen
+	rolled  int64 // the hour last rolled up
+	minute  int64 // the minute of the last tick
+	holders map[holderKey]int64
+	report  sync.Mutex // one usage report at a time
 }
 
 // startHistory sets up the history tables and starts recording from the
@@ -96,6 +108,13 @@ func (s *Server) startHistory() error {
 	s.hist = &history{open: map[histKey]*histOpen{}}
 	if err := s.startClock(); err != nil {
 		return err
+	}
+	if v, err := s.meta(metaReportSince); err != nil {
+		return err
+	} else if v == "" {
+		if err := s.st.exec(setMeta(metaReportSince, strconv.FormatInt(s.now().Unix(), 10))); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -243,6 +262,10 @@ func (s *Server) historyTick(now time.Time) {
 	for k := range h.open {
 		s.bucket(k, ms)
 	}
+	if m := floorDiv(now.Unix(), histMinute); m != h.minute {
+		h.minute = m
+		s.flushHolders(now)
+	}
 	hour := floorDiv(now.Unix(), histHour)
 	roll := hour != h.rolled
 	h.rolled = hour
@@ -297,6 +320,7 @@ func (s *Server) closeHistory() {
 		s.writeBucket(k, b)
 	}
 	h.open = map[histKey]*histOpen{}
+	s.flushHolders(now)
 	h.mu.Unlock()
 	s.clockSave(now)
 }

@@ -518,7 +518,7 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 	}
 	pl.add(l)
 	s.byID[l.id] = l
-	s.recordSeats(pl, now)
+	s.recordGrant(pl, l, now)
 	kind := "granted"
 	if l.borrowed {
 		kind = "borrowed"

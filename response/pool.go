@@ -1,11 +1,15 @@
 package response
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/internal/wire"
 	"github.com/airlock-offline/airlock/request"
 )
 
@@ -265,4 +269,41 @@ func parseAllowance(s string) (Allowance, error) {
 		}
 	}
 	return a, nil
+}
+
+// Refresh signs a copy of the pool license prev (already verified, and
+// still the one the ledger holds for its server) with new times and a new
+// activation id that names prev's as the one it renews: the desk's answer
+// to a usage report, which needs no new request because nothing about the
+// binding changes. The server installs it like any license; its issue
+// time restarts the count of days before the next report is due.
+func Refresh(vendor *crypto.Identity, prev *License, activationID []byte, issued, leaseUntil time.Time) (*Signed, error) {
+	if vendor.Role != crypto.RoleVendor {
+		return nil, errors.New("license must be signed by a vendor key")
+	}
+	if prev.Pool == nil {
+		return nil, errors.New("only a pool license is refreshed")
+	}
+	l := *prev
+	kid := vendor.ID()
+	l.ActivationID = activationID
+	l.PrevLease = prev.ActivationID
+	l.Issued, l.NotBefore = issued.Unix(), issued.Unix()
+	l.LeaseUntil = 0
+	if !leaseUntil.IsZero() {
+		l.LeaseUntil = leaseUntil.Unix()
+	}
+	l.VendorKeyID = kid[:]
+	if err := l.validate(); err != nil {
+		return nil, err
+	}
+	payload, err := wire.Marshal(&l)
+	if err != nil {
+		return nil, err
+	}
+	b, err := crypto.Sign(vendor, crypto.TagLicense, payload)
+	if err != nil {
+		return nil, err
+	}
+	return &Signed{License: &l, Bytes: b, KeyID: kid}, nil
 }
