@@ -207,6 +207,10 @@ func ParsePool(s string) (*Pool, error) {
 			p.BorrowDays, err = parseU32(v)
 		case "borrow-max":
 			p.BorrowMax, err = parseU32(v)
+		case "report-every":
+			p.ReportEvery, err = parseU32(strings.TrimSuffix(v, "d"))
+		case "report-grace":
+			p.ReportGrace, err = parseU32(strings.TrimSuffix(v, "d"))
 		case "feature-seats":
 			name, n, ok := strings.Cut(v, ":")
 			if !ok {
@@ -236,7 +240,7 @@ func ParsePool(s string) (*Pool, error) {
 			}
 			p.FeatureConsumption[name], err = parseAllowance(av)
 		default:
-			return nil, fmt.Errorf("pool: unknown key %q (want seats, ttl, heartbeat, borrow-days, borrow-max, feature-seats, consumption, feature-consumption)", k)
+			return nil, fmt.Errorf("pool: unknown key %q (want seats, ttl, heartbeat, borrow-days, borrow-max, feature-seats, consumption, feature-consumption, report-every, report-grace)", k)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("pool: %s: %w", k, err)
