@@ -84,6 +84,10 @@ func TestFloatingUsageReports(t *testing.T) {
 		t.Fatalf("report 1: %+v", r1.Report)
 	}
 	stop(cmd)
+	o = f.e.vendor("inspect", file("r1.txt"))
+	expectOK(t, o)
+	expectContains(t, "inspect", o.stdout, "usage report")
+	expectContains(t, "inspect", o.stdout, "peak 2 of 2 seats, 1 denials")
 
 	// Report 2 from the database, pseudonymised; the text form is what a
 	// QR code or a scanner carries too.
