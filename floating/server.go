@@ -759,6 +759,10 @@ type PoolStatus struct {
 	FeatureSeats map[string]int    `json:"feature_seats_held,omitempty"`
 	Counters     map[string]uint64 `json:"consumption,omitempty"`
 	Expires      *time.Time        `json:"expires,omitempty"`
+	// ReportDue and GrantsStop: when the pool license wants its next usage
+	// report answered, and when grants stop without it (report_overdue).
+	ReportDue  *time.Time `json:"report_due,omitempty"`
+	GrantsStop *time.Time `json:"grants_stop,omitempty"`
 }
 
 // Status describes every pool, expired leases swept first.
@@ -780,6 +784,9 @@ func (s *Server) Status() []PoolStatus {
 		if pl.lic.Expires != 0 {
 			e := pl.lic.ExpiresTime()
 			ps.Expires = &e
+		}
+		if due, stop := ReportDue(pl.lic); !due.IsZero() {
+			ps.ReportDue, ps.GrantsStop = &due, &stop
 		}
 		out = append(out, ps)
 	}

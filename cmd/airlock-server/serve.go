@@ -120,6 +120,10 @@ func (a *app) cmdServe(args []string) error {
 	} else {
 		for _, st := range srv.Status() {
 			a.ui.Infof("  %s: %s; %d held", st.Product, st.Pool, st.Held)
+			if st.GrantsStop != nil && !cli.Now().Before(*st.ReportDue) {
+				a.ui.Warnf("%s: a usage report is due since %s; no new seats from %s: run `airlock-server report`, take it to the vendor, and activate the refresh they return",
+					st.Product, st.ReportDue.UTC().Format(time.RFC3339), st.GrantsStop.UTC().Format(time.RFC3339))
+			}
 		}
 		a.ui.Infof("clients: airlock floating acquire --server %s --product P", addr)
 	}

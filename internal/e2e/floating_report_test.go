@@ -158,6 +158,9 @@ func TestFloatingUsageReports(t *testing.T) {
 	refreshed := t0.Add(3 * time.Hour)
 	at(refreshed.Sub(t0) + 36*24*time.Hour)
 	addr, cmd = f.serve(t)
+	o = f.server("status")
+	expectOK(t, o)
+	expectContains(t, "status", o.stdout, "report:    due ")
 	o, fj := acquire(addr, 3)
 	if fj.Result != floating.CodeReportOverdue || !strings.Contains(fj.Message, "send the vendor a usage report") {
 		t.Fatalf("overdue: %s", o)
