@@ -155,7 +155,9 @@ func (d *Desk) RefreshPool(ctx context.Context, rep *usage.Signed, product strin
 		period = lic.LeasePeriod
 	}
 	var until time.Time
-	if prev.LeaseUntil != 0 || lic.LeasePeriod > 0 || period > 0 {
+	// A license without a lease stays without one: the refresh then only
+	// restarts the days before the next report is due.
+	if prev.LeaseUntil != 0 || lic.LeasePeriod > 0 {
 		if period <= 0 {
 			return nil, result.New(result.Malformed, "the pool license has a lease: give the refresh a period")
 		}
