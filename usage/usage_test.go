@@ -10,6 +10,7 @@ import (
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
+	"github.com/airlock-offline/airlock/internal/testrig/vectors"
 	"github.com/airlock-offline/airlock/internal/wire"
 	"github.com/airlock-offline/airlock/result"
 	"github.com/airlock-offline/airlock/usage"
@@ -132,7 +133,8 @@ func TestCheckChain(t *testing.T) {
 
 func FuzzVerify(f *testing.F) {
 	r1 := sign(f, sample(1, nil))
-	seeds := [][]byte{r1.Bytes, sign(f, sample(2, r1.Hash[:])).Bytes, sign(f, &usage.Report{Seq: 1, From: 1, To: 1}).Bytes}
+	_, seeds := vectors.Seeds(f)
+	seeds = append(seeds, r1.Bytes, sign(f, sample(2, r1.Hash[:])).Bytes, sign(f, &usage.Report{Seq: 1, From: 1, To: 1}).Bytes)
 	for _, s := range seeds {
 		f.Add(s)
 	}
