@@ -106,7 +106,9 @@ func (a *app) cmdReportImport(args []string) error {
 	case !*asJSON:
 		a.ui.Infof("usage report %d of server %s imported (%s to %s)", r.Seq, r.ServerID(), r.FromTime().Format(time.RFC3339), r.ToTime().Format(time.RFC3339))
 	}
-	if *refresh != "" && (flagErr == nil || *force) {
+	// A report imported before may still be answered (RefreshPool looks
+	// at the flag it was stored with).
+	if *refresh != "" && (flagErr == nil || *force || imp.Already) {
 		signed, err := d.RefreshPool(ctx, imp.Report, *product, period, *force)
 		a.checkpointLedger(l)
 		if err != nil {
@@ -116,6 +118,10 @@ func (a *app) cmdReportImport(args []string) error {
 			return notWritten(err)
 		}
 		res.Refresh = *out
+		if imp.Already {
+			a.ui.Infof("this report was imported before: answered with a refresh all the same")
+			flagErr = nil
+		}
 		if !*asJSON {
 			until := "no lease"
 			if signed.License.LeaseUntil != 0 {
