@@ -14,8 +14,10 @@ import (
 
 // Reports are numbered and chained, cover the time since the last one,
 // carry what the history holds, and pseudonymise hosts stably.
-func TestReportChain(t *testing.T) {
-	f := newFixture(t, defaultPool())
+func TestReportChain(t *testing.T) { onBackends(t, reportChain) }
+
+func reportChain(t *testing.T, db string) {
+	f := newFixtureOn(t, defaultPool(), db)
 	ctx := context.Background()
 	a := f.client("alice-laptop")
 	if _, err := a.Acquire(ctx); err != nil {
