@@ -364,6 +364,9 @@ func (s *Server) FeatureHistory(product, feature string, since time.Time) []Hist
 	first := floorDiv(from, size) * size
 	last := floorDiv(now.Unix(), size) * size
 	n := (last-first)/size + 1
+	if n <= 0 || n > 100_000 { // since is in the future (or beyond reason)
+		return nil
+	}
 	agg := make([]histOpen, n)
 	for _, r := range rows {
 		i := (floorDiv(r.start, size)*size - first) / size
