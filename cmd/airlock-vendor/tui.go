@@ -172,7 +172,10 @@ sign options:
                             [,borrow-days=D][,borrow-max=M]
                             [,feature-seats=NAME:N]… [,consumption=MAX[+OVER]]
                             [,feature-consumption=NAME:MAX[+OVER]]…
-                            (the server takes one machine of the license)
+                            [,report-every=DAYS[,report-grace=DAYS]]
+                            (the server takes one machine of the license;
+                            report-every: no new seats once a usage report
+                            has not been answered for that long plus grace)
     --json                  print the outcome as JSON on stdout (needs -o
                             FILE or --batch): result (SIGNED,
                             LICENSE_NOT_WRITTEN or the refusal's code),
