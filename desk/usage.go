@@ -184,3 +184,36 @@ func (d *Desk) RefreshPool(ctx context.Context, rep *usage.Signed, product strin
 	_ = d.Ledger.Audit(ctx, "pool.refreshed", prod.LicenseKey, fmt.Sprintf("floating server %x answered usage report %d with activation %x", rep.Report.Server[:8], rep.Report.Seq, id))
 	return signed, nil
 }
+
+// ErrReportMissing means a renewal of a pool license that asks for usage
+// reports came with no report imported from the server since the license
+// it renews was issued: the renewal would restart the days before a
+// report is due without one.
+var ErrReportMissing = errors.New("the pool license asks for usage reports, and none has been imported from this server since the license it renews was issued: import the server's usage report and answer it with a pool refresh")
+
+// checkReports refuses the renewal of a pool license that asks for usage
+// reports while no report has been imported since it was issued
+// (LICENSE_SUSPENDED, ErrReportMissing).
+func (d *Desk) checkReports(ctx context.Context, j *job) error {
+	if j.prevLease == nil || j.p.Pool == nil || j.p.Pool.ReportEvery == 0 {
+		return nil
+	}
+	old, err := d.Ledger.GetActivation(ctx, j.key, hex.EncodeToString(j.prevLease))
+	if err != nil {
+		return nil // the renewal itself says what is wrong with the lease
+	}
+	prev, _, err := response.ParseUnverified(old.License)
+	if err != nil || prev.Pool == nil || prev.Pool.ReportEvery == 0 {
+		return nil
+	}
+	reps, err := d.Ledger.UsageReports(ctx, j.req.InstallSign)
+	if err != nil {
+		return result.Wrap(result.Internal, "cannot read the ledger", err)
+	}
+	for _, r := range reps {
+		if !r.Imported.Before(prev.IssuedTime()) {
+			return nil
+		}
+	}
+	return result.Wrap(result.LicenseSuspended, "renewal refused", ErrReportMissing)
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/airlock-offline/airlock/desk"
 	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
 	"github.com/airlock-offline/airlock/ledger"
+	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"
 	"github.com/airlock-offline/airlock/usage"
@@ -90,5 +91,41 @@ func TestImportReportAndRefresh(t *testing.T) {
 	acts := e.activations(key)
 	if len(acts) != 1 || !bytes.Equal(acts[0].License, ref.Bytes) {
 		t.Fatalf("the ledger does not hold the refresh: %+v", acts)
+	}
+}
+
+// A pool license that asks for usage reports is not renewed (the renewal
+// would restart its count) until a report from its server is imported.
+func TestRenewPoolNeedsReport(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key := e.addLicense(func(l *ledger.License) { l.LeasePeriod = 60 * day })
+	src := machine(t, nil)
+	pool := &response.Pool{Seats: 5, LeaseTTL: 180, Heartbeat: 60, ReportEvery: 30}
+	first, err := e.desk.SignPool(ctx, e.request(src, key).Bytes, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.desk.Now = func() time.Time { return t0.Add(20 * day) }
+	renew := func(prev []byte) (*desk.Issued, error) {
+		p := e.params(src, key)
+		p.Kind, p.Renews, p.Now = request.KindRenew, prev, e.desk.Now().Add(-time.Hour)
+		return e.sign(e.makeRequest(p, e.inst))
+	}
+	_, err = renew(first.License.License.ActivationID)
+	if result.CodeOf(err) != result.LicenseSuspended || !errors.Is(err, desk.ErrReportMissing) {
+		t.Fatalf("renewal with no report: %v", err)
+	}
+	r, err := usage.Sign(e.inst, &usage.Report{Seq: 1, From: t0.Unix(), To: t0.Add(19 * day).Unix(),
+		Products: []usage.Product{{Product: product, LicenseKey: key, Seats: 5}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.desk.ImportReport(ctx, r.Text()); err != nil {
+		t.Fatal(err)
+	}
+	second, err := renew(first.License.License.ActivationID)
+	if err != nil || second.License.License.Pool.ReportEvery != 30 {
+		t.Fatalf("renewal after a report: %v", err)
 	}
 }
