@@ -31,6 +31,7 @@ FUZZ_TARGETS := \
 	./floating:FuzzDecodeJSON \
 	./floating:FuzzParsePool \
 	./floating:FuzzProductRequest \
+	./usage:FuzzVerify \
 	./internal/attest:FuzzVerify
 
 .PHONY: all demo test test-deps unit lint fuzz crossbuild bench build deps clean

@@ -386,6 +386,9 @@ func refusalRecord(reqBytes []byte, err error) (ledger.AuditRecord, bool) {
 // finish signs and records one job, re-signing once if another desk kept
 // another activation id for the same machine meanwhile.
 func (d *Desk) finish(ctx context.Context, j *job) (*Issued, error) {
+	if err := d.checkReports(ctx, j); err != nil {
+		return nil, err
+	}
 	lic, prevLease := j.lic, j.prevLease
 	for attempt := 0; ; attempt++ {
 		signed, a, err := d.license(j)

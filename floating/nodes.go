@@ -296,7 +296,11 @@ func (s *Server) takeSharedOnce(p *Proof, pl *pool, borrowUntil int64) (*Grant, 
 				ORDER BY n LIMIT 1 FOR UPDATE SKIP LOCKED)
 			RETURNING n`, p.Product, nd.kind, int64(nd.count), l.id[:], l.expires, t).Scan(&n)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, nd.fail()
+			e := nd.fail()
+			if e.Code == CodeNoSeat || e.Code == CodeFeatureSeats {
+				s.recordSharedDenial(pl, e, strings.TrimPrefix(nd.kind, kindFeat), time.Unix(t, 0))
+			}
+			return nil, e
 		}
 		if err != nil {
 			return nil, s.sharedFailed(err)

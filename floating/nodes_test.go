@@ -412,3 +412,41 @@ func TestNodesSurviveLostConnections(t *testing.T) {
 		t.Fatalf("status: %+v", st)
 	}
 }
+
+// The history of a pool served by two nodes counts the database's seats
+// (one node samples them) and every node's denials, whichever node is
+// asked.
+func TestNodesHistory(t *testing.T) {
+	a, b := twoNodes(t, defaultPool()) // 2 seats
+	ctx := context.Background()
+	for i, f := range []*fixture{a, b} {
+		if _, err := f.client(fmt.Sprintf("holder%d", i)).Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, f := range []*fixture{a, b, b} {
+		if _, err := f.client(fmt.Sprintf("denied%d", i)).Acquire(ctx); code(err) != floating.CodeNoSeat {
+			t.Fatalf("a third seat: %v", err)
+		}
+	}
+	// Let a sweep sample the seats, then move past the minute so that
+	// both nodes write their buckets to the shared database.
+	time.Sleep(2 * floating.SweepInterval)
+	a.clock.Add(2 * time.Minute)
+	var got floating.HistoryPoint
+	both := func() bool {
+		for _, f := range []*fixture{a, b} {
+			got = f.srv.Usage(product, "", t0.Add(-time.Minute), t0.Add(time.Minute))
+			if got.Peak != 2 || got.Denials != 3 {
+				return false
+			}
+		}
+		return true
+	}
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if both() {
+			return
+		}
+	}
+	t.Fatalf("history of the first minute: %+v, want peak 2 and 3 denials on both nodes", got)
+}

@@ -47,6 +47,13 @@ type Config struct {
 	// seat, such as making the first admin token. Licenses must then name
 	// several nodes or be none.
 	SharedLock bool
+	// ClockTolerance is how far the clock may go back behind the latest
+	// time the server has seen before grants stop; 0 means
+	// DefaultClockTolerance.
+	ClockTolerance time.Duration
+	// ClockFloor is a time the clock was seen at elsewhere (the state
+	// folder's record): the server's anchor starts no lower.
+	ClockFloor time.Time
 	Now        func() time.Time // nil means time.Now
 	Rand       io.Reader        // nil means crypto/rand
 }
@@ -71,7 +78,13 @@ type Server struct {
 	nonces nonceSet
 	hw     *hwMonitor // the hardware key of pools bound to one
 	stop   chan struct{}
-	wg     sync.WaitGroup
+
+	hist       *history // usage history (history.go)
+	histLeader bool     // this node records the seats of shared pools (nodes_history.go); the sweeper's own
+	clock      clockAnchor
+	clockTol   time.Duration
+	clockFloor time.Time
+	wg         sync.WaitGroup
 }
 
 // pool is one product's pool license and the seats held from it.
@@ -110,6 +123,7 @@ func New(c Config) (*Server, error) {
 	s := &Server{
 		id: c.Identity, kid: c.Identity.ID(), now: c.Now, rand: c.Rand, auth: c.Auth, act: c.Activator,
 		pools: map[string]*pool{}, byID: map[[LeaseIDLen]byte]*lease{}, stop: make(chan struct{}),
+		clockTol: c.ClockTolerance, clockFloor: c.ClockFloor,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -160,6 +174,10 @@ func New(c Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.joinShared(s.sharedPools()); err != nil {
+		st.close()
+		return nil, err
+	}
+	if err := s.startHistory(); err != nil {
 		st.close()
 		return nil, err
 	}
@@ -237,6 +255,7 @@ func (s *Server) Close() error {
 	s.hw.close()
 	close(s.stop)
 	s.wg.Wait()
+	s.closeHistory()
 	return s.st.close()
 }
 
@@ -314,6 +333,7 @@ func (s *Server) sweep(p *pool, now int64) {
 		}
 		stmts = append(stmts, eventStmt(now, "expired", p.product, fmt.Sprintf("%d lease(s) expired", len(ids))))
 		s.st.enqueue(stmts...)
+		s.recordSeats(p, time.Unix(now, 0))
 	}
 }
 
@@ -340,6 +360,8 @@ func (s *Server) sweeper() {
 			if tick%10 == 0 {
 				s.sweepShared(now.Unix())
 			}
+			s.sampleShared(now)
+			s.historyTick(now)
 		}
 	}
 }
@@ -451,6 +473,9 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 	if err := pl.usable(t); err != nil {
 		return nil, err
 	}
+	if err := s.grantGuard(pl, now); err != nil {
+		return nil, err
+	}
 	if borrowUntil != 0 && borrowUntil > pl.end() {
 		return nil, errorf(CodeBorrowTooLong, "a seat may be borrowed until the pool license ends (%s) at the latest", time.Unix(pl.end(), 0).UTC().Format(time.RFC3339))
 	}
@@ -514,6 +539,7 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 			old = nil
 		}
 		if e = need(); e != nil {
+			s.recordDenial(pl, p.Features, e, now)
 			s.mu.Unlock()
 			return nil, e
 		}
@@ -533,6 +559,7 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 	}
 	pl.add(l)
 	s.byID[l.id] = l
+	s.recordGrant(pl, l, now)
 	kind := "granted"
 	if l.borrowed {
 		kind = "borrowed"
@@ -673,6 +700,7 @@ func (s *Server) Release(proof []byte, c Credentials) ([]byte, error) {
 func (s *Server) removeLease(pl *pool, l *lease, t int64, kind string) chan error {
 	pl.remove(l)
 	delete(s.byID, l.id)
+	s.recordSeats(pl, s.now())
 	return s.st.enqueue(stmt{`DELETE FROM floating_leases WHERE id = ?`, []any{l.id[:]}}, eventStmt(t, kind, pl.product, hex.EncodeToString(l.id[:])))
 }
 
@@ -768,6 +796,7 @@ func (s *Server) consume(p *Proof, pl *pool, a *response.Allowance) (uint64, err
 	}
 	used += p.Amount
 	pl.counters[p.Feature] = used
+	s.recordConsumed(p.Product, p.Feature, p.Amount, time.Unix(t, 0))
 	wait := s.st.enqueue(
 		stmt{`INSERT INTO floating_counters (product, feature, used) VALUES (?, ?, ?) ON CONFLICT (product, feature) DO UPDATE SET used = excluded.used`, []any{p.Product, p.Feature, int64(used)}},
 		eventStmt(t, "consumed", p.Product, fmt.Sprintf("%s +%d", p.Feature, p.Amount)))
@@ -812,6 +841,10 @@ type PoolStatus struct {
 	// Error says why the counts could not be read (a shared pool whose
 	// database is unreachable).
 	Error string `json:"error,omitempty"`
+	// ReportDue and GrantsStop: when the pool license wants its next usage
+	// report answered, and when grants stop without it (report_overdue).
+	ReportDue  *time.Time `json:"report_due,omitempty"`
+	GrantsStop *time.Time `json:"grants_stop,omitempty"`
 }
 
 // Status describes every pool, expired leases swept first.
@@ -839,6 +872,9 @@ func (s *Server) Status() []PoolStatus {
 		}
 		if pl.shared {
 			shared[len(out)] = pl.lic
+		}
+		if due, stop := ReportDue(pl.lic); !due.IsZero() {
+			ps.ReportDue, ps.GrantsStop = &due, &stop
 		}
 		out = append(out, ps)
 	}

@@ -59,7 +59,7 @@ func (s *server) ensureAdmin(a *app) error {
 	}
 	// Shared: a node joining running nodes may make its token beside them
 	// (a single-node server running on the database still refuses it).
-	srv, err := floating.New(floating.Config{Identity: id, DB: s.dbTarget(), SharedLock: true})
+	srv, err := floating.New(floating.Config{Identity: id, DB: s.dbTarget(), SharedLock: true, Now: cli.NowFunc()})
 	if err != nil {
 		return err
 	}

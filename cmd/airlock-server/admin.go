@@ -114,6 +114,10 @@ func (a *app) cmdStatus(args []string) error {
 			}
 			fmt.Fprintf(w, "  consumed %s: %d\n", f, n)
 		}
+		if p.ReportDue != nil {
+			fmt.Fprintf(w, "  report:    due %s; without one answered, no new seats from %s (airlock-server report)\n",
+				p.ReportDue.UTC().Format(time.RFC3339), p.GrantsStop.UTC().Format(time.RFC3339))
+		}
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
 	"github.com/airlock-offline/airlock/internal/cli"
+	"github.com/airlock-offline/airlock/result"
 )
 
 // DefaultListen is where serve listens with no --listen: loopback only,
@@ -76,7 +77,8 @@ func (a *app) cmdServe(args []string) error {
 			return err
 		}
 	}
-	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Auth: *auth, Now: cli.NowFunc(),
+	floor, _ := s.st.LastSeen()
+	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Auth: *auth, Now: cli.NowFunc(), ClockFloor: floor,
 		Activator: &activator{a: a, s: s}, AllowedClients: allowed, HardwareKey: a.hardwareKeyConfig(s, *proofEvery, *crash)})
 	if err != nil {
 		return cli.Usagef("%v", err)
@@ -125,6 +127,10 @@ func (a *app) cmdServe(args []string) error {
 			a.ui.Infof("  %s: %s; %d held", st.Product, st.Pool, st.Held)
 			if st.HardwareKey != "" {
 				a.ui.Infof("    bound to hardware key %s: proved every %v and after every reader event", st.HardwareKey, *proofEvery)
+			}
+			if st.GrantsStop != nil && !cli.Now().Before(*st.ReportDue) {
+				a.ui.Warnf("%s: a usage report is due since %s; no new seats from %s: run `airlock-server report`, take it to the vendor, and activate the refresh they return",
+					st.Product, st.ReportDue.UTC().Format(time.RFC3339), st.GrantsStop.UTC().Format(time.RFC3339))
 			}
 		}
 		a.ui.Infof("clients: airlock floating acquire --server %s --product P", addr)
@@ -189,6 +195,16 @@ func (a *app) poolLicenses(s *server) ([][]byte, error) {
 		v := s.verifier(p, keys)
 		v.DeferHardwareKey = true // the server watches its hardware key itself (floating/hwkey.go)
 		lic, err := v.Verify()
+		if result.CodeOf(err) == result.ClockTampered {
+			// The clock is set back: the license is served all the same
+			// if it is valid otherwise, and the server refuses grants with
+			// clock_tampered (its anchor starts at the state's last time
+			// seen, Config.ClockFloor) until the clock is right.
+			v.ClockTolerance = 100 * 365 * 24 * time.Hour
+			if lic, err = v.Verify(); err == nil {
+				a.ui.Warnf("the clock is behind the last time this server saw: no new seats are granted until it is set right")
+			}
+		}
 		if err != nil {
 			a.ui.Warnf("the license for %q is not valid here and is not served: %v", p, err)
 			continue
