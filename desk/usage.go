@@ -45,9 +45,10 @@ func (d *Desk) ImportReport(ctx context.Context, text []byte) (*ReportImport, er
 	}
 	r := s.Report
 	var licenseKey string
+	var chain []byte
 	for _, p := range r.Products {
-		if _, err := d.poolActivation(ctx, p.LicenseKey, p.Product, r.Server); err == nil {
-			licenseKey = p.LicenseKey
+		if act, err := d.poolActivation(ctx, p.LicenseKey, p.Product, r.Server); err == nil {
+			licenseKey, chain = p.LicenseKey, act.InstallKey
 			break
 		} else if !errors.Is(err, ErrUnknownServer) {
 			return nil, err
@@ -57,7 +58,7 @@ func (d *Desk) ImportReport(ctx context.Context, text []byte) (*ReportImport, er
 		return nil, result.Wrap(result.LicenseUnknown, fmt.Sprintf("usage report of server %s", r.ServerID()), ErrUnknownServer)
 	}
 	rec := &ledger.UsageReport{
-		Hash: s.Hash[:], ServerKey: r.Server, Seq: r.Seq, Prev: r.Prev, LicenseKey: licenseKey,
+		Hash: s.Hash[:], ServerKey: chain, Seq: r.Seq, Prev: r.Prev, LicenseKey: licenseKey,
 		From: r.FromTime(), To: r.ToTime(), Imported: d.now().UTC(), Report: s.Bytes,
 	}
 	stored, err := d.Ledger.RecordUsageReport(ctx, rec, func(prior []ledger.UsageReport) (string, string) {
@@ -74,7 +75,11 @@ func (d *Desk) ImportReport(ctx context.Context, text []byte) (*ReportImport, er
 }
 
 // poolActivation returns the active activation of the pool license
-// licenseKey (for product) held by the server key.
+// licenseKey (for product) held by the server key: the key the license is
+// bound to or, for a pool served by several nodes, any node's key. The
+// activation's installation key (the requesting node's) names the chain
+// of the pool's reports: the nodes keep one chain in their shared
+// database, whichever node signs a report.
 func (d *Desk) poolActivation(ctx context.Context, licenseKey, product string, server []byte) (*ledger.Activation, error) {
 	lic, err := d.Ledger.GetLicense(ctx, licenseKey)
 	if errors.Is(err, ledger.ErrNotFound) {
@@ -92,10 +97,11 @@ func (d *Desk) poolActivation(ctx context.Context, licenseKey, product string, s
 	}
 	for i := range acts {
 		a := &acts[i]
-		if a.Released || !bytes.Equal(a.InstallKey, server) {
+		if a.Released {
 			continue
 		}
-		if l, _, err := response.ParseUnverified(a.License); err == nil && l.Pool != nil {
+		l, _, err := response.ParseUnverified(a.License)
+		if err == nil && l.Pool != nil && (bytes.Equal(a.InstallKey, server) || l.IsServerKey(server)) {
 			return a, nil
 		}
 	}

@@ -56,7 +56,7 @@ const MaxUsageReport = 64 << 10
 // UsageReport is a usage report as the ledger keeps it.
 type UsageReport struct {
 	Hash       []byte // SHA-256 of Report: its id
-	ServerKey  []byte // the server's Ed25519 public key
+	ServerKey  []byte // the key whose chain the report is in: its server's, or for a pool of several nodes the requesting node's (the nodes share one chain)
 	Seq        uint64
 	Prev       []byte
 	LicenseKey string // the pool license the server key was found under
