@@ -20,6 +20,7 @@ import (
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
 	"github.com/airlock-offline/airlock/internal/cli"
+	"github.com/airlock-offline/airlock/serverconsole"
 )
 
 // DefaultListen is where serve listens with no --listen: loopback only,
@@ -71,12 +72,17 @@ func (a *app) cmdServe(args []string) error {
 			return err
 		}
 	}
+	act := &activator{a: a, s: s}
 	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Auth: *auth, Now: cli.NowFunc(),
-		Activator: &activator{a: a, s: s}, AllowedClients: allowed})
+		Activator: act, AllowedClients: allowed})
 	if err != nil {
 		return cli.Usagef("%v", err)
 	}
 	defer srv.Close()
+	con, err := serverconsole.New(serverconsole.Config{Server: srv, Activator: act, Auth: *auth, ServerKeyID: srv.KeyID().String(), Now: cli.NowFunc()})
+	if err != nil {
+		return err
+	}
 	var cert tls.Certificate
 	if *certFile != "" {
 		if cert, err = tls.LoadX509KeyPair(*certFile, *keyFile); err != nil {
@@ -100,7 +106,7 @@ func (a *app) cmdServe(args []string) error {
 		return err
 	}
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           serverconsole.Mount(srv.Handler(), con),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -110,6 +116,7 @@ func (a *app) cmdServe(args []string) error {
 		ErrorLog:          nil,
 	}
 	a.ui.Infof("airlock-server listening on https://%s (server key %s, auth %s, state %s)", addr, id.ID(), *auth, cli.Abs(s.dir))
+	a.ui.Infof("console: https://%s/ (sign in with a user, or the token in %s)", addr, cli.Abs(s.path("admin.token")))
 	if len(lics) == 0 {
 		a.ui.Infof("no pool license yet: clients will be refused until one is installed. Next:")
 		a.ui.Infof("  airlock-server request --vendor-key AV1… --product P --license-key K -o server-request.txt")

@@ -1,0 +1,124 @@
+package serverconsole
+
+import (
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/airlock-offline/airlock/internal/chart"
+)
+
+// HistoryPoint is one interval of a product's use, as the floating
+// server's history keeps it.
+type HistoryPoint struct {
+	At       time.Time
+	Peak     float64
+	Average  float64
+	Borrowed int
+	Denials  int
+	Consumed uint64
+}
+
+// HardwareKeyStatus is the server's hardware key as the floating server
+// reports it: whether a served license requires one, whether it is present
+// and proved itself (when last), its serial and reader, and the code of
+// what is wrong ("" when nothing is).
+type HardwareKeyStatus struct {
+	Required, Present bool
+	Serial, Reader    string
+	LastProof         time.Time
+	Code, Holder      string
+}
+
+// spans are the charts' time ranges.
+var spans = []struct {
+	Key, Label string
+	D          time.Duration
+}{
+	{"day", "Last day", 24 * time.Hour},
+	{"week", "Last week", 7 * 24 * time.Hour},
+	{"month", "Last month", 30 * 24 * time.Hour},
+}
+
+type span struct {
+	Key, Label string
+	Current    bool
+}
+
+type chartsPage struct {
+	page
+	Span      string
+	Spans     []span
+	NoHistory bool
+	Charts    []productCharts
+	LiveURL   string
+}
+
+// productCharts are one product's charts over the chosen span.
+type productCharts struct {
+	Product string
+	Seats   template.HTML
+	Denials template.HTML
+	Points  int
+}
+
+// seriesOf turns a product's history into the charts' series: seats in use
+// (peak and average per interval, borrowed seats) and denials.
+func seriesOf(h []HistoryPoint) (seats, denials []chart.Series) {
+	peak := chart.Series{Name: "peak seats in use"}
+	avg := chart.Series{Name: "average seats in use"}
+	bor := chart.Series{Name: "borrowed seats"}
+	den := chart.Series{Name: "denials"}
+	for _, p := range h {
+		peak.Points = append(peak.Points, chart.Point{At: p.At, V: p.Peak})
+		avg.Points = append(avg.Points, chart.Point{At: p.At, V: p.Average})
+		bor.Points = append(bor.Points, chart.Point{At: p.At, V: float64(p.Borrowed)})
+		den.Points = append(den.Points, chart.Point{At: p.At, V: float64(p.Denials)})
+	}
+	return []chart.Series{peak, avg, bor}, []chart.Series{den}
+}
+
+func (c *Console) chartsData(u *user, key string) chartsPage {
+	d := chartsPage{page: c.page(u, "Charts", "/charts")}
+	dur := spans[0].D
+	d.Span = spans[0].Key
+	for _, s := range spans {
+		if s.Key == key {
+			dur, d.Span = s.D, s.Key
+		}
+	}
+	for _, s := range spans {
+		d.Spans = append(d.Spans, span{Key: s.Key, Label: s.Label, Current: s.Key == d.Span})
+	}
+	d.LiveURL = "/live/charts?span=" + d.Span
+	if c.cfg.History == nil {
+		d.NoHistory = true
+		return d
+	}
+	since := c.now().Add(-dur)
+	for _, st := range c.srv.Status() {
+		h := c.cfg.History(st.Product, since)
+		seats, denials := seriesOf(h)
+		d.Charts = append(d.Charts, productCharts{Product: st.Product, Points: len(h),
+			Seats:   chart.Line(st.Product+": seats in use", "seats", seats...),
+			Denials: chart.Line(st.Product+": denials", "denials", denials...)})
+	}
+	return d
+}
+
+func (c *Console) chartsPage(w http.ResponseWriter, r *http.Request, u *user) {
+	c.render(w, "charts", http.StatusOK, c.chartsData(u, r.URL.Query().Get("span")))
+}
+
+func (c *Console) chartsLive(w http.ResponseWriter, r *http.Request, u *user) {
+	c.fragment(w, "charts", "charts-live", c.chartsData(u, r.URL.Query().Get("span")))
+}
+
+// bars are a product's seat pools and counters as bars against their caps.
+func bars(uses []use) []chart.Bar {
+	out := make([]chart.Bar, 0, len(uses))
+	for _, u := range uses {
+		out = append(out, chart.Bar{Label: u.Name, Value: u.Used, Cap: u.Cap})
+	}
+	return out
+}
