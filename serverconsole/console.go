@@ -298,6 +298,16 @@ func codeOf(err error) (code, msg string) {
 	return floating.CodeInternal, err.Error()
 }
 
+// statusFor is the HTTP status of the floating server's refusal, def for
+// any other error.
+func statusFor(err error, def int) int {
+	var fe *floating.Error
+	if errors.As(err, &fe) && fe.Status != 0 {
+		return fe.Status
+	}
+	return def
+}
+
 func lower(s string) string {
 	b := []byte(s)
 	for i, ch := range b {

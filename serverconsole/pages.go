@@ -339,7 +339,7 @@ func (c *Console) addProduct(w http.ResponseWriter, r *http.Request, u *user) {
 		if code == floating.CodeInternal {
 			code, msg = floating.CodeMalformed, "cannot make the request: "+msg
 		}
-		bad(http.StatusBadRequest, code, msg)
+		bad(statusFor(err, http.StatusBadRequest), code, msg)
 		return
 	}
 	d.Request = string(text)
