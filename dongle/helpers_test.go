@@ -146,12 +146,12 @@ func (c *fakeCtx) ListReaders() ([]string, error) {
 	return append([]string(nil), c.f.order...), nil
 }
 
-func (c *fakeCtx) Present(readers []string) ([]bool, error) {
+func (c *fakeCtx) Present(readers []string) ([]readerState, error) {
 	c.f.mu.Lock()
 	defer c.f.mu.Unlock()
-	out := make([]bool, len(readers))
+	out := make([]readerState, len(readers))
 	for i, r := range readers {
-		out[i] = c.f.slots[r] != nil && c.f.slots[r].card != nil
+		out[i].card = c.f.slots[r] != nil && c.f.slots[r].card != nil
 	}
 	return out, nil
 }

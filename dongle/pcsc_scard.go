@@ -33,7 +33,7 @@ func (c *scardContext) ListReaders() ([]string, error) {
 	return names, nil
 }
 
-func (c *scardContext) Present(readers []string) ([]bool, error) {
+func (c *scardContext) Present(readers []string) ([]readerState, error) {
 	states := make([]scard.ReaderState, len(readers))
 	for i, r := range readers {
 		states[i] = scard.ReaderState{Reader: r, CurrentState: scard.StateUnaware}
@@ -42,9 +42,11 @@ func (c *scardContext) Present(readers []string) ([]bool, error) {
 	if err := c.ctx.GetStatusChange(states, 0); err != nil && !errors.Is(err, scard.ErrTimeout) {
 		return nil, mapErr(err)
 	}
-	out := make([]bool, len(readers))
+	out := make([]readerState, len(readers))
 	for i, st := range states {
-		out[i] = st.EventState&scard.StatePresent != 0 && st.EventState&scard.StateMute == 0
+		out[i].card = st.EventState&scard.StatePresent != 0 && st.EventState&scard.StateMute == 0
+		// pcsc-lite puts the reader's event counter in the upper 16 bits.
+		out[i].events = uint16(uint32(st.EventState) >> 16)
 	}
 	return out, nil
 }

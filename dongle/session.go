@@ -12,7 +12,7 @@ import (
 // Implementations return errors that wrap the Err* failures.
 type pcscContext interface {
 	ListReaders() ([]string, error)           // nil, nil when there is none
-	Present(readers []string) ([]bool, error) // whether a card is in each reader, without waiting
+	Present(readers []string) ([]readerState, error) // whether a card is in each reader, without waiting
 	Connect(reader string) (pcscCard, error)  // shared, any protocol
 	Cancel() error                            // cancels a blocking call where the platform can
 	Release() error
@@ -114,15 +114,24 @@ func (s *Session) readers() ([]Reader, error) {
 	if len(names) == 0 {
 		return nil, ErrNoReader
 	}
-	var present []bool
+	var present []readerState
 	if err := g.call(func() (err error) { present, err = g.ctx.Present(names); return }); err != nil {
 		return nil, err
 	}
 	out := make([]Reader, len(names))
 	for i, n := range names {
-		out[i] = Reader{Name: n, CardPresent: i < len(present) && present[i]}
+		out[i] = Reader{Name: n}
+		if i < len(present) {
+			out[i].CardPresent, out[i].Events = present[i].card, present[i].events
+		}
 	}
 	return out, nil
+}
+
+// readerState is what Present reports of one reader.
+type readerState struct {
+	card   bool   // a card is in the reader (and answers)
+	events uint16 // insertions and removals seen (Reader.Events)
 }
 
 // Identify reads the identity of the card in reader ("" means the first

@@ -178,6 +178,11 @@ func checkPublicKey(alg Algorithm, key []byte) error {
 type Reader struct {
 	Name        string
 	CardPresent bool
+	// Events counts the card insertions and removals the smart card
+	// service has seen in this reader (pcsc-lite keeps the count; it is 0
+	// where the platform does not): a change between two looks means the
+	// card was pulled or replaced in between, even if one is there again.
+	Events uint16
 }
 
 // PINPrompt asks the user for the PIN of the hardware key in reader.

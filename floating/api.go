@@ -57,6 +57,7 @@ type ConsumeResponse struct {
 // the server's TLS key is the key they name.
 type InfoResponse struct {
 	ServerKeyID string        `json:"server_key_id"`
+	HardwareID  string        `json:"hardware_id,omitempty"` // the hardware key's serial while it is plugged in, else the machine's
 	Auth        string        `json:"auth"`
 	Products    []InfoProduct `json:"products"`
 	Time        time.Time     `json:"time"`
@@ -207,6 +208,7 @@ func (s *Server) Handler() http.Handler {
 		return map[string]any{"revoked": true}, nil
 	})
 	s.manageRoutes(h)
+	s.hwRoutes(h)
 	mux.HandleFunc("GET "+p+"/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
@@ -237,7 +239,7 @@ func guard(next http.Handler) http.Handler {
 }
 
 func (s *Server) info() *InfoResponse {
-	out := &InfoResponse{ServerKeyID: s.kid.String(), Auth: s.authMode(), Time: s.now().UTC()}
+	out := &InfoResponse{ServerKeyID: s.kid.String(), HardwareID: s.HardwareID(), Auth: s.authMode(), Time: s.now().UTC()}
 	for prod, b := range s.Licenses() {
 		out.Products = append(out.Products, InfoProduct{Product: prod, License: b})
 	}

@@ -145,6 +145,12 @@ type ProductRequest struct {
 	Product    string `json:"product"`
 	LicenseKey string `json:"license_key,omitempty"`
 	Renew      bool   `json:"renew,omitempty"`
+	// HardwareKey binds the pool license to the hardware key plugged in
+	// (the server's Activator must be a HardwareKeyActivator).
+	HardwareKey bool `json:"hardware_key,omitempty"`
+	// IsHWKeyReq is the seed's name for HardwareKey: true, "yes" or
+	// "true" (false, "no", "false" or "" leave it off).
+	IsHWKeyReq any `json:"isHWKeyReq,omitempty"`
 }
 
 // ProductResponse carries the activation request to take to the desk.
@@ -172,7 +178,16 @@ func (s *Server) manageRoutes(h func(string, func(*http.Request) (any, error))) 
 		if s.act == nil {
 			return nil, errorf(CodeNotFound, "this server cannot make activation requests")
 		}
-		text, err := s.act.Request(req.Product, req.LicenseKey, req.Renew)
+		hw, err := req.hardwareKey()
+		if err != nil {
+			return nil, err
+		}
+		var text []byte
+		if hw {
+			text, err = s.requestHardwareKey(req)
+		} else {
+			text, err = s.act.Request(req.Product, req.LicenseKey, req.Renew)
+		}
 		if err != nil {
 			return nil, errorf(CodeMalformed, "cannot make the request: %v", err)
 		}

@@ -38,8 +38,11 @@ type Config struct {
 	// Activator, when set, lets the admin API make requests and install
 	// pool licenses (and Reload read them).
 	Activator Activator
-	Now       func() time.Time // nil means time.Now
-	Rand      io.Reader        // nil means crypto/rand
+	// HardwareKey configures the check of pools bound to a hardware key
+	// (hwkey.go).
+	HardwareKey HardwareKeyConfig
+	Now         func() time.Time // nil means time.Now
+	Rand        io.Reader        // nil means crypto/rand
 }
 
 // Server hands out the seats of its pool licenses. Its methods are safe
@@ -60,6 +63,7 @@ type Server struct {
 	byID  map[[LeaseIDLen]byte]*lease
 
 	nonces nonceSet
+	hw     *hwMonitor // the hardware key of pools bound to one
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -145,6 +149,8 @@ func New(c Config) (*Server, error) {
 	}
 	s.wg.Add(1)
 	go s.sweeper()
+	s.hw = newHWMonitor(s, c.HardwareKey)
+	s.hw.start()
 	return s, nil
 }
 
@@ -211,6 +217,7 @@ func (s *Server) load() error {
 
 // Close stops the server's background work and closes the database.
 func (s *Server) Close() error {
+	s.hw.close()
 	close(s.stop)
 	s.wg.Wait()
 	return s.st.close()
@@ -369,6 +376,11 @@ func (s *Server) check(proof []byte, op string, c Credentials) (*Proof, *pool, e
 		}
 	case AuthUsers:
 		if _, err := s.checkToken(c.Bearer, RoleUser); err != nil {
+			return nil, nil, err
+		}
+	}
+	if op != OpRelease { // a seat goes back without the key
+		if err := s.hw.check(pl, actionOf(p)); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -642,6 +654,16 @@ func (s *Server) ForceRelease(id []byte) error {
 		s.mu.Unlock()
 		return errorf(CodeLeaseUnknown, "this server holds no lease %x", id)
 	}
+	pl := s.pools[l.product]
+	s.mu.Unlock()
+	if err := s.hw.check(pl, "releasing a lease on the admin's word"); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if l = s.byID[[LeaseIDLen]byte(id)]; l == nil {
+		s.mu.Unlock()
+		return errorf(CodeLeaseUnknown, "this server holds no lease %x", id)
+	}
 	wait := s.removeLease(s.pools[l.product], l, s.now().Unix(), "force-released")
 	s.mu.Unlock()
 	if err := <-wait; err != nil {
@@ -732,6 +754,7 @@ type PoolStatus struct {
 	FeatureSeats map[string]int    `json:"feature_seats_held,omitempty"`
 	Counters     map[string]uint64 `json:"consumption,omitempty"`
 	Expires      *time.Time        `json:"expires,omitempty"`
+	HardwareKey  string            `json:"hardware_key,omitempty"` // the key the pool is bound to (KeyLabel)
 }
 
 // Status describes every pool, expired leases swept first.
@@ -753,6 +776,9 @@ func (s *Server) Status() []PoolStatus {
 		if pl.lic.Expires != 0 {
 			e := pl.lic.ExpiresTime()
 			ps.Expires = &e
+		}
+		if hk := pl.lic.Binding.HardwareKey; hk != nil {
+			ps.HardwareKey = KeyLabel(hk)
 		}
 		out = append(out, ps)
 	}
