@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/airlock-offline/airlock/floating"
 	"github.com/airlock-offline/airlock/internal/chart"
 )
 
@@ -20,15 +21,8 @@ type HistoryPoint struct {
 }
 
 // HardwareKeyStatus is the server's hardware key as the floating server
-// reports it: whether a served license requires one, whether it is present
-// and proved itself (when last), its serial and reader, and the code of
-// what is wrong ("" when nothing is).
-type HardwareKeyStatus struct {
-	Required, Present bool
-	Serial, Reader    string
-	LastProof         time.Time
-	Code, Holder      string
-}
+// reports it.
+type HardwareKeyStatus = floating.HardwareKeyStatus
 
 // spans are the charts' time ranges.
 var spans = []struct {

@@ -37,6 +37,8 @@ type Floating interface {
 	TokenRole(token string) (string, error)
 	RevokeToken(token string) error
 	Reload() error
+	HardwareKey() floating.HardwareKeyStatus
+	HardwareID() string
 }
 
 // Config configures a Console.
@@ -54,13 +56,10 @@ type Config struct {
 	Insecure bool
 	Now      func() time.Time // nil: time.Now
 
-	// HardwareKey and HardwareID report the server's hardware key and its
-	// current hardware ID (nil: the server has no hardware key support).
+	// HardwareKey and HardwareID, when set, replace the server's own
+	// report of its hardware key and hardware ID (tests).
 	HardwareKey func() HardwareKeyStatus
 	HardwareID  func() string
-	// HardwareKeyRequest makes an activation request for a pool license
-	// that requires the plugged-in hardware key (nil: not supported).
-	HardwareKeyRequest func(product, licenseKey string, renew bool) ([]byte, error)
 	// History is a product's use since a time, oldest first (nil: no
 	// charts).
 	History func(product string, since time.Time) []HistoryPoint
@@ -121,6 +120,12 @@ func New(cfg Config) (*Console, error) {
 		pages: map[string]*template.Template{}, sessions: map[string]*session{}}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if c.cfg.HardwareKey == nil {
+		c.cfg.HardwareKey = c.srv.HardwareKey
+	}
+	if c.cfg.HardwareID == nil {
+		c.cfg.HardwareID = c.srv.HardwareID
 	}
 	for _, p := range pageNames {
 		t, err := web.Parse(templateFS, "templates/common.html", "templates/"+p+".html")
@@ -247,10 +252,14 @@ const CodeCSRF = "csrf_token_invalid"
 // request makes the activation request for a product.
 func (c *Console) request(product, licenseKey string, renew, hardwareKey bool) ([]byte, error) {
 	if hardwareKey {
-		if c.cfg.HardwareKeyRequest == nil {
-			return nil, &floating.Error{Code: floating.CodeNotFound, Message: "this server cannot bind a license to a hardware key", Status: http.StatusNotFound}
+		ha, ok := c.cfg.Activator.(floating.HardwareKeyActivator)
+		if !ok {
+			return nil, &floating.Error{Code: floating.CodeNotFound, Message: "this server cannot bind a request to a hardware key", Status: http.StatusNotFound}
 		}
-		return c.cfg.HardwareKeyRequest(product, licenseKey, renew)
+		if renew {
+			return nil, &floating.Error{Code: floating.CodeMalformed, Message: "a renewal keeps the installed license's hardware key: untick \"requires a hardware key\"", Status: http.StatusBadRequest}
+		}
+		return ha.RequestHardwareKey(product, licenseKey)
 	}
 	return c.cfg.Activator.Request(product, licenseKey, renew)
 }

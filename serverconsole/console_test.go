@@ -461,7 +461,7 @@ func TestAddProductRequestAndLicense(t *testing.T) {
 }
 
 func TestHardwareKeyShown(t *testing.T) {
-	key := HardwareKeyStatus{Required: true, Present: true, Serial: "FFFE0A0B0C0D", Reader: "Virtual PCD 00 00", LastProof: t0.Add(-time.Minute)}
+	key := HardwareKeyStatus{Required: true, Present: true, Serial: "FFFE0A0B0C0D", Products: []string{"acme-cad"}, Reader: "Virtual PCD 00 00", LastProof: t0.Add(-time.Minute)}
 	id := "FFFE0A0B0C0D"
 	f := newFixture(t, func(c *Config) {
 		c.HardwareKey = func() HardwareKeyStatus { return key }

@@ -189,22 +189,14 @@ type productRow struct {
 
 func (c *Console) overviewData(u *user) overviewPage {
 	d := overviewPage{page: c.page(u, "Overview", "/"), ServerKeyID: c.cfg.ServerKeyID}
-	if c.cfg.HardwareID != nil {
-		d.HardwareID = c.cfg.HardwareID()
-	}
-	if c.cfg.HardwareKey != nil {
-		k := c.cfg.HardwareKey()
-		d.Key = &k
-		d.KeySerialID = k.Present && k.Serial != "" && k.Serial == d.HardwareID
-		d.KeyCode, d.KeyProblem = k.Code, keyProblem(k)
-	}
-	lics := c.licenses()
+	d.HardwareID = c.cfg.HardwareID()
+	k := c.cfg.HardwareKey()
+	d.Key = &k
+	d.KeySerialID = k.Present && k.Serial != "" && k.Serial == d.HardwareID
+	d.KeyCode, d.KeyProblem = k.Code, keyProblem(k)
 	now := c.now()
 	for _, st := range c.srv.Status() {
-		row := productRow{PoolStatus: st, State: "serving"}
-		if lic := lics[st.Product]; lic != nil {
-			row.HardwareKey = lic.Binding.HardwareKey != nil
-		}
+		row := productRow{PoolStatus: st, State: "serving", HardwareKey: st.HardwareKey != ""}
 		switch {
 		case st.Expires != nil && !st.Expires.After(now):
 			row.State = "expired"
@@ -224,14 +216,17 @@ func keyProblem(k HardwareKeyStatus) string {
 	switch k.Code {
 	case "":
 		return ""
-	case "hardware_key_not_accessible":
+	case floating.CodeHWKeyNotAccessible:
 		msg = "No valid hardware key can be reached: every action on a license that requires it fails until the key is plugged in again, and the hardware ID is the machine's own."
-	case "hardware_key_mismatch":
+	case floating.CodeHWKeyMismatch:
 		msg = "The hardware key plugged in is not the one the license is bound to."
-	case "hardware_key_proof_failed":
+	case floating.CodeHWKeyProofFailed:
 		msg = "The hardware key did not prove itself (a copy of its serial without its key?)."
 	default:
 		msg = "The hardware key cannot be used."
+	}
+	if k.Reason != "" {
+		msg += " (" + k.Reason + ")"
 	}
 	if k.Holder != "" {
 		msg += " The reader is held by another process: " + k.Holder + "."
