@@ -1,0 +1,191 @@
+package e2e
+
+// The floating server's console in a real browser: the real airlock-server
+// serve over TLS, the real desk signing its license, the real client
+// holding a seat, a real pcscd with an emulated OpenPGP card as the
+// server's hardware key, and Debian's Chromium driven headless — the
+// seed's steps from "navigate to the configuration page" to "unplug the
+// key".
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/airlock-offline/airlock/internal/testrig/browser"
+	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
+)
+
+// serverConsolePage checks what every console page promises a screen
+// reader and a keyboard user (the rig's audit) and that it reads at 200 %
+// zoom without sideways scrolling, then saves a screenshot as name (in
+// $AIRLOCK_SCREENSHOTS too, for docs/screenshots).
+func serverConsolePage(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	problems, err := browser.Audit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", name, p)
+	}
+	if err := browser.Zoom200(ctx); err != nil {
+		t.Errorf("%s: %v", name, err)
+	}
+	if err := browser.Zoom100(ctx); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := browser.Screenshot(ctx, path); err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if docs := os.Getenv("AIRLOCK_SCREENSHOTS"); docs != "" {
+		writeFile(t, filepath.Join(docs, name), readFile(t, path))
+	}
+}
+
+// consoleText is the visible text of the page's main part.
+func consoleText(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("main").innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConsoleServer(t *testing.T) {
+	cardemu.SkipUnlessStack(t)
+	slot := cardemu.Slots()[0]
+	seed := sha256.Sum256([]byte("server console key"))
+	card := cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0xFFFE, Serial: 0x0C0A5E11, AuthKey: ed25519.NewKeyFromSeed(seed[:])}})
+	const serial = "openpgp:FFFE0C0A5E11"
+	if err := card.Insert(slot.Addr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(card.Remove) // a card left in the slot would block every later test's card
+	if err := card.WaitReady(15 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	e := newEnv(t).on(machineA.tree(t)).with("AIRLOCK_PIN", "123456")
+	desk, vk := initDesk(t, e)
+	f := &floatingSetup{e: e, desk: desk, vendorKey: vk, state: filepath.Join(t.TempDir(), "server"), bin: airlockServer(t)}
+	key := createLicense(t, e, desk, "--max-machines", "1")
+	expectOK(t, f.server("init", "--vendor-key", vk))
+	addr, _ := f.serve(t)
+	token := strings.TrimSpace(string(readFile(t, filepath.Join(f.state, "admin.token"))))
+	base := "https://" + addr
+	shots := t.TempDir()
+	ctx := browser.New(t, browser.IgnoreCertErrors(), browser.Timeout(90*time.Second))
+	wait := func(what, expr string) {
+		t.Helper()
+		if err := browser.WaitFor(ctx, expr, 15*time.Second); err != nil {
+			t.Fatalf("%s: %v\npage:\n%s", what, err, consoleText(t, ctx))
+		}
+	}
+	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+
+	// Sign in: the console asks, and says how clients authenticate.
+	run("open the console", chromedp.Navigate(base+"/"))
+	wait("the sign-in page", `document.title.startsWith("Sign in")`)
+	if txt := consoleText(t, ctx); !strings.Contains(txt, "None: any client") {
+		t.Errorf("the sign-in page does not say the authentication method:\n%s", txt)
+	}
+	serverConsolePage(t, ctx, shots, "server-signin.png")
+	run("sign in", chromedp.SetValue("#token", token), chromedp.Submit("#token"))
+	wait("the overview", `document.title.startsWith("Overview")`)
+	machineHWID, err := chromedp.Run(ctx, chromedp.TextContent("#hardware-id"))
+	if err != nil || machineHWID == "" || machineHWID == serial {
+		t.Fatalf("before the product: hardware ID %q (%v)", machineHWID, err)
+	}
+
+	// Add the product that requires the hardware key; the request comes as
+	// QR codes, a download and text.
+	run("add a product", chromedp.Navigate(base+"/products"))
+	wait("the add-product page", `document.title.startsWith("Add a product")`)
+	run("fill the form", chromedp.SetValue("#product", "acme-cad"), chromedp.SetValue("#license_key", key),
+		chromedp.Click("#hardware_key"), chromedp.Submit("#product"))
+	wait("the request", `!!document.getElementById("request-text")`)
+	reqText, err := chromedp.Run(ctx, chromedp.Value("#request-text"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nQR, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".qr-parts img[src^='data:image/png']").length`))
+	if nQR < 1 {
+		t.Error("the request is not shown as QR codes")
+	}
+	serverConsolePage(t, ctx, shots, "server-add-product.png")
+
+	// The desk signs it; the license goes back by upload.
+	req := filepath.Join(t.TempDir(), "server-request.txt")
+	writeFile(t, req, []byte(reqText))
+	lic := filepath.Join(t.TempDir(), "pool.txt")
+	expectOK(t, e.vendor("--dir", desk, "sign", "--pool", "seats=2,ttl=180,heartbeat=60", req, "-o", lic))
+	run("upload the license", chromedp.SetUploadFiles("#file", []string{lic}), chromedp.Submit("#file"))
+	wait("the license installed", `!!document.getElementById("installed-product")`)
+	serverConsolePage(t, ctx, shots, "server-license-installed.png")
+
+	// The hardware ID is now the key's serial.
+	run("overview", chromedp.Navigate(base+"/"))
+	wait("the hardware ID is the key's serial", fmt.Sprintf(`document.getElementById("hardware-id").textContent === %q`, serial))
+	if txt := consoleText(t, ctx); !strings.Contains(txt, "plugged in and proved") || !strings.Contains(txt, "acme-cad") {
+		t.Errorf("overview with the key:\n%s", txt)
+	}
+
+	// A client holds a seat; the admin releases it with the keyboard alone.
+	o := e.airlock("--state", filepath.Join(e.work, "c1"), "floating", "acquire", "--server", addr, "--product", "acme-cad",
+		"--vendor-key", vk, "--plaintext-key", "--json")
+	expectOK(t, o)
+	run("overview with a seat", chromedp.Navigate(base+"/"))
+	wait("one seat in use", `document.getElementById("main").innerText.includes("1 of 2")`)
+	serverConsolePage(t, ctx, shots, "server-overview.png")
+	run("features", chromedp.Navigate(base+"/features"))
+	wait("the features page", `document.querySelectorAll("svg rect[data-label]").length > 0`)
+	serverConsolePage(t, ctx, shots, "server-features.png")
+	run("charts", chromedp.Navigate(base+"/charts"))
+	wait("the charts page", `document.title.startsWith("Charts")`)
+	serverConsolePage(t, ctx, shots, "server-charts.png")
+	run("reports", chromedp.Navigate(base+"/reports"))
+	wait("the reports page", `document.title.startsWith("Usage reports")`)
+	serverConsolePage(t, ctx, shots, "server-reports.png")
+	run("seats", chromedp.Navigate(base+"/seats"))
+	wait("the seat listed", `document.querySelectorAll("#seats tbody tr").length === 1`)
+	serverConsolePage(t, ctx, shots, "server-seats.png")
+	const releaseButton = `form[action="/seats/release"] button`
+	presses, err := browser.TabTo(ctx, releaseButton, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the force-release button is %d presses of Tab from the top", presses)
+	run("press Enter", chromedp.KeyEvent(kb.Enter))
+	wait("the seat released", `!!document.getElementById("no-seats")`)
+	if txt := consoleText(t, ctx); !strings.Contains(txt, "The seat is released.") {
+		t.Errorf("after the release:\n%s", txt)
+	}
+
+	// Unplug the key: the overview, refreshing itself, shows the code and
+	// the machine's own hardware ID again.
+	run("overview", chromedp.Navigate(base+"/"))
+	wait("the key proved", fmt.Sprintf(`document.getElementById("hardware-id").textContent === %q`, serial))
+	card.Remove()
+	wait("the code shown without a reload", `!!document.getElementById("hardware-key-problem") && document.getElementById("hardware-key-problem").innerText.includes("hardware_key_not_accessible")`)
+	if id, _ := chromedp.Run(ctx, chromedp.TextContent("#hardware-id")); id != machineHWID {
+		t.Errorf("with the key pulled the hardware ID is %q, want the machine's %q", id, machineHWID)
+	}
+	serverConsolePage(t, ctx, shots, "server-key-missing.png")
+}
