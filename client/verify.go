@@ -49,6 +49,10 @@ type Verifier struct {
 	// Dongle configures hardware-key access (PIN prompt, deadlines) for
 	// licenses bound to a hardware key.
 	Dongle dongle.Options
+	// DeferHardwareKey leaves the hardware-key check of Verify to the
+	// caller, who checks the key itself (a floating server watches its key
+	// and refuses every action without it). Activate always checks.
+	DeferHardwareKey bool
 	// LicenseeSecret is the licensee secret, for licenses bound to one
 	// (NetLicensing's Predefined and Client modes). Never logged.
 	LicenseeSecret []byte
@@ -207,6 +211,7 @@ func (v *Verifier) Activate(text []byte) (*response.License, error) {
 		return nil, err
 	}
 	w := *v
+	w.DeferHardwareKey = false
 	if w.Product == "" {
 		w.Product = lic.Product
 	}

@@ -11,10 +11,10 @@ import (
 // pcscContext is an established PC/SC context (SCardEstablishContext).
 // Implementations return errors that wrap the Err* failures.
 type pcscContext interface {
-	ListReaders() ([]string, error)           // nil, nil when there is none
+	ListReaders() ([]string, error)                  // nil, nil when there is none
 	Present(readers []string) ([]readerState, error) // whether a card is in each reader, without waiting
-	Connect(reader string) (pcscCard, error)  // shared, any protocol
-	Cancel() error                            // cancels a blocking call where the platform can
+	Connect(reader string) (pcscCard, error)         // shared, any protocol
+	Cancel() error                                   // cancels a blocking call where the platform can
 	Release() error
 }
 

@@ -572,9 +572,10 @@ func (m *hwMonitor) fail(k *keyState, now time.Time, code, reason, holder string
 	case CodeHWKeyProofFailed:
 		kind = EventHWKeyProofFailed
 	}
+	var wait chan error
 	if k.reported != kind {
 		k.reported = kind
-		m.record(k, now, kind, reason)
+		wait = m.record(k, now, kind, reason)
 		msg := fmt.Sprintf("hardware key %s: %s (%s): pools %s refuse every action until it is back", k.label, reason, code, strings.Join(k.products, ", "))
 		if holder != "" {
 			msg += "; another program holds the reader: " + holder
@@ -584,12 +585,19 @@ func (m *hwMonitor) fail(k *keyState, now time.Time, code, reason, holder string
 	if !k.lost && m.onLost != nil {
 		k.lost = true
 		st := k.status()
-		go m.onLost(st)
+		go func() {
+			if wait != nil {
+				<-wait // the event is on disk before the process may exit
+			}
+			m.onLost(st)
+		}()
 	}
 }
 
-// record writes an event per product bound to k (not waited for).
-func (m *hwMonitor) record(k *keyState, now time.Time, kind, detail string) {
+// record writes an event per product bound to k, not waited for: the
+// returned channel (nil when there is nothing to write) says when it is
+// committed.
+func (m *hwMonitor) record(k *keyState, now time.Time, kind, detail string) chan error {
 	if len(detail) > 500 {
 		detail = detail[:500]
 	}
@@ -597,9 +605,10 @@ func (m *hwMonitor) record(k *keyState, now time.Time, kind, detail string) {
 	for _, p := range k.products {
 		stmts = append(stmts, eventStmt(now.Unix(), kind, p, k.label+": "+detail))
 	}
-	if len(stmts) > 0 {
-		m.s.st.enqueue(stmts...)
+	if len(stmts) == 0 {
+		return nil
 	}
+	return m.s.st.enqueue(stmts...)
 }
 
 // actionOf names an action as the seed's error message does.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/airlock-offline/airlock/client"
+	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/floating"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
@@ -75,6 +76,8 @@ func (a *app) cmdRequest(args []string) error {
 	product := fs.String("product", "", "")
 	key := fs.String("license-key", "", "")
 	renew := fs.Bool("renew", false, "")
+	hwReader := fs.String("hardware-key", "", "")
+	fs.Lookup("hardware-key").NoOptDefVal = "auto"
 	out := fs.StringP("output", "o", "-", "")
 	var q cli.QRFlags
 	q.Register(fs)
@@ -98,6 +101,8 @@ func (a *app) cmdRequest(args []string) error {
 		}
 	} else if *key != "" {
 		return cli.Usagef("--renew takes the license key from the installed pool license; drop --license-key")
+	} else if *hwReader != "" {
+		return cli.Usagef("--renew keeps the installed license's hardware key; drop --hardware-key")
 	}
 	s, _, err := a.open(true)
 	if err != nil {
@@ -106,10 +111,14 @@ func (a *app) cmdRequest(args []string) error {
 	if err := s.ensureAdmin(a); err != nil {
 		return err
 	}
-	req, err := s.request(*product, lk, *renew)
+	made, err := s.request(*product, lk, *renew, *hwReader)
 	if err != nil {
 		return err
 	}
+	if made.Enrolled != nil {
+		a.ui.Infof("hardware key enrolled: %s; the pool license will be bound to it alone (its serial becomes the server's hardware ID)", made.Enrolled)
+	}
+	req := made.Request
 	if err := a.ui.WriteOutput(*out, req.Text()); err != nil {
 		return err
 	}
@@ -156,8 +165,10 @@ func (a *app) cmdActivate(args []string) error {
 	return nil
 }
 
-// request makes an activation request for a pool license.
-func (s *server) request(product, licenseKey string, renew bool) (*request.Signed, error) {
+// request makes an activation request for a pool license; hwReader, when
+// not "", enrols the hardware key in that reader ("auto": the one plugged
+// in) and binds the license to it.
+func (s *server) request(product, licenseKey string, renew bool, hwReader string) (*client.Made, error) {
 	keys, err := s.needVendorKeys()
 	if err != nil {
 		return nil, err
@@ -166,17 +177,24 @@ func (s *server) request(product, licenseKey string, renew bool) (*request.Signe
 	if err != nil {
 		return nil, err
 	}
-	v := &client.Verifier{Product: product, VendorKeys: keys, Dir: s.dir, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
-	var req *request.Signed
-	if renew {
-		req, err = v.RenewRequest(inst)
-	} else {
-		req, err = v.Request(inst, licenseKey, nil)
+	v := s.verifier(product, keys)
+	reader := hwReader
+	if reader == "auto" {
+		reader = ""
+	}
+	made, err := v.MakeRequest(inst, client.RequestOptions{LicenseKey: licenseKey, Renew: renew, HardwareKey: hwReader != "", HardwareKeyReader: reader})
+	if err != nil && cli.DongleExit(err) != cli.ExitError {
+		return nil, cli.DongleFailure(err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot make the request: %w", err)
 	}
-	return req, nil
+	return made, nil
+}
+
+// verifier checks the server's own pool license of product.
+func (s *server) verifier(product string, keys []*crypto.Public) *client.Verifier {
+	return &client.Verifier{Product: product, VendorKeys: keys, Dir: s.dir, Source: cli.FingerprintSource(), Now: cli.NowFunc(), Dongle: s.dongle}
 }
 
 // install verifies a pool license (armored text) for this server and
@@ -197,8 +215,7 @@ func (s *server) install(text []byte) (*response.License, error) {
 	if lic.Pool == nil {
 		return nil, cli.WithHint(errors.New("this license is not a pool license: a floating server needs one"), "the vendor signs the server's request with `airlock-vendor sign --pool seats=N …`")
 	}
-	v := &client.Verifier{Product: lic.Product, VendorKeys: keys, Dir: s.dir, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
-	if _, err := v.Activate(text); err != nil {
+	if _, err := s.verifier(lic.Product, keys).Activate(text); err != nil {
 		return nil, err
 	}
 	return lic, nil
@@ -212,6 +229,16 @@ type activator struct {
 }
 
 func (x *activator) Request(product, licenseKey string, renew bool) ([]byte, error) {
+	return x.request(product, licenseKey, renew, "")
+}
+
+// RequestHardwareKey makes the admin API's request bound to the hardware
+// key plugged in (hardware_key, the seed's isHWKeyReq).
+func (x *activator) RequestHardwareKey(product, licenseKey string) ([]byte, error) {
+	return x.request(product, licenseKey, false, "auto")
+}
+
+func (x *activator) request(product, licenseKey string, renew bool, hwReader string) ([]byte, error) {
 	if !renew {
 		lk, err := licensekey.Parse(licenseKey)
 		if err != nil {
@@ -219,11 +246,11 @@ func (x *activator) Request(product, licenseKey string, renew bool) ([]byte, err
 		}
 		licenseKey = lk
 	}
-	req, err := x.s.request(product, licenseKey, renew)
+	made, err := x.s.request(product, licenseKey, renew, hwReader)
 	if err != nil {
 		return nil, err
 	}
-	return req.Text(), nil
+	return made.Request.Text(), nil
 }
 
 func (x *activator) Install(text []byte) (string, error) {

@@ -59,6 +59,7 @@ func (a *app) cmdStatus(args []string) error {
 	}
 	out := map[string]any{"server_key": pub.String(), "server_key_id": pub.ID().String(), "state": cli.Abs(s.dir), "running": false}
 	var pools []floating.PoolStatus
+	var hw floating.HardwareKeyInfo
 	if ad, err := a.admin(s); err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -66,6 +67,12 @@ func (a *app) cmdStatus(args []string) error {
 			out["running"] = true
 			out["address"] = strings.TrimPrefix(ad.Base, "https://")
 			out["pools"] = pools
+			if err := ad.Do(ctx, http.MethodGet, "/hardware-key", nil, &hw); err == nil {
+				out["hardware_id"] = hw.HardwareID
+				if hw.HardwareKey.Required {
+					out["hardware_key"] = hw.HardwareKey
+				}
+			}
 		} else {
 			out["error"] = err.Error()
 		}
@@ -83,6 +90,7 @@ func (a *app) cmdStatus(args []string) error {
 		return nil
 	}
 	fmt.Fprintf(w, "listening:   https://%s\n", out["address"])
+	printHardwareKey(w, hw)
 	if len(pools) == 0 {
 		fmt.Fprintln(w, "pools:       none (install a pool license: airlock-server request, then activate)")
 	}

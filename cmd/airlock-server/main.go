@@ -15,6 +15,7 @@ import (
 
 	"github.com/airlock-offline/airlock/client"
 	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/dongle"
 	"github.com/airlock-offline/airlock/floating"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
 	"github.com/airlock-offline/airlock/internal/cli"
@@ -27,6 +28,7 @@ type app struct {
 	state      string
 	vendorKeys []string
 	db         string
+	pinFile    string
 }
 
 func main() {
@@ -38,6 +40,7 @@ func (a *app) globalFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.state, "state", a.state, "")
 	fs.StringArrayVar(&a.vendorKeys, "vendor-key", a.vendorKeys, "")
 	fs.StringVar(&a.db, "db", a.db, "")
+	fs.StringVar(&a.pinFile, "pin-file", a.pinFile, "")
 }
 
 func (a *app) program() *cli.Program {
@@ -101,9 +104,10 @@ func (a *app) stateDir() (string, error) {
 // server is the state folder: a client state (installation key, licenses)
 // plus the server's own files.
 type server struct {
-	dir string
-	st  *client.State
-	db  string // the database: a postgres:// URL or "" (server.db in the state)
+	dir    string
+	st     *client.State
+	db     string         // the database: a postgres:// URL or "" (server.db in the state)
+	dongle dongle.Options // the hardware key's PIN, for pools bound to one
 }
 
 func (s *server) path(name string) string { return filepath.Join(s.dir, name) }
@@ -134,7 +138,7 @@ func (a *app) open(create bool) (*server, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	s := &server{dir: st.Dir, st: st}
+	s := &server{dir: st.Dir, st: st, dongle: a.ui.DongleOptions(a.pinFile, "server's")}
 	made := false
 	if !st.HasInstallation() {
 		if !create {

@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/airlock-offline/airlock/client"
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/floating"
 	"github.com/airlock-offline/airlock/internal/armor"
@@ -42,6 +41,8 @@ func (a *app) cmdServe(args []string) error {
 	keyFile := fs.String("tls-key", "", "")
 	names := fs.StringArray("name", nil, "")
 	allowFile := fs.String("allow-clients", "", "")
+	proofEvery := fs.Duration("hardware-key-proof-interval", floating.DefaultProofInterval, "")
+	crash := fs.Bool("crash-if-no-hardware-key", false, "")
 	if done, err := a.parse(fs, args); done || err != nil {
 		return err
 	}
@@ -51,10 +52,14 @@ func (a *app) cmdServe(args []string) error {
 	if (*certFile == "") != (*keyFile == "") {
 		return cli.Usagef("--tls-cert and --tls-key go together")
 	}
+	if *proofEvery < time.Second || *proofEvery > time.Hour {
+		return cli.Usagef("--hardware-key-proof-interval is 1s to 1h")
+	}
 	s, _, err := a.open(true)
 	if err != nil {
 		return err
 	}
+	s.dongle = a.unattendedDongle() // no one is there to type a PIN
 	if err := s.ensureAdmin(a); err != nil {
 		return err
 	}
@@ -74,7 +79,7 @@ func (a *app) cmdServe(args []string) error {
 	}
 	act := &activator{a: a, s: s}
 	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Auth: *auth, Now: cli.NowFunc(),
-		Activator: act, AllowedClients: allowed})
+		Activator: act, AllowedClients: allowed, HardwareKey: a.hardwareKeyConfig(s, *proofEvery, *crash)})
 	if err != nil {
 		return cli.Usagef("%v", err)
 	}
@@ -125,6 +130,9 @@ func (a *app) cmdServe(args []string) error {
 	} else {
 		for _, st := range srv.Status() {
 			a.ui.Infof("  %s: %s; %d held", st.Product, st.Pool, st.Held)
+			if st.HardwareKey != "" {
+				a.ui.Infof("    bound to hardware key %s: proved every %v and after every reader event", st.HardwareKey, *proofEvery)
+			}
 		}
 		a.ui.Infof("clients: airlock floating acquire --server %s --product P", addr)
 	}
@@ -180,7 +188,8 @@ func (a *app) poolLicenses(s *server) ([][]byte, error) {
 	}
 	var out [][]byte
 	for _, p := range products {
-		v := &client.Verifier{Product: p, VendorKeys: keys, Dir: s.dir, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
+		v := s.verifier(p, keys)
+		v.DeferHardwareKey = true // the server watches its hardware key itself (floating/hwkey.go)
 		lic, err := v.Verify()
 		if err != nil {
 			a.ui.Warnf("the license for %q is not valid here and is not served: %v", p, err)
