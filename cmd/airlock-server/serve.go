@@ -88,7 +88,8 @@ func (a *app) cmdServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	var cert tls.Certificate
+	var cert, browserCert tls.Certificate
+	var consoleFP string
 	if *certFile != "" {
 		if cert, err = tls.LoadX509KeyPair(*certFile, *keyFile); err != nil {
 			return fmt.Errorf("cannot load the TLS certificate: %w", err)
@@ -96,8 +97,13 @@ func (a *app) cmdServe(args []string) error {
 	} else {
 		host, _, _ := net.SplitHostPort(*listen)
 		hn, _ := os.Hostname()
-		if cert, err = srv.Certificate(append([]string{host, hn, "localhost", "127.0.0.1", "::1"}, *names...)); err != nil {
+		all := append([]string{host, hn, "localhost", "127.0.0.1", "::1"}, *names...)
+		if cert, err = srv.Certificate(all); err != nil {
 			return fmt.Errorf("cannot make the TLS certificate: %w", err)
+		}
+		// The browser checks this one against its own clock.
+		if browserCert, consoleFP, err = serverconsole.BrowserCertificate(all, time.Now()); err != nil {
+			return fmt.Errorf("cannot make the console's TLS certificate: %w", err)
 		}
 	}
 	ln, err := net.Listen("tcp", *listen)
@@ -110,9 +116,13 @@ func (a *app) cmdServe(args []string) error {
 		ln.Close()
 		return err
 	}
+	certs := []tls.Certificate{cert}
+	if consoleFP != "" {
+		certs = append(certs, browserCert) // for browsers, which take no Ed25519 certificate
+	}
 	hs := &http.Server{
 		Handler:           serverconsole.Mount(srv.Handler(), con),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLSConfig:         &tls.Config{Certificates: certs, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -122,6 +132,9 @@ func (a *app) cmdServe(args []string) error {
 	}
 	a.ui.Infof("airlock-server listening on https://%s (server key %s, auth %s, state %s)", addr, id.ID(), *auth, cli.Abs(s.dir))
 	a.ui.Infof("console: https://%s/ (sign in with a user, or the token in %s)", addr, cli.Abs(s.path("admin.token")))
+	if consoleFP != "" {
+		a.ui.Infof("  its certificate is made at every start: SHA-256 %s", consoleFP)
+	}
 	if len(lics) == 0 {
 		a.ui.Infof("no pool license yet: clients will be refused until one is installed. Next:")
 		a.ui.Infof("  airlock-server request --vendor-key AV1… --product P --license-key K -o server-request.txt")
