@@ -209,6 +209,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	s.manageRoutes(h)
 	s.hwRoutes(h)
+	s.reportRoutes(h)
 	mux.HandleFunc("GET "+p+"/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
