@@ -11,14 +11,7 @@ import (
 
 // HistoryPoint is one interval of a product's use, as the floating
 // server's history keeps it.
-type HistoryPoint struct {
-	At       time.Time
-	Peak     float64
-	Average  float64
-	Borrowed int
-	Denials  int
-	Consumed uint64
-}
+type HistoryPoint = floating.HistoryPoint
 
 // HardwareKeyStatus is the server's hardware key as the floating server
 // reports it.
@@ -56,6 +49,35 @@ type productCharts struct {
 	Points  int
 }
 
+// maxPoints bounds a chart's points per series: a day of minutes is drawn
+// as 96 quarter hours, so the page stays small and its refresh cheap.
+const maxPoints = 120
+
+// downsample merges runs of consecutive points so that at most maxPoints
+// remain: the peak and the borrowed seats are the run's largest, the
+// average its mean, denials and consumption its sums, at the run's start.
+func downsample(h []HistoryPoint) []HistoryPoint {
+	if len(h) <= maxPoints {
+		return h
+	}
+	k := (len(h) + maxPoints - 1) / maxPoints
+	out := make([]HistoryPoint, 0, maxPoints)
+	for i := 0; i < len(h); i += k {
+		run := h[i:min(i+k, len(h))]
+		p := HistoryPoint{At: run[0].At}
+		for _, q := range run {
+			p.Peak = max(p.Peak, q.Peak)
+			p.Borrowed = max(p.Borrowed, q.Borrowed)
+			p.Average += q.Average
+			p.Denials += q.Denials
+			p.Consumed += q.Consumed
+		}
+		p.Average /= float64(len(run))
+		out = append(out, p)
+	}
+	return out
+}
+
 // seriesOf turns a product's history into the charts' series: seats in use
 // (peak and average per interval, borrowed seats) and denials.
 func seriesOf(h []HistoryPoint) (seats, denials []chart.Series) {
@@ -91,7 +113,7 @@ func (c *Console) chartsData(u *user, key string) chartsPage {
 	}
 	since := c.now().Add(-dur)
 	for _, st := range c.srv.Status() {
-		h := c.cfg.History(st.Product, since)
+		h := downsample(c.cfg.History(st.Product, since))
 		seats, denials := seriesOf(h)
 		d.Charts = append(d.Charts, productCharts{Product: st.Product, Points: len(h),
 			Seats:   chart.Line(st.Product+": seats in use", "seats", seats...),

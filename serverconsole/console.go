@@ -24,6 +24,7 @@ import (
 	"github.com/airlock-offline/airlock/floating"
 	"github.com/airlock-offline/airlock/internal/web"
 	"github.com/airlock-offline/airlock/result"
+	"github.com/airlock-offline/airlock/usage"
 )
 
 // Floating is what the console reads and changes on the floating server;
@@ -39,6 +40,8 @@ type Floating interface {
 	Reload() error
 	HardwareKey() floating.HardwareKeyStatus
 	HardwareID() string
+	History(product string, since time.Time) []floating.HistoryPoint
+	MakeReport(opt floating.ReportOptions) (*usage.Signed, error)
 }
 
 // Config configures a Console.
@@ -60,12 +63,10 @@ type Config struct {
 	// report of its hardware key and hardware ID (tests).
 	HardwareKey func() HardwareKeyStatus
 	HardwareID  func() string
-	// History is a product's use since a time, oldest first (nil: no
-	// charts).
+	// History and Report, when set, replace the server's own history and
+	// usage reports (tests).
 	History func(product string, since time.Time) []HistoryPoint
-	// Report makes a usage report: a file name and its armored text (nil:
-	// no reports).
-	Report func() (name string, text []byte, err error)
+	Report  func(pseudonymise bool) (name string, text []byte, err error)
 }
 
 // Console serves the pages.
@@ -126,6 +127,12 @@ func New(cfg Config) (*Console, error) {
 	}
 	if c.cfg.HardwareID == nil {
 		c.cfg.HardwareID = c.srv.HardwareID
+	}
+	if c.cfg.History == nil {
+		c.cfg.History = c.srv.History
+	}
+	if c.cfg.Report == nil {
+		c.cfg.Report = c.report
 	}
 	for _, p := range pageNames {
 		t, err := web.Parse(templateFS, "templates/common.html", "templates/"+p+".html")
@@ -325,6 +332,15 @@ func lower(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// report makes the server's next usage report.
+func (c *Console) report(pseudonymise bool) (string, []byte, error) {
+	signed, err := c.srv.MakeReport(floating.ReportOptions{Pseudonymise: pseudonymise})
+	if err != nil {
+		return "", nil, err
+	}
+	return fmt.Sprintf("usage-report-%d.txt", signed.Report.Seq), signed.Text(), nil
 }
 
 // Mount serves the API under floating.APIPrefix and the console everywhere

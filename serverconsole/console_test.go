@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"html"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 	"github.com/airlock-offline/airlock/licensekey"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
+	"github.com/airlock-offline/airlock/usage"
 )
 
 var t0 = time.Date(2030, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -224,7 +226,7 @@ func TestSignInCookieAndHeaders(t *testing.T) {
 			t.Errorf("%s: %q, want %q", h, p.header.Get(h), want)
 		}
 	}
-	for _, want := range []string{"<title>Sign in · airlock</title>", `<label for="username">`, `<label for="token">`, "None: any client"} {
+	for _, want := range []string{"<title>Sign in · airlock</title>", `<label for="username">`, `<label for="token">`, "none</strong>: any client"} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("sign-in page lacks %q", want)
 		}
@@ -259,7 +261,7 @@ func TestSignInCookieAndHeaders(t *testing.T) {
 		t.Fatalf("session cookie: %+v", sc)
 	}
 	p = f.get(t, "/")
-	for _, want := range []string{"<title>Overview · airlock</title>", "acme-cad", "ACME Corp", "0 of 2", `<th scope="col">Product</th>`, "None: any client"} {
+	for _, want := range []string{"<title>Overview · airlock</title>", "acme-cad", "ACME Corp", "0 of 2", `<th scope="col">Product</th>`, "none</strong>: any client"} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("overview lacks %q", want)
 		}
@@ -604,5 +606,72 @@ func TestScanNeedsCSRF(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"code"`) {
 		t.Fatalf("scan of garbage: %d %s", resp.StatusCode, b)
+	}
+}
+
+// A usage report is a change (the report chain moves on): POST, CSRF and
+// admin; it comes as QR codes, text and a download, and parses.
+func TestUsageReport(t *testing.T) {
+	f := newFixture(t)
+	csrf := f.signIn(t, floating.RoleAdmin)
+	if p := f.post(t, "/reports", url.Values{}); p.status != http.StatusForbidden {
+		t.Fatalf("report without CSRF: %d", p.status)
+	}
+	if p := f.get(t, "/reports/download"); p.status != http.StatusNotFound {
+		t.Fatalf("download before a report: %d", p.status)
+	}
+	f.acquire(t, "c1", "lab-3")
+	p := f.post(t, "/reports", url.Values{"csrf": {csrf}})
+	if p.status != 200 || !strings.Contains(p.body, `src="data:image/png;base64,`) {
+		t.Fatalf("report: %d\n%s", p.status, p.body)
+	}
+	d := f.get(t, "/reports/download")
+	if d.status != 200 || !strings.Contains(d.header.Get("Content-Disposition"), `filename="usage-report-1.txt"`) {
+		t.Fatalf("download: %d %q", d.status, d.header.Get("Content-Disposition"))
+	}
+	signed, err := usage.ParseText([]byte(d.body))
+	if err != nil {
+		t.Fatalf("the downloaded report does not parse: %v", err)
+	}
+	if signed.Report.Seq != 1 || !strings.Contains(p.body, html.EscapeString(strings.TrimSpace(d.body))) {
+		t.Fatalf("report %d; the page's text is not the download's", signed.Report.Seq)
+	}
+	// The next one is number 2.
+	f.post(t, "/reports", url.Values{"csrf": {csrf}, "pseudonymise": {"yes"}})
+	if d = f.get(t, "/reports/download"); !strings.Contains(d.header.Get("Content-Disposition"), "usage-report-2.txt") {
+		t.Fatalf("second report: %q", d.header.Get("Content-Disposition"))
+	}
+}
+
+// A day of minutes is drawn as at most maxPoints points that keep what
+// matters: the peaks, the mean of the averages, every denial.
+func TestDownsample(t *testing.T) {
+	var h []HistoryPoint
+	var denials, peak int
+	for i := range 1441 {
+		p := HistoryPoint{At: t0.Add(time.Duration(i) * time.Minute), Peak: float64(i % 7), Average: 1, Denials: i % 3, Borrowed: i % 5}
+		denials += p.Denials
+		peak = max(peak, int(p.Peak))
+		h = append(h, p)
+	}
+	d := downsample(h)
+	if len(d) > maxPoints || len(d) < maxPoints/2 {
+		t.Fatalf("%d points", len(d))
+	}
+	var gotDen int
+	for i, p := range d {
+		gotDen += p.Denials
+		if p.Average != 1 || p.Peak != float64(peak) && i < len(d)-1 || p.Borrowed != 4 && i < len(d)-1 {
+			t.Fatalf("point %d: %+v", i, p)
+		}
+		if i > 0 && !p.At.After(d[i-1].At) {
+			t.Fatal("points out of order")
+		}
+	}
+	if gotDen != denials || !d[0].At.Equal(t0) {
+		t.Fatalf("denials %d, want %d; first at %v", gotDen, denials, d[0].At)
+	}
+	if short := h[:50]; len(downsample(short)) != 50 {
+		t.Fatal("a short history was merged")
 	}
 }

@@ -57,11 +57,11 @@ func (c *Console) authMode() string {
 func authNote(mode string) string {
 	switch mode {
 	case floating.AuthLicenseKey:
-		return "Key auth: a client shows the pool's license key beside the proof of its installation key."
+		return "key auth: a client shows the pool's license key beside the proof of its installation key."
 	case floating.AuthUsers:
-		return "User auth: a client signs in with a user name and password and shows its token beside the proof of its installation key."
+		return "user auth: a client signs in with a user name and password and shows its token beside the proof of its installation key."
 	default:
-		return "None: any client that proves its installation key may take a seat; no user name, password or license key is asked. " +
+		return "any client that proves its installation key may take a seat; no user name, password or license key is asked. " +
 			"This console still needs a sign-in, and every change carries a CSRF token."
 	}
 }

@@ -7,10 +7,11 @@ import (
 
 type reportsPage struct {
 	page
-	Available bool
-	Name      string
-	Report    string
-	QR        []qrPart
+	Available    bool
+	Pseudonymise bool
+	Name         string
+	Report       string
+	QR           []qrPart
 }
 
 func (c *Console) reportsPage(w http.ResponseWriter, r *http.Request, u *user) {
@@ -27,7 +28,8 @@ func (c *Console) makeReport(w http.ResponseWriter, r *http.Request, u *user) {
 		c.render(w, "reports", http.StatusNotFound, d)
 		return
 	}
-	name, text, err := c.cfg.Report()
+	d.Pseudonymise = r.PostFormValue("pseudonymise") != ""
+	name, text, err := c.cfg.Report(d.Pseudonymise)
 	if err != nil {
 		code, msg := codeOf(err)
 		d.Error, d.ErrorCode = msg, code

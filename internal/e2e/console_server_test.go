@@ -103,7 +103,7 @@ func TestConsoleServer(t *testing.T) {
 	// Sign in: the console asks, and says how clients authenticate.
 	run("open the console", chromedp.Navigate(base+"/"))
 	wait("the sign-in page", `document.title.startsWith("Sign in")`)
-	if txt := consoleText(t, ctx); !strings.Contains(txt, "None: any client") {
+	if txt := consoleText(t, ctx); !strings.Contains(txt, "none: any client") {
 		t.Errorf("the sign-in page does not say the authentication method:\n%s", txt)
 	}
 	serverConsolePage(t, ctx, shots, "server-signin.png")
