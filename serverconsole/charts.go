@@ -81,9 +81,9 @@ func downsample(h []HistoryPoint) []HistoryPoint {
 // seriesOf turns a product's history into the charts' series: seats in use
 // (peak and average per interval, borrowed seats) and denials.
 func seriesOf(h []HistoryPoint) (seats, denials []chart.Series) {
-	peak := chart.Series{Name: "peak seats in use"}
-	avg := chart.Series{Name: "average seats in use"}
-	bor := chart.Series{Name: "borrowed seats"}
+	peak := chart.Series{Name: "peak"}
+	avg := chart.Series{Name: "average"}
+	bor := chart.Series{Name: "borrowed"}
 	den := chart.Series{Name: "denials"}
 	for _, p := range h {
 		peak.Points = append(peak.Points, chart.Point{At: p.At, V: p.Peak})

@@ -226,7 +226,7 @@ func keyProblem(k HardwareKeyStatus) string {
 		msg = "The hardware key cannot be used."
 	}
 	if k.Reason != "" {
-		msg += " (" + k.Reason + ")"
+		msg += " What was found: " + k.Reason + "."
 	}
 	if k.Holder != "" {
 		msg += " The reader is held by another process: " + k.Holder + "."

@@ -23,6 +23,7 @@ import (
 
 	"github.com/airlock-offline/airlock/internal/testrig/browser"
 	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
+	"github.com/airlock-offline/airlock/usage"
 )
 
 // serverConsolePage checks what every console page promises a screen
@@ -135,7 +136,7 @@ func TestConsoleServer(t *testing.T) {
 	req := filepath.Join(t.TempDir(), "server-request.txt")
 	writeFile(t, req, []byte(reqText))
 	lic := filepath.Join(t.TempDir(), "pool.txt")
-	expectOK(t, e.vendor("--dir", desk, "sign", "--pool", "seats=2,ttl=180,heartbeat=60", req, "-o", lic))
+	expectOK(t, e.vendor("--dir", desk, "sign", "--pool", "seats=2,ttl=180,heartbeat=60,borrow-days=7,consumption=1000+100", req, "-o", lic))
 	run("upload the license", chromedp.SetUploadFiles("#file", []string{lic}), chromedp.Submit("#file"))
 	wait("the license installed", `!!document.getElementById("installed-product")`)
 	serverConsolePage(t, ctx, shots, "server-license-installed.png")
@@ -151,17 +152,31 @@ func TestConsoleServer(t *testing.T) {
 	o := e.airlock("--state", filepath.Join(e.work, "c1"), "floating", "acquire", "--server", addr, "--product", "acme-cad",
 		"--vendor-key", vk, "--plaintext-key", "--json")
 	expectOK(t, o)
+	o = e.airlock("--state", filepath.Join(e.work, "c1"), "floating", "consume", "--server", addr, "--product", "acme-cad",
+		"--vendor-key", vk, "--amount", "420", "--json")
+	expectOK(t, o)
 	run("overview with a seat", chromedp.Navigate(base+"/"))
 	wait("one seat in use", `document.getElementById("main").innerText.includes("1 of 2")`)
 	serverConsolePage(t, ctx, shots, "server-overview.png")
 	run("features", chromedp.Navigate(base+"/features"))
-	wait("the features page", `document.querySelectorAll("svg rect[data-label]").length > 0`)
+	wait("the consumption against its cap", `!!document.querySelector('svg rect[data-label="consumption"][data-value="420"][data-cap="1000"]')`)
 	serverConsolePage(t, ctx, shots, "server-features.png")
 	run("charts", chromedp.Navigate(base+"/charts"))
-	wait("the charts page", `document.title.startsWith("Charts")`)
+	// The server's own history: the seat held now is the last point of
+	// the day's peak.
+	wait("the seat in the chart", `(() => { const c = document.querySelectorAll('svg g[data-series="peak"] circle[data-v]'); return c.length > 1 && c[c.length-1].dataset.v === "1"; })()`)
 	serverConsolePage(t, ctx, shots, "server-charts.png")
 	run("reports", chromedp.Navigate(base+"/reports"))
 	wait("the reports page", `document.title.startsWith("Usage reports")`)
+	run("make a report", chromedp.Submit("#pseudonymise"))
+	wait("the report", `!!document.getElementById("report-text")`)
+	repText, err := chromedp.Run(ctx, chromedp.Value("#report-text"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := usage.ParseText([]byte(repText)); err != nil || rep.Report.Seq != 1 {
+		t.Fatalf("the console's usage report: %v", err)
+	}
 	serverConsolePage(t, ctx, shots, "server-reports.png")
 	run("seats", chromedp.Navigate(base+"/seats"))
 	wait("the seat listed", `document.querySelectorAll("#seats tbody tr").length === 1`)
