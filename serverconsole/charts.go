@@ -94,7 +94,8 @@ func seriesOf(h []HistoryPoint) (seats, denials []chart.Series) {
 	return []chart.Series{peak, avg, bor}, []chart.Series{den}
 }
 
-func (c *Console) chartsData(u *user, key string) chartsPage {
+func (c *Console) chartsData(r *http.Request, u *user) any {
+	key := r.URL.Query().Get("span")
 	d := chartsPage{page: c.page(u, "Charts", "/charts")}
 	dur := spans[0].D
 	d.Span = spans[0].Key
@@ -120,14 +121,6 @@ func (c *Console) chartsData(u *user, key string) chartsPage {
 			Denials: chart.Line(st.Product+": denials", "denials", denials...)})
 	}
 	return d
-}
-
-func (c *Console) chartsPage(w http.ResponseWriter, r *http.Request, u *user) {
-	c.render(w, "charts", http.StatusOK, c.chartsData(u, r.URL.Query().Get("span")))
-}
-
-func (c *Console) chartsLive(w http.ResponseWriter, r *http.Request, u *user) {
-	c.fragment(w, "charts", "charts-live", c.chartsData(u, r.URL.Query().Get("span")))
 }
 
 // bars are a product's seat pools and counters as bars against their caps.

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,10 +87,6 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, u *user, status i
 
 func (c *Console) render(w http.ResponseWriter, name string, status int, data any) {
 	web.Render(w, c.pages[name], name, status, data)
-}
-
-func (c *Console) fragment(w http.ResponseWriter, page, name string, data any) {
-	web.Render(w, c.pages[page], name, http.StatusOK, data)
 }
 
 // Sign-in.
@@ -187,8 +184,9 @@ type productRow struct {
 	HardwareKey bool
 }
 
-func (c *Console) overviewData(u *user) overviewPage {
+func (c *Console) overviewData(r *http.Request, u *user) any {
 	d := overviewPage{page: c.page(u, "Overview", "/"), ServerKeyID: c.cfg.ServerKeyID}
+	d.Flash = flash(r)
 	d.HardwareID = c.cfg.HardwareID()
 	k := c.cfg.HardwareKey()
 	d.Key = &k
@@ -234,14 +232,16 @@ func keyProblem(k HardwareKeyStatus) string {
 	return msg
 }
 
-func (c *Console) overview(w http.ResponseWriter, r *http.Request, u *user) {
-	d := c.overviewData(u)
-	d.Flash = flash(r)
-	c.render(w, "overview", http.StatusOK, d)
+// show renders the page name from data; live renders only its part that
+// refreshes itself, the template name-live.
+func (c *Console) show(name string, data func(*http.Request, *user) any) func(http.ResponseWriter, *http.Request, *user) {
+	return func(w http.ResponseWriter, r *http.Request, u *user) { c.render(w, name, http.StatusOK, data(r, u)) }
 }
 
-func (c *Console) overviewLive(w http.ResponseWriter, r *http.Request, u *user) {
-	c.fragment(w, "overview", "overview-live", c.overviewData(u))
+func (c *Console) live(name string, data func(*http.Request, *user) any) func(http.ResponseWriter, *http.Request, *user) {
+	return func(w http.ResponseWriter, r *http.Request, u *user) {
+		web.Render(w, c.pages[name], name+"-live", http.StatusOK, data(r, u))
+	}
 }
 
 // flash is the short message a redirect after a change carries.
@@ -488,18 +488,10 @@ type seatsPage struct {
 	Seats []floating.LeaseInfo
 }
 
-func (c *Console) seatsData(u *user) seatsPage {
-	return seatsPage{page: c.page(u, "Seats", "/seats"), Seats: c.srv.Leases()}
-}
-
-func (c *Console) seatsPage(w http.ResponseWriter, r *http.Request, u *user) {
-	d := c.seatsData(u)
+func (c *Console) seatsData(r *http.Request, u *user) any {
+	d := seatsPage{page: c.page(u, "Seats", "/seats"), Seats: c.srv.Leases()}
 	d.Flash = flash(r)
-	c.render(w, "seats", http.StatusOK, d)
-}
-
-func (c *Console) seatsLive(w http.ResponseWriter, r *http.Request, u *user) {
-	c.fragment(w, "seats", "seats-live", c.seatsData(u))
+	return d
 }
 
 func (c *Console) release(w http.ResponseWriter, r *http.Request, u *user) {
@@ -510,7 +502,7 @@ func (c *Console) release(w http.ResponseWriter, r *http.Request, u *user) {
 	}
 	if err := c.srv.ForceRelease(id); err != nil {
 		code, msg := codeOf(err)
-		d := c.seatsData(u)
+		d := seatsPage{page: c.page(u, "Seats", "/seats"), Seats: c.srv.Leases()}
 		d.Error, d.ErrorCode = msg, code
 		c.render(w, "seats", http.StatusConflict, d)
 		return
@@ -553,13 +545,13 @@ func (c *Console) usage() []productUse {
 		}
 		pu := productUse{Product: st.Product}
 		pu.Seats = append(pu.Seats, use{Name: "seats", Used: float64(st.Held), Cap: float64(st.Seats), Borrowed: st.Borrowed})
-		for _, f := range sortedKeys(lic.Pool.FeatureSeats) {
+		for _, f := range slices.Sorted(maps.Keys(lic.Pool.FeatureSeats)) {
 			pu.Seats = append(pu.Seats, use{Name: f, Used: float64(st.FeatureSeats[f]), Cap: float64(lic.Pool.FeatureSeats[f])})
 		}
 		if a := lic.Pool.Consumption; a != nil {
 			pu.Counters = append(pu.Counters, use{Name: "consumption", Used: float64(st.Counters[""]), Cap: float64(a.Max), Overage: float64(a.Overage)})
 		}
-		for _, f := range sortedKeys(lic.Pool.FeatureConsumption) {
+		for _, f := range slices.Sorted(maps.Keys(lic.Pool.FeatureConsumption)) {
 			a := lic.Pool.FeatureConsumption[f]
 			pu.Counters = append(pu.Counters, use{Name: f, Used: float64(st.Counters[f]), Cap: float64(a.Max), Overage: float64(a.Overage)})
 		}
@@ -572,21 +564,8 @@ func (c *Console) usage() []productUse {
 	return out
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (c *Console) featuresPage(w http.ResponseWriter, r *http.Request, u *user) {
-	c.render(w, "features", http.StatusOK, featuresPage{page: c.page(u, "Feature pools and consumption", "/features"), Products: c.usage()})
-}
-
-func (c *Console) featuresLive(w http.ResponseWriter, r *http.Request, u *user) {
-	c.fragment(w, "features", "features-live", featuresPage{page: c.page(u, "", ""), Products: c.usage()})
+func (c *Console) featuresData(r *http.Request, u *user) any {
+	return featuresPage{page: c.page(u, "Feature pools and consumption", "/features"), Products: c.usage()}
 }
 
 func remoteHost(r *http.Request) string {

@@ -102,7 +102,7 @@ func (a *app) cmdServe(args []string) error {
 			return fmt.Errorf("cannot make the TLS certificate: %w", err)
 		}
 		// The browser checks this one against its own clock.
-		if browserCert, consoleFP, err = serverconsole.BrowserCertificate(all, time.Now()); err != nil {
+		if browserCert, consoleFP, err = floating.BrowserCertificate(all, time.Now()); err != nil {
 			return fmt.Errorf("cannot make the console's TLS certificate: %w", err)
 		}
 	}
