@@ -8,10 +8,14 @@ package e2e
 // key".
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
+	"image"
+	"image/draw"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +27,7 @@ import (
 
 	"github.com/airlock-offline/airlock/internal/testrig/browser"
 	"github.com/airlock-offline/airlock/internal/testrig/cardemu"
+	"github.com/airlock-offline/airlock/qr"
 	"github.com/airlock-offline/airlock/usage"
 )
 
@@ -52,6 +57,39 @@ func serverConsolePage(t *testing.T, ctx context.Context, dir, name string) {
 	if docs := os.Getenv("AIRLOCK_SCREENSHOTS"); docs != "" {
 		writeFile(t, filepath.Join(docs, name), readFile(t, path))
 	}
+}
+
+// qrStrip draws a message's QR codes side by side on white, as a phone
+// held up to a webcam would show them one after another.
+func qrStrip(t *testing.T, text []byte) image.Image {
+	t.Helper()
+	codes, err := qr.PlanText(text, qr.Options{PixelsPerModule: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var imgs []image.Image
+	w, h := 0, 0
+	for _, c := range codes {
+		b, err := c.PNG(qr.Options{PixelsPerModule: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, img)
+		w += img.Bounds().Dx() + 40
+		h = max(h, img.Bounds().Dy()+80)
+	}
+	out := image.NewGray(image.Rect(0, 0, w+40, h))
+	draw.Draw(out, out.Bounds(), image.White, image.Point{}, draw.Src)
+	x := 40
+	for _, img := range imgs {
+		draw.Draw(out, img.Bounds().Add(image.Pt(x, 40)), img, img.Bounds().Min, draw.Src)
+		x += img.Bounds().Dx() + 40
+	}
+	return out
 }
 
 // consoleText is the visible text of the page's main part.
@@ -87,7 +125,13 @@ func TestConsoleServer(t *testing.T) {
 	token := strings.TrimSpace(string(readFile(t, filepath.Join(f.state, "admin.token"))))
 	base := "https://" + addr
 	shots := t.TempDir()
-	ctx := browser.New(t, browser.IgnoreCertErrors(), browser.Timeout(90*time.Second))
+	// The webcam: Chromium's fake camera plays cam.y4m, a blank picture
+	// until the test puts a license's QR codes in it.
+	cam := filepath.Join(t.TempDir(), "cam.y4m")
+	if err := browser.WriteY4M(cam, image.NewGray(image.Rect(0, 0, 64, 64)), 1); err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser.New(t, browser.IgnoreCertErrors(), browser.FakeCamera(cam), browser.Timeout(90*time.Second))
 	wait := func(what, expr string) {
 		t.Helper()
 		if err := browser.WaitFor(ctx, expr, 15*time.Second); err != nil {
@@ -192,6 +236,24 @@ func TestConsoleServer(t *testing.T) {
 	if txt := consoleText(t, ctx); !strings.Contains(txt, "The seat is released.") {
 		t.Errorf("after the release:\n%s", txt)
 	}
+
+	// Another product, its license shown to the webcam: the page sends the
+	// frames, the server reads the QR codes and installs the license.
+	key2 := createLicense(t, e, desk, "--product", "acme-view", "--max-machines", "1")
+	run("add a second product", chromedp.Navigate(base+"/products"))
+	wait("the add-product page", `document.title.startsWith("Add a product")`)
+	run("fill the form", chromedp.SetValue("#product", "acme-view"), chromedp.SetValue("#license_key", key2), chromedp.Submit("#product"))
+	wait("the request", `!!document.getElementById("request-text")`)
+	if reqText, err = chromedp.Run(ctx, chromedp.Value("#request-text")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, req, []byte(reqText))
+	expectOK(t, e.vendor("--dir", desk, "sign", "--pool", "seats=3", req, "-o", lic))
+	if err := browser.WriteY4M(cam, qrStrip(t, readFile(t, lic)), 5); err != nil {
+		t.Fatal(err)
+	}
+	run("start the camera", chromedp.Click("button[data-scan-start]"))
+	wait("the license read off the webcam and installed", `document.getElementById("installed-product") && document.getElementById("installed-product").textContent === "acme-view"`)
 
 	// Unplug the key: the overview, refreshing itself, shows the code and
 	// the machine's own hardware ID again.
