@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -236,6 +237,15 @@ func (c *Console) change(h func(http.ResponseWriter, *http.Request, *user), admi
 			limit = web.MaxFrameBytes
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if err := parseForm(r); err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				c.fail(w, r, c.current(r), http.StatusRequestEntityTooLarge, floating.CodeTooLarge, fmt.Sprintf("the upload is larger than %d bytes", limit))
+				return
+			}
+			c.fail(w, r, c.current(r), http.StatusBadRequest, floating.CodeMalformed, "the form could not be read")
+			return
+		}
 		u := c.current(r)
 		if u == nil {
 			c.fail(w, r, nil, http.StatusUnauthorized, floating.CodeUnauthorized, "sign in first")
@@ -251,6 +261,18 @@ func (c *Console) change(h func(http.ResponseWriter, *http.Request, *user), admi
 		}
 		h(w, r, u)
 	}
+}
+
+// parseForm reads a change's form (a camera frame's body is read by its
+// handler).
+func parseForm(r *http.Request) error {
+	switch ct := r.Header.Get("Content-Type"); {
+	case strings.HasPrefix(ct, "multipart/form-data"):
+		return r.ParseMultipartForm(maxLicense)
+	case strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
+		return r.ParseForm()
+	}
+	return nil
 }
 
 // CodeCSRF refuses a change without its session's CSRF token.

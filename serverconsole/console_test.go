@@ -675,3 +675,27 @@ func TestDownsample(t *testing.T) {
 		t.Fatal("a short history was merged")
 	}
 }
+
+// An upload past the limit is refused as too large, not as a stale form.
+func TestUploadTooLarge(t *testing.T) {
+	f := newFixture(t)
+	csrf := f.signIn(t, floating.RoleAdmin)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("csrf", csrf)
+	fw, _ := mw.CreateFormFile("file", "photo.jpg")
+	_, _ = fw.Write(bytes.Repeat([]byte{0xff}, maxLicense+1))
+	mw.Close()
+	resp, err := f.hc.Post(f.ts.URL+"/licenses", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), floating.CodeTooLarge) {
+		t.Fatalf("too large: %d\n%s", resp.StatusCode, b)
+	}
+	if len(f.act.installed) != 1 {
+		t.Fatal("something was installed")
+	}
+}

@@ -136,7 +136,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			again(http.StatusUnauthorized, code, msg)
 			return
 		}
-		s = c.newSession(tok, "token holder", false)
+		s = c.newSession(tok, "", false)
 	} else {
 		name := r.PostFormValue("username")
 		lr, err := c.srv.Login(remoteHost(r), name, r.PostFormValue("password"))
