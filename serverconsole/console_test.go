@@ -107,7 +107,7 @@ func (a *fakeActivator) Install(text []byte) (string, error) {
 
 func (a *fakeActivator) Licenses() ([][]byte, error) { return a.installed, nil }
 
-func newFixture(t *testing.T, mod ...func(*Config)) *fixture {
+func newFixture(t testing.TB, mod ...func(*Config)) *fixture {
 	t.Helper()
 	f := &fixture{vendor: testkeys.Identity(crypto.RoleVendor, "vendor"), server: testkeys.Identity(crypto.RoleInstallation, "server"), clock: new(clock)}
 	f.clock.t.Store(t0.UnixNano())
