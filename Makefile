@@ -30,6 +30,7 @@ FUZZ_TARGETS := \
 	./floating:FuzzDecodeJSON \
 	./floating:FuzzParsePool \
 	./serverconsole:FuzzForms \
+	./floating:FuzzProductRequest \
 	./internal/attest:FuzzVerify
 
 .PHONY: all demo test test-deps unit lint fuzz crossbuild bench build deps clean
@@ -141,6 +142,9 @@ bench: deps test-deps
 	bash scripts/postgres.sh run $(GO) test -run '^$$' -bench . -benchtime 2s ./ledger
 	@echo "hardware key: one challenge-response through pcscd and a virtual card (BenchmarkProve) beside the signature check alone (BenchmarkVerifyProof); one desk signature by the card (BenchmarkCardSign)"
 	bash scripts/pcsc-stack.sh run $(GO) test -run '^$$' -bench 'Prove|VerifyProof|CardSign' -benchtime 20x ./dongle; \
+		rc=$$?; bash scripts/pcsc-stack.sh stop >/dev/null 2>&1 || true; exit $$rc
+	@echo "floating server with a pool bound to a hardware key (pcscd + virtual card, server alone): a grant while the key's proof holds beside a grant from a pool bound to no key (x-plain-grant); a grant that must have the key prove itself first beside one raw challenge-response plus that grant (x-prove+plain-grant)"
+	bash scripts/pcsc-stack.sh run $(GO) test -run '^$$' -bench 'HardwareKeyGrant' -benchtime 200x ./floating; \
 		rc=$$?; bash scripts/pcsc-stack.sh stop >/dev/null 2>&1 || true; exit $$rc
 
 clean:

@@ -637,3 +637,35 @@ func BenchmarkCardSign(b *testing.B) {
 		})
 	}
 }
+
+// A reader's event count moves with every insertion and removal, so a card
+// pulled and put back between two looks is still noticed.
+func TestVPCDReaderEvents(t *testing.T) {
+	slot := vpcdSlot(t)
+	s := openVPCD(t, Options{})
+	events := func() (uint16, bool) {
+		t.Helper()
+		rs, err := s.Readers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(rs, func(r Reader) bool { return r.Name == slot.Reader })
+		if i < 0 {
+			t.Fatalf("reader %q not listed: %v", slot.Reader, rs)
+		}
+		return rs[i].Events, rs[i].CardPresent
+	}
+	cfg := cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Serial: 12, AuthKey: testEd25519("events")}}
+	card := plug(t, slot, cfg)
+	before, present := events()
+	if !present {
+		t.Fatal("no card seen")
+	}
+	unplug(t, s, slot, card)
+	plug(t, slot, cfg)
+	after, present := events()
+	if !present || after == before {
+		t.Fatalf("events %d then %d (present %v): a re-plug is not seen", before, after, present)
+	}
+	t.Logf("events %d -> %d", before, after)
+}

@@ -81,10 +81,13 @@ type KeySource interface {
 	// Readers lists the readers, whether a card is in each and each
 	// reader's event count. It must be cheap: no card I/O.
 	Readers() ([]dongle.Reader, error)
-	// Prove finds the card of kind and serial in any reader and has it
-	// sign challenge. It returns the reader and the signature; a card
-	// that cannot prove (a generic card) returns alg 0 and no signature.
-	Prove(kind dongle.Kind, serial, challenge []byte) (reader string, alg dongle.Algorithm, sig []byte, err error)
+	// Prove has the card of kind and serial sign challenge. With reader
+	// set (where the key proved itself last), it asks the card in that
+	// reader straight away, and the caller's check of the signature tells
+	// whether it is the key; with reader "", it finds the card in any
+	// reader first. It returns the reader and the signature; a card that
+	// cannot prove (a generic card) returns alg 0 and no signature.
+	Prove(kind dongle.Kind, serial []byte, reader string, challenge []byte) (string, dongle.Algorithm, []byte, error)
 }
 
 // HardwareKeyConfig configures the check of hardware-key pools.
@@ -157,22 +160,25 @@ func (d *dongleKeys) Readers() ([]dongle.Reader, error) {
 	return rs, err
 }
 
-func (d *dongleKeys) Prove(kind dongle.Kind, serial, challenge []byte) (string, dongle.Algorithm, []byte, error) {
+func (d *dongleKeys) Prove(kind dongle.Kind, serial []byte, reader string, challenge []byte) (string, dongle.Algorithm, []byte, error) {
 	s, err := d.session()
 	if err != nil {
 		return "", 0, nil, err
 	}
-	id, err := s.Find(kind, serial)
-	if err != nil {
-		d.drop(s, err)
-		return "", 0, nil, err
+	if reader == "" || kind == dongle.KindGeneric {
+		id, err := s.Find(kind, serial)
+		if err != nil {
+			d.drop(s, err)
+			return "", 0, nil, err
+		}
+		if kind == dongle.KindGeneric {
+			return id.Reader, 0, nil, nil // identity only
+		}
+		reader = id.Reader
 	}
-	if !id.CanProve && kind == dongle.KindGeneric {
-		return id.Reader, 0, nil, nil
-	}
-	_, alg, sig, err := s.ProveWith(id.Reader, kind, challenge)
+	_, alg, sig, err := s.ProveWith(reader, kind, challenge)
 	d.drop(s, err)
-	return id.Reader, alg, sig, err
+	return reader, alg, sig, err
 }
 
 // keyID names a hardware key: its kind, serial and public key.
@@ -204,6 +210,7 @@ type keyState struct {
 	reason    string
 	holder    string
 	reported  string // the event last recorded: EventHWKey*
+	logged    string // the failure last logged (code and holder)
 	lost      bool   // OnLost was called
 }
 
@@ -412,7 +419,7 @@ func missingReason(err error) string {
 // check is the test every action on a pool bound to a hardware key runs
 // first: nil when the pool is bound to none, or its key's proof holds.
 func (m *hwMonitor) check(pl *pool, action string) error {
-	if m == nil {
+	if m == nil || pl == nil {
 		return nil
 	}
 	hk := pl.lic.Binding.HardwareKey
@@ -479,7 +486,7 @@ func (m *hwMonitor) prove(k *keyState) proofResult {
 		m.mu.Unlock()
 		return r
 	}
-	hk := k.hk
+	hk, hint := k.hk, k.reader
 	m.mu.Unlock()
 
 	code, reason, holder, reader := "", "", "", ""
@@ -487,10 +494,16 @@ func (m *hwMonitor) prove(k *keyState) proofResult {
 	if err != nil {
 		code, reason = CodeHWKeyNotAccessible, "cannot make a challenge"
 	} else {
-		var alg dongle.Algorithm
-		var sig []byte
-		reader, alg, sig, err = m.src.Prove(dongle.Kind(hk.Type), hk.Serial, challenge)
-		code, reason, holder = m.judge(hk, alg, challenge, sig, err)
+		// Where the key was last, first (the common case: one proof);
+		// anything but a good proof there, then every reader.
+		for _, r := range []string{hint, ""} {
+			var alg dongle.Algorithm
+			var sig []byte
+			reader, alg, sig, err = m.src.Prove(dongle.Kind(hk.Type), hk.Serial, r, challenge)
+			if code, reason, holder = m.judge(hk, alg, challenge, sig, err); code == "" || r == "" {
+				break
+			}
+		}
 	}
 	now := m.clock()
 	m.mu.Lock()
@@ -502,19 +515,11 @@ func (m *hwMonitor) prove(k *keyState) proofResult {
 		return proofResult(code)
 	}
 	k.ok, k.present, k.reader, k.lastProof = true, true, reader, now
-	if r, ok := m.readers[reader]; ok {
-		k.events = r.Events
-	}
-	// Look again: the event count must be the one of the card that proved.
-	if rs, err := m.src.Readers(); err == nil {
-		for _, r := range rs {
-			if r.Name == reader {
-				k.events = r.Events
-				m.readers[r.Name] = r
-			}
-		}
-	}
-	k.code, k.reason, k.holder, k.lost = "", "", "", false
+	// The reader's event count at the last look: should the card have
+	// been re-plugged since, the next look sees another count and the key
+	// proves itself once more.
+	k.events = m.readers[reader].Events
+	k.code, k.reason, k.holder, k.lost, k.logged = "", "", "", false, ""
 	if k.reported != EventHWKeyPresent {
 		k.reported = EventHWKeyPresent
 		m.record(k, now, EventHWKeyPresent, fmt.Sprintf("%s in reader %q proved itself", k.label, reader))
@@ -576,6 +581,9 @@ func (m *hwMonitor) fail(k *keyState, now time.Time, code, reason, holder string
 	if k.reported != kind {
 		k.reported = kind
 		wait = m.record(k, now, kind, reason)
+	}
+	if k.logged != code+holder {
+		k.logged = code + holder
 		msg := fmt.Sprintf("hardware key %s: %s (%s): pools %s refuse every action until it is back", k.label, reason, code, strings.Join(k.products, ", "))
 		if holder != "" {
 			msg += "; another program holds the reader: " + holder
@@ -651,8 +659,8 @@ func (s *Server) requestHardwareKey(req ProductRequest) ([]byte, error) {
 	return ha.RequestHardwareKey(req.Product, req.LicenseKey)
 }
 
-// hardwareKey reads hardware_key and the seed's isHWKeyReq.
-func (r *ProductRequest) hardwareKey() (bool, error) {
+// WantsHardwareKey reads hardware_key and the seed's isHWKeyReq.
+func (r *ProductRequest) WantsHardwareKey() (bool, error) {
 	switch v := r.IsHWKeyReq.(type) {
 	case nil:
 		return r.HardwareKey, nil

@@ -89,12 +89,20 @@ func (f *fakeKeys) Readers() ([]dongle.Reader, error) {
 	return out, nil
 }
 
-func (f *fakeKeys) Prove(kind dongle.Kind, serial, challenge []byte) (string, dongle.Algorithm, []byte, error) {
+func (f *fakeKeys) Prove(kind dongle.Kind, serial []byte, reader string, challenge []byte) (string, dongle.Algorithm, []byte, error) {
 	f.proofs.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.held {
 		return "", 0, nil, &dongle.Error{Op: "find", Reader: fakeReaders[0], Err: dongle.ErrSharingViolation, Hint: dongle.ErrSharingViolation.Hint}
+	}
+	for i, c := range f.cards {
+		if reader != "" && fakeReaders[i] == reader {
+			if c == nil {
+				return "", 0, nil, &dongle.Error{Op: "prove", Reader: reader, Err: dongle.ErrNoCard}
+			}
+			return reader, dongle.AlgEd25519, ed25519.Sign(c.key, challenge), nil // whatever card is there signs
+		}
 	}
 	for i, c := range f.cards {
 		if c != nil && kind == dongle.KindOpenPGP && bytes.Equal(c.serial, serial) {
@@ -107,6 +115,11 @@ func (f *fakeKeys) Prove(kind dongle.Kind, serial, challenge []byte) (string, do
 // hwLicense signs a pool license for product bound to card (alone, as
 // airlock-vendor license create --match hardware-key makes it).
 func hwLicense(t testing.TB, product string, vendor, server *crypto.Identity, card *fakeCard) []byte {
+	t.Helper()
+	return hwPoolLicense(t, product, vendor, server, card, defaultPool())
+}
+
+func hwPoolLicense(t testing.TB, product string, vendor, server *crypto.Identity, card *fakeCard, pool *response.Pool) []byte {
 	t.Helper()
 	key, err := licensekey.New(testkeys.Rand("hw pool key " + product))
 	if err != nil {
@@ -123,7 +136,7 @@ func hwLicense(t testing.TB, product string, vendor, server *crypto.Identity, ca
 	}
 	s, err := response.New(vendor, req, response.Params{
 		LicenseKey: key, ActivationID: bytes.Repeat([]byte{2}, 16), Product: product, Licensee: "ACME Corp",
-		Issued: t0.Add(-time.Hour), Pool: defaultPool(), KeyOnly: card != nil,
+		Issued: t0.Add(-time.Hour), Pool: pool, KeyOnly: card != nil,
 		Features: map[string]uint64{"render": 0},
 	})
 	if err != nil {
@@ -446,5 +459,87 @@ func TestHardwareKeyRestartWithoutKeyTwoLicenses(t *testing.T) {
 		if ps.HardwareKey != "openpgp:FFFE0A0B0C0D" {
 			t.Fatalf("pool status: %+v", ps)
 		}
+	}
+}
+
+// fakeActivator records the admin API's requests.
+type fakeActivator struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (a *fakeActivator) Request(product, licenseKey string, renew bool) ([]byte, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls = append(a.calls, "plain "+product)
+	return []byte("request"), nil
+}
+
+func (a *fakeActivator) RequestHardwareKey(product, licenseKey string) ([]byte, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls = append(a.calls, "hwkey "+product)
+	return []byte("hw request"), nil
+}
+
+func (a *fakeActivator) Install([]byte) (string, error) { return "", errors.New("not here") }
+func (a *fakeActivator) Licenses() ([][]byte, error)    { return nil, nil }
+
+// The admin API's addProduct binds the request to the hardware key with
+// hardware_key or the seed's isHWKeyReq; /info and /hardware-key show the
+// hardware ID.
+func TestHardwareKeyAdminAPI(t *testing.T) {
+	card := newCard(0x0A0B0C0D, "enrolled")
+	f := newHWFixture(t, card, product)
+	f.keys.plug(0, card)
+	act := &fakeActivator{}
+	srv, err := floating.New(floating.Config{Identity: f.server, Licenses: f.lics, DB: f.db, Now: f.clock.Now, HardwareKey: f.cfg, Activator: act})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := srv.Certificate([]string{"127.0.0.1"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv, f.addr = srv, ln.Addr().String()
+	f.hs = &http.Server{Handler: srv.Handler(), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}, ReadHeaderTimeout: 5 * time.Second}
+	go f.hs.ServeTLS(ln, "", "")
+	f.waitKey(t, true)
+	tok, _, err := srv.CreateToken("admin", floating.RoleAdmin, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad := floating.NewAdmin(f.addr, f.server.Public().Sign, tok)
+	ctx := context.Background()
+	for _, body := range []string{`{"product":"p1","license_key":"K","hardware_key":true}`, `{"product":"p2","license_key":"K","isHWKeyReq":"yes"}`,
+		`{"product":"p3","license_key":"K","isHWKeyReq":true}`, `{"product":"p4","license_key":"K","isHWKeyReq":"no"}`, `{"product":"p5","license_key":"K"}`} {
+		var req floating.ProductRequest
+		if err := floating.DecodeJSON([]byte(body), &req); err != nil {
+			t.Fatal(err)
+		}
+		if err := ad.Do(ctx, http.MethodPost, "/products", req, nil); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+	}
+	if got := strings.Join(act.calls, ","); got != "hwkey p1,hwkey p2,hwkey p3,plain p4,plain p5" {
+		t.Fatalf("requests: %s", got)
+	}
+	err = ad.Do(ctx, http.MethodPost, "/products", map[string]any{"product": "p6", "isHWKeyReq": "maybe"}, nil)
+	if !floating.IsCode(err, floating.CodeMalformed) {
+		t.Fatalf("isHWKeyReq maybe: %v", err)
+	}
+	var info floating.InfoResponse
+	if err := ad.Do(ctx, http.MethodGet, "/info", nil, &info); err != nil || info.HardwareID != "openpgp:FFFE0A0B0C0D" {
+		t.Fatalf("info: %v %+v", err, info)
+	}
+	var hw floating.HardwareKeyInfo
+	if err := ad.Do(ctx, http.MethodGet, "/hardware-key", nil, &hw); err != nil || hw.HardwareID != "openpgp:FFFE0A0B0C0D" || !hw.HardwareKey.Present {
+		t.Fatalf("hardware-key: %v %+v", err, hw)
+	}
+	f.keys.pull(0)
+	f.waitKey(t, false)
+	if err := ad.Do(ctx, http.MethodGet, "/info", nil, &info); err != nil || info.HardwareID != "machine-fp" {
+		t.Fatalf("info without the key: %v %+v", err, info)
 	}
 }

@@ -178,7 +178,7 @@ func (s *Server) manageRoutes(h func(string, func(*http.Request) (any, error))) 
 		if s.act == nil {
 			return nil, errorf(CodeNotFound, "this server cannot make activation requests")
 		}
-		hw, err := req.hardwareKey()
+		hw, err := req.WantsHardwareKey()
 		if err != nil {
 			return nil, err
 		}

@@ -1,8 +1,8 @@
 package main
 
 const usage = `Usage:
-    airlock-server serve [--listen ADDR] [--auth MODE]
-    airlock-server request --product P --license-key K [--vendor-key AV1…] [-o FILE] [--qr FILE.png] [--qr-terminal]
+    airlock-server serve [--listen ADDR] [--auth MODE] [--crash-if-no-hardware-key]
+    airlock-server request --product P --license-key K [--hardware-key[=READER]] [--vendor-key AV1…] [-o FILE] [--qr FILE.png] [--qr-terminal]
     airlock-server activate [FILE | -]
     airlock-server request --renew --product P [-o FILE]
     airlock-server deactivate --product P [-o FILE]
@@ -51,6 +51,21 @@ Options:
     --allow-clients F   Only the installations whose public keys (AI1…, one
                         per line; airlock status shows a machine's) are in
                         F may take seats; others get client_not_allowed.
+    --hardware-key[=READER]
+                        request: bind the pool license to the hardware key
+                        plugged in (OpenPGP card, PIV token), alone: its
+                        serial becomes the server's hardware ID, and every
+                        action on the pool checks the key (the desk's
+                        license needs --match hardware-key).
+    --pin-file FILE     The hardware key's PIN (else $AIRLOCK_PIN; serve
+                        never prompts).
+    --hardware-key-proof-interval D
+                        serve: how old the key's proof may be before an
+                        action has it prove itself again (default 30s; also
+                        after every insertion or removal).
+    --crash-if-no-hardware-key
+                        serve: exit 19 the moment the hardware key is found
+                        missing or invalid, for a supervisor to fail over.
     --tls-cert F, --tls-key F
                         An organisation's own certificate instead of the one
                         made from the server key (clients then need --ca).
@@ -64,5 +79,6 @@ Examples:
     $ airlock-server serve --listen 0.0.0.0:8743
     $ airlock floating acquire --server srv:8743 --product acme-cad
 
-Exit status: 0 ok, 1 error, 2 usage; other codes are airlock result codes.
+Exit status: 0 ok, 1 error, 2 usage; other codes are airlock result codes
+(serve --crash-if-no-hardware-key: 19, HARDWARE_KEY_NOT_ACCESSIBLE).
 `
