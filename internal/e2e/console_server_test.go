@@ -50,6 +50,7 @@ func serverConsolePage(t *testing.T, ctx context.Context, dir, name string) {
 	if err := browser.Zoom100(ctx); err != nil {
 		t.Fatal(err)
 	}
+	tabReachesAll(t, ctx, name)
 	path := filepath.Join(dir, name)
 	if err := browser.Screenshot(ctx, path); err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
@@ -90,6 +91,47 @@ func qrStrip(t *testing.T, text []byte) image.Image {
 		x += img.Bounds().Dx() + 40
 	}
 	return out
+}
+
+// focusables describes every element a keyboard user must reach on the
+// page: links, buttons, form controls (not hidden, not disabled).
+const focusables = `Array.from(document.querySelectorAll("a[href], button, input, textarea, select"))
+  .filter(el => !el.disabled && el.type !== "hidden" && el.getClientRects().length > 0)`
+
+const describeJS = `(el => el ? el.tagName + "#" + el.id + "[" + (el.name || "") + "]" + (el.getAttribute("aria-label") || el.textContent.trim().slice(0, 40)) + (el.getAttribute("href") || "") : "")`
+
+// tabReachesAll presses Tab through the page and checks that it reaches
+// every link, button and form control, each with a visible focus outline
+// (a focusin listener notes each element as the focus lands on it).
+func tabReachesAll(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	want, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
+  const d = ` + describeJS + `;
+  window.tabSeen = {};
+  document.addEventListener("focusin", e => { window.tabSeen[d(e.target)] = getComputedStyle(e.target).outlineStyle; });
+  document.activeElement && document.activeElement.blur(); window.focus();
+  return ` + focusables + `.map(d);
+})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range len(want) + 2 { // and the skip link
+		if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.Tab)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`window.tabSeen`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want {
+		switch outline, ok := seen[w]; {
+		case !ok:
+			t.Errorf("%s: Tab never reaches %s", page, w)
+		case outline == "none":
+			t.Errorf("%s: %s has the focus with no visible outline", page, w)
+		}
+	}
 }
 
 // consoleText is the visible text of the page's main part.
