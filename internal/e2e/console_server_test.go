@@ -106,11 +106,11 @@ const describeJS = `(el => el ? el.tagName + "#" + el.id + "[" + (el.name || "")
 func tabReachesAll(t *testing.T, ctx context.Context, page string) {
 	t.Helper()
 	want, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
-  const d = ` + describeJS + `;
+  const d = `+describeJS+`;
   window.tabSeen = {};
   document.addEventListener("focusin", e => { window.tabSeen[d(e.target)] = getComputedStyle(e.target).outlineStyle; });
   document.activeElement && document.activeElement.blur(); window.focus();
-  return ` + focusables + `.map(d);
+  return `+focusables+`.map(d);
 })()`))
 	if err != nil {
 		t.Fatal(err)
