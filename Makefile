@@ -30,6 +30,7 @@ FUZZ_TARGETS := \
 	./floating:FuzzParseProof \
 	./floating:FuzzDecodeJSON \
 	./floating:FuzzParsePool \
+	./serverconsole:FuzzForms \
 	./floating:FuzzProductRequest \
 	./usage:FuzzVerify \
 	./internal/attest:FuzzVerify

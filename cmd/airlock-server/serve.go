@@ -20,6 +20,7 @@ import (
 	"github.com/airlock-offline/airlock/internal/atomicfile"
 	"github.com/airlock-offline/airlock/internal/cli"
 	"github.com/airlock-offline/airlock/result"
+	"github.com/airlock-offline/airlock/serverconsole"
 )
 
 // DefaultListen is where serve listens with no --listen: loopback only,
@@ -78,13 +79,19 @@ func (a *app) cmdServe(args []string) error {
 		}
 	}
 	floor, _ := s.st.LastSeen()
+	act := &activator{a: a, s: s}
 	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Auth: *auth, Now: cli.NowFunc(), ClockFloor: floor,
-		Activator: &activator{a: a, s: s}, AllowedClients: allowed, HardwareKey: a.hardwareKeyConfig(s, *proofEvery, *crash)})
+		Activator: act, AllowedClients: allowed, HardwareKey: a.hardwareKeyConfig(s, *proofEvery, *crash)})
 	if err != nil {
 		return cli.Usagef("%v", err)
 	}
 	defer srv.Close()
-	var cert tls.Certificate
+	con, err := serverconsole.New(serverconsole.Config{Server: srv, Activator: act, Auth: *auth, ServerKeyID: srv.KeyID().String(), Now: cli.NowFunc()})
+	if err != nil {
+		return err
+	}
+	var cert, browserCert tls.Certificate
+	var consoleFP string
 	if *certFile != "" {
 		if cert, err = tls.LoadX509KeyPair(*certFile, *keyFile); err != nil {
 			return fmt.Errorf("cannot load the TLS certificate: %w", err)
@@ -92,8 +99,13 @@ func (a *app) cmdServe(args []string) error {
 	} else {
 		host, _, _ := net.SplitHostPort(*listen)
 		hn, _ := os.Hostname()
-		if cert, err = srv.Certificate(append([]string{host, hn, "localhost", "127.0.0.1", "::1"}, *names...)); err != nil {
+		all := append([]string{host, hn, "localhost", "127.0.0.1", "::1"}, *names...)
+		if cert, err = srv.Certificate(all); err != nil {
 			return fmt.Errorf("cannot make the TLS certificate: %w", err)
+		}
+		// The browser checks this one against its own clock.
+		if browserCert, consoleFP, err = floating.BrowserCertificate(all, time.Now()); err != nil {
+			return fmt.Errorf("cannot make the console's TLS certificate: %w", err)
 		}
 	}
 	ln, err := net.Listen("tcp", *listen)
@@ -106,9 +118,13 @@ func (a *app) cmdServe(args []string) error {
 		ln.Close()
 		return err
 	}
+	certs := []tls.Certificate{cert}
+	if consoleFP != "" {
+		certs = append(certs, browserCert) // for browsers, which take no Ed25519 certificate
+	}
 	hs := &http.Server{
-		Handler:           srv.Handler(),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		Handler:           serverconsole.Mount(srv.Handler(), con),
+		TLSConfig:         &tls.Config{Certificates: certs, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -117,6 +133,10 @@ func (a *app) cmdServe(args []string) error {
 		ErrorLog:          nil,
 	}
 	a.ui.Infof("airlock-server listening on https://%s (server key %s, auth %s, state %s)", addr, id.ID(), *auth, cli.Abs(s.dir))
+	a.ui.Infof("console: https://%s/ (sign in with a user, or the token in %s)", addr, cli.Abs(s.path("admin.token")))
+	if consoleFP != "" {
+		a.ui.Infof("  its certificate is made at every start: SHA-256 %s", consoleFP)
+	}
 	if len(lics) == 0 {
 		a.ui.Infof("no pool license yet: clients will be refused until one is installed. Next:")
 		a.ui.Infof("  airlock-server request --vendor-key AV1… --product P --license-key K -o server-request.txt")
