@@ -60,12 +60,13 @@ demo: build
 # hardware-key tests plug their virtual cards into, the tools people set up
 # real tokens with (ykman, yubico-piv-tool, OpenSC, gpg with scdaemon),
 # which must read and provision the virtual cards, and wine64 to run the
-# Windows binaries.
+# Windows binaries, and Chromium, which the consoles' tests drive headless.
 TEST_APT := zbarimg:zbar-tools ZXingReader:zxing-cpp-tools convert-im6.q16:imagemagick pcscd:pcscd pkg-config:pkg-config \
 	/usr/include/PCSC/winscard.h:libpcsclite-dev /usr/lib/pcsc/drivers/serial/libifdvpcd.so:vsmartcard-vpcd \
 	'/usr/lib/postgresql/*/bin/initdb':postgresql \
 	ykman:yubikey-manager yubico-piv-tool:yubico-piv-tool pkcs15-tool:opensc openpgp-tool:opensc \
-	gpg:gnupg /usr/lib/gnupg/scdaemon:scdaemon /usr/lib/wine/wine64:wine64
+	gpg:gnupg /usr/lib/gnupg/scdaemon:scdaemon /usr/lib/wine/wine64:wine64 \
+	/usr/bin/chromium:chromium
 
 # Packages whose tests use the PC/SC stack; they run one at a time, with it.
 PCSC_PKGS := ./dongle ./internal/testrig/cardemu ./internal/e2e
