@@ -74,7 +74,7 @@ type command func(a *app, args []string) error
 
 // commands is the desk's table of commands, one file per family (keys.go,
 // license.go, product.go, sign.go, audit.go, ledgercmd.go, receipt.go,
-// inspect.go): they parse flags, call the desk and ledger packages, and
+// inspect.go, serve.go): they parse flags, call the desk and ledger packages, and
 // print.
 var commands = map[string]command{
 	"init":   (*app).cmdInit,
@@ -88,6 +88,7 @@ var commands = map[string]command{
 	"ledger":  (*app).cmdLedger,
 	"receipt": family("receipt", "import", map[string]command{"import": (*app).cmdReceiptImport}),
 	"inspect": (*app).cmdInspect,
+	"serve":   (*app).cmdServe,
 }
 
 // family is a command made of subcommands ("license create").
