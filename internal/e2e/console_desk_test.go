@@ -1,0 +1,311 @@
+package e2e
+
+// The desk console in a real browser: the real airlock-vendor serve, the
+// real airlock client, and Debian's Chromium with its fake camera playing
+// a video made from airlock's own QR image of a request.
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/airlock-offline/airlock/internal/testrig/browser"
+)
+
+// deskConsole starts `airlock-vendor serve` on a free loopback port and
+// returns its one-time sign-in link.
+func deskConsole(t *testing.T, e *env, desk string) string {
+	t.Helper()
+	cmd := exec.Command(vendorBin, "--dir", desk, "serve", "--listen", "127.0.0.1:0")
+	cmd.Env = e.environ()
+	var se syncBuffer
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	link := regexp.MustCompile(`airlock-vendor: sign in with this link; it works once: (http://127\.0\.0\.1:\d+/signin\?token=[A-Za-z0-9_-]+)\n`)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := link.FindStringSubmatch(se.String()); m != nil {
+			expectNotContains(t, "serve stderr", se.String(), passphrase)
+			return m[1]
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the desk console did not start:\n%s", se.String())
+	return ""
+}
+
+// screenshot saves the page as name in dir, and in $AIRLOCK_SCREENSHOTS
+// (docs/screenshots) when that is set.
+func screenshot(t *testing.T, ctx context.Context, dir, name string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := browser.Screenshot(ctx, path); err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if docs := os.Getenv("AIRLOCK_SCREENSHOTS"); docs != "" {
+		writeFile(t, filepath.Join(docs, name), readFile(t, path))
+	}
+	return path
+}
+
+// zbarAll reads every QR code in a picture with zbarimg, an independent
+// decoder, one text per code.
+func zbarAll(t *testing.T, path string) []string {
+	t.Helper()
+	zbar, err := exec.LookPath("zbarimg")
+	if err != nil {
+		t.Fatal("zbarimg is missing (apt-get install zbar-tools; make test installs it)")
+	}
+	out, err := exec.Command(zbar, "--nodbus", "-q", "--raw", "-Sdisable", "-Sqrcode.enable", path).Output()
+	if err != nil {
+		t.Fatalf("zbarimg reads no code in %s: %v", path, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// pageChecks are what every console page must have for a screen reader
+// and at 200 % zoom: a title, one h1, every form control labelled, every
+// image described, and no sideways scrolling in a 640-pixel-wide window
+// (a 1280-pixel window at 200 %).
+const pageChecks = `(() => {
+  const bad = [];
+  if (!document.title.trim()) bad.push("no title");
+  if (document.querySelectorAll("h1").length !== 1) bad.push("not one h1");
+  for (const el of document.querySelectorAll("input:not([type=hidden]), textarea, select")) {
+    if (!el.labels || el.labels.length === 0) bad.push("unlabelled " + el.tagName + "#" + el.id);
+  }
+  for (const img of document.querySelectorAll("img")) {
+    if (!img.alt) bad.push("image without alt");
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth + 1) bad.push("scrolls sideways: " + document.documentElement.scrollWidth + " > " + window.innerWidth);
+  return bad.join("; ");
+})()`
+
+func checkPage(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(640, 900)); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := chromedp.Run(ctx, chromedp.Evaluate[string](pageChecks))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad != "" {
+		t.Errorf("%s: %s", what, bad)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// requestQR makes a request with the real client and returns its text
+// file and airlock's own QR image of it.
+func requestQR(t *testing.T, e *env, state, vk, key string) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	req := filepath.Join(dir, "request.txt")
+	o := e.airlock("--state", state, "request", "--product", "acme-cad", "--license-key", key,
+		"--vendor-key", vk, "-o", req, "--qr", filepath.Join(dir, "request.png"), "--scrypt-work-factor", "10")
+	expectOK(t, o)
+	pngs, _ := filepath.Glob(filepath.Join(dir, "request*.png"))
+	if len(pngs) != 1 {
+		t.Fatalf("want the request in one QR code, got %v\n%s", pngs, o)
+	}
+	return req, pngs[0]
+}
+
+// The desk's everyday job in a real browser: a request shown to the
+// webcam is read, reviewed and signed with one click; the license's QR
+// codes, read off a screenshot by zbarimg, activate the real client. A
+// photo of a second request dropped on the page is signed with the
+// keyboard alone; a deactivation receipt pasted in frees a seat.
+func TestConsoleDesk(t *testing.T) {
+	e := newEnv(t).on(machineA.tree(t))
+	desk, vk := initDesk(t, e)
+	// A large license: its QR codes come in parts.
+	args := []string{"--max-machines", "2", "--feature", "export=1", "--feature", "seats=25"}
+	for i := range 14 {
+		args = append(args, "--feature", fmt.Sprintf("module-%02d-advanced-surface-modelling=1", i))
+	}
+	key := createLicense(t, e, desk, args...)
+	stateA := filepath.Join(t.TempDir(), "state-a")
+	_, reqPNG := requestQR(t, e, stateA, vk, key)
+
+	shots := t.TempDir()
+	f, err := os.Open(reqPNG)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The phone held up to the webcam: the code on a 960x720 frame.
+	frame := image.NewRGBA(image.Rect(0, 0, 960, 720))
+	for i := range frame.Pix {
+		frame.Pix[i] = 0xff
+	}
+	b := img.Bounds()
+	off := image.Pt((960-b.Dx())/2, (720-b.Dy())/2)
+	if off.X < 0 || off.Y < 0 {
+		t.Fatalf("the request's QR image is %dx%d, larger than the camera's frame", b.Dx(), b.Dy())
+	}
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			frame.Set(off.X+x-b.Min.X, off.Y+y-b.Min.Y, img.At(x, y))
+		}
+	}
+	y4m := filepath.Join(shots, "request.y4m")
+	if err := browser.WriteY4M(y4m, frame, 10); err != nil {
+		t.Fatal(err)
+	}
+
+	link := deskConsole(t, e, desk)
+	ctx := browser.New(t, browser.FakeCamera(y4m), browser.Timeout(50*time.Second))
+	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(`[data-scan-start]`)); err != nil {
+		t.Fatal(err)
+	}
+	checkPage(t, ctx, "the scan page")
+	screenshot(t, ctx, shots, "desk-scan.png")
+
+	// Scan: the camera's frames go to the server until the request is read;
+	// the page then shows the review.
+	if err := chromedp.Do(ctx, chromedp.Click(`[data-scan-start]`), chromedp.WaitVisible(`#sign`)); err != nil {
+		t.Fatalf("scanning the request: %v", err)
+	}
+	review, err := chromedp.Run(ctx, chromedp.Text(`main`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"What the request asks for", key, "acme-cad", "ACME Corp", "0 of 2 used, 2 left", "takes a new seat", "Verdict\nsigns"} {
+		expectContains(t, "the review page", review, s)
+	}
+	checkPage(t, ctx, "the review page")
+	screenshot(t, ctx, shots, "desk-review.png")
+
+	// One click signs.
+	if err := chromedp.Do(ctx, chromedp.Click(`#sign`), chromedp.WaitVisible(`.qr-parts img`)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".qr-parts img").length`))
+	if err != nil || n < 2 {
+		t.Fatalf("want the license in 2 or more codes on the page, got %d (%v)", n, err)
+	}
+	labels, _ := chromedp.Run(ctx, chromedp.Text(`.qr-parts`))
+	for i := 1; i <= n; i++ {
+		expectContains(t, "the license page", labels, fmt.Sprintf("Part %d of %d", i, n))
+	}
+	checkPage(t, ctx, "the license page")
+	shot := screenshot(t, ctx, shots, "desk-license.png")
+
+	// zbarimg reads every part off the screenshot; the parts activate the
+	// real client.
+	parts := zbarAll(t, shot)
+	if len(parts) != n {
+		t.Fatalf("zbarimg reads %d codes off the screenshot, the page shows %d", len(parts), n)
+	}
+	sort.Strings(parts)
+	lic := filepath.Join(t.TempDir(), "license-from-screen.txt")
+	writeFile(t, lic, []byte(strings.Join(parts, "\n")+"\n"))
+	activate(t, e, stateA, vk, lic)
+	verify(t, e, stateA, vk, "VALID", 0)
+
+	// A photo of a second machine's request, dropped on the page, is
+	// signed with the keyboard alone: Tab to the button, Enter.
+	eB := e.on(machineB.tree(t))
+	stateB := filepath.Join(t.TempDir(), "state-b")
+	_, reqB := requestQR(t, eB, stateB, vk, key)
+	if err := chromedp.Do(ctx, chromedp.Navigate(strings.SplitN(link, "/signin", 2)[0]+"/"),
+		chromedp.WaitVisible(`#request-file`),
+		chromedp.SetUploadFiles(`#request-file`, []string{reqB}),
+		chromedp.Focus(`#request-file`)); err != nil {
+		t.Fatal(err)
+	}
+	tabTo(t, ctx, "Read the file")
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("\r"), chromedp.WaitVisible(`#sign`)); err != nil {
+		t.Fatalf("the dropped photo: %v", err)
+	}
+	review, _ = chromedp.Run(ctx, chromedp.Text(`main`))
+	expectContains(t, "the review of the photo", review, "1 of 2 used, 1 left")
+	if err := chromedp.Do(ctx, chromedp.Focus(`main`)); err != nil {
+		t.Fatal(err)
+	}
+	tabTo(t, ctx, "Sign the license")
+	outline, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.activeElement).outlineStyle`))
+	if outline == "none" || outline == "" {
+		t.Errorf("the focused sign button has no visible focus (outline %q)", outline)
+	}
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("\r"), chromedp.WaitVisible(`#download`)); err != nil {
+		t.Fatalf("signing with Enter: %v", err)
+	}
+	licB, _ := chromedp.Run(ctx, chromedp.Text(`#license-text`, chromedp.NodeReady))
+	if !strings.Contains(licB, "BEGIN AIRLOCK LICENSE") {
+		// The text sits in a closed <details>: read its content instead.
+		licB, _ = chromedp.Run(ctx, chromedp.TextContent(`#license-text`))
+	}
+	fileB := filepath.Join(t.TempDir(), "license-b.txt")
+	writeFile(t, fileB, []byte(licB))
+	activate(t, eB, stateB, vk, fileB)
+	verify(t, eB, stateB, vk, "VALID", 0)
+
+	// The licenses list shows both seats taken.
+	if err := chromedp.Do(ctx, chromedp.Navigate(strings.SplitN(link, "/signin", 2)[0]+"/licenses"), chromedp.WaitVisible(`table`)); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := chromedp.Run(ctx, chromedp.Text(`main`))
+	expectContains(t, "the licenses page", list, "2 of 2")
+	checkPage(t, ctx, "the licenses page")
+	screenshot(t, ctx, shots, "desk-licenses.png")
+
+	// Machine B gives its license back; its receipt, pasted in, frees the
+	// seat.
+	rcpt := filepath.Join(t.TempDir(), "receipt.txt")
+	expectOK(t, eB.airlock("--state", stateB, "deactivate", "--product", "acme-cad", "--vendor-key", vk, "-o", rcpt))
+	if err := chromedp.Do(ctx, chromedp.Navigate(strings.SplitN(link, "/signin", 2)[0]+"/receipts"),
+		chromedp.WaitVisible(`#receipt-text`),
+		chromedp.SetValue(`#receipt-text`, string(readFile(t, rcpt))),
+		chromedp.Submit(`#receipt-text`),
+		chromedp.WaitVisible(`#outcome`)); err != nil {
+		t.Fatal(err)
+	}
+	outcome, _ := chromedp.Run(ctx, chromedp.Text(`#outcome`))
+	expectContains(t, "the receipt page", outcome, "Seat freed: license "+key)
+	checkPage(t, ctx, "the receipt page")
+	screenshot(t, ctx, shots, "desk-receipt.png")
+	o := e.vendor("--dir", desk, "license", "show", key)
+	expectOK(t, o)
+	expectContains(t, "license show", o.stdout, "1 of 2 used")
+}
+
+// tabTo presses Tab until the focused element's text or value is label.
+func tabTo(t *testing.T, ctx context.Context, label string) {
+	t.Helper()
+	for range 40 {
+		if err := chromedp.Do(ctx, chromedp.KeyEvent("\t")); err != nil {
+			t.Fatal(err)
+		}
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.activeElement.innerText || document.activeElement.value || "").trim()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == label {
+			return
+		}
+	}
+	t.Fatalf("Tab never reaches %q", label)
+}
