@@ -21,6 +21,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/airlock-offline/airlock/internal/testrig/browser"
+	"github.com/airlock-offline/airlock/internal/testrig/qrphoto"
+	"github.com/airlock-offline/airlock/qr"
 )
 
 // deskConsole starts `airlock-vendor serve` on a free loopback port and
@@ -229,7 +231,20 @@ func TestConsoleDesk(t *testing.T) {
 	// signed with the keyboard alone: Tab to the button, Enter.
 	eB := e.on(machineB.tree(t))
 	stateB := filepath.Join(t.TempDir(), "state-b")
-	_, reqB := requestQR(t, eB, stateB, vk, key)
+	_, reqBPNG := requestQR(t, eB, stateB, vk, key)
+	// A phone's photo of the code on the customer's screen: what zbarimg
+	// reads off airlock's image, drawn small, turned, tilted, blurred,
+	// noisy, on a cluttered background, as a JPEG.
+	codeB := zbarAll(t, reqBPNG)
+	if len(codeB) != 1 {
+		t.Fatalf("zbarimg reads %d codes in the request's image", len(codeB))
+	}
+	photo, err := qrphoto.MakeCode(qr.Code{Text: codeB[0]}, qrphoto.Params{Scale: 0.7, Rotate: 6, TiltX: 0.04, Blur: 0.8, Noise: 4, JPEG: 75, Clutter: true, Seed: 18})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqB := filepath.Join(t.TempDir(), "phone-photo.jpg")
+	writeFile(t, reqB, photo.JPEG)
 	if err := chromedp.Do(ctx, chromedp.Navigate(strings.SplitN(link, "/signin", 2)[0]+"/"),
 		chromedp.WaitVisible(`#request-file`),
 		chromedp.SetUploadFiles(`#request-file`, []string{reqB}),
