@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"image/draw"
 	"image/png"
 	"os"
 	"os/exec"
@@ -159,19 +160,13 @@ func TestConsoleDesk(t *testing.T) {
 	}
 	// The phone held up to the webcam: the code on a 960x720 frame.
 	frame := image.NewRGBA(image.Rect(0, 0, 960, 720))
-	for i := range frame.Pix {
-		frame.Pix[i] = 0xff
-	}
+	draw.Draw(frame, frame.Bounds(), image.White, image.Point{}, draw.Src)
 	b := img.Bounds()
-	off := image.Pt((960-b.Dx())/2, (720-b.Dy())/2)
-	if off.X < 0 || off.Y < 0 {
+	at := image.Pt((960-b.Dx())/2, (720-b.Dy())/2)
+	if at.X < 0 || at.Y < 0 {
 		t.Fatalf("the request's QR image is %dx%d, larger than the camera's frame", b.Dx(), b.Dy())
 	}
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			frame.Set(off.X+x-b.Min.X, off.Y+y-b.Min.Y, img.At(x, y))
-		}
-	}
+	draw.Draw(frame, b.Sub(b.Min).Add(at), img, b.Min, draw.Src)
 	y4m := filepath.Join(shots, "request.y4m")
 	if err := browser.WriteY4M(y4m, frame, 10); err != nil {
 		t.Fatal(err)
@@ -323,4 +318,34 @@ func tabTo(t *testing.T, ctx context.Context, label string) {
 		}
 	}
 	t.Fatalf("Tab never reaches %q", label)
+}
+
+// The console holds the signing key: it refuses an address other machines
+// can reach before it asks for anything, and with --allow-remote it warns.
+func TestConsoleDeskLoopbackOnly(t *testing.T) {
+	e := newEnv(t)
+	desk, _ := initDesk(t, e)
+	for _, addr := range []string{"0.0.0.0:0", ":8470", "192.0.2.1:8470"} {
+		o := e.with("AIRLOCK_PASSPHRASE", "").vendor("--dir", desk, "serve", "--listen", addr)
+		expect(t, o, 2)
+		expectContains(t, "serve stderr", o.stderr, "listens on a loopback address only")
+		expectContains(t, "serve stderr", o.stderr, "--allow-remote")
+		expectNotContains(t, "serve stderr", o.stderr, "signin?token=")
+	}
+	cmd := exec.Command(vendorBin, "--dir", desk, "serve", "--listen", "0.0.0.0:0", "--allow-remote")
+	cmd.Env = e.environ()
+	var se syncBuffer
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(se.String(), "signin?token=") {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve --allow-remote did not start:\n%s", se.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	expectContains(t, "serve stderr", se.String(), "airlock-vendor: warning: listening on 0.0.0.0:0: other machines can reach the signing key")
 }
