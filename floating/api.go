@@ -207,6 +207,7 @@ func (s *Server) Handler() http.Handler {
 		return map[string]any{"revoked": true}, nil
 	})
 	s.manageRoutes(h)
+	s.reportRoutes(h)
 	mux.HandleFunc("GET "+p+"/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)

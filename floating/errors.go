@@ -92,6 +92,8 @@ var statusOf = map[string]int{
 	CodeMethod:             http.StatusMethodNotAllowed,
 	CodeBusy:               http.StatusServiceUnavailable,
 	CodeInternal:           http.StatusInternalServerError,
+	CodeClockTampered:      http.StatusServiceUnavailable,
+	CodeReportOverdue:      http.StatusServiceUnavailable,
 }
 
 func errorf(code, format string, a ...any) *Error {

@@ -5,3 +5,16 @@ func init() {
 	// tested.
 	argonTime, argonMemory = 1, 1024
 }
+
+// SyncHistory sweeps, closes the history buckets that ended by the server's
+// clock, rolls up if the hour changed, and waits for the writes.
+func (s *Server) SyncHistory() {
+	now := s.now()
+	s.mu.Lock()
+	for _, p := range s.pools {
+		s.sweep(p, now.Unix())
+	}
+	s.mu.Unlock()
+	s.historyTick(now)
+	_ = s.st.exec()
+}

@@ -38,8 +38,12 @@ type Config struct {
 	// Activator, when set, lets the admin API make requests and install
 	// pool licenses (and Reload read them).
 	Activator Activator
-	Now       func() time.Time // nil means time.Now
-	Rand      io.Reader        // nil means crypto/rand
+	// ClockTolerance is how far the clock may go back behind the latest
+	// time the server has seen before grants stop; 0 means
+	// DefaultClockTolerance.
+	ClockTolerance time.Duration
+	Now            func() time.Time // nil means time.Now
+	Rand           io.Reader        // nil means crypto/rand
 }
 
 // Server hands out the seats of its pool licenses. Its methods are safe
@@ -61,7 +65,11 @@ type Server struct {
 
 	nonces nonceSet
 	stop   chan struct{}
-	wg     sync.WaitGroup
+
+	hist     *history // usage history (history.go)
+	clock    clockAnchor
+	clockTol time.Duration
+	wg       sync.WaitGroup
 }
 
 // pool is one product's pool license and the seats held from it.
@@ -97,6 +105,7 @@ func New(c Config) (*Server, error) {
 	s := &Server{
 		id: c.Identity, kid: c.Identity.ID(), now: c.Now, rand: c.Rand, auth: c.Auth, act: c.Activator,
 		pools: map[string]*pool{}, byID: map[[LeaseIDLen]byte]*lease{}, stop: make(chan struct{}),
+		clockTol: c.ClockTolerance,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -140,6 +149,10 @@ func New(c Config) (*Server, error) {
 	}
 	s.st = st
 	if err := s.load(); err != nil {
+		st.close()
+		return nil, err
+	}
+	if err := s.startHistory(); err != nil {
 		st.close()
 		return nil, err
 	}
@@ -213,6 +226,7 @@ func (s *Server) load() error {
 func (s *Server) Close() error {
 	close(s.stop)
 	s.wg.Wait()
+	s.closeHistory()
 	return s.st.close()
 }
 
@@ -290,6 +304,7 @@ func (s *Server) sweep(p *pool, now int64) {
 		}
 		stmts = append(stmts, eventStmt(now, "expired", p.product, fmt.Sprintf("%d lease(s) expired", len(ids))))
 		s.st.enqueue(stmts...)
+		s.recordSeats(p, time.Unix(now, 0))
 	}
 }
 
@@ -313,6 +328,7 @@ func (s *Server) sweeper() {
 			}
 			s.mu.Unlock()
 			s.nonces.expire(now)
+			s.historyTick(now)
 		}
 	}
 }
@@ -419,6 +435,9 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 	if err := pl.usable(t); err != nil {
 		return nil, err
 	}
+	if err := s.grantGuard(pl, now); err != nil {
+		return nil, err
+	}
 	if borrowUntil != 0 && borrowUntil > pl.end() {
 		return nil, errorf(CodeBorrowTooLong, "a seat may be borrowed until the pool license ends (%s) at the latest", time.Unix(pl.end(), 0).UTC().Format(time.RFC3339))
 	}
@@ -479,6 +498,7 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 			old = nil
 		}
 		if e = need(); e != nil {
+			s.recordDenial(pl, p.Features, e, now)
 			s.mu.Unlock()
 			return nil, e
 		}
@@ -498,6 +518,7 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 	}
 	pl.add(l)
 	s.byID[l.id] = l
+	s.recordGrant(pl, l, now)
 	kind := "granted"
 	if l.borrowed {
 		kind = "borrowed"
@@ -626,6 +647,7 @@ func (s *Server) Release(proof []byte, c Credentials) ([]byte, error) {
 func (s *Server) removeLease(pl *pool, l *lease, t int64, kind string) chan error {
 	pl.remove(l)
 	delete(s.byID, l.id)
+	s.recordSeats(pl, s.now())
 	return s.st.enqueue(stmt{`DELETE FROM floating_leases WHERE id = ?`, []any{l.id[:]}}, eventStmt(t, kind, pl.product, hex.EncodeToString(l.id[:])))
 }
 
@@ -693,6 +715,7 @@ func (s *Server) Consume(proof []byte, c Credentials) (*Consumption, []byte, err
 	}
 	used += p.Amount
 	pl.counters[p.Feature] = used
+	s.recordConsumed(p.Product, p.Feature, p.Amount, time.Unix(t, 0))
 	wait := s.st.enqueue(
 		stmt{`INSERT INTO floating_counters (product, feature, used) VALUES (?, ?, ?) ON CONFLICT (product, feature) DO UPDATE SET used = excluded.used`, []any{p.Product, p.Feature, int64(used)}},
 		eventStmt(t, "consumed", p.Product, fmt.Sprintf("%s +%d", p.Feature, p.Amount)))

@@ -1,11 +1,15 @@
 package response
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/internal/wire"
 	"github.com/airlock-offline/airlock/request"
 )
 
@@ -38,6 +42,13 @@ type Pool struct {
 	Consumption *Allowance `cbor:"7,keyasint,omitempty"`
 	// FeatureConsumption caps each feature's consumption counter.
 	FeatureConsumption map[string]Allowance `cbor:"8,keyasint,omitempty"`
+	// ReportEvery, when not 0, is how often in days the server must send
+	// the vendor a usage report and install the pool license the vendor
+	// returns: ReportEvery+ReportGrace days after this license was
+	// issued, the server grants no new seats (report_overdue).
+	ReportEvery uint32 `cbor:"10,keyasint,omitempty"`
+	// ReportGrace is the days of grace after ReportEvery.
+	ReportGrace uint32 `cbor:"11,keyasint,omitempty"`
 }
 
 // Allowance caps a consumption counter: Max units, plus Overage units
@@ -61,6 +72,7 @@ const (
 	MinLeaseTTL  = 10            // seconds
 	MaxLeaseTTL  = 7 * 24 * 3600 // seconds
 	MaxBorrow    = 366           // days
+	MaxReport    = 3660          // days, for ReportEvery and ReportGrace
 )
 
 // Default pool timings, used by the desk when the vendor names none.
@@ -110,6 +122,9 @@ func (p *Pool) validate() error {
 	if p.Consumption != nil && p.Consumption.Max == 0 {
 		return bad("consumption", "zero allowance")
 	}
+	if p.ReportEvery > MaxReport || p.ReportGrace > MaxReport || (p.ReportGrace != 0 && p.ReportEvery == 0) {
+		return bad("report", fmt.Sprintf("every and grace must be up to %d days, grace only with every", MaxReport))
+	}
 	return nil
 }
 
@@ -133,6 +148,9 @@ func (p *Pool) String() string {
 	}
 	for _, name := range sortedKeys(p.FeatureConsumption) {
 		parts = append(parts, fmt.Sprintf("feature %s consumption %s", name, p.FeatureConsumption[name]))
+	}
+	if p.ReportEvery > 0 {
+		parts = append(parts, fmt.Sprintf("usage report every %d days (%d days' grace)", p.ReportEvery, p.ReportGrace))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -189,6 +207,10 @@ func ParsePool(s string) (*Pool, error) {
 			p.BorrowDays, err = parseU32(v)
 		case "borrow-max":
 			p.BorrowMax, err = parseU32(v)
+		case "report-every":
+			p.ReportEvery, err = parseU32(strings.TrimSuffix(v, "d"))
+		case "report-grace":
+			p.ReportGrace, err = parseU32(strings.TrimSuffix(v, "d"))
 		case "feature-seats":
 			name, n, ok := strings.Cut(v, ":")
 			if !ok {
@@ -218,7 +240,7 @@ func ParsePool(s string) (*Pool, error) {
 			}
 			p.FeatureConsumption[name], err = parseAllowance(av)
 		default:
-			return nil, fmt.Errorf("pool: unknown key %q (want seats, ttl, heartbeat, borrow-days, borrow-max, feature-seats, consumption, feature-consumption)", k)
+			return nil, fmt.Errorf("pool: unknown key %q (want seats, ttl, heartbeat, borrow-days, borrow-max, feature-seats, consumption, feature-consumption, report-every, report-grace)", k)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("pool: %s: %w", k, err)
@@ -251,4 +273,41 @@ func parseAllowance(s string) (Allowance, error) {
 		}
 	}
 	return a, nil
+}
+
+// Refresh signs a copy of the pool license prev (already verified, and
+// still the one the ledger holds for its server) with new times and a new
+// activation id that names prev's as the one it renews: the desk's answer
+// to a usage report, which needs no new request because nothing about the
+// binding changes. The server installs it like any license; its issue
+// time restarts the count of days before the next report is due.
+func Refresh(vendor *crypto.Identity, prev *License, activationID []byte, issued, leaseUntil time.Time) (*Signed, error) {
+	if vendor.Role != crypto.RoleVendor {
+		return nil, errors.New("license must be signed by a vendor key")
+	}
+	if prev.Pool == nil {
+		return nil, errors.New("only a pool license is refreshed")
+	}
+	l := *prev
+	kid := vendor.ID()
+	l.ActivationID = activationID
+	l.PrevLease = prev.ActivationID
+	l.Issued, l.NotBefore = issued.Unix(), issued.Unix()
+	l.LeaseUntil = 0
+	if !leaseUntil.IsZero() {
+		l.LeaseUntil = leaseUntil.Unix()
+	}
+	l.VendorKeyID = kid[:]
+	if err := l.validate(); err != nil {
+		return nil, err
+	}
+	payload, err := wire.Marshal(&l)
+	if err != nil {
+		return nil, err
+	}
+	b, err := crypto.Sign(vendor, crypto.TagLicense, payload)
+	if err != nil {
+		return nil, err
+	}
+	return &Signed{License: &l, Bytes: b, KeyID: kid}, nil
 }

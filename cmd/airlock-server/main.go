@@ -66,7 +66,7 @@ func (a *app) run(args []string) int {
 }
 
 // commands is the server's table of commands, one file per family
-// (activate.go, deactivate.go, serve.go, admin.go).
+// (activate.go, deactivate.go, serve.go, admin.go, report.go).
 var commands = map[string]func(a *app, args []string) error{
 	"init":       (*app).cmdInit,
 	"request":    (*app).cmdRequest,
@@ -77,6 +77,7 @@ var commands = map[string]func(a *app, args []string) error{
 	"leases":     (*app).cmdLeases,
 	"release":    (*app).cmdRelease,
 	"user":       (*app).cmdUser,
+	"report":     (*app).cmdReport,
 }
 
 // stateDir is --state, $AIRLOCK_SERVER_STATE, /var/lib/airlock-server

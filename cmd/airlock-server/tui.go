@@ -10,6 +10,8 @@ const usage = `Usage:
     airlock-server leases [--json]
     airlock-server release LEASE_ID
     airlock-server user add NAME --role admin|user [--password-file FILE]
+    airlock-server report [-o FILE] [--pseudonymise] [--qr FILE.png] [--qr-terminal]
+    airlock-server report show [--json] [FILE | -]
     airlock-server init [--vendor-key AV1…]
 
 airlock-server is the floating license server inside the air gap. It is
@@ -32,6 +34,19 @@ Commands:
     leases      List the seats held.
     release     Give a held seat back now (the admin's force-release).
     user add    Add or replace a user (authentication mode users).
+    report      Write the next usage report for the vendor: per pool license
+                the peak and average seats, borrowed seats, denials,
+                consumption and overage, the machines that held seats,
+                hardware-key events and clock jumps since the last report;
+                signed by the server key, numbered and chained to the last
+                report. --pseudonymise replaces host names and
+                installation ids by keyed hashes (the key stays in the
+                server's database: a machine keeps its pseudonym from report
+                to report). The vendor answers with a pool refresh to
+                install with activate (a pool license may require one every
+                P days: past that and its grace, no new seats are granted,
+                report_overdue).
+    report show Show a report as the vendor will read it, before it leaves.
     init        Make the state folder: installation key, database, admin token.
 
 Options:

@@ -74,7 +74,8 @@ type command func(a *app, args []string) error
 
 // commands is the desk's table of commands, one file per family (keys.go,
 // license.go, product.go, sign.go, audit.go, ledgercmd.go, receipt.go,
-// inspect.go, serve.go): they parse flags, call the desk and ledger packages, and
+// report.go, inspect.go, serve.go): they parse flags, call the desk and
+// ledger packages, and
 // print.
 var commands = map[string]command{
 	"init":   (*app).cmdInit,
@@ -87,6 +88,8 @@ var commands = map[string]command{
 	"audit":   (*app).cmdAudit,
 	"ledger":  (*app).cmdLedger,
 	"receipt": family("receipt", "import", map[string]command{"import": (*app).cmdReceiptImport}),
+	"report": family("report", "import, list or show", map[string]command{
+		"import": (*app).cmdReportImport, "list": (*app).cmdReportList, "show": (*app).cmdReportShow}),
 	"inspect": (*app).cmdInspect,
 	"serve":   (*app).cmdServe,
 }

@@ -20,6 +20,22 @@ Commands:
     sign [REQUEST|-]        check a request and sign its license
     receipt import [FILE|-] import a deactivation receipt: frees its seat
                             (--qr-image FILE, --interactive as for sign)
+    report import [FILE|-] [--refresh DUR [--product P] [-o FILE]]
+                            import a floating server's usage report: checks
+                            its signature (the key of a pool license in the
+                            ledger) and its place in the server's chain, and
+                            stores it; a report that skips a number
+                            (report_sequence_gap), was imported before
+                            (report_repeated) or shows a cloned server
+                            (report_cloned) is stored, flagged, and exits 1.
+                            --refresh 90d answers it with a pool refresh:
+                            the pool license signed again now, its lease
+                            running 90 days, which restarts the days before
+                            the next report is due (--force: also for a
+                            flagged report)
+    report list [--json]    the usage reports in the ledger, flags included
+    report show HASH [--json]
+                            one report as the server wrote it
     audit verify [--head H | --checkpoint FILE]
                             check the hash-chained audit log and the signed
                             checkpoints it keeps; prints its head; with

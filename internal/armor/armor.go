@@ -26,6 +26,7 @@ const (
 	Receipt
 	SecretKey
 	Checkpoint
+	UsageReport
 )
 
 type kindInfo struct {
@@ -34,11 +35,12 @@ type kindInfo struct {
 }
 
 var kinds = map[Kind]kindInfo{
-	Request:    {"AR1", "REQUEST"},
-	License:    {"AL1", "LICENSE"},
-	Receipt:    {"AD1", "RECEIPT"},
-	SecretKey:  {"AK1", "SECRET KEY"},
-	Checkpoint: {"AC1", "AUDIT CHECKPOINT"},
+	Request:     {"AR1", "REQUEST"},
+	License:     {"AL1", "LICENSE"},
+	Receipt:     {"AD1", "RECEIPT"},
+	SecretKey:   {"AK1", "SECRET KEY"},
+	Checkpoint:  {"AC1", "AUDIT CHECKPOINT"},
+	UsageReport: {"AU1", "USAGE REPORT"},
 }
 
 // Tag returns the text tag of k, e.g. "AR1".

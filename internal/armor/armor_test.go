@@ -11,7 +11,7 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
-	for _, k := range []armor.Kind{armor.Request, armor.License, armor.Receipt, armor.SecretKey, armor.Checkpoint} {
+	for _, k := range []armor.Kind{armor.Request, armor.License, armor.Receipt, armor.SecretKey, armor.Checkpoint, armor.UsageReport} {
 		for _, n := range []int{1, 2, 5, 39, 40, 41, 300, 1000} {
 			p := bytes.Repeat([]byte{0x5a, 0x01, 0xff}, n)[:n]
 			enc := armor.Encode(k, p)
