@@ -9,6 +9,7 @@ import (
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/ledger"
 	"github.com/airlock-offline/airlock/request"
+	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"
 )
 
@@ -152,4 +153,19 @@ func (d *Desk) previewLicense(ctx context.Context, r *request.Request, now time.
 		c.Expires = now.Add(p.Validity).UTC()
 	}
 	return &c, true, nil
+}
+
+// PoolOf returns the pool of the pool license licenseKey (for product)
+// that the floating server with key server holds in the ledger: the seats
+// and caps a usage report of that server is measured against.
+func (d *Desk) PoolOf(ctx context.Context, licenseKey, product string, server []byte) (*response.Pool, error) {
+	a, err := d.poolActivation(ctx, licenseKey, product, server)
+	if err != nil {
+		return nil, err
+	}
+	l, _, err := response.ParseUnverified(a.License)
+	if err != nil || l.Pool == nil {
+		return nil, result.New(result.Internal, "the ledger holds an unreadable pool license")
+	}
+	return l.Pool, nil
 }

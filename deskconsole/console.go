@@ -3,7 +3,8 @@
 // webcam (or the vendor drops the request file or a photo of it), the page
 // shows what the request asks for and what the ledger says, one click signs
 // it, and the license appears as large QR codes to photograph and as a file
-// to download. Deactivation receipts are imported the same way.
+// to download. Deactivation receipts and floating servers' usage reports
+// are imported the same way; a usage report is drawn as charts.
 //
 // # Security
 //
@@ -25,6 +26,9 @@
 //	/licenses/KEY         one license and its activations
 //	/licenses/KEY/ID      an issued license as QR codes; /download as a file
 //	/receipts             scan, drop or paste a deactivation receipt
+//	/usage                scan, drop or paste a floating server's usage report;
+//	                      the reports imported
+//	/usage/HASH           one report drawn as charts, beside the server's others
 //	/signin?token=T       the one-time sign-in link
 package deskconsole
 
@@ -271,6 +275,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /licenses/{key}/{id}/download", s.authed(s.download))
 	m.HandleFunc("GET /receipts", s.authed(s.receipts))
 	m.HandleFunc("POST /receipts/import", s.authed(s.importReceipt))
+	m.HandleFunc("GET /usage", s.authed(s.usageList))
+	m.HandleFunc("POST /usage/import", s.authed(s.importUsage))
+	m.HandleFunc("GET /usage/{hash}", s.authed(s.usageReport))
 	s.mux = m
 }
 

@@ -23,7 +23,7 @@ import (
 type pageTemplate = template.Template
 
 // pageNames are the templates, one file each in templates/.
-var pageNames = []string{"home", "review", "issued", "licenses", "license", "receipts", "receipt", "error", "signedout"}
+var pageNames = []string{"home", "review", "issued", "licenses", "license", "receipts", "receipt", "usage", "report", "error", "signedout"}
 
 func parsePages() (map[string]*pageTemplate, error) {
 	sub, err := fs.Sub(templateFS, "templates")
@@ -46,6 +46,7 @@ var nav = []web.NavItem{
 	{Label: "Sign a request", Href: "/"},
 	{Label: "Licenses and seats", Href: "/licenses"},
 	{Label: "Receipts", Href: "/receipts"},
+	{Label: "Usage reports", Href: "/usage"},
 }
 
 // page is the common part of every page's data.
@@ -93,26 +94,27 @@ func (s *Server) problem(err error) (code, msg string) {
 // scanPage is the data of a page that scans, drops or pastes a message.
 type scanPage struct {
 	web.Page
-	Kind   string // request, receipt
+	Kind   string // request, receipt, usage: the scanner's and the fields' names
+	Noun   string // what is read, in words
 	Action string // where the form posts
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request, sess string) {
 	p := s.page(r, sess, "Sign a request")
 	p.Camera = true
-	s.render(w, http.StatusOK, "home", scanPage{Page: p, Kind: "request", Action: "/request/review"})
+	s.render(w, http.StatusOK, "home", scanPage{Page: p, Kind: "request", Noun: "request", Action: "/request/review"})
 }
 
 func (s *Server) receipts(w http.ResponseWriter, r *http.Request, sess string) {
 	p := s.page(r, sess, "Import a receipt")
 	p.Camera = true
-	s.render(w, http.StatusOK, "receipts", scanPage{Page: p, Kind: "receipt", Action: "/receipts/import"})
+	s.render(w, http.StatusOK, "receipts", scanPage{Page: p, Kind: "receipt", Noun: "receipt", Action: "/receipts/import"})
 }
 
 // scan decodes one camera frame; the page's camera.js posts them.
 func (s *Server) scan(w http.ResponseWriter, r *http.Request, sess string) {
 	kind := r.PathValue("kind")
-	if kind != "request" && kind != "receipt" {
+	if kind != "request" && kind != "receipt" && kind != "usage" {
 		http.NotFound(w, r)
 		return
 	}
