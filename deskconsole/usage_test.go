@@ -103,7 +103,7 @@ func TestUsageReportCharts(t *testing.T) {
 	report := func(seq uint64, prev []byte, peak uint32, avgMilli uint64, denials uint64, at time.Time) *usage.Signed {
 		rep := &usage.Report{Seq: seq, Prev: prev, From: at.Add(-24 * time.Hour).Unix(), To: at.Unix(),
 			Products: []usage.Product{{Product: product, LicenseKey: key, Seats: 5,
-				Usage: usage.Usage{Peak: peak, AverageMilli: avgMilli, Borrowed: 1, Denials: denials},
+				Usage:    usage.Usage{Peak: peak, AverageMilli: avgMilli, Borrowed: 1, Denials: denials},
 				Features: []usage.Feature{{Name: "render", Usage: usage.Usage{Peak: 2}}, {Name: "export", Usage: usage.Usage{Consumed: 40}}},
 				Holders:  []usage.Holder{{Host: "cad-ws-07", Installation: "c1e6eb3b15c98198", Grants: 12}},
 			}}}
