@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -348,4 +349,62 @@ func TestConsoleDeskLoopbackOnly(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	expectContains(t, "serve stderr", se.String(), "airlock-vendor: warning: listening on 0.0.0.0:0: other machines can reach the signing key")
+}
+
+// A real floating server's usage report (two clients hold its two seats,
+// a third is turned away), pasted into the console, is drawn as charts
+// with the report's numbers.
+func TestConsoleDeskUsageReport(t *testing.T) {
+	f := newFloating(t, "seats=2,ttl=180,heartbeat=60,borrow-days=7")
+	addr, _ := f.serve(t)
+	for i := 1; i <= 3; i++ {
+		o := f.e.airlock("--state", filepath.Join(f.e.work, fmt.Sprint("client-", i)), "floating", "acquire", "--server", addr,
+			"--product", "acme-cad", "--vendor-key", f.vendorKey, "--plaintext-key", "--json")
+		if want := map[bool]int{true: 0, false: 1}[i <= 2]; o.code != want {
+			t.Fatalf("client %d: exit %d, want %d\n%s", i, o.code, want, o)
+		}
+	}
+	rep := filepath.Join(t.TempDir(), "usage-report.txt")
+	expectOK(t, f.server("report", "-o", rep))
+
+	link := deskConsole(t, f.e, f.desk)
+	base := strings.SplitN(link, "/signin", 2)[0]
+	ctx := browser.New(t, browser.Timeout(50*time.Second))
+	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(`[data-scan-start]`),
+		chromedp.Navigate(base+"/usage"), chromedp.WaitVisible(`#usage-text`),
+		chromedp.SetValue(`#usage-text`, string(readFile(t, rep))),
+		chromedp.Submit(`#usage-text`),
+		chromedp.WaitVisible(`svg.chart`)); err != nil {
+		t.Fatal(err)
+	}
+	page, _ := chromedp.Run(ctx, chromedp.Text(`main`))
+	expectContains(t, "the report page", page, "Imported report 1 of server")
+	// The charts carry the report's numbers, as the server shows them.
+	o := f.server("report", "show", "--json", rep)
+	expectOK(t, o)
+	shown := decodeJSON[struct {
+		Report struct {
+			Products []struct {
+				Seats uint32 `json:"seats"`
+				Usage struct {
+					Peak         uint32 `json:"peak"`
+					AverageMilli uint64 `json:"average_milli"`
+					Denials      uint64 `json:"denials"`
+				} `json:"usage"`
+			} `json:"products"`
+		} `json:"report"`
+	}](t, o)
+	if len(shown.Report.Products) != 1 {
+		t.Fatalf("the report covers %d products, want 1\n%s", len(shown.Report.Products), o)
+	}
+	p := shown.Report.Products[0]
+	bars, err := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("rect[data-label]")).map(r => r.dataset.label + "=" + r.dataset.value + "/" + r.dataset.cap).join(" ")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectContains(t, "the seat chart", bars, fmt.Sprintf("peak in use=%d/%d", p.Usage.Peak, p.Seats))
+	expectContains(t, "the seat chart", bars, fmt.Sprintf("average in use=%s/%d", strconv.FormatFloat(float64(p.Usage.AverageMilli)/1000, 'f', -1, 64), p.Seats))
+	expectContains(t, "the report page", page, fmt.Sprintf("Denied %d time(s)", p.Usage.Denials))
+	checkPage(t, ctx, "the usage report page")
+	screenshot(t, ctx, t.TempDir(), "desk-usage.png")
 }
