@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -356,7 +357,7 @@ func TestConsoleDeskLoopbackOnly(t *testing.T) {
 // with the report's numbers.
 func TestConsoleDeskUsageReport(t *testing.T) {
 	f := newFloating(t, "seats=2,ttl=180,heartbeat=60,borrow-days=7")
-	addr, _ := f.serve(t)
+	addr, srv := f.serve(t)
 	for i := 1; i <= 3; i++ {
 		o := f.e.airlock("--state", filepath.Join(f.e.work, fmt.Sprint("client-", i)), "floating", "acquire", "--server", addr,
 			"--product", "acme-cad", "--vendor-key", f.vendorKey, "--plaintext-key", "--json")
@@ -364,8 +365,13 @@ func TestConsoleDeskUsageReport(t *testing.T) {
 			t.Fatalf("client %d: exit %d, want %d\n%s", i, o.code, want, o)
 		}
 	}
+	// Half an hour later, the server stopped (it writes its history as it
+	// goes), the report is made from its database.
+	srv.Process.Signal(syscall.SIGTERM)
+	srv.Wait()
+	later := &floatingSetup{e: f.e.at(t0.Add(30 * time.Minute)), state: f.state, bin: f.bin}
 	rep := filepath.Join(t.TempDir(), "usage-report.txt")
-	expectOK(t, f.server("report", "-o", rep))
+	expectOK(t, later.server("report", "-o", rep))
 
 	link := deskConsole(t, f.e, f.desk)
 	base := strings.SplitN(link, "/signin", 2)[0]
@@ -380,7 +386,7 @@ func TestConsoleDeskUsageReport(t *testing.T) {
 	page, _ := chromedp.Run(ctx, chromedp.Text(`main`))
 	expectContains(t, "the report page", page, "Imported report 1 of server")
 	// The charts carry the report's numbers, as the server shows them.
-	o := f.server("report", "show", "--json", rep)
+	o := later.server("report", "show", "--json", rep)
 	expectOK(t, o)
 	shown := decodeJSON[struct {
 		Report struct {
@@ -398,6 +404,9 @@ func TestConsoleDeskUsageReport(t *testing.T) {
 		t.Fatalf("the report covers %d products, want 1\n%s", len(shown.Report.Products), o)
 	}
 	p := shown.Report.Products[0]
+	if p.Seats != 2 || p.Usage.Peak != 2 || p.Usage.Denials != 1 {
+		t.Errorf("the report says %d seats, peak %d, %d denials; the clients took 2 of 2 and one was denied", p.Seats, p.Usage.Peak, p.Usage.Denials)
+	}
 	bars, err := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("rect[data-label]")).map(r => r.dataset.label + "=" + r.dataset.value + "/" + r.dataset.cap).join(" ")`))
 	if err != nil {
 		t.Fatal(err)
