@@ -75,8 +75,7 @@ type command func(a *app, args []string) error
 // commands is the desk's table of commands, one file per family (keys.go,
 // license.go, product.go, sign.go, audit.go, ledgercmd.go, receipt.go,
 // report.go, inspect.go, serve.go): they parse flags, call the desk and
-// ledger packages, and
-// print.
+// ledger packages, and print.
 var commands = map[string]command{
 	"init":   (*app).cmdInit,
 	"pubkey": (*app).cmdPubkey,
