@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // TestFakeCamera shows a page the fake camera and reads back a frame: the
@@ -76,5 +78,59 @@ func TestFakeCamera(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(shot); !strings.HasPrefix(string(b), "\x89PNG") {
 		t.Fatal("the screenshot is no PNG")
+	}
+}
+
+// TestAudit checks that Audit and TabTo find what they are for, on a page
+// with the faults and on one without.
+func TestAudit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	pages := map[string]string{
+		"/bad":  `<!doctype html><html><title> </title><input id=q><button></button><img src="data:,"><div style="width:2000px">wide</div>`,
+		"/good": `<!doctype html><html lang=en><title>Good</title><h1>Good</h1><label for=q>Query</label><input id=q><a href="/x">first</a><form method=post action="/done"><button id=go>Go</button></form>`,
+		"/done": `<!doctype html><html lang=en><title>Done</title><h1>Done</h1>`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(pages[r.URL.Path])) }))
+	defer srv.Close()
+	ctx := New(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/bad")); err != nil {
+		t.Fatal(err)
+	}
+	probs, err := Audit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(probs) != 6 { // title, lang, h1, label, button name, alt
+		t.Fatalf("found %d problems, want 6: %q", len(probs), probs)
+	}
+	if Zoom200(ctx) == nil {
+		t.Fatal("a 2000-pixel-wide page fits at 200 %")
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/good")); err != nil {
+		t.Fatal(err)
+	}
+	if probs, err := Audit(ctx); err != nil || len(probs) != 0 {
+		t.Fatalf("good page: %q %v", probs, err)
+	}
+	if err := Zoom200(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := Zoom100(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n, err := TabTo(ctx, "#go", 10)
+	if err != nil || n != 3 {
+		t.Fatalf("Tab reached #go after %d presses (%v), want 3", n, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.Enter)); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitFor(ctx, `document.title === "Done"`, 10*time.Second); err != nil {
+		t.Fatalf("Enter did not submit the form: %v", err)
+	}
+	if _, err := TabTo(ctx, "#nothing", 3); err == nil {
+		t.Fatal("TabTo reached an element that is not there")
 	}
 }
