@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +71,7 @@ const (
 	codeNotSignedIn   = "NOT_SIGNED_IN"
 	codeSignInRefused = "SIGN_IN_REFUSED"
 	codeCSRF          = "CSRF_REFUSED"
+	codeHostRefused   = "HOST_REFUSED"
 )
 
 // Config is what a console needs.
@@ -85,6 +87,12 @@ type Config struct {
 	// Warn reports a problem that does not stop the page (an audit
 	// checkpoint that could not be signed); nil ignores it.
 	Warn func(format string, a ...any)
+	// Remote is set when the console listens beyond the loopback
+	// interface (serve --allow-remote): any Host header is then accepted.
+	// Otherwise a request must name a loopback host (127.0.0.1, [::1],
+	// localhost), so that a web page whose name an attacker points at
+	// 127.0.0.1 (DNS rebinding) reaches nothing.
+	Remote bool
 }
 
 // Server is a desk console; it is an http.Handler.
@@ -143,7 +151,28 @@ func (s *Server) SignInURL(addr string) string {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	web.Secure(s.mux).ServeHTTP(w, r)
+	web.Secure(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.cfg.Remote && !loopbackHost(r.Host) {
+			http.Error(w, codeHostRefused+": this console answers on 127.0.0.1, [::1] or localhost only", http.StatusMisdirectedRequest)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})).ServeHTTP(w, r)
+}
+
+// loopbackHost reports whether a Host header names this machine's
+// loopback interface.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else {
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // CheckListen checks an address to listen on: a loopback address

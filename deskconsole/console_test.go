@@ -241,6 +241,21 @@ func TestSignInTokenWorksOnce(t *testing.T) {
 	}
 }
 
+// A request naming another host (a page whose name was pointed at
+// 127.0.0.1: DNS rebinding) is refused; loopback names are served.
+func TestHostRefused(t *testing.T) {
+	r := newRig(t)
+	for host, ok := range map[string]bool{"evil.example": false, "evil.example:80": false, "192.168.1.5:8470": false,
+		"127.0.0.1:8470": true, "localhost:8470": true, "[::1]:8470": true, "LOCALHOST": true} {
+		req, _ := http.NewRequest("GET", r.srv.URL+"/signin?token=x", nil)
+		req.Host = host
+		res, body := r.do(req)
+		if refused := res.StatusCode == http.StatusMisdirectedRequest; refused == ok || refused && !strings.Contains(body, codeHostRefused) {
+			t.Errorf("Host %q: %s", host, res.Status)
+		}
+	}
+}
+
 // Every answer, refusals and static files included, has the strict
 // headers.
 func TestHeaders(t *testing.T) {

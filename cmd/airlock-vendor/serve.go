@@ -41,7 +41,7 @@ func (a *app) cmdServe(args []string) error {
 		return err
 	}
 	defer d.Ledger.Close()
-	con, err := deskconsole.New(deskconsole.Config{Desk: d, Warn: a.ui.Warnf})
+	con, err := deskconsole.New(deskconsole.Config{Desk: d, Warn: a.ui.Warnf, Remote: remote})
 	if err != nil {
 		return err
 	}
