@@ -235,6 +235,15 @@ func TestSignInTokenWorksOnce(t *testing.T) {
 	if res, _ := r.get("/"); res.StatusCode != http.StatusOK {
 		t.Fatalf("a page with the session: %s", res.Status)
 	}
+	// Signing out ends the session.
+	_, home := r.get("/")
+	csrf := regexp.MustCompile(`<meta name="csrf" content="([^"]+)">`).FindStringSubmatch(home)[1]
+	if res, _ := r.post("/signout", url.Values{"csrf": {csrf}}); res.StatusCode != http.StatusOK {
+		t.Fatalf("sign out: %s", res.Status)
+	}
+	if res, _ := r.get("/"); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a page after signing out: %s", res.Status)
+	}
 	r.cookie = &http.Cookie{Name: cookieName, Value: web.NewSessionID()}
 	if res, _ := r.get("/licenses"); res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("a made-up session: %s", res.Status)
@@ -345,6 +354,10 @@ func TestReviewSignAndRefuse(t *testing.T) {
 	res, dl := r.get("/licenses/" + key + "/" + as[0].ID + "/download")
 	if res.StatusCode != http.StatusOK || dl != lic || !strings.Contains(res.Header.Get("Content-Disposition"), "attachment") {
 		t.Fatalf("download: %s %q", res.Status, res.Header.Get("Content-Disposition"))
+	}
+	res, again := r.get("/licenses/" + key + "/" + as[0].ID)
+	if res.StatusCode != http.StatusOK || decodeImages(t, again) != lic {
+		t.Fatalf("the license shown again from the ledger: %s", res.Status)
 	}
 	_, list := r.get("/licenses")
 	want(t, "the license list", list, key, "1 of 1")
