@@ -29,6 +29,7 @@ FUZZ_TARGETS := \
 	./floating:FuzzParseProof \
 	./floating:FuzzDecodeJSON \
 	./floating:FuzzParsePool \
+	./usage:FuzzVerify \
 	./internal/attest:FuzzVerify
 
 .PHONY: all demo test test-deps unit lint fuzz crossbuild bench build deps clean

@@ -42,8 +42,11 @@ type Config struct {
 	// time the server has seen before grants stop; 0 means
 	// DefaultClockTolerance.
 	ClockTolerance time.Duration
-	Now            func() time.Time // nil means time.Now
-	Rand           io.Reader        // nil means crypto/rand
+	// ClockFloor is a time the clock was seen at elsewhere (the state
+	// folder's record): the server's anchor starts no lower.
+	ClockFloor time.Time
+	Now        func() time.Time // nil means time.Now
+	Rand       io.Reader        // nil means crypto/rand
 }
 
 // Server hands out the seats of its pool licenses. Its methods are safe
@@ -66,10 +69,11 @@ type Server struct {
 	nonces nonceSet
 	stop   chan struct{}
 
-	hist     *history // usage history (history.go)
-	clock    clockAnchor
-	clockTol time.Duration
-	wg       sync.WaitGroup
+	hist       *history // usage history (history.go)
+	clock      clockAnchor
+	clockTol   time.Duration
+	clockFloor time.Time
+	wg         sync.WaitGroup
 }
 
 // pool is one product's pool license and the seats held from it.
@@ -105,7 +109,7 @@ func New(c Config) (*Server, error) {
 	s := &Server{
 		id: c.Identity, kid: c.Identity.ID(), now: c.Now, rand: c.Rand, auth: c.Auth, act: c.Activator,
 		pools: map[string]*pool{}, byID: map[[LeaseIDLen]byte]*lease{}, stop: make(chan struct{}),
-		clockTol: c.ClockTolerance,
+		clockTol: c.ClockTolerance, clockFloor: c.ClockFloor,
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -55,7 +55,7 @@ func (s *server) ensureAdmin(a *app) error {
 	if err != nil {
 		return err
 	}
-	srv, err := floating.New(floating.Config{Identity: id, DB: s.dbTarget()})
+	srv, err := floating.New(floating.Config{Identity: id, DB: s.dbTarget(), Now: cli.NowFunc()})
 	if err != nil {
 		return err
 	}

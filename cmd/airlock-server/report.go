@@ -75,7 +75,8 @@ func (a *app) makeReport(s *server, opt floating.ReportOptions) ([]byte, uint64,
 	if err != nil {
 		return nil, 0, err
 	}
-	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Now: cli.NowFunc()})
+	floor, _ := s.st.LastSeen()
+	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Now: cli.NowFunc(), ClockFloor: floor})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
 	"github.com/airlock-offline/airlock/internal/cli"
+	"github.com/airlock-offline/airlock/result"
 )
 
 // DefaultListen is where serve listens with no --listen: loopback only,
@@ -71,7 +72,8 @@ func (a *app) cmdServe(args []string) error {
 			return err
 		}
 	}
-	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Auth: *auth, Now: cli.NowFunc(),
+	floor, _ := s.st.LastSeen()
+	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Auth: *auth, Now: cli.NowFunc(), ClockFloor: floor,
 		Activator: &activator{a: a, s: s}, AllowedClients: allowed})
 	if err != nil {
 		return cli.Usagef("%v", err)
@@ -175,6 +177,16 @@ func (a *app) poolLicenses(s *server) ([][]byte, error) {
 	for _, p := range products {
 		v := &client.Verifier{Product: p, VendorKeys: keys, Dir: s.dir, Source: cli.FingerprintSource(), Now: cli.NowFunc()}
 		lic, err := v.Verify()
+		if result.CodeOf(err) == result.ClockTampered {
+			// The clock is set back: the license is served all the same
+			// if it is valid otherwise, and the server refuses grants with
+			// clock_tampered (its anchor starts at the state's last time
+			// seen, Config.ClockFloor) until the clock is right.
+			v.ClockTolerance = 100 * 365 * 24 * time.Hour
+			if lic, err = v.Verify(); err == nil {
+				a.ui.Warnf("the clock is behind the last time this server saw: no new seats are granted until it is set right")
+			}
+		}
 		if err != nil {
 			a.ui.Warnf("the license for %q is not valid here and is not served: %v", p, err)
 			continue

@@ -19,6 +19,7 @@ import (
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"
+	"github.com/airlock-offline/airlock/usage"
 )
 
 // Field is one line of a report.
@@ -63,6 +64,8 @@ func Describe(data []byte, trusted []*crypto.Public) (*Report, error) {
 		return describeLicense(payload, trusted)
 	case armor.Receipt:
 		return describeReceipt(payload)
+	case armor.UsageReport:
+		return describeUsage(payload)
 	case armor.SecretKey:
 		return &Report{Kind: "plaintext secret key file", Note: "unencrypted private key: keep it secret, or re-create it encrypted"}, nil
 	}
@@ -89,6 +92,34 @@ func describeReceipt(payload []byte) (*Report, error) {
 	r.add("installation key id", "%s", inst)
 	r.add("license hash", "%x", q.LicenseHash)
 	r.add("created", "%s", ts(time.Unix(q.Created, 0)))
+	r.add("size", "%d bytes", len(payload))
+	return r, nil
+}
+
+func describeUsage(payload []byte) (*Report, error) {
+	r := &Report{Kind: "usage report"}
+	s, err := usage.Verify(payload)
+	if err != nil {
+		r.Result = string(result.CodeOf(err))
+		r.Note = err.Error()
+		return r, nil
+	}
+	u := s.Report
+	r.SignedBy = u.ServerID().String()
+	r.Verified = true
+	r.Result = string(result.Valid)
+	r.Note = "signed by the floating server it names (self-signed); the desk's ledger decides whether that server holds a pool license"
+	r.add("server key id", "%s", u.ServerID())
+	r.add("sequence", "%d", u.Seq)
+	r.add("follows", "%x", u.Prev)
+	r.add("hash", "%x", s.Hash)
+	r.add("period", "%s to %s", ts(u.FromTime()), ts(u.ToTime()))
+	for _, p := range u.Products {
+		r.add("product", "%q (license %s): peak %d of %d seats, %d denials", p.Product, p.LicenseKey, p.Usage.Peak, p.Seats, p.Usage.Denials)
+	}
+	if u.Pseudonymised {
+		r.add("pseudonymised", "yes")
+	}
 	r.add("size", "%d bytes", len(payload))
 	return r, nil
 }
