@@ -53,9 +53,9 @@ func deskConsole(t *testing.T, e *env, desk string) string {
 	return ""
 }
 
-// screenshot saves the page as name in dir, and in $AIRLOCK_SCREENSHOTS
+// deskScreenshot saves the page as name in dir, and in $AIRLOCK_SCREENSHOTS
 // (docs/screenshots) when that is set.
-func screenshot(t *testing.T, ctx context.Context, dir, name string) string {
+func deskScreenshot(t *testing.T, ctx context.Context, dir, name string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	if err := browser.Screenshot(ctx, path); err != nil {
@@ -67,9 +67,9 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) string {
 	return path
 }
 
-// zbarAll reads every QR code in a picture with zbarimg, an independent
+// deskZbar reads every QR code in a picture with zbarimg, an independent
 // decoder, one text per code.
-func zbarAll(t *testing.T, path string) []string {
+func deskZbar(t *testing.T, path string) []string {
 	t.Helper()
 	zbar, err := exec.LookPath("zbarimg")
 	if err != nil {
@@ -82,11 +82,11 @@ func zbarAll(t *testing.T, path string) []string {
 	return strings.Fields(string(out))
 }
 
-// checkPage checks what every console page must have for a screen reader
+// deskCheckPage checks what every console page must have for a screen reader
 // and a keyboard (browser.Audit: title, lang, one h1, labels, names, alt,
 // no positive tabindex), and that it reads at 200 % zoom without sideways
 // scrolling.
-func checkPage(t *testing.T, ctx context.Context, what string) {
+func deskCheckPage(t *testing.T, ctx context.Context, what string) {
 	t.Helper()
 	if bad, err := browser.Audit(ctx); err != nil || len(bad) > 0 {
 		t.Errorf("%s: %v %v", what, bad, err)
@@ -99,17 +99,17 @@ func checkPage(t *testing.T, ctx context.Context, what string) {
 	}
 }
 
-// tabTo reaches the element with Tab alone, from the top of the page.
-func tabTo(t *testing.T, ctx context.Context, selector string) {
+// deskTabTo reaches the element with Tab alone, from the top of the page.
+func deskTabTo(t *testing.T, ctx context.Context, selector string) {
 	t.Helper()
 	if _, err := browser.TabTo(ctx, selector, 60); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// requestQR makes a request with the real client and returns its text
+// deskRequestQR makes a request with the real client and returns its text
 // file and airlock's own QR image of it.
-func requestQR(t *testing.T, e *env, state, vk, key string) (string, string) {
+func deskRequestQR(t *testing.T, e *env, state, vk, key string) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	req := filepath.Join(dir, "request.txt")
@@ -138,7 +138,7 @@ func TestConsoleDesk(t *testing.T) {
 	}
 	key := createLicense(t, e, desk, args...)
 	stateA := filepath.Join(t.TempDir(), "state-a")
-	_, reqPNG := requestQR(t, e, stateA, vk, key)
+	_, reqPNG := deskRequestQR(t, e, stateA, vk, key)
 
 	shots := t.TempDir()
 	f, err := os.Open(reqPNG)
@@ -169,8 +169,8 @@ func TestConsoleDesk(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(`[data-scan-start]`)); err != nil {
 		t.Fatal(err)
 	}
-	checkPage(t, ctx, "the scan page")
-	screenshot(t, ctx, shots, "desk-scan.png")
+	deskCheckPage(t, ctx, "the scan page")
+	deskScreenshot(t, ctx, shots, "desk-scan.png")
 
 	// Scan: the camera's frames go to the server until the request is read;
 	// the page then shows the review.
@@ -184,8 +184,8 @@ func TestConsoleDesk(t *testing.T) {
 	for _, s := range []string{"What the request asks for", key, "acme-cad", "ACME Corp", "0 of 2 used, 2 left", "takes a new seat", "Verdict\nsigns"} {
 		expectContains(t, "the review page", review, s)
 	}
-	checkPage(t, ctx, "the review page")
-	screenshot(t, ctx, shots, "desk-review.png")
+	deskCheckPage(t, ctx, "the review page")
+	deskScreenshot(t, ctx, shots, "desk-review.png")
 
 	// One click signs.
 	if err := chromedp.Do(ctx, chromedp.Click(`#sign`), chromedp.WaitVisible(`.qr-parts img`)); err != nil {
@@ -199,12 +199,12 @@ func TestConsoleDesk(t *testing.T) {
 	for i := 1; i <= n; i++ {
 		expectContains(t, "the license page", labels, fmt.Sprintf("Part %d of %d", i, n))
 	}
-	checkPage(t, ctx, "the license page")
-	shot := screenshot(t, ctx, shots, "desk-license.png")
+	deskCheckPage(t, ctx, "the license page")
+	shot := deskScreenshot(t, ctx, shots, "desk-license.png")
 
 	// zbarimg reads every part off the screenshot; the parts activate the
 	// real client.
-	parts := zbarAll(t, shot)
+	parts := deskZbar(t, shot)
 	if len(parts) != n {
 		t.Fatalf("zbarimg reads %d codes off the screenshot, the page shows %d", len(parts), n)
 	}
@@ -218,11 +218,11 @@ func TestConsoleDesk(t *testing.T) {
 	// signed with the keyboard alone: Tab to the button, Enter.
 	eB := e.on(machineB.tree(t))
 	stateB := filepath.Join(t.TempDir(), "state-b")
-	_, reqBPNG := requestQR(t, eB, stateB, vk, key)
+	_, reqBPNG := deskRequestQR(t, eB, stateB, vk, key)
 	// A phone's photo of the code on the customer's screen: what zbarimg
 	// reads off airlock's image, drawn small, turned, tilted, blurred,
 	// noisy, on a cluttered background, as a JPEG.
-	codeB := zbarAll(t, reqBPNG)
+	codeB := deskZbar(t, reqBPNG)
 	if len(codeB) != 1 {
 		t.Fatalf("zbarimg reads %d codes in the request's image", len(codeB))
 	}
@@ -237,13 +237,13 @@ func TestConsoleDesk(t *testing.T) {
 		chromedp.SetUploadFiles(`#request-file`, []string{reqB})); err != nil {
 		t.Fatal(err)
 	}
-	tabTo(t, ctx, `form[enctype="multipart/form-data"] button[type=submit]`)
+	deskTabTo(t, ctx, `form[enctype="multipart/form-data"] button[type=submit]`)
 	if err := chromedp.Do(ctx, chromedp.KeyEvent("\r"), chromedp.WaitVisible(`#sign`)); err != nil {
 		t.Fatalf("the dropped photo: %v", err)
 	}
 	review, _ = chromedp.Run(ctx, chromedp.Text(`main`))
 	expectContains(t, "the review of the photo", review, "1 of 2 used, 1 left")
-	tabTo(t, ctx, `#sign`)
+	deskTabTo(t, ctx, `#sign`)
 	outline, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.activeElement).outlineStyle`))
 	if outline == "none" || outline == "" {
 		t.Errorf("the focused sign button has no visible focus (outline %q)", outline)
@@ -267,8 +267,8 @@ func TestConsoleDesk(t *testing.T) {
 	}
 	list, _ := chromedp.Run(ctx, chromedp.Text(`main`))
 	expectContains(t, "the licenses page", list, "2 of 2")
-	checkPage(t, ctx, "the licenses page")
-	screenshot(t, ctx, shots, "desk-licenses.png")
+	deskCheckPage(t, ctx, "the licenses page")
+	deskScreenshot(t, ctx, shots, "desk-licenses.png")
 
 	// Machine B gives its license back; its receipt, pasted in, frees the
 	// seat.
@@ -283,8 +283,8 @@ func TestConsoleDesk(t *testing.T) {
 	}
 	outcome, _ := chromedp.Run(ctx, chromedp.Text(`#outcome`))
 	expectContains(t, "the receipt page", outcome, "Seat freed: license "+key)
-	checkPage(t, ctx, "the receipt page")
-	screenshot(t, ctx, shots, "desk-receipt.png")
+	deskCheckPage(t, ctx, "the receipt page")
+	deskScreenshot(t, ctx, shots, "desk-receipt.png")
 	o := e.vendor("--dir", desk, "license", "show", key)
 	expectOK(t, o)
 	expectContains(t, "license show", o.stdout, "1 of 2 used")
@@ -382,6 +382,6 @@ func TestConsoleDeskUsageReport(t *testing.T) {
 	expectContains(t, "the seat chart", bars, fmt.Sprintf("peak in use=%d/%d", p.Usage.Peak, p.Seats))
 	expectContains(t, "the seat chart", bars, fmt.Sprintf("average in use=%s/%d", strconv.FormatFloat(float64(p.Usage.AverageMilli)/1000, 'f', -1, 64), p.Seats))
 	expectContains(t, "the report page", page, fmt.Sprintf("Denied %d time(s)", p.Usage.Denials))
-	checkPage(t, ctx, "the usage report page")
-	screenshot(t, ctx, t.TempDir(), "desk-usage.png")
+	deskCheckPage(t, ctx, "the usage report page")
+	deskScreenshot(t, ctx, t.TempDir(), "desk-usage.png")
 }
