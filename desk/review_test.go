@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/airlock-offline/airlock/ledger"
+	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/result"
 )
 
@@ -32,6 +33,14 @@ func TestReviewAnswersAsSignWouldAndWritesNothing(t *testing.T) {
 	again := e.desk.Review(ctx, e.request(machine(t, nil), key).Bytes)
 	if again.Problem != nil || again.Existing != fmt.Sprintf("%x", iss.License.License.ActivationID) || again.SeatsUsed != 1 {
 		t.Fatalf("review of the same machine again: problem %v, existing %q, used %d", again.Problem, again.Existing, again.SeatsUsed)
+	}
+
+	// A renewal from the same installation extends its lease: no new seat.
+	p := e.params(machine(t, nil), key)
+	p.Kind, p.Renews = request.KindRenew, iss.License.License.ActivationID
+	renew := e.desk.Review(ctx, e.makeRequest(p, e.inst).Bytes)
+	if renew.Problem != nil || !renew.Renewal || renew.Existing != fmt.Sprintf("%x", iss.License.License.ActivationID) {
+		t.Fatalf("review of a renewal: problem %v, renewal %v, existing %q", renew.Problem, renew.Renewal, renew.Existing)
 	}
 
 	other := e.makeRequest(e.params(otherMachine(t), key), e.inst)
