@@ -91,6 +91,7 @@ type reportPage struct {
 	web.Page
 	Server, Hash  string
 	Seq           uint64
+	First         bool // report 1 of its server
 	From, To      time.Time
 	Pseudonymised bool
 	Flag, Message string
@@ -122,7 +123,7 @@ func (s *Server) showReport(w http.ResponseWriter, r *http.Request, sess string,
 	rep := signed.Report
 	p := reportPage{
 		Page:   s.page(r, sess, fmt.Sprintf("Usage report %d of server %s", rep.Seq, rep.ServerID())),
-		Server: rep.ServerID().String(), Hash: hex.EncodeToString(rec.Hash), Seq: rep.Seq,
+		Server: rep.ServerID().String(), Hash: hex.EncodeToString(rec.Hash), Seq: rep.Seq, First: rep.Seq == 1,
 		From: rep.FromTime(), To: rep.ToTime(), Pseudonymised: rep.Pseudonymised,
 		Flag: rec.Flag, Message: rec.Message, Events: rep.Events,
 	}

@@ -118,7 +118,7 @@ func TestUsageReportCharts(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("import: %s\n%s", res.Status, text(body))
 	}
-	want(t, "the report page", body, "Imported report 1 of server", "follows the report before", "cad-ws-07", "Denied 3 time(s)")
+	want(t, "the report page", body, "Imported report 1 of server", "the first report of this server", "cad-ws-07", "Denied 3 time(s)")
 	c := charts(t, body)
 	seats := c["Seats of "+product+" in use, of 5"]
 	checkBar(t, seats, "peak in use", 4, 5)
@@ -130,6 +130,7 @@ func TestUsageReportCharts(t *testing.T) {
 
 	second := report(2, first.Hash[:], 5, 4200, 9, t0)
 	_, body = r.post("/usage/import", r.form("text", string(second.Text())))
+	want(t, "the second report's page", body, "follows the report before")
 	trend := charts(t, body)["Seats of "+product+" in use, report by report"]
 	var got []string
 	for _, s := range trend.Series {
