@@ -297,7 +297,12 @@ func (d *Desk) lookup(ctx context.Context, r *request.Request, now time.Time) (l
 		}()
 	}
 	lic, err = d.Ledger.GetLicense(ctx, key)
-	if errors.Is(err, ledger.ErrNotFound) && r.Kind == request.KindActivate {
+	if errors.Is(err, ledger.ErrNotFound) && r.Kind == request.KindActivate && preview(ctx) {
+		// A Review creates nothing: the license as it would be created.
+		if plic, auto, _ := d.previewLicense(ctx, r, now); auto {
+			return plic, nil
+		}
+	} else if errors.Is(err, ledger.ErrNotFound) && r.Kind == request.KindActivate {
 		lic, err = d.Ledger.AutoCreateLicense(ctx, r.Product, key, now)
 		if errors.Is(err, ledger.ErrExists) {
 			// Created meanwhile, by another desk or request: use that one.
@@ -658,6 +663,9 @@ func (d *Desk) checkSecret(ctx context.Context, lic *ledger.License, conf *reque
 	}
 	h := SecretHash(d.Key, lic.Key, secret)
 	stored := lic.SecretHash
+	if lic.SecretMode == "client" && stored == nil && preview(ctx) {
+		return secret, nil // a Review binds nothing: the first activation would bind this one
+	}
 	if lic.SecretMode == "client" && stored == nil {
 		// The first activation binds the secret it brings.
 		err := d.Ledger.BindSecret(ctx, lic.Key, h)

@@ -57,6 +57,15 @@ Commands:
                             pg_dump
     inspect [FILE|-]        say what an airlock file is, who signed it and
                             whether it verifies (no secrets shown)
+    serve                   the desk console in a browser: scan a request
+                            off the webcam (or drop a file or photo), see the
+                            ledger's answer, sign with one click, show the
+                            license as QR codes; receipts too. Opens the key
+                            at start (passphrase or PIN) and prints a one-time
+                            sign-in link; --listen ADDR (default
+                            127.0.0.1:8470, loopback only unless
+                            --allow-remote), --max-request-age,
+                            --attestation-roots as for sign
 
 Global options:
     --version               print the version (and VCS revision) and exit
