@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
 
@@ -110,6 +111,9 @@ type server struct {
 	st     *client.State
 	db     string         // the database: a postgres:// URL or "" (server.db in the state)
 	dongle dongle.Options // the hardware key's PIN, for pools bound to one
+	// exiting is held while serve writes its files and by the exit of
+	// --crash-if-no-hardware-key, so that exit never cuts a write short.
+	exiting sync.Mutex
 }
 
 func (s *server) path(name string) string { return filepath.Join(s.dir, name) }

@@ -114,7 +114,10 @@ func (a *app) cmdServe(args []string) error {
 	}
 	addr := ln.Addr().String()
 	info, _ := json.Marshal(serveInfo{Address: addr, PID: os.Getpid()})
-	if err := atomicfile.Write(s.path("serve.json"), info, 0o644); err != nil {
+	s.exiting.Lock()
+	err = atomicfile.Write(s.path("serve.json"), info, 0o644)
+	s.exiting.Unlock()
+	if err != nil {
 		ln.Close()
 		return err
 	}
