@@ -133,8 +133,8 @@ bench: deps test-deps
 	AIRLOCK_FLOATING_BENCH=1 $(GO) test -count=1 -v -run '^TestLoad1000$$' ./floating | grep -v -e '^=== RUN' -e '^    load_test'
 	@echo "floating server, several nodes: one grant on PostgreSQL by one of two nodes (a seat row locked in one transaction) beside a single node, each against one durable one-row commit + one ed25519 signature measured before every grant"
 	AIRLOCK_FLOATING_BENCH=1 bash scripts/postgres.sh run $(GO) test -count=1 -v -run '^TestNodesGrantBench$$' ./floating | grep -v -e '^=== RUN' -e '^postgres.sh'
-	@echo "floating server, several nodes: two real nodes on one PostgreSQL, 2,000 clients, SIGKILL of a node in each of 2 rounds (time for every client to move, beside the heartbeat)"
-	AIRLOCK_TEST_NODES_SOAK=2 bash scripts/postgres.sh run $(GO) test -count=1 -v -run '^TestNodesFailover$$' ./internal/e2e | grep -e 'round' -e '^--- ' -e '^ok' -e FAIL
+	@echo "floating server, several nodes: two real nodes on one PostgreSQL, 1,000 clients, SIGKILL of a node in each of 4 rounds (time for every client to move, beside the heartbeat)"
+	AIRLOCK_TEST_NODES_SOAK=4 bash scripts/postgres.sh run $(GO) test -count=1 -v -run '^TestNodesFailover$$' ./internal/e2e | grep -e 'round' -e '^--- ' -e '^ok' -e FAIL
 	@echo "floating server alone (no TLS, no clients): one heartbeat = verify the proof, commit durably (grouped), sign the lease"
 	$(GO) test -run '^$$' -bench ServerRenew -benchtime 20000x ./floating
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./response ./fingerprint

@@ -610,6 +610,43 @@ func (s *State) Lease(product string) ([]byte, error) {
 	return tok, nil
 }
 
+func (s *State) serversPath(product string) string {
+	return s.path("leases", strings.TrimSuffix(productFile(product), ".lic")+".servers")
+}
+
+// MaxServers bounds a stored server list.
+const MaxServers = 16
+
+// StoreServers keeps the floating servers (the nodes of a pool) a seat of
+// product came from, one address a line, so that later calls find them.
+func (s *State) StoreServers(product string, servers []string) error {
+	if len(servers) > MaxServers {
+		servers = servers[:MaxServers]
+	}
+	if err := os.MkdirAll(s.path("leases"), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.Write(s.serversPath(product), []byte(strings.Join(servers, "\n")+"\n"), 0o600)
+}
+
+// Servers returns the stored server list of product (none: nil).
+func (s *State) Servers(product string) ([]string, error) {
+	b, err := readSmall(s.serversPath(product))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot read the stored server list", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && len(out) < MaxServers {
+			out = append(out, line)
+		}
+	}
+	return out, nil
+}
+
 // RemoveLease forgets the stored lease of product.
 func (s *State) RemoveLease(product string) error {
 	err := os.Remove(s.leasePath(product))

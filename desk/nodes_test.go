@@ -3,6 +3,7 @@ package desk_test
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/airlock-offline/airlock/crypto"
@@ -51,6 +52,17 @@ func TestSignPoolNodes(t *testing.T) {
 	}
 	if pool.Nodes != nil {
 		t.Fatal("the caller's pool was changed")
+	}
+	recs, err := e.led.AuditLog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range recs {
+		found = found || (r.Action == "pool.issued" && strings.Contains(r.Detail, "nodes "+e.inst.ID().String()+", "+b.ID().String()))
+	}
+	if !found {
+		t.Fatalf("the audit log does not name the nodes: %+v", recs)
 	}
 	if e.seats(key) != 1 {
 		t.Fatalf("the nodes take %d seats of the license, want 1", e.seats(key))

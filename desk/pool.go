@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
+	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"
 )
@@ -87,5 +89,13 @@ func (d *Desk) auditPool(ctx context.Context, j *job, iss *Issued) {
 	if p == nil {
 		return
 	}
-	_ = d.Ledger.Audit(ctx, "pool.issued", j.key, fmt.Sprintf("floating server %x (activation %x): %s", j.req.InstallSign[:8], j.actID, p))
+	who := fmt.Sprintf("floating server %x", j.req.InstallSign[:8])
+	if len(p.Nodes) > 0 {
+		ids := make([]string, len(p.Nodes))
+		for i, k := range p.Nodes {
+			ids[i] = crypto.KeyIDOf(k).String()
+		}
+		who = "floating server nodes " + strings.Join(ids, ", ")
+	}
+	_ = d.Ledger.Audit(ctx, "pool.issued", j.key, fmt.Sprintf("%s (activation %x): %s", who, j.actID, p))
 }

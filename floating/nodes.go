@@ -19,6 +19,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -153,6 +154,13 @@ func (s *Server) registerPool(ctx context.Context, pl *pool) error {
 		return fmt.Errorf("cannot record the pool's nodes: %w", err)
 	}
 	for kind, n := range seatKinds(pl.lic.Pool) {
+		var have int64
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM floating_seats WHERE product = $1 AND kind = $2 AND n < $3`, pl.product, kind, int64(n)).Scan(&have); err != nil {
+			return fmt.Errorf("cannot count the pool's seats: %w", err)
+		}
+		if have == int64(n) {
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO floating_seats (product, kind, n) SELECT $1, $2, g FROM generate_series(0, $3::integer - 1) AS g ON CONFLICT DO NOTHING`,
 			pl.product, kind, int64(n)); err != nil {
 			return fmt.Errorf("cannot make the pool's seats: %w", err)
@@ -226,13 +234,11 @@ func (s *Server) takeShared(p *Proof, pl *pool, borrowUntil int64) (*Grant, erro
 func (s *Server) takeSharedOnce(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 	pol := pl.lic.Pool
 	t := s.now().Unix()
-	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
-	defer cancel()
-	tx, err := s.st.db.BeginTx(ctx, nil)
+	ctx, tx, done, err := s.sharedTx()
 	if err != nil {
-		return nil, s.sharedFailed(err)
+		return nil, err
 	}
-	defer tx.Rollback()
+	defer done()
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, clientLock(p.Product, p.Client)); err != nil {
 		return nil, s.sharedFailed(err)
 	}
@@ -316,19 +322,46 @@ func (s *Server) takeSharedOnce(p *Proof, pl *pool, borrowUntil int64) (*Grant, 
 	return g, gerr
 }
 
+// sharedTx begins a transaction on the shared database, bounded by
+// SharedTimeout; done rolls it back unless it was committed, and frees its
+// context.
+func (s *Server) sharedTx() (context.Context, *sql.Tx, func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
+	tx, err := s.st.db.BeginTx(ctx, nil)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, s.sharedFailed(err)
+	}
+	return ctx, tx, func() { tx.Rollback(); cancel() }, nil
+}
+
 // sharedFailed reports a failure of the shared database as an internal
 // error (a 5xx: the client tries the next node), or, for a deadlock or a
 // serialization failure, as one to retry.
 func (s *Server) sharedFailed(err error) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
+	if retryable(err) {
 		return &retryError{err}
 	}
 	return errorf(CodeInternal, "the server cannot use its shared database: %v", err)
 }
 
+// retryable reports whether a failed transaction may simply run again: the
+// database aborted it to break a deadlock or a serialization conflict, or
+// its connection was lost (a restarted or failed-over database: the pool
+// then opens a new one). Running a grant again is safe even if its commit
+// did reach the database: it finds the client's lease and returns it.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code == "40P01" || pe.Code == "40001" || strings.HasPrefix(pe.Code, "08") ||
+			pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || pgconn.SafeToRetry(err)
+}
+
 // retryError is a transaction the database aborted to break a deadlock or
-// a serialization conflict: running it again is safe.
+// a serialization conflict, or that lost its connection: running it again
+// is safe.
 type retryError struct{ err error }
 
 func (e *retryError) Error() string { return e.err.Error() }
@@ -384,13 +417,11 @@ func (s *Server) renewSharedOnce(p *Proof, pl *pool) (*Grant, error) {
 		return nil, err
 	}
 	exp := min(t+int64(pl.lic.Pool.LeaseTTL), pl.end())
-	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
-	defer cancel()
-	tx, err := s.st.db.BeginTx(ctx, nil)
+	ctx, tx, done, err := s.sharedTx()
 	if err != nil {
-		return nil, s.sharedFailed(err)
+		return nil, err
 	}
-	defer tx.Rollback()
+	defer done()
 	// The lease row first (as a grant and a release lock it), then its seat
 	// rows, which must all still be the lease's and live: a grant elsewhere
 	// that found them expired and took one wins, and this renewal fails.

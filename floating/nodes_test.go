@@ -3,9 +3,15 @@ package floating_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"database/sql"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,19 +24,33 @@ import (
 
 // twoNodes starts two nodes of one pool on one PostgreSQL database.
 func twoNodes(t *testing.T, pool *response.Pool) (a, b *fixture) {
-	db := postgresDB(t)
+	ns := startNodes(t, 2, pool)
+	return ns[0], ns[1]
+}
+
+// startNodes starts n nodes of one pool on one PostgreSQL database.
+func startNodes(t *testing.T, n int, pool *response.Pool) []*fixture {
+	return startNodesOn(t, postgresDB(t), n, pool)
+}
+
+func startNodesOn(t *testing.T, db string, n int, pool *response.Pool) []*fixture {
 	vendor := testkeys.Identity(crypto.RoleVendor, "vendor")
-	na, nb := testkeys.Identity(crypto.RoleInstallation, "node a"), testkeys.Identity(crypto.RoleInstallation, "node b")
-	pool.Nodes = [][]byte{na.Public().Sign, nb.Public().Sign}
-	lic := poolLicense(t, vendor, na, pool, map[string]uint64{"render": 0})
+	ids := make([]*crypto.Identity, n)
+	pool.Nodes = nil
+	for i := range ids {
+		ids[i] = testkeys.Identity(crypto.RoleInstallation, fmt.Sprintf("node %c", 'a'+i))
+		pool.Nodes = append(pool.Nodes, ids[i].Public().Sign)
+	}
+	lic := poolLicense(t, vendor, ids[0], pool, map[string]uint64{"render": 0})
 	clk := newClock(t0)
-	a = &fixture{vendor: vendor, server: na, lic: lic, clock: clk, db: db}
-	b = &fixture{vendor: vendor, server: nb, lic: lic, clock: clk, db: db}
-	a.start(t)
-	t.Cleanup(a.stop)
-	b.start(t)
-	t.Cleanup(b.stop)
-	return a, b
+	out := make([]*fixture, n)
+	for i, id := range ids {
+		f := &fixture{vendor: vendor, server: id, lic: lic, clock: clk, db: db}
+		f.start(t)
+		t.Cleanup(f.stop)
+		out[i] = f
+	}
+	return out
 }
 
 // Two nodes, one pool: every seat is granted once whichever node is asked,
@@ -148,6 +168,18 @@ func TestNodesMembership(t *testing.T) {
 	if _, err := floating.New(floating.Config{Identity: other, Licenses: [][]byte{single}, DB: a.db, Now: a.clock.Now}); !errors.Is(err, floating.ErrDatabaseInUse) {
 		t.Fatalf("a single-node server beside the nodes: %v", err)
 	}
+	if _, err := floating.New(floating.Config{Identity: other, Licenses: [][]byte{single}, DB: a.db, Now: a.clock.Now, SharedLock: true}); err == nil {
+		t.Fatal("a single-node pool opened with the shared lock")
+	}
+	// A node joining makes its admin token beside the running nodes.
+	joining, err := floating.New(floating.Config{Identity: other, DB: a.db, Now: a.clock.Now, SharedLock: true})
+	if err != nil {
+		t.Fatalf("a node's first admin token beside the nodes: %v", err)
+	}
+	if _, _, err := joining.CreateToken("admin", floating.RoleAdmin, 0); err != nil {
+		t.Fatal(err)
+	}
+	joining.Close()
 }
 
 // Many clients race for few seats through both nodes at once: never more
@@ -245,5 +277,138 @@ func TestNodesRenewLosesExpiredSeat(t *testing.T) {
 	}
 	if st := a.srv.Status()[0]; st.Held != 1 {
 		t.Fatalf("held: %+v", st)
+	}
+}
+
+// A node that answers 5xx (its database unreachable) or says it lacks a
+// hardware-key pool's key passes the client on to the next node; a
+// refusal does not.
+func TestNodesFailoverOnServerError(t *testing.T) {
+	a, b := twoNodes(t, &response.Pool{Seats: 1, LeaseTTL: 60, Heartbeat: 20})
+	ctx := context.Background()
+	for _, answer := range []string{
+		`{"code":"internal_error","message":"the server cannot use its shared database","status":500}`,
+		`{"code":"hardware_key_not_accessible","message":"No available valid hardware key","status":400}`,
+	} {
+		var status int
+		fmt.Sscanf(answer[len(answer)-4:], "%d", &status)
+		var hits atomic.Int64
+		sick := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			fmt.Fprint(w, answer)
+		}))
+		// It shows node a's certified key, as node a itself would.
+		cert, err := a.srv.Certificate([]string{"127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sick.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		sick.StartTLS()
+		c := a.client("c")
+		c.Servers = []string{sick.Listener.Addr().String(), b.addr}
+		s, err := c.Acquire(ctx)
+		if err != nil || s.Server != b.addr || hits.Load() == 0 {
+			t.Fatalf("%s: %v (%d calls to the sick node)", answer, err, hits.Load())
+		}
+		if err := c.Release(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		sick.Close()
+	}
+	// A refusal is the pool's answer, whichever node gives it.
+	if _, err := a.client("x").Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := b.client("y")
+	c.Servers = []string{b.addr, a.addr}
+	if _, err := c.Acquire(ctx); code(err) != floating.CodeNoSeat {
+		t.Fatalf("refused: %v", err)
+	}
+}
+
+// Three nodes: clients spread over all of them race for five seats, and
+// exactly five leases exist, every node's status agreeing.
+func TestThreeNodes(t *testing.T) {
+	const seats = 5
+	ns := startNodes(t, 3, &response.Pool{Seats: seats, LeaseTTL: 60, Heartbeat: 20})
+	ctx := context.Background()
+	var granted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 15 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := ns[i%3].client(fmt.Sprint("three-", i)).Acquire(ctx)
+			switch code(err) {
+			case "":
+				granted.Add(1)
+			case floating.CodeNoSeat:
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if granted.Load() != seats {
+		t.Fatalf("%d grants for %d seats", granted.Load(), seats)
+	}
+	for i, f := range ns {
+		if st := f.srv.Status()[0]; st.Held != seats || st.Nodes != 3 {
+			t.Fatalf("node %d: %+v", i, st)
+		}
+	}
+}
+
+// The database drops every connection of the nodes (as a restart or a
+// failover of PostgreSQL does): the nodes open new ones and carry on, and
+// every client renews with no error and no seat lost.
+func TestNodesSurviveLostConnections(t *testing.T) {
+	u, err := url.Parse(postgresDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fmt.Sprintf("airlock-nodes-%d", time.Now().UnixNano())
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	ns := startNodesOn(t, u.String(), 2, &response.Pool{Seats: 20, LeaseTTL: 60, Heartbeat: 20})
+	ctx := context.Background()
+	type held struct {
+		c *client.Floating
+		s *client.Seat
+	}
+	var hs []held
+	for i := range 20 {
+		c := ns[i%2].client(fmt.Sprint("conn-", i))
+		c.Servers = []string{ns[i%2].addr, ns[1-i%2].addr}
+		s, err := c.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, held{c, s})
+	}
+	admin, err := sql.Open("pgx", postgresDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var killed int
+	if err := admin.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed < 2 {
+		t.Fatalf("%d connections terminated", killed)
+	}
+	// At once: each node's pooled connections are dead now.
+	for i, h := range hs {
+		s, err := h.c.Renew(ctx, h.s)
+		if err != nil || !bytes.Equal(s.Lease.ID, h.s.Lease.ID) {
+			t.Fatalf("client %d after the connections were lost: %v", i, err)
+		}
+	}
+	if st := ns[0].srv.Status()[0]; st.Held != 20 || st.Error != "" {
+		t.Fatalf("status: %+v", st)
 	}
 }

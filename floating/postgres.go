@@ -2,7 +2,9 @@ package floating
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -125,7 +127,29 @@ func pgSetup(ctx context.Context, db *sql.DB) error {
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(pgSchemaLockKey)); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, pgSchema+pgNodesSchema); err != nil {
+	// Set up already with this very schema: no DDL, whose table locks would
+	// stall, or deadlock with, the nodes already serving.
+	ddl := pgSchema + pgNodesSchema
+	sum := sha256.Sum256([]byte(ddl))
+	version := hex.EncodeToString(sum[:])
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS floating_schema (version TEXT NOT NULL)`); err != nil {
+		return err
+	}
+	var have string
+	err = tx.QueryRowContext(ctx, `SELECT version FROM floating_schema`).Scan(&have)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if have == version {
+		return tx.Commit()
+	}
+	if _, err := tx.ExecContext(ctx, ddl); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM floating_schema`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO floating_schema (version) VALUES ($1)`, version); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -42,8 +42,13 @@ type Config struct {
 	// HardwareKey configures the check of pools bound to a hardware key
 	// (hwkey.go).
 	HardwareKey HardwareKeyConfig
-	Now         func() time.Time // nil means time.Now
-	Rand        io.Reader        // nil means crypto/rand
+	// SharedLock opens a PostgreSQL database as the nodes of a pool served
+	// by several do (beside them, if they run), for work that counts no
+	// seat, such as making the first admin token. Licenses must then name
+	// several nodes or be none.
+	SharedLock bool
+	Now        func() time.Time // nil means time.Now
+	Rand       io.Reader        // nil means crypto/rand
 }
 
 // Server hands out the seats of its pool licenses. Its methods are safe
@@ -142,7 +147,10 @@ func New(c Config) (*Server, error) {
 		}
 		s.pools[lic.Product] = newPool(lic, b)
 	}
-	st, err := openStore(c.DB, len(s.sharedPools()) > 0)
+	if c.SharedLock && len(s.sharedPools()) != len(s.pools) {
+		return nil, errors.New("floating: a server that takes the database lock shared serves only pools of several nodes")
+	}
+	st, err := openStore(c.DB, c.SharedLock || len(s.sharedPools()) > 0)
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,9 @@ func (s *server) ensureAdmin(a *app) error {
 	if err != nil {
 		return err
 	}
-	srv, err := floating.New(floating.Config{Identity: id, DB: s.dbTarget()})
+	// Shared: a node joining running nodes may make its token beside them
+	// (a single-node server running on the database still refuses it).
+	srv, err := floating.New(floating.Config{Identity: id, DB: s.dbTarget(), SharedLock: true})
 	if err != nil {
 		return err
 	}

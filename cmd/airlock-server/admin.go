@@ -87,7 +87,7 @@ func (a *app) cmdStatus(args []string) error {
 	if out["running"] != true {
 		fmt.Fprintln(w, "running:     no")
 		products, _ := s.st.Products()
-		fmt.Fprintf(w, "licenses:    %s\n", orNone(strings.Join(products, ", ")))
+		fmt.Fprintf(w, "licenses:    %s\n", orNone(strings.Join(append(products, s.nodeProducts()...), ", ")))
 		return nil
 	}
 	fmt.Fprintf(w, "listening:   https://%s\n", out["address"])

@@ -226,3 +226,22 @@ func (a *app) nodeLicenses(s *server, keys []*crypto.Public) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// nodeProducts names the products of the node licenses installed here
+// (unverified: for display).
+func (s *server) nodeProducts() []string {
+	ents, _ := os.ReadDir(s.path("nodes"))
+	var out []string
+	for _, e := range ents {
+		text, err := cli.ReadFileLimited(filepath.Join(s.path("nodes"), e.Name()), "a node license", armor.MaxText)
+		if err != nil {
+			continue
+		}
+		if b, err := armor.DecodeKind(text, armor.License); err == nil {
+			if lic, _, err := response.ParseUnverified(b); err == nil {
+				out = append(out, lic.Product+" (one of its nodes)")
+			}
+		}
+	}
+	return out
+}

@@ -54,6 +54,10 @@ func newNodeSet(t *testing.T, n int, pool string) *nodeSet {
 	o := ns.nodes[0].server("request", "--product", "acme-cad", "--license-key", key, "--nodes", strings.Join(others, ","), "-o", req)
 	expectOK(t, o)
 	expectContains(t, "request stderr", o.stderr, fmt.Sprintf("served by %d nodes", n))
+	// inspect shows who has co-signed.
+	o = e.airlock("inspect", req)
+	expectContains(t, "inspect", o.stdout, fmt.Sprintf("1 of the %d nodes have co-signed", n))
+	expectContains(t, "inspect", o.stdout, "not co-signed yet")
 	lic := filepath.Join(t.TempDir(), "pool.txt")
 	// Not every node has co-signed: the desk refuses, and says so.
 	o = e.vendor("--dir", desk, "sign", "--pool", pool, req, "-o", lic)
@@ -66,6 +70,10 @@ func newNodeSet(t *testing.T, n int, pool string) *nodeSet {
 		expectContains(t, "cosign stderr", o.stderr, "co-signed the request")
 	}
 	expectOK(t, e.vendor("--dir", desk, "sign", "--pool", pool, req, "-o", lic))
+	o = e.airlock("inspect", lic, "--vendor-key", vk)
+	expectOK(t, o)
+	expectContains(t, "inspect", o.stdout, fmt.Sprintf("served by %d nodes", n))
+	expectContains(t, "inspect", o.stdout, "pool node 2")
 	for _, f := range ns.nodes {
 		o := f.server("activate", lic)
 		expectOK(t, o)
@@ -97,14 +105,14 @@ func (ns *nodeSet) leases(t *testing.T, i int) []floating.LeaseInfo {
 }
 
 // nodesLoad sizes the test: short in make test, long with
-// AIRLOCK_TEST_NODES_SOAK=N (N kill rounds, 2,000 clients, a heartbeat of
-// 5 s and a TTL of 30 s).
+// AIRLOCK_TEST_NODES_SOAK=N (N kill rounds, each node killed in turn, 1,000
+// clients, a heartbeat of 5 s and a TTL of 30 s).
 func nodesLoad() (clients, seats, rounds int, heartbeat, ttl time.Duration) {
 	n, _ := strconv.Atoi(os.Getenv("AIRLOCK_TEST_NODES_SOAK"))
 	if n <= 0 {
 		return 500, 450, 1, 3 * time.Second, 12 * time.Second
 	}
-	return 2000, 1800, n, 5 * time.Second, 30 * time.Second
+	return 1000, 900, n, 5 * time.Second, 30 * time.Second
 }
 
 // Two nodes serve 500 clients; one node is killed with SIGKILL under load:
@@ -282,6 +290,19 @@ func TestNodesFailover(t *testing.T) {
 	}
 	if ls := ns.leases(t, 0); len(ls) != 0 {
 		t.Fatalf("%d leases left after every client released", len(ls))
+	}
+	// The command line takes the node list too; a node that is down is
+	// passed over.
+	o = ns.e.airlock("--state", filepath.Join(ns.e.work, "cli-client"), "floating", "acquire", "--server", "127.0.0.1:1,"+addrs[1],
+		"--product", "acme-cad", "--vendor-key", ns.vk, "--plaintext-key", "--json")
+	expectOK(t, o)
+	if j := decodeJSON[floatingJSON](t, o); j.Result != "ok" || len(j.LeaseID) != 32 {
+		t.Fatalf("airlock floating acquire with a node down: %+v\n%s", j, o)
+	}
+	// The list is kept in the client's state: release needs no --server.
+	expectOK(t, ns.e.airlock("--state", filepath.Join(ns.e.work, "cli-client"), "floating", "release", "--product", "acme-cad", "--vendor-key", ns.vk))
+	if ls := ns.leases(t, 1); len(ls) != 0 {
+		t.Fatalf("after the CLI release: %d leases", len(ls))
 	}
 	if otherErr.Load() != 0 {
 		t.Errorf("%d unexpected acquire errors", otherErr.Load())
