@@ -121,7 +121,7 @@ func newFixture(t testing.TB, mod ...func(*Config)) *fixture {
 	}
 	t.Cleanup(func() { srv.Close() })
 	f.srv = srv
-	f.cfg = Config{Server: srv, Activator: f.act, Auth: floating.AuthNone, ServerKeyID: srv.KeyID().String(), Now: f.clock.Now}
+	f.cfg = Config{Server: srv, Activator: f.act, Auth: floating.AuthNone, Now: f.clock.Now}
 	for _, m := range mod {
 		m(&f.cfg)
 	}

@@ -185,7 +185,7 @@ type productRow struct {
 }
 
 func (c *Console) overviewData(r *http.Request, u *user) any {
-	d := overviewPage{page: c.page(u, "Overview", "/"), ServerKeyID: c.cfg.ServerKeyID}
+	d := overviewPage{page: c.page(u, "Overview", "/"), ServerKeyID: c.srv.KeyID().String()}
 	d.Flash = flash(r)
 	d.HardwareID = c.cfg.HardwareID()
 	k := c.cfg.HardwareKey()
