@@ -14,6 +14,7 @@ FUZZ_TARGETS := \
 	./crypto:FuzzParseKeyFile \
 	./request:FuzzVerify \
 	./request:FuzzParseText \
+	./request:FuzzParseNodeRequest \
 	./response:FuzzParse \
 	./receipt:FuzzVerify \
 	./licensekey:FuzzParse \
@@ -31,6 +32,7 @@ FUZZ_TARGETS := \
 	./floating:FuzzParsePool \
 	./serverconsole:FuzzForms \
 	./floating:FuzzProductRequest \
+	./usage:FuzzVerify \
 	./internal/attest:FuzzVerify
 
 .PHONY: all demo test test-deps unit lint fuzz crossbuild bench build deps clean
@@ -132,6 +134,10 @@ bench: deps test-deps
 	$(GO) run ./internal/benchreport
 	@echo "floating server: 1,000 concurrent clients over TLS on loopback with 10,000 leases held (SQLite)"
 	AIRLOCK_FLOATING_BENCH=1 $(GO) test -count=1 -v -run '^TestLoad1000$$' ./floating | grep -v -e '^=== RUN' -e '^    load_test'
+	@echo "floating server, several nodes: one grant on PostgreSQL by one of two nodes (a seat row locked in one transaction) beside a single node, each against one durable one-row commit + one ed25519 signature measured before every grant"
+	AIRLOCK_FLOATING_BENCH=1 bash scripts/postgres.sh run $(GO) test -count=1 -v -run '^TestNodesGrantBench$$' ./floating | grep -v -e '^=== RUN' -e '^postgres.sh'
+	@echo "floating server, several nodes: two real nodes on one PostgreSQL, 1,000 clients, SIGKILL of a node in each of 4 rounds (time for every client to move, beside the heartbeat)"
+	AIRLOCK_TEST_NODES_SOAK=4 bash scripts/postgres.sh run $(GO) test -count=1 -v -run '^TestNodesFailover$$' ./internal/e2e | grep -e 'round' -e '^--- ' -e '^ok' -e FAIL
 	@echo "floating server alone (no TLS, no clients): one heartbeat = verify the proof, commit durably (grouped), sign the lease"
 	$(GO) test -run '^$$' -bench ServerRenew -benchtime 20000x ./floating
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./response ./fingerprint

@@ -185,6 +185,25 @@ func (f *Floating) call(ctx context.Context, c *serverConn, method, path string,
 	return resp, nil
 }
 
+// failover reports whether err sends the call on to the next server: a
+// server that could not be reached or answered nonsense, or a server
+// error (5xx: its database is down, its license not valid now) that
+// another node of the pool may not have; and a node whose pool is bound
+// to a hardware key that is not plugged into it (hardware_key_*): another
+// node may hold the key.
+func failover(err error) bool {
+	var ne *netError
+	var fe *floating.Error
+	if !errors.As(err, &fe) {
+		return errors.As(err, &ne)
+	}
+	switch fe.Code {
+	case floating.CodeHWKeyNotAccessible, floating.CodeHWKeyMismatch, floating.CodeHWKeyProofFailed:
+		return true
+	}
+	return fe.Status >= 500
+}
+
 // netError is a server that could not be reached or answered nonsense:
 // the next server is tried.
 type netError struct {
@@ -214,13 +233,26 @@ func (f *Floating) pin(ctx context.Context, c *serverConn) (*response.License, e
 		if lic.Pool == nil || lic.Product != f.Product {
 			return nil, result.New(result.Malformed, "the server's license is not a pool license for "+f.Product)
 		}
-		key := ed25519.PublicKey(lic.Binding.InstallKey)
+		// The server's key: the one its pool license names, or, on a pool
+		// served by several nodes, the node's among those it names.
+		var key ed25519.PublicKey
 		if f.RootCAs == nil {
 			if resp.TLS == nil || len(resp.TLS.PeerCertificates) == 0 {
 				return nil, &netError{server: c.base, err: errors.New("no TLS: the server's key cannot be checked")}
 			}
-			if pub, _ := resp.TLS.PeerCertificates[0].PublicKey.(ed25519.PublicKey); !key.Equal(pub) {
-				return nil, &netError{server: c.base, err: errors.New("the server's TLS key is not the key its pool license names")}
+			if pub, _ := resp.TLS.PeerCertificates[0].PublicKey.(ed25519.PublicKey); pub != nil && lic.IsServerKey(pub) {
+				key = pub
+			} else {
+				return nil, &netError{server: c.base, err: errors.New("the server's TLS key is not a key its pool license names")}
+			}
+		} else {
+			for _, k := range lic.ServerKeys() {
+				if crypto.KeyIDOf(k).String() == info.ServerKeyID || len(lic.ServerKeys()) == 1 {
+					key = k
+				}
+			}
+			if key == nil {
+				return nil, &netError{server: c.base, err: errors.New("the server's key is not a key its pool license names")}
 			}
 		}
 		c.mu.Lock()
@@ -298,8 +330,7 @@ func (f *Floating) each(ctx context.Context, first string, op func(c *serverConn
 		if floating.IsCode(err, floating.CodeNonceInvalid) {
 			err = op(c)
 		}
-		var ne *netError
-		if err == nil || !errors.As(err, &ne) {
+		if err == nil || !failover(err) {
 			return err
 		}
 		errs = append(errs, err)
@@ -577,6 +608,43 @@ func (s *State) Lease(product string) ([]byte, error) {
 		return nil, result.New(result.Malformed, "the stored lease is damaged")
 	}
 	return tok, nil
+}
+
+func (s *State) serversPath(product string) string {
+	return s.path("leases", strings.TrimSuffix(productFile(product), ".lic")+".servers")
+}
+
+// MaxServers bounds a stored server list.
+const MaxServers = 16
+
+// StoreServers keeps the floating servers (the nodes of a pool) a seat of
+// product came from, one address a line, so that later calls find them.
+func (s *State) StoreServers(product string, servers []string) error {
+	if len(servers) > MaxServers {
+		servers = servers[:MaxServers]
+	}
+	if err := os.MkdirAll(s.path("leases"), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.Write(s.serversPath(product), []byte(strings.Join(servers, "\n")+"\n"), 0o600)
+}
+
+// Servers returns the stored server list of product (none: nil).
+func (s *State) Servers(product string) ([]string, error) {
+	b, err := readSmall(s.serversPath(product))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "cannot read the stored server list", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && len(out) < MaxServers {
+			out = append(out, line)
+		}
+	}
+	return out, nil
 }
 
 // RemoveLease forgets the stored lease of product.

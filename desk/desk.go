@@ -133,12 +133,13 @@ type job struct {
 	actID     []byte
 	issued    time.Time
 	codeSeed  []byte
-	keyOnly   bool // the license binds the hardware key alone; the key holds the seat
+	keyOnly   bool     // the license binds the hardware key alone; the key holds the seat
+	nodes     [][]byte // a request of several floating-server nodes: every node's key (pool.go)
 }
 
 // prepare runs every check on a request and chooses its activation id.
 func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
-	req, err := request.Verify(reqBytes)
+	req, nodes, err := request.VerifyNodes(reqBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +273,7 @@ func (d *Desk) prepare(ctx context.Context, reqBytes []byte) (*job, error) {
 	if len(conf.CodeSeed) != 0 && len(conf.CodeSeed) != phonecode.SeedSize {
 		return nil, result.New(result.Malformed, "the phone code seed has the wrong size")
 	}
-	return &job{req: r, signed: req, lic: lic, key: key, p: p, secret: secret, prevLease: prevLease, actID: actID, issued: issued, codeSeed: conf.CodeSeed, keyOnly: keyOnly}, nil
+	return &job{req: r, signed: req, lic: lic, key: key, p: p, secret: secret, prevLease: prevLease, actID: actID, issued: issued, codeSeed: conf.CodeSeed, keyOnly: keyOnly, nodes: nodes}, nil
 }
 
 // lookup returns the license the request names. An activation request
@@ -296,7 +297,12 @@ func (d *Desk) lookup(ctx context.Context, r *request.Request, now time.Time) (l
 		}()
 	}
 	lic, err = d.Ledger.GetLicense(ctx, key)
-	if errors.Is(err, ledger.ErrNotFound) && r.Kind == request.KindActivate {
+	if errors.Is(err, ledger.ErrNotFound) && r.Kind == request.KindActivate && preview(ctx) {
+		// A Review creates nothing: the license as it would be created.
+		if plic, auto, _ := d.previewLicense(ctx, r, now); auto {
+			return plic, nil
+		}
+	} else if errors.Is(err, ledger.ErrNotFound) && r.Kind == request.KindActivate {
 		lic, err = d.Ledger.AutoCreateLicense(ctx, r.Product, key, now)
 		if errors.Is(err, ledger.ErrExists) {
 			// Created meanwhile, by another desk or request: use that one.
@@ -318,6 +324,9 @@ func (d *Desk) lookup(ctx context.Context, r *request.Request, now time.Time) (l
 func (d *Desk) license(j *job) (*response.Signed, *ledger.Activation, error) {
 	p := j.p
 	p.ActivationID = j.actID
+	if err := withNodes(&p, j.nodes); err != nil {
+		return nil, nil, err
+	}
 	if j.secret != nil {
 		p.SecretHash = response.SecretBinding(j.actID, j.req.InstallSign, j.secret)
 	}
@@ -373,6 +382,8 @@ func refusalRecord(reqBytes []byte, err error) (ledger.AuditRecord, bool) {
 	key := ""
 	if req, verr := request.Verify(reqBytes); verr == nil {
 		key = req.Request.LicenseKey
+	} else if _, req, nerr := request.ParseNodeRequest(reqBytes); nerr == nil {
+		key = req.Request.LicenseKey
 	}
 	return ledger.AuditRecord{Action: "refused", LicenseKey: key, Detail: string(code) + ": " + err.Error()}, true
 }
@@ -380,6 +391,9 @@ func refusalRecord(reqBytes []byte, err error) (ledger.AuditRecord, bool) {
 // finish signs and records one job, re-signing once if another desk kept
 // another activation id for the same machine meanwhile.
 func (d *Desk) finish(ctx context.Context, j *job) (*Issued, error) {
+	if err := d.checkReports(ctx, j); err != nil {
+		return nil, err
+	}
 	lic, prevLease := j.lic, j.prevLease
 	for attempt := 0; ; attempt++ {
 		signed, a, err := d.license(j)
@@ -649,6 +663,9 @@ func (d *Desk) checkSecret(ctx context.Context, lic *ledger.License, conf *reque
 	}
 	h := SecretHash(d.Key, lic.Key, secret)
 	stored := lic.SecretHash
+	if lic.SecretMode == "client" && stored == nil && preview(ctx) {
+		return secret, nil // a Review binds nothing: the first activation would bind this one
+	}
 	if lic.SecretMode == "client" && stored == nil {
 		// The first activation binds the secret it brings.
 		err := d.Ledger.BindSecret(ctx, lic.Key, h)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
+	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/response"
+	"github.com/airlock-offline/airlock/result"
 )
 
 // SignPool is Sign for a floating server (airlock-server): the license it
@@ -21,6 +24,12 @@ func (d *Desk) SignPool(ctx context.Context, reqBytes []byte, pool *response.Poo
 	if err == nil {
 		if pool != nil {
 			j.p.Pool = pool
+			if prev := d.prevPool(ctx, j); prev != nil && j.nodes == nil && len(pool.Nodes) == 0 {
+				// A renewal keeps the node set the nodes' request certified.
+				cp := *pool
+				cp.Nodes = prev.Nodes
+				j.p.Pool = &cp
+			}
 		} else {
 			d.carryPool(ctx, j)
 		}
@@ -37,16 +46,41 @@ func (d *Desk) SignPool(ctx context.Context, reqBytes []byte, pool *response.Poo
 // carryPool gives a renewal the pool of the lease it renews, so that a
 // floating server renews with the same request as any client.
 func (d *Desk) carryPool(ctx context.Context, j *job) {
-	if j.prevLease == nil || j.p.Pool != nil {
+	if j.p.Pool != nil {
 		return
+	}
+	j.p.Pool = d.prevPool(ctx, j)
+}
+
+// prevPool is the pool of the lease a renewal renews; nil if none.
+func (d *Desk) prevPool(ctx context.Context, j *job) *response.Pool {
+	if j.prevLease == nil {
+		return nil
 	}
 	old, err := d.Ledger.GetActivation(ctx, j.key, hex.EncodeToString(j.prevLease))
 	if err != nil {
-		return
+		return nil
 	}
 	if prev, _, err := response.ParseUnverified(old.License); err == nil && prev.Pool != nil {
-		j.p.Pool = prev.Pool
+		return prev.Pool
 	}
+	return nil
+}
+
+// withNodes puts the node keys of a request of several floating-server
+// nodes (every one of which co-signed it: request.VerifyNodes) into the
+// pool license; such a request makes nothing but a pool license.
+func withNodes(p *response.Params, nodes [][]byte) error {
+	if len(nodes) == 0 {
+		return nil
+	}
+	if p.Pool == nil {
+		return result.New(result.Malformed, "a request of several floating-server nodes is for a pool license only")
+	}
+	cp := *p.Pool
+	cp.Nodes = nodes
+	p.Pool = &cp
+	return nil
 }
 
 // auditPool records a pool license as what it is: one server, N seats.
@@ -55,5 +89,13 @@ func (d *Desk) auditPool(ctx context.Context, j *job, iss *Issued) {
 	if p == nil {
 		return
 	}
-	_ = d.Ledger.Audit(ctx, "pool.issued", j.key, fmt.Sprintf("floating server %x (activation %x): %s", j.req.InstallSign[:8], j.actID, p))
+	who := fmt.Sprintf("floating server %x", j.req.InstallSign[:8])
+	if len(p.Nodes) > 0 {
+		ids := make([]string, len(p.Nodes))
+		for i, k := range p.Nodes {
+			ids[i] = crypto.KeyIDOf(k).String()
+		}
+		who = "floating server nodes " + strings.Join(ids, ", ")
+	}
+	_ = d.Ledger.Audit(ctx, "pool.issued", j.key, fmt.Sprintf("%s (activation %x): %s", who, j.actID, p))
 }

@@ -20,8 +20,9 @@ import (
 
 // DefaultClockTolerance is how far the clock may go back before grants
 // stop: enough for NTP corrections and a leap second, not for a clock
-// set back to stretch a license.
-const DefaultClockTolerance = 10 * time.Minute
+// set back to stretch a license. It is the clients' tolerance too
+// (client.DefaultClockTolerance).
+const DefaultClockTolerance = 15 * time.Minute
 
 // CodeClockTampered is the refusal of a grant while the server's clock
 // is behind the time it has already seen.
@@ -55,6 +56,9 @@ func (s *Server) startClock() error {
 			return errors.New("the clock anchor in the database is corrupt")
 		}
 		c.anchor, c.saved = a, a
+	}
+	if f := s.clockFloor.Unix(); !s.clockFloor.IsZero() && f > c.anchor {
+		c.anchor = f
 	}
 	s.clockTick(s.now())
 	return nil

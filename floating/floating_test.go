@@ -532,13 +532,13 @@ func TestOpenAPI(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || doc.OpenAPI == "" {
 		t.Fatalf("openapi.json: %v", err)
 	}
-	for _, p := range []string{"/info", "/nonce", "/leases/acquire", "/leases/renew", "/leases/borrow", "/leases/release", "/consumptions", "/login", "/logout", "/status", "/leases", "/leases/{id}", "/users", "/products", "/licenses", "/reload", "/hardware-key"} {
+	for _, p := range []string{"/info", "/nonce", "/leases/acquire", "/leases/renew", "/leases/borrow", "/leases/release", "/consumptions", "/login", "/logout", "/status", "/leases", "/leases/{id}", "/users", "/products", "/licenses", "/reload", "/hardware-key", "/report"} {
 		if doc.Paths[p] == nil {
 			t.Errorf("openapi.json lacks %s", p)
 		}
 	}
 	raw := string(floating.OpenAPI())
-	for _, c := range []string{floating.CodeNoSeat, floating.CodeFeatureSeats, floating.CodeNonceInvalid, floating.CodeConsumptionCap, floating.CodeRateLimited, floating.CodeInternal, floating.CodeHWKeyNotAccessible, floating.CodeHWKeyMismatch, floating.CodeHWKeyProofFailed} {
+	for _, c := range []string{floating.CodeNoSeat, floating.CodeFeatureSeats, floating.CodeNonceInvalid, floating.CodeConsumptionCap, floating.CodeRateLimited, floating.CodeInternal, floating.CodeHWKeyNotAccessible, floating.CodeHWKeyMismatch, floating.CodeHWKeyProofFailed, floating.CodeClockTampered, floating.CodeReportOverdue} {
 		if !strings.Contains(raw, `"`+c+`"`) {
 			t.Errorf("openapi.json lacks error code %s", c)
 		}

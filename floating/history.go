@@ -224,16 +224,21 @@ func (s *Server) histAt(t time.Time, record func(ms int64)) {
 // or of one of the features asked for), in the history and as a
 // "grant.denied" event. Called with s.mu held.
 func (s *Server) recordDenial(pl *pool, features []string, e *Error, t time.Time) {
-	s.st.enqueue(eventStmt(t.Unix(), "grant.denied", pl.product, e.Code))
-	s.histAt(t, func(ms int64) {
-		s.bucket(histKey{pl.product, ""}, ms).denials++
-		if e.Code != CodeFeatureSeats {
-			return
-		}
+	var full []string
+	if e.Code == CodeFeatureSeats {
 		for _, f := range features {
 			if n, ok := pl.lic.Pool.FeatureSeats[f]; ok && pl.features[f] >= int(n) {
-				s.bucket(histKey{pl.product, f}, ms).denials++
+				full = append(full, f)
 			}
+		}
+	}
+	// The detail is the code and the full features: usage reports count
+	// denials from these events.
+	s.st.enqueue(eventStmt(t.Unix(), "grant.denied", pl.product, strings.TrimSpace(e.Code+" "+strings.Join(full, ","))))
+	s.histAt(t, func(ms int64) {
+		s.bucket(histKey{pl.product, ""}, ms).denials++
+		for _, f := range full {
+			s.bucket(histKey{pl.product, f}, ms).denials++
 		}
 	})
 }
@@ -359,6 +364,9 @@ func (s *Server) FeatureHistory(product, feature string, since time.Time) []Hist
 	first := floorDiv(from, size) * size
 	last := floorDiv(now.Unix(), size) * size
 	n := (last-first)/size + 1
+	if n <= 0 || n > 100_000 { // since is in the future (or beyond reason)
+		return nil
+	}
 	agg := make([]histOpen, n)
 	for _, r := range rows {
 		i := (floorDiv(r.start, size)*size - first) / size
@@ -391,7 +399,7 @@ func (s *Server) FeatureHistory(product, feature string, since time.Time) []Hist
 }
 
 // Usage sums up a product's (or, with feature, a feature pool's) usage
-// over [from, to): the peak and time-weighted average of seats in use,
+// over [from, to] (a bucket that starts at to counts): the peak and time-weighted average of seats in use,
 // the most borrowed at once, denials and consumption. Its resolution is
 // the history's: minutes for the last day, hours for the last month,
 // days before.
@@ -403,7 +411,7 @@ func (s *Server) Usage(product, feature string, from, to time.Time) HistoryPoint
 	p := HistoryPoint{At: from.UTC()}
 	var area int64
 	for _, r := range rows {
-		if r.start*1000 >= to.UnixMilli() {
+		if r.start*1000 > to.UnixMilli() {
 			continue
 		}
 		p.Peak = max(p.Peak, float64(r.peak))

@@ -233,6 +233,12 @@ func historyRollUp(t *testing.T, dbName string) {
 	f.clock.Add(26 * time.Hour)
 	f.srv.SyncHistory()
 	hours := f.srv.History(product, t0)
+	if got := f.srv.History(product, f.clock.Now().Add(time.Hour)); got != nil {
+		t.Errorf("history from the future: %d points", len(got))
+	}
+	if all := f.srv.History(product, time.Time{}); len(all) == 0 || !all[0].At.Equal(t0.Truncate(24*time.Hour)) {
+		t.Errorf("history since the beginning of time starts at %v", all)
+	}
 	if len(hours) < 29 || !hours[0].At.Equal(t0) {
 		t.Fatalf("%d hour points from %v", len(hours), hours[0].At)
 	}

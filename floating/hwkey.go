@@ -34,8 +34,8 @@ const DefaultProofInterval = 30 * time.Second
 // KeyPollInterval is how often the server looks at the readers.
 const KeyPollInterval = 100 * time.Millisecond
 
-// keyRetry is how long a failed proof stands, with no reader event, before
-// an action tries the key again.
+// keyRetry is how long a failed proof stands, unless the readers change,
+// before an action tries the key again.
 const keyRetry = time.Second
 
 // Error codes of hardware-key pools (HTTP 400, as the seed answers).
@@ -206,6 +206,7 @@ type keyState struct {
 	events    uint16    // that reader's event count at the proof
 	lastProof time.Time // the last good proof
 	tried     time.Time // the last proof attempt
+	triedGen  uint64    // the readers' generation then (hwMonitor.gen)
 	code      string    // the last failure's code
 	reason    string
 	holder    string
@@ -227,6 +228,7 @@ type hwMonitor struct {
 	mu      sync.Mutex
 	keys    map[string]*keyState
 	readers map[string]dongle.Reader // the last look
+	gen     uint64                   // counts the looks that saw a change
 	proving sync.Mutex               // one proof at a time
 
 	stop chan struct{}
@@ -383,6 +385,9 @@ func (m *hwMonitor) poll() {
 	if len(seen) != len(m.readers) {
 		changed = true
 	}
+	if changed {
+		m.gen++
+	}
 	m.readers = seen
 	var due []*keyState
 	for _, k := range m.sorted() {
@@ -443,7 +448,7 @@ func (m *hwMonitor) check(pl *pool, action string) error {
 	case k.ok && now.Sub(k.lastProof) < m.interval:
 		m.mu.Unlock()
 		return nil
-	case !k.ok && k.code != "" && now.Sub(k.tried) < keyRetry:
+	case !k.ok && k.code != "" && now.Sub(k.tried) < keyRetry && k.triedGen == m.gen:
 		code := k.code
 		m.mu.Unlock()
 		return hwError(code, action)
@@ -486,7 +491,7 @@ func (m *hwMonitor) prove(k *keyState) proofResult {
 		m.mu.Unlock()
 		return r
 	}
-	hk, hint := k.hk, k.reader
+	hk, hint, gen := k.hk, k.reader, m.gen
 	m.mu.Unlock()
 
 	code, reason, holder, reader := "", "", "", ""
@@ -508,7 +513,7 @@ func (m *hwMonitor) prove(k *keyState) proofResult {
 	now := m.clock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	k.tried = now
+	k.tried, k.triedGen = now, gen
 	if code != "" {
 		k.ok = false
 		m.fail(k, now, code, reason, holder)

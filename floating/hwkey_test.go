@@ -221,6 +221,16 @@ func (f *hwFixture) waitKey(t *testing.T, present bool) floating.HardwareKeyStat
 	}
 }
 
+// waitCode waits until the server's key status has the failure code.
+func (f *hwFixture) waitCode(t *testing.T, code string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); f.srv.HardwareKey().Code != code; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the key's status never had code %s: %+v", code, f.srv.HardwareKey())
+		}
+	}
+}
+
 // events counts the server's events by kind.
 func (f *hwFixture) events(t *testing.T) map[string]int {
 	t.Helper()
@@ -356,15 +366,19 @@ func TestHardwareKeyMismatchProofHolder(t *testing.T) {
 	_, err := a.Acquire(ctx)
 	expectCode(t, "other card", err, floating.CodeHWKeyMismatch, "")
 	f.keys.plug(0, newCard(0x0A0B0C0D, "clone"))
-	time.Sleep(3 * floating.KeyPollInterval)
+	f.waitCode(t, floating.CodeHWKeyProofFailed)
 	_, err = a.Acquire(ctx)
 	expectCode(t, "clone", err, floating.CodeHWKeyProofFailed, "")
 	if st := f.srv.HardwareKey(); st.Present || st.Code != floating.CodeHWKeyProofFailed {
 		t.Fatalf("status: %+v", st)
 	}
-	f.keys.plug(0, card)
 	f.keys.hold(true)
-	time.Sleep(3 * floating.KeyPollInterval)
+	f.keys.plug(0, card)
+	for deadline := time.Now().Add(5 * time.Second); f.srv.HardwareKey().Holder == ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the holder is never named: %+v", f.srv.HardwareKey())
+		}
+	}
 	_, err = a.Acquire(ctx)
 	expectCode(t, "held reader", err, floating.CodeHWKeyNotAccessible, "")
 	st := f.srv.HardwareKey()
@@ -372,7 +386,7 @@ func TestHardwareKeyMismatchProofHolder(t *testing.T) {
 		t.Fatalf("status does not name the holder: %+v", st)
 	}
 	f.keys.hold(false)
-	time.Sleep(2 * time.Second) // a failure stands for a second without a reader event
+	f.waitKey(t, true) // tried again within a second, with no reader event
 	if _, err := a.Acquire(ctx); err != nil {
 		t.Fatalf("after the other program let go: %v", err)
 	}
@@ -415,7 +429,10 @@ func TestHardwareKeyProofInterval(t *testing.T) {
 	}
 	// Re-plugged between two looks (present both times): proved again.
 	f.keys.plug(0, card)
-	time.Sleep(3 * floating.KeyPollInterval)
+	for deadline := time.Now().Add(5 * time.Second); f.keys.proofs.Load() < n+2 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(3 * floating.KeyPollInterval) // and no more than that one
 	if got := f.keys.proofs.Load(); got != n+2 {
 		t.Fatalf("%d proofs after a re-plug, want 1 more", got-n-1)
 	}

@@ -204,8 +204,8 @@ func VerifyLease(token []byte, e *LeaseExpect) (*Lease, *response.License, error
 	if e.Product != "" && l.Product != e.Product {
 		return nil, nil, result.New(result.ProductMismatch, fmt.Sprintf("lease is for product %q, not %q", l.Product, e.Product))
 	}
-	if _, err := s.Verify(TagLease, ed25519.PublicKey(lic.Binding.InstallKey)); err != nil {
-		return nil, nil, result.Wrap(result.SignatureInvalid, "lease is not signed by the server its pool license names", err)
+	if err := verifyByServer(s, lic); err != nil {
+		return nil, nil, result.Wrap(result.SignatureInvalid, "lease is not signed by a server its pool license names", err)
 	}
 	for _, f := range l.Features {
 		if _, ok := lic.Features[f]; ok {
@@ -241,6 +241,18 @@ func VerifyLease(token []byte, e *LeaseExpect) (*Lease, *response.License, error
 		return nil, nil, result.New(result.LeaseExpired, "lease ended on "+l.ExpiresTime().Format(time.RFC3339)+"; acquire a seat again")
 	}
 	return l, lic, nil
+}
+
+// verifyByServer checks that s is signed by one of the keys the pool
+// license names: its one server's, or any of its nodes'.
+func verifyByServer(s *crypto.Signed, lic *response.License) error {
+	keys := lic.ServerKeys()
+	pubs := make([]ed25519.PublicKey, len(keys))
+	for i, k := range keys {
+		pubs[i] = k
+	}
+	_, err := s.Verify(TagLease, pubs...)
+	return err
 }
 
 // Proof is what a client signs to act on a seat: the operation and its

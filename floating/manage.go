@@ -1,10 +1,10 @@
 package floating
 
 import (
-	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/airlock-offline/airlock/response"
 )
@@ -40,10 +40,19 @@ func (s *Server) SetLicenses(lics [][]byte) error {
 		if lic.Pool == nil {
 			return fmt.Errorf("floating: the license for %q is not a pool license", lic.Product)
 		}
-		if !bytes.Equal(lic.Binding.InstallKey, s.id.Public().Sign) {
-			return fmt.Errorf("floating: the license for %q is bound to another installation key", lic.Product)
+		if err := s.checkMember(lic); err != nil {
+			return err
 		}
 		next[lic.Product], raw[lic.Product] = lic, b
+	}
+	var joining []*pool
+	for p, lic := range next {
+		if lic.Pool.MultiNode() {
+			joining = append(joining, newPool(lic, raw[p]))
+		}
+	}
+	if err := s.joinShared(joining); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -56,6 +65,14 @@ func (s *Server) SetLicenses(lics [][]byte) error {
 		}
 	}
 	for p, lic := range next {
+		if pl := s.pools[p]; pl != nil && pl.shared != lic.Pool.MultiNode() {
+			// From one node to several or back: the seats move between
+			// memory and the database; start the pool afresh.
+			for _, l := range pl.leases {
+				delete(s.byID, l.id)
+			}
+			delete(s.pools, p)
+		}
 		if pl := s.pools[p]; pl != nil {
 			pl.lic, pl.licBytes = lic, raw[p]
 			// Feature pools may have changed: recount.
@@ -71,6 +88,9 @@ func (s *Server) SetLicenses(lics [][]byte) error {
 		}
 		pl := newPool(lic, raw[p])
 		s.pools[p] = pl
+		if pl.shared {
+			continue
+		}
 		if err := s.loadPool(pl); err != nil {
 			return err
 		}
@@ -81,26 +101,18 @@ func (s *Server) SetLicenses(lics [][]byte) error {
 // loadPool reads one product's live leases and counters; called with s.mu
 // held, for a product with no pool before (so no write of it is pending).
 func (s *Server) loadPool(pl *pool) error {
-	rows, err := s.st.db.Query(s.st.q(`SELECT id, features, client, host, issued, expires, borrowed FROM floating_leases WHERE product = ? AND expires > ?`), pl.product, s.now().Unix())
+	rows, err := s.st.db.Query(s.st.q(`SELECT `+sharedLeaseCols+` FROM floating_leases WHERE product = ? AND expires > ?`), pl.product, s.now().Unix())
 	if err != nil {
 		return fmt.Errorf("cannot read the leases: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id, client []byte
-		var features, host string
-		l := &lease{product: pl.product}
-		if err := rows.Scan(&id, &features, &client, &host, &l.issued, &l.expires, &l.borrowed); err != nil {
-			return err
-		}
-		if len(id) != LeaseIDLen || len(client) != 32 {
+		l, err := scanLease(rows, pl.product)
+		if errors.Is(err, errDamagedLease) {
 			continue
 		}
-		copy(l.id[:], id)
-		copy(l.client[:], client)
-		l.host = host
-		if features != "" {
-			l.features = strings.Split(features, ",")
+		if err != nil {
+			return err
 		}
 		pl.add(l)
 		s.byID[l.id] = l
@@ -108,20 +120,33 @@ func (s *Server) loadPool(pl *pool) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	crows, err := s.st.db.Query(s.st.q(`SELECT feature, used FROM floating_counters WHERE product = ?`), pl.product)
+	c, err := s.readCounters(context.Background(), pl.product)
 	if err != nil {
 		return err
 	}
-	defer crows.Close()
-	for crows.Next() {
+	for f, used := range c {
+		pl.counters[f] = used
+	}
+	return nil
+}
+
+// readCounters reads one product's consumption counters.
+func (s *Server) readCounters(ctx context.Context, product string) (map[string]uint64, error) {
+	rows, err := s.st.db.QueryContext(ctx, s.st.q(`SELECT feature, used FROM floating_counters WHERE product = ?`), product)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the counters: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
 		var feature string
 		var used int64
-		if err := crows.Scan(&feature, &used); err != nil {
-			return err
+		if err := rows.Scan(&feature, &used); err != nil {
+			return nil, err
 		}
-		pl.counters[feature] = uint64(used)
+		out[feature] = uint64(used)
 	}
-	return crows.Err()
+	return out, rows.Err()
 }
 
 // Reload asks the Activator for the pool licenses valid now and serves

@@ -2,7 +2,9 @@ package floating
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -51,15 +53,24 @@ CREATE TABLE IF NOT EXISTS floating_events (
 `
 
 // pgLockKey is the advisory lock a server holds on its PostgreSQL
-// database for as long as it runs: one node per database (the seats are
-// counted in the node's memory; several nodes on one database need the
-// database to count them).
+// database for as long as it runs. A server of single-node pools holds it
+// exclusively: one node per database (it counts the seats in its memory).
+// The nodes of a pool served by several nodes hold it shared (the database
+// counts the seats: nodes.go), so they run together, and never beside a
+// single-node server.
 const pgLockKey = 0x61697273_65727631 // "airserv1"
 
-// ErrDatabaseInUse means another airlock-server serves the database.
-var ErrDatabaseInUse = errors.New("another airlock-server serves this database (one server per database)")
+// PGConns is how many PostgreSQL connections a server uses for its work
+// (each node of a pool: mind max_connections when running several).
+const PGConns = 16
 
-func openPostgres(target string) (*store, error) {
+// pgSchemaLockKey serialises schema creation by nodes starting together.
+const pgSchemaLockKey = 0x61697273_63686d31 // "airschm1"
+
+// ErrDatabaseInUse means another airlock-server serves the database.
+var ErrDatabaseInUse = errors.New("another airlock-server serves this database (one server per database, unless its pool license names several nodes)")
+
+func openPostgres(target string, shared bool) (*store, error) {
 	cfg, err := pgx.ParseConfig(target)
 	if err != nil {
 		// Not wrapped: the parser's error may quote the password.
@@ -69,15 +80,24 @@ func openPostgres(target string) (*store, error) {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
 	db := sql.OpenDB(stdlib.GetConnector(*cfg))
-	db.SetMaxIdleConns(8)
+	// A bounded pool of warm connections: calls queue for one rather than
+	// open new ones (a PostgreSQL connection costs a process and a SCRAM
+	// exchange, and the server allows about 100), and one more holds the
+	// lock.
+	db.SetMaxOpenConns(PGConns + 1)
+	db.SetMaxIdleConns(PGConns + 1)
 	ctx := context.Background()
 	lock, err := db.Conn(ctx)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cannot connect to PostgreSQL at %s:%d: %w", cfg.Host, cfg.Port, errors.Unwrap(err))
 	}
+	fn := `SELECT pg_try_advisory_lock($1)`
+	if shared {
+		fn = `SELECT pg_try_advisory_lock_shared($1)`
+	}
 	var got bool
-	if err := lock.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, int64(pgLockKey)).Scan(&got); err != nil {
+	if err := lock.QueryRowContext(ctx, fn, int64(pgLockKey)).Scan(&got); err != nil {
 		lock.Close()
 		db.Close()
 		return nil, fmt.Errorf("cannot lock the database: %w", err)
@@ -87,10 +107,68 @@ func openPostgres(target string) (*store, error) {
 		db.Close()
 		return nil, ErrDatabaseInUse
 	}
-	if _, err := db.ExecContext(ctx, pgSchema); err != nil {
+	if err := pgSetup(ctx, db); err != nil {
 		lock.Close()
 		db.Close()
 		return nil, fmt.Errorf("cannot set up the database: %w", err)
 	}
-	return newStore(db, true, lock), nil
+	st := newStore(db, true, lock)
+	st.shared = shared
+	return st, nil
+}
+
+// pgSetup creates the tables, one node at a time.
+func pgSetup(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(pgSchemaLockKey)); err != nil {
+		return err
+	}
+	// Set up already with this very schema: no DDL, whose table locks would
+	// stall, or deadlock with, the nodes already serving.
+	ddl := pgSchema + pgNodesSchema
+	sum := sha256.Sum256([]byte(ddl))
+	version := hex.EncodeToString(sum[:])
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS floating_schema (version TEXT NOT NULL)`); err != nil {
+		return err
+	}
+	var have string
+	err = tx.QueryRowContext(ctx, `SELECT version FROM floating_schema`).Scan(&have)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if have == version {
+		return tx.Commit()
+	}
+	if _, err := tx.ExecContext(ctx, ddl); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM floating_schema`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO floating_schema (version) VALUES ($1)`, version); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// share turns the store's lock from exclusive to shared, when a pool
+// license naming several nodes arrives at a running server.
+func (s *store) share() error {
+	if s.shared || s.lock == nil {
+		return nil
+	}
+	ctx := context.Background()
+	var got bool
+	if err := s.lock.QueryRowContext(ctx, `SELECT pg_try_advisory_lock_shared($1)`, int64(pgLockKey)).Scan(&got); err != nil || !got {
+		return fmt.Errorf("cannot share the database lock: %v", err)
+	}
+	if _, err := s.lock.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, int64(pgLockKey)); err != nil {
+		return fmt.Errorf("cannot share the database lock: %w", err)
+	}
+	s.shared = true
+	return nil
 }

@@ -168,14 +168,18 @@ func (s *Server) MakeReport(opt ReportOptions) (*usage.Signed, error) {
 	if len(pools) > usage.MaxProducts {
 		pools = pools[:usage.MaxProducts]
 	}
+	counts, err := s.periodCounts(from, to, seq == 0)
+	if err != nil {
+		return nil, err
+	}
 	for _, pi := range pools {
 		p := usage.Product{Product: pi.product, LicenseKey: pi.key, Seats: pi.seats,
-			Usage: usageOf(s.Usage(pi.product, "", fromT, toT), pi.overage[""])}
+			Usage: usageOf(s.Usage(pi.product, "", fromT, toT), counts[histKey{pi.product, ""}], pi.overage[""])}
 		for _, f := range pi.features {
 			if len(p.Features) == usage.MaxFeatures {
 				break
 			}
-			p.Features = append(p.Features, usage.Feature{Name: f, Usage: usageOf(s.Usage(pi.product, f, fromT, toT), pi.overage[f])})
+			p.Features = append(p.Features, usage.Feature{Name: f, Usage: usageOf(s.Usage(pi.product, f, fromT, toT), counts[histKey{pi.product, f}], pi.overage[f])})
 		}
 		holders, err := s.holders(pi.product, from, key)
 		if err != nil {
@@ -222,9 +226,65 @@ func trimReport(r *usage.Report) bool {
 	return false
 }
 
-func usageOf(p HistoryPoint, overage uint64) usage.Usage {
+// usageOf is a report's usage: peak, average and borrowed seats from
+// the history, denials and consumption counted from the event log.
+func usageOf(p HistoryPoint, c eventCounts, overage uint64) usage.Usage {
 	return usage.Usage{Peak: uint32(p.Peak), AverageMilli: uint64(p.Average*1000 + 0.5), Borrowed: uint32(p.Borrowed),
-		Denials: uint64(p.Denials), Consumed: p.Consumed, OverageUsed: overage}
+		Denials: c.denials, Consumed: c.consumed, OverageUsed: overage}
+}
+
+type eventCounts struct{ denials, consumed uint64 }
+
+// periodCounts counts the denials and consumption of the period from the
+// event log, exactly: the events after from (at it too, for the first
+// report) up to to, by product and feature. A product's consumption is
+// its license's own counter; a feature's is its counter.
+func (s *Server) periodCounts(from, to int64, first bool) (map[histKey]eventCounts, error) {
+	op := ">"
+	if first {
+		op = ">="
+	}
+	rows, err := s.st.db.Query(s.st.q(`SELECT kind, product, detail FROM floating_events WHERE at `+op+` ? AND at <= ? AND kind IN ('grant.denied', 'consumed')`), from, to)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the events: %w", err)
+	}
+	defer rows.Close()
+	out := map[histKey]eventCounts{}
+	for rows.Next() {
+		var kind, product, detail string
+		if err := rows.Scan(&kind, &product, &detail); err != nil {
+			return nil, fmt.Errorf("cannot read the events: %w", err)
+		}
+		switch kind {
+		case "grant.denied":
+			k := histKey{product, ""}
+			c := out[k]
+			c.denials++
+			out[k] = c
+			if _, full, ok := strings.Cut(detail, " "); ok {
+				for _, f := range strings.Split(full, ",") {
+					k := histKey{product, f}
+					c := out[k]
+					c.denials++
+					out[k] = c
+				}
+			}
+		case "consumed": // "feature +n"
+			i := strings.LastIndex(detail, " +")
+			if i < 0 {
+				continue
+			}
+			n, err := strconv.ParseUint(detail[i+2:], 10, 64)
+			if err != nil {
+				continue
+			}
+			k := histKey{product, detail[:i]}
+			c := out[k]
+			c.consumed += n
+			out[k] = c
+		}
+	}
+	return out, rows.Err()
 }
 
 // holders lists the machines that took seats of product since from (by

@@ -2,6 +2,7 @@ package floating
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -41,12 +42,20 @@ type Config struct {
 	// HardwareKey configures the check of pools bound to a hardware key
 	// (hwkey.go).
 	HardwareKey HardwareKeyConfig
+	// SharedLock opens a PostgreSQL database as the nodes of a pool served
+	// by several do (beside them, if they run), for work that counts no
+	// seat, such as making the first admin token. Licenses must then name
+	// several nodes or be none.
+	SharedLock bool
 	// ClockTolerance is how far the clock may go back behind the latest
 	// time the server has seen before grants stop; 0 means
 	// DefaultClockTolerance.
 	ClockTolerance time.Duration
-	Now            func() time.Time // nil means time.Now
-	Rand           io.Reader        // nil means crypto/rand
+	// ClockFloor is a time the clock was seen at elsewhere (the state
+	// folder's record): the server's anchor starts no lower.
+	ClockFloor time.Time
+	Now        func() time.Time // nil means time.Now
+	Rand       io.Reader        // nil means crypto/rand
 }
 
 // Server hands out the seats of its pool licenses. Its methods are safe
@@ -70,10 +79,12 @@ type Server struct {
 	hw     *hwMonitor // the hardware key of pools bound to one
 	stop   chan struct{}
 
-	hist     *history // usage history (history.go)
-	clock    clockAnchor
-	clockTol time.Duration
-	wg       sync.WaitGroup
+	hist       *history // usage history (history.go)
+	histLeader bool     // this node records the seats of shared pools (nodes_history.go); the sweeper's own
+	clock      clockAnchor
+	clockTol   time.Duration
+	clockFloor time.Time
+	wg         sync.WaitGroup
 }
 
 // pool is one product's pool license and the seats held from it.
@@ -86,6 +97,9 @@ type pool struct {
 	borrowed int
 	features map[string]int    // feature seats held
 	counters map[string]uint64 // consumption; "" is the license's own
+	// shared: the pool license names several nodes, and the shared
+	// database, not this memory, holds the seats (nodes.go).
+	shared bool
 }
 
 // lease is a seat as the server keeps it: about 150 bytes.
@@ -109,7 +123,7 @@ func New(c Config) (*Server, error) {
 	s := &Server{
 		id: c.Identity, kid: c.Identity.ID(), now: c.Now, rand: c.Rand, auth: c.Auth, act: c.Activator,
 		pools: map[string]*pool{}, byID: map[[LeaseIDLen]byte]*lease{}, stop: make(chan struct{}),
-		clockTol: c.ClockTolerance,
+		clockTol: c.ClockTolerance, clockFloor: c.ClockFloor,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -142,17 +156,24 @@ func New(c Config) (*Server, error) {
 		if lic.Pool == nil {
 			return nil, fmt.Errorf("floating: the license for %q is not a pool license", lic.Product)
 		}
-		if !bytes.Equal(lic.Binding.InstallKey, c.Identity.Public().Sign) {
-			return nil, fmt.Errorf("floating: the license for %q is bound to another installation key", lic.Product)
+		if err := s.checkMember(lic); err != nil {
+			return nil, err
 		}
 		s.pools[lic.Product] = newPool(lic, b)
 	}
-	st, err := openStore(c.DB)
+	if c.SharedLock && len(s.sharedPools()) != len(s.pools) {
+		return nil, errors.New("floating: a server that takes the database lock shared serves only pools of several nodes")
+	}
+	st, err := openStore(c.DB, c.SharedLock || len(s.sharedPools()) > 0)
 	if err != nil {
 		return nil, err
 	}
 	s.st = st
 	if err := s.load(); err != nil {
+		st.close()
+		return nil, err
+	}
+	if err := s.joinShared(s.sharedPools()); err != nil {
 		st.close()
 		return nil, err
 	}
@@ -168,7 +189,8 @@ func New(c Config) (*Server, error) {
 }
 
 func newPool(lic *response.License, b []byte) *pool {
-	return &pool{product: lic.Product, lic: lic, licBytes: b, leases: map[[32]byte]*lease{}, features: map[string]int{}, counters: map[string]uint64{}}
+	return &pool{product: lic.Product, lic: lic, licBytes: b, leases: map[[32]byte]*lease{}, features: map[string]int{}, counters: map[string]uint64{},
+		shared: lic.Pool.MultiNode()}
 }
 
 // load fills the pools from the database: leases not yet expired, and
@@ -195,8 +217,8 @@ func (s *Server) load() error {
 			return fmt.Errorf("cannot read the leases: %w", err)
 		}
 		pl := s.pools[product]
-		if pl == nil || len(id) != LeaseIDLen || len(client) != 32 {
-			continue // a product no longer licensed here: its rows stay, unused
+		if pl == nil || pl.shared || len(id) != LeaseIDLen || len(client) != 32 {
+			continue // a product no longer licensed here: its rows stay, unused (a shared pool's live in the database)
 		}
 		l := &lease{product: product, host: host, issued: issued, expires: expires, borrowed: borrowed}
 		copy(l.id[:], id)
@@ -221,7 +243,7 @@ func (s *Server) load() error {
 		if err := crows.Scan(&product, &feature, &used); err != nil {
 			return err
 		}
-		if pl := s.pools[product]; pl != nil {
+		if pl := s.pools[product]; pl != nil && !pl.shared {
 			pl.counters[feature] = uint64(used)
 		}
 	}
@@ -323,7 +345,7 @@ func (s *Server) sweeper() {
 	defer s.wg.Done()
 	t := time.NewTicker(SweepInterval)
 	defer t.Stop()
-	for {
+	for tick := 0; ; tick++ {
 		select {
 		case <-s.stop:
 			return
@@ -335,6 +357,10 @@ func (s *Server) sweeper() {
 			}
 			s.mu.Unlock()
 			s.nonces.expire(now)
+			if tick%10 == 0 {
+				s.sweepShared(now.Unix())
+			}
+			s.sampleShared(now)
 			s.historyTick(now)
 		}
 	}
@@ -452,6 +478,9 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 	}
 	if borrowUntil != 0 && borrowUntil > pl.end() {
 		return nil, errorf(CodeBorrowTooLong, "a seat may be borrowed until the pool license ends (%s) at the latest", time.Unix(pl.end(), 0).UTC().Format(time.RFC3339))
+	}
+	if pl.shared {
+		return s.takeShared(p, pl, borrowUntil)
 	}
 	var client [32]byte
 	copy(client[:], p.Client)
@@ -584,6 +613,9 @@ func (s *Server) Renew(proof []byte, c Credentials) (*Grant, error) {
 	if err != nil {
 		return nil, err
 	}
+	if pl.shared {
+		return s.renewShared(p, pl)
+	}
 	t := s.now().Unix()
 	s.mu.Lock()
 	l, err := s.held(p, pl, t)
@@ -636,6 +668,15 @@ func (s *Server) Release(proof []byte, c Credentials) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if pl.shared {
+		if len(p.Lease) != LeaseIDLen {
+			return nil, errorf(CodeMalformed, "the proof names no lease")
+		}
+		if err := s.releaseShared(p, pl, p.Lease, false); err != nil {
+			return nil, err
+		}
+		return s.Nonce()
+	}
 	t := s.now().Unix()
 	s.mu.Lock()
 	l, err := s.held(p, pl, t)
@@ -674,7 +715,7 @@ func (s *Server) ForceRelease(id []byte) error {
 	l := s.byID[[LeaseIDLen]byte(id)]
 	if l == nil {
 		s.mu.Unlock()
-		return errorf(CodeLeaseUnknown, "this server holds no lease %x", id)
+		return s.forceReleaseShared(id)
 	}
 	pl := s.pools[l.product]
 	s.mu.Unlock()
@@ -728,12 +769,30 @@ func (s *Server) Consume(proof []byte, c Credentials) (*Consumption, []byte, err
 		}
 		return nil, nil, errorf(CodeUnknownCounter, "the pool license of %q allows no consumption of feature %q", p.Product, p.Feature)
 	}
+	used, err := s.consume(p, pl, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := &Consumption{Product: p.Product, Feature: p.Feature, Used: used, Max: a.Max, Overage: a.Overage}
+	if used > a.Max {
+		out.OverageUsed = used - a.Max
+	}
+	next, err := s.Nonce()
+	return out, next, err
+}
+
+// consume counts p.Amount on the counter capped by a and returns its new
+// value.
+func (s *Server) consume(p *Proof, pl *pool, a *response.Allowance) (uint64, error) {
+	if pl.shared {
+		return s.consumeShared(p, pl, a)
+	}
 	t := s.now().Unix()
 	s.mu.Lock()
 	used := pl.counters[p.Feature]
 	if used+p.Amount < used || used+p.Amount > a.Cap() {
 		s.mu.Unlock()
-		return nil, nil, errorf(CodeConsumptionCap, "consuming %d would take the counter to %d, past its allowance of %s; nothing was counted", p.Amount, used+p.Amount, a)
+		return 0, errorf(CodeConsumptionCap, "consuming %d would take the counter to %d, past its allowance of %s; nothing was counted", p.Amount, used+p.Amount, a)
 	}
 	used += p.Amount
 	pl.counters[p.Feature] = used
@@ -743,14 +802,9 @@ func (s *Server) Consume(proof []byte, c Credentials) (*Consumption, []byte, err
 		eventStmt(t, "consumed", p.Product, fmt.Sprintf("%s +%d", p.Feature, p.Amount)))
 	s.mu.Unlock()
 	if err := <-wait; err != nil {
-		return nil, nil, s.failed(err)
+		return 0, s.failed(err)
 	}
-	out := &Consumption{Product: p.Product, Feature: p.Feature, Used: used, Max: a.Max, Overage: a.Overage}
-	if used > a.Max {
-		out.OverageUsed = used - a.Max
-	}
-	next, err := s.Nonce()
-	return out, next, err
+	return used, nil
 }
 
 // LeaseInfo describes a held lease, for the admin.
@@ -763,6 +817,9 @@ type LeaseInfo struct {
 	Issued   time.Time `json:"issued"`
 	Expires  time.Time `json:"expires"`
 	Borrowed bool      `json:"borrowed,omitempty"`
+	// Node is the key id of the node that granted or last renewed it, on a
+	// pool served by several nodes.
+	Node string `json:"node,omitempty"`
 }
 
 // PoolStatus describes one product's pool.
@@ -778,14 +835,24 @@ type PoolStatus struct {
 	Counters     map[string]uint64 `json:"consumption,omitempty"`
 	Expires      *time.Time        `json:"expires,omitempty"`
 	HardwareKey  string            `json:"hardware_key,omitempty"` // the key the pool is bound to (KeyLabel)
+	// Nodes is how many nodes serve the pool from one shared database (0:
+	// this server alone); the counts are the database's, for every node.
+	Nodes int `json:"nodes,omitempty"`
+	// Error says why the counts could not be read (a shared pool whose
+	// database is unreachable).
+	Error string `json:"error,omitempty"`
+	// ReportDue and GrantsStop: when the pool license wants its next usage
+	// report answered, and when grants stop without it (report_overdue).
+	ReportDue  *time.Time `json:"report_due,omitempty"`
+	GrantsStop *time.Time `json:"grants_stop,omitempty"`
 }
 
 // Status describes every pool, expired leases swept first.
 func (s *Server) Status() []PoolStatus {
 	t := s.now().Unix()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := make([]PoolStatus, 0, len(s.pools))
+	shared := map[int]*response.License{} // index in out -> the shared pool's license
 	for _, pl := range s.pools {
 		s.sweep(pl, t)
 		ps := PoolStatus{Product: pl.product, LicenseKey: pl.lic.LicenseKey, Licensee: pl.lic.Licensee, Pool: pl.lic.Pool.String(),
@@ -803,7 +870,22 @@ func (s *Server) Status() []PoolStatus {
 		if hk := pl.lic.Binding.HardwareKey; hk != nil {
 			ps.HardwareKey = KeyLabel(hk)
 		}
+		if pl.shared {
+			shared[len(out)] = pl.lic
+		}
+		if due, stop := ReportDue(pl.lic); !due.IsZero() {
+			ps.ReportDue, ps.GrantsStop = &due, &stop
+		}
 		out = append(out, ps)
+	}
+	s.mu.Unlock()
+	// A shared pool's counts are the database's, read without the lock.
+	for i, lic := range shared {
+		ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
+		if err := s.statusShared(ctx, lic, &out[i], t); err != nil {
+			out[i].Error = "the shared database cannot be read: " + err.Error()
+		}
+		cancel()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Product < out[j].Product })
 	return out
@@ -830,7 +912,16 @@ func (s *Server) Leases() []LeaseInfo {
 			Client: crypto.KeyIDOf(l.client[:]).String(), Host: l.host, Issued: time.Unix(l.issued, 0).UTC(),
 			Expires: time.Unix(l.expires, 0).UTC(), Borrowed: l.borrowed})
 	}
+	var shared []string
+	for _, pl := range s.sharedPools() {
+		shared = append(shared, pl.product)
+	}
 	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
+	if more, err := s.leasesShared(ctx, shared, t); err == nil {
+		out = append(out, more...)
+	}
+	cancel()
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Product != out[j].Product {
 			return out[i].Product < out[j].Product

@@ -17,11 +17,14 @@ import (
 // the previous commit ran into one transaction, so N grants cost one
 // fsync, and every operation is committed before its caller hears back.
 type store struct {
-	db    *sql.DB
-	pg    bool      // PostgreSQL: placeholders are $n
-	lock  *sql.Conn // PostgreSQL: holds the advisory lock of the one node
-	queue chan *write
-	done  chan struct{}
+	db   *sql.DB
+	pg   bool      // PostgreSQL: placeholders are $n
+	lock *sql.Conn // PostgreSQL: holds the advisory lock of the one node (or, shared, of the nodes)
+	// shared: pools served by several nodes live here (nodes.go); the
+	// lock is held shared.
+	shared bool
+	queue  chan *write
+	done   chan struct{}
 }
 
 // stmt is one SQL statement with its arguments.
@@ -82,9 +85,9 @@ func IsPostgres(target string) bool {
 
 // openStore opens the database: a postgres:// URL, or a SQLite file
 // (created if needed, mode 0600).
-func openStore(path string) (*store, error) {
+func openStore(path string, shared bool) (*store, error) {
 	if IsPostgres(path) {
-		return openPostgres(path)
+		return openPostgres(path, shared)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {

@@ -35,7 +35,8 @@
 //
 // Upgrading a ledger to a newer schema version creates tables too: open it
 // with the new version first as the tables' owner, then grant other roles
-// the same privileges on the new tables (version 2: products).
+// the same privileges on the new tables (version 2: products; version 3:
+// usage_reports).
 //
 // Both backends have the same methods, errors and guarantees; [Ledger.Backend]
 // says which one a Ledger uses. The only difference: PostgreSQL cannot store
@@ -135,7 +136,8 @@
 //
 // A SQLite file is an ordinary SQLite 3 database, application_id 0x41524C4B
 // ("ARLK"), whose schema version is PRAGMA user_version ([SchemaVersion],
-// now 2: version 1 had no table products). [Open] creates a missing file
+// now 3: version 1 had no table products, version 2 no table
+// usage_reports). [Open] creates a missing file
 // with mode 0600 (SQLite gives the -wal and -shm files the same mode) at
 // the newest version, upgrades older schemas in one write transaction,
 // and refuses a newer schema with [ErrSchemaTooNew] and a SQLite file that

@@ -61,8 +61,9 @@ var (
 // SchemaVersion is the schema version this package writes and reads, kept in
 // PRAGMA user_version (SQLite) or the table airlock_ledger (PostgreSQL).
 // Version 2 added the table products (auto-created licenses); [Open]
-// upgrades a version-1 ledger.
-const SchemaVersion = 2
+// upgrades a version-1 ledger. Version 3 added the table usage_reports
+// (usage.go).
+const SchemaVersion = 3
 
 // applicationID is PRAGMA application_id of a ledger file, and the
 // application_id of a PostgreSQL ledger's airlock_ledger row: "ARLK".
@@ -427,6 +428,12 @@ func migrateSQLite(ctx context.Context, t *sqlTx, create bool) error {
 	if version == 1 {
 		if _, err := t.raw.ExecContext(ctx, schemaV2); err != nil {
 			return fmt.Errorf("ledger: failed to upgrade the schema to version 2: %w", err)
+		}
+		version = 2
+	}
+	if version == 2 {
+		if _, err := t.raw.ExecContext(ctx, schemaV3); err != nil {
+			return fmt.Errorf("ledger: failed to upgrade the schema to version 3: %w", err)
 		}
 	}
 	if _, err := t.raw.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {

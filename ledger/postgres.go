@@ -310,7 +310,7 @@ func migratePostgres(ctx context.Context, t *sqlTx, opts Options) error {
 		}
 		// An empty schema: a new ledger, made at once at the newest
 		// version.
-		if _, err := t.raw.ExecContext(ctx, pgSchemaV1+pgSchemaV2); err != nil {
+		if _, err := t.raw.ExecContext(ctx, pgSchemaV1+pgSchemaV2+pgSchemaV3); err != nil {
 			return fmt.Errorf("ledger: failed to create schema: %w", err)
 		}
 		_, err := t.raw.ExecContext(ctx, `INSERT INTO airlock_ledger (application_id, schema_version) VALUES ($1, $2)`,
@@ -353,6 +353,12 @@ func migratePostgres(ctx context.Context, t *sqlTx, opts Options) error {
 	if version == 1 {
 		if _, err := t.raw.ExecContext(ctx, pgSchemaV2); err != nil {
 			return fmt.Errorf("ledger: failed to upgrade the schema to version 2: %w", err)
+		}
+		version = 2
+	}
+	if version == 2 {
+		if _, err := t.raw.ExecContext(ctx, pgSchemaV3); err != nil {
+			return fmt.Errorf("ledger: failed to upgrade the schema to version 3: %w", err)
 		}
 	}
 	_, err = t.raw.ExecContext(ctx, `UPDATE airlock_ledger SET schema_version = $1 WHERE application_id = $2`,

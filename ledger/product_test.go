@@ -401,7 +401,8 @@ func schemaVersion(t *testing.T, l *Ledger) int {
 }
 
 // TestMigrateV1 opens a version-1 ledger, several times at once: it is
-// upgraded to version 2 once, keeps its licenses and gains products.
+// upgraded to the current version once, keeps its licenses and gains
+// products and usage reports.
 func TestMigrateV1(t *testing.T) { forEachBackend(t, testMigrateV1) }
 
 func testMigrateV1(t *testing.T, b testBackend) {
@@ -416,8 +417,11 @@ func testMigrateV1(t *testing.T, b testBackend) {
 		defer opened[i].Close()
 	}
 	l := opened[0]
-	if v := schemaVersion(t, l); v != SchemaVersion || SchemaVersion != 2 {
-		t.Fatalf("schema version %d after the upgrade, want %d (= 2)", v, SchemaVersion)
+	if v := schemaVersion(t, l); v != SchemaVersion || SchemaVersion != 3 {
+		t.Fatalf("schema version %d after the upgrade, want %d (= 3)", v, SchemaVersion)
+	}
+	if reps, err := l.UsageReports(ctx, nil); err != nil || len(reps) != 0 {
+		t.Fatalf("usage reports after the upgrade: %d, %v", len(reps), err)
 	}
 	old, err := l.GetLicense(ctx, "V1-0001")
 	if err != nil {
@@ -438,7 +442,7 @@ func testMigrateV1(t *testing.T, b testBackend) {
 		t.Error(err)
 	}
 
-	// Reopening finds version 2 and changes nothing.
+	// Reopening finds the current version and changes nothing.
 	for _, o := range opened {
 		o.Close()
 	}
@@ -455,15 +459,18 @@ func testMigrateV1(t *testing.T, b testBackend) {
 	}
 }
 
-// TestNewLedgerIsVersion2 checks that a new ledger is made at version 2
-// at once, with the products table.
-func TestNewLedgerIsVersion2(t *testing.T) {
+// TestNewLedgerIsVersion3 checks that a new ledger is made at version 3
+// at once, with the products and usage_reports tables.
+func TestNewLedgerIsVersion3(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b testBackend) {
 		l, _ := b.open(t)
-		if v := schemaVersion(t, l); v != 2 {
-			t.Errorf("new ledger has schema version %d, want 2", v)
+		if v := schemaVersion(t, l); v != 3 {
+			t.Errorf("new ledger has schema version %d, want 3", v)
 		}
 		if _, err := l.ListProducts(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if _, err := l.UsageReports(context.Background(), nil); err != nil {
 			t.Error(err)
 		}
 	})

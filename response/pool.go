@@ -42,6 +42,12 @@ type Pool struct {
 	Consumption *Allowance `cbor:"7,keyasint,omitempty"`
 	// FeatureConsumption caps each feature's consumption counter.
 	FeatureConsumption map[string]Allowance `cbor:"8,keyasint,omitempty"`
+	// Nodes, on a pool served by several airlock-server nodes sharing one
+	// database, are every node's installation key (Ed25519 public keys),
+	// as the nodes' one co-signed request named them: any of them may
+	// sign leases. Empty for a pool served by its one server (the
+	// binding's key). See nodes.go.
+	Nodes [][]byte `cbor:"9,keyasint,omitempty"`
 	// ReportEvery, when not 0, is how often in days the server must send
 	// the vendor a usage report and install the pool license the vendor
 	// returns: ReportEvery+ReportGrace days after this license was
@@ -125,7 +131,7 @@ func (p *Pool) validate() error {
 	if p.ReportEvery > MaxReport || p.ReportGrace > MaxReport || (p.ReportGrace != 0 && p.ReportEvery == 0) {
 		return bad("report", fmt.Sprintf("every and grace must be up to %d days, grace only with every", MaxReport))
 	}
-	return nil
+	return p.validateNodes()
 }
 
 // String describes the pool on one line, for `license show` and status
@@ -148,6 +154,9 @@ func (p *Pool) String() string {
 	}
 	for _, name := range sortedKeys(p.FeatureConsumption) {
 		parts = append(parts, fmt.Sprintf("feature %s consumption %s", name, p.FeatureConsumption[name]))
+	}
+	if len(p.Nodes) > 0 {
+		parts = append(parts, fmt.Sprintf("served by %d nodes", len(p.Nodes)))
 	}
 	if p.ReportEvery > 0 {
 		parts = append(parts, fmt.Sprintf("usage report every %d days (%d days' grace)", p.ReportEvery, p.ReportGrace))
@@ -207,6 +216,10 @@ func ParsePool(s string) (*Pool, error) {
 			p.BorrowDays, err = parseU32(v)
 		case "borrow-max":
 			p.BorrowMax, err = parseU32(v)
+		case "report-every":
+			p.ReportEvery, err = parseU32(strings.TrimSuffix(v, "d"))
+		case "report-grace":
+			p.ReportGrace, err = parseU32(strings.TrimSuffix(v, "d"))
 		case "feature-seats":
 			name, n, ok := strings.Cut(v, ":")
 			if !ok {
@@ -236,7 +249,7 @@ func ParsePool(s string) (*Pool, error) {
 			}
 			p.FeatureConsumption[name], err = parseAllowance(av)
 		default:
-			return nil, fmt.Errorf("pool: unknown key %q (want seats, ttl, heartbeat, borrow-days, borrow-max, feature-seats, consumption, feature-consumption)", k)
+			return nil, fmt.Errorf("pool: unknown key %q (want seats, ttl, heartbeat, borrow-days, borrow-max, feature-seats, consumption, feature-consumption, report-every, report-grace)", k)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("pool: %s: %w", k, err)

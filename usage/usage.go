@@ -192,9 +192,10 @@ func ParseText(text []byte) (*Signed, error) {
 	return Verify(b)
 }
 
-// Verify parses a signed report and checks that it is well formed and
-// signed by the server key it names (MALFORMED, SIGNATURE_INVALID).
-func Verify(data []byte) (*Signed, error) {
+// Parse parses a signed report and checks that it is well formed
+// (MALFORMED), without checking its signature: the fields are untrusted
+// until Verify.
+func Parse(data []byte) (*Signed, error) {
 	s, err := crypto.ParseSigned(data)
 	if err != nil {
 		return nil, result.Wrap(result.Malformed, "not a valid usage report", err)
@@ -209,10 +210,33 @@ func Verify(data []byte) (*Signed, error) {
 	if err := r.validate(); err != nil {
 		return nil, result.Wrap(result.Malformed, "not a valid usage report", err)
 	}
-	if _, err := s.Verify(Tag, ed25519.PublicKey(r.Server)); err != nil {
-		return nil, result.Wrap(result.SignatureInvalid, "the usage report is not signed by the server key it names", err)
-	}
 	return &Signed{Report: r, Bytes: bytes.Clone(data), Hash: sha256.Sum256(data)}, nil
+}
+
+// Verify checks that the report is signed by the server key it names
+// (SIGNATURE_INVALID).
+func (s *Signed) Verify() error {
+	sig, err := crypto.ParseSigned(s.Bytes)
+	if err == nil {
+		_, err = sig.Verify(Tag, ed25519.PublicKey(s.Report.Server))
+	}
+	if err != nil {
+		return result.Wrap(result.SignatureInvalid, "the usage report is not signed by the server key it names", err)
+	}
+	return nil
+}
+
+// Verify parses a signed report and checks that it is well formed and
+// signed by the server key it names (MALFORMED, SIGNATURE_INVALID).
+func Verify(data []byte) (*Signed, error) {
+	s, err := Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Verify(); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func bad(field, reason string) error { return &request.FieldError{Field: field, Reason: reason} }
@@ -303,3 +327,6 @@ func knownKind(k string) bool {
 	}
 	return false
 }
+
+// ServerKeyID is the key id of a server's public key.
+func ServerKeyID(server []byte) crypto.KeyID { return crypto.KeyIDOf(server) }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -56,7 +57,9 @@ func (s *server) ensureAdmin(a *app) error {
 	if err != nil {
 		return err
 	}
-	srv, err := floating.New(floating.Config{Identity: id, DB: s.dbTarget()})
+	// Shared: a node joining running nodes may make its token beside them
+	// (a single-node server running on the database still refuses it).
+	srv, err := floating.New(floating.Config{Identity: id, DB: s.dbTarget(), SharedLock: true, Now: cli.NowFunc()})
 	if err != nil {
 		return err
 	}
@@ -78,6 +81,7 @@ func (a *app) cmdRequest(args []string) error {
 	renew := fs.Bool("renew", false, "")
 	hwReader := fs.String("hardware-key", "", "")
 	fs.Lookup("hardware-key").NoOptDefVal = "auto"
+	nodes := fs.StringSlice("nodes", nil, "")
 	out := fs.StringP("output", "o", "-", "")
 	var q cli.QRFlags
 	q.Register(fs)
@@ -104,6 +108,15 @@ func (a *app) cmdRequest(args []string) error {
 	} else if *hwReader != "" {
 		return cli.Usagef("--renew keeps the installed license's hardware key; drop --hardware-key")
 	}
+	var others [][]byte
+	if len(*nodes) > 0 {
+		if *renew {
+			return cli.Usagef("--renew keeps the nodes of the pool license it renews; drop --nodes")
+		}
+		if others, err = a.parseNodeKeys(*nodes); err != nil {
+			return err
+		}
+	}
 	s, _, err := a.open(true)
 	if err != nil {
 		return err
@@ -119,13 +132,24 @@ func (a *app) cmdRequest(args []string) error {
 		a.ui.Infof("hardware key enrolled: %s; the pool license will be bound to it alone (its serial becomes the server's hardware ID)", made.Enrolled)
 	}
 	req := made.Request
-	if err := a.ui.WriteOutput(*out, req.Text()); err != nil {
+	text, data := req.Text(), req.Bytes
+	if others != nil {
+		if text, err = s.nodeRequest(req, others); err != nil {
+			return err
+		}
+		if data, err = armor.DecodeKind(text, armor.Request); err != nil {
+			return err
+		}
+	}
+	if err := a.ui.WriteOutput(*out, text); err != nil {
 		return err
 	}
-	if err := a.ui.WriteQR(&q, armor.Request, req.Bytes, *out != "-"); err != nil {
+	if err := a.ui.WriteQR(&q, armor.Request, data, *out != "-"); err != nil {
 		return err
 	}
-	if *out != "-" {
+	if others != nil {
+		a.ui.Infof("request for a pool license of %q served by %d nodes written to %s: next, `airlock-server cosign FILE` on each other node, then take it to the vendor", *product, len(others)+1, *out)
+	} else if *out != "-" {
 		a.ui.Infof("request for a pool license of %q written to %s: take it to the vendor, then run `airlock-server activate LICENSE`", *product, *out)
 	}
 	return nil
@@ -214,6 +238,10 @@ func (s *server) install(text []byte) (*response.License, error) {
 	}
 	if lic.Pool == nil {
 		return nil, cli.WithHint(errors.New("this license is not a pool license: a floating server needs one"), "the vendor signs the server's request with `airlock-vendor sign --pool seats=N …`")
+	}
+	if pub, err := s.st.InstallationPublic(); err == nil && lic.Pool.MultiNode() && !bytes.Equal(lic.Binding.InstallKey, pub.Sign) {
+		// One of the nodes, not the one that made the request.
+		return lic, s.installNode(lic, text)
 	}
 	if _, err := s.verifier(lic.Product, keys).Activate(text); err != nil {
 		return nil, err

@@ -82,11 +82,12 @@ func (a *app) cmdStatus(args []string) error {
 	}
 	w := a.ui.Stdout
 	fmt.Fprintf(w, "server key:  %s\n", pub.ID())
+	fmt.Fprintf(w, "public key:  %s\n", pub)
 	fmt.Fprintf(w, "state:       %s\n", cli.Abs(s.dir))
 	if out["running"] != true {
 		fmt.Fprintln(w, "running:     no")
 		products, _ := s.st.Products()
-		fmt.Fprintf(w, "licenses:    %s\n", orNone(strings.Join(products, ", ")))
+		fmt.Fprintf(w, "licenses:    %s\n", orNone(strings.Join(append(products, s.nodeProducts()...), ", ")))
 		return nil
 	}
 	fmt.Fprintf(w, "listening:   https://%s\n", out["address"])
@@ -98,6 +99,12 @@ func (a *app) cmdStatus(args []string) error {
 		fmt.Fprintf(w, "%s (license %s, %s)\n", p.Product, p.LicenseKey, p.Licensee)
 		fmt.Fprintf(w, "  pool:      %s\n", p.Pool)
 		fmt.Fprintf(w, "  seats:     %d of %d held, %d borrowed\n", p.Held, p.Seats, p.Borrowed)
+		if p.Nodes > 0 {
+			fmt.Fprintf(w, "  nodes:     %d, sharing the database (the counts are every node's)\n", p.Nodes)
+		}
+		if p.Error != "" {
+			fmt.Fprintf(w, "  error:     %s\n", p.Error)
+		}
 		for f, n := range p.FeatureSeats {
 			fmt.Fprintf(w, "  feature %s: %d seats held\n", f, n)
 		}
@@ -106,6 +113,10 @@ func (a *app) cmdStatus(args []string) error {
 				f = "(license)"
 			}
 			fmt.Fprintf(w, "  consumed %s: %d\n", f, n)
+		}
+		if p.ReportDue != nil {
+			fmt.Fprintf(w, "  report:    due %s; without one answered, no new seats from %s (airlock-server report)\n",
+				p.ReportDue.UTC().Format(time.RFC3339), p.GrantsStop.UTC().Format(time.RFC3339))
 		}
 	}
 	return nil

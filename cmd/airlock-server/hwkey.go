@@ -55,6 +55,7 @@ func (a *app) hardwareKeyConfig(s *server, interval time.Duration, crash bool) f
 			if st.Holder != "" {
 				a.ui.Hintf("another program holds the reader: %s", st.Holder)
 			}
+			s.exiting.Lock() // never unlocked: the process ends
 			os.Remove(s.path("serve.json"))
 			os.Exit(exitNoHardwareKey)
 		}

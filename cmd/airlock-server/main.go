@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
 
@@ -69,10 +70,11 @@ func (a *app) run(args []string) int {
 }
 
 // commands is the server's table of commands, one file per family
-// (activate.go, deactivate.go, serve.go, admin.go).
+// (activate.go, deactivate.go, serve.go, admin.go, nodes.go, report.go).
 var commands = map[string]func(a *app, args []string) error{
 	"init":       (*app).cmdInit,
 	"request":    (*app).cmdRequest,
+	"cosign":     (*app).cmdCosign,
 	"activate":   (*app).cmdActivate,
 	"deactivate": (*app).cmdDeactivate,
 	"serve":      (*app).cmdServe,
@@ -80,6 +82,7 @@ var commands = map[string]func(a *app, args []string) error{
 	"leases":     (*app).cmdLeases,
 	"release":    (*app).cmdRelease,
 	"user":       (*app).cmdUser,
+	"report":     (*app).cmdReport,
 }
 
 // stateDir is --state, $AIRLOCK_SERVER_STATE, /var/lib/airlock-server
@@ -108,6 +111,9 @@ type server struct {
 	st     *client.State
 	db     string         // the database: a postgres:// URL or "" (server.db in the state)
 	dongle dongle.Options // the hardware key's PIN, for pools bound to one
+	// exiting is held while serve writes its files and by the exit of
+	// --crash-if-no-hardware-key, so that exit never cuts a write short.
+	exiting sync.Mutex
 }
 
 func (s *server) path(name string) string { return filepath.Join(s.dir, name) }

@@ -19,6 +19,7 @@ import (
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/atomicfile"
 	"github.com/airlock-offline/airlock/internal/cli"
+	"github.com/airlock-offline/airlock/result"
 	"github.com/airlock-offline/airlock/serverconsole"
 )
 
@@ -77,8 +78,9 @@ func (a *app) cmdServe(args []string) error {
 			return err
 		}
 	}
+	floor, _ := s.st.LastSeen()
 	act := &activator{a: a, s: s}
-	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Auth: *auth, Now: cli.NowFunc(),
+	srv, err := floating.New(floating.Config{Identity: id, Licenses: lics, DB: s.dbTarget(), Auth: *auth, Now: cli.NowFunc(), ClockFloor: floor,
 		Activator: act, AllowedClients: allowed, HardwareKey: a.hardwareKeyConfig(s, *proofEvery, *crash)})
 	if err != nil {
 		return cli.Usagef("%v", err)
@@ -112,7 +114,10 @@ func (a *app) cmdServe(args []string) error {
 	}
 	addr := ln.Addr().String()
 	info, _ := json.Marshal(serveInfo{Address: addr, PID: os.Getpid()})
-	if err := atomicfile.Write(s.path("serve.json"), info, 0o644); err != nil {
+	s.exiting.Lock()
+	err = atomicfile.Write(s.path("serve.json"), info, 0o644)
+	s.exiting.Unlock()
+	if err != nil {
 		ln.Close()
 		return err
 	}
@@ -145,6 +150,10 @@ func (a *app) cmdServe(args []string) error {
 			a.ui.Infof("  %s: %s; %d held", st.Product, st.Pool, st.Held)
 			if st.HardwareKey != "" {
 				a.ui.Infof("    bound to hardware key %s: proved every %v and after every reader event", st.HardwareKey, *proofEvery)
+			}
+			if st.GrantsStop != nil && !cli.Now().Before(*st.ReportDue) {
+				a.ui.Warnf("%s: a usage report is due since %s; no new seats from %s: run `airlock-server report`, take it to the vendor, and activate the refresh they return",
+					st.Product, st.ReportDue.UTC().Format(time.RFC3339), st.GrantsStop.UTC().Format(time.RFC3339))
 			}
 		}
 		a.ui.Infof("clients: airlock floating acquire --server %s --product P", addr)
@@ -192,18 +201,33 @@ func (a *app) poolLicenses(s *server) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(products) == 0 {
-		return nil, nil
+	keys, err := s.vendorKeys()
+	if err != nil || len(keys) == 0 {
+		if len(products) == 0 {
+			return nil, nil
+		}
+		if _, err := s.needVendorKeys(); err != nil {
+			return nil, err
+		}
 	}
-	keys, err := s.needVendorKeys()
+	out, err := a.nodeLicenses(s, keys)
 	if err != nil {
 		return nil, err
 	}
-	var out [][]byte
 	for _, p := range products {
 		v := s.verifier(p, keys)
 		v.DeferHardwareKey = true // the server watches its hardware key itself (floating/hwkey.go)
 		lic, err := v.Verify()
+		if result.CodeOf(err) == result.ClockTampered {
+			// The clock is set back: the license is served all the same
+			// if it is valid otherwise, and the server refuses grants with
+			// clock_tampered (its anchor starts at the state's last time
+			// seen, Config.ClockFloor) until the clock is right.
+			v.ClockTolerance = 100 * 365 * 24 * time.Hour
+			if lic, err = v.Verify(); err == nil {
+				a.ui.Warnf("the clock is behind the last time this server saw: no new seats are granted until it is set right")
+			}
+		}
 		if err != nil {
 			a.ui.Warnf("the license for %q is not valid here and is not served: %v", p, err)
 			continue

@@ -3,6 +3,8 @@ package main
 const usage = `Usage:
     airlock-server serve [--listen ADDR] [--auth MODE] [--crash-if-no-hardware-key]
     airlock-server request --product P --license-key K [--hardware-key[=READER]] [--vendor-key AV1…] [-o FILE] [--qr FILE.png] [--qr-terminal]
+    airlock-server request --product P --license-key K --nodes KEY,KEY [--hardware-key[=READER]] [-o FILE]
+    airlock-server cosign FILE [-o FILE]
     airlock-server activate [FILE | -]
     airlock-server request --renew --product P [-o FILE]
     airlock-server deactivate --product P [-o FILE]
@@ -10,6 +12,8 @@ const usage = `Usage:
     airlock-server leases [--json]
     airlock-server release LEASE_ID
     airlock-server user add NAME --role admin|user [--password-file FILE]
+    airlock-server report [-o FILE] [--pseudonymise] [--qr FILE.png] [--qr-terminal]
+    airlock-server report show [--json] [FILE | -]
     airlock-server init [--vendor-key AV1…]
 
 airlock-server is the floating license server inside the air gap. It is
@@ -23,7 +27,12 @@ Commands:
     serve       Run the server (HTTPS, JSON API under /api/v1). With no
                 flags it makes its state folder if needed, listens on
                 127.0.0.1:8743, and says what to do next.
-    request     Write an activation request for a pool license.
+    request     Write an activation request for a pool license. With
+                --nodes (the other nodes' server keys, AI1… or @FILE), one
+                request for a pool served by several nodes that share one
+                PostgreSQL database (--db); every node co-signs it.
+    cosign      Co-sign a request of several nodes as this node (in place,
+                or to -o FILE); the desk signs it once every node has.
     activate    Install the pool license the desk signed (a running server
                 serves it at once).
     deactivate  Remove a pool license and write the signed receipt that
@@ -32,6 +41,19 @@ Commands:
     leases      List the seats held.
     release     Give a held seat back now (the admin's force-release).
     user add    Add or replace a user (authentication mode users).
+    report      Write the next usage report for the vendor: per pool license
+                the peak and average seats, borrowed seats, denials,
+                consumption and overage, the machines that held seats,
+                hardware-key events and clock jumps since the last report;
+                signed by the server key, numbered and chained to the last
+                report. --pseudonymise replaces host names and
+                installation ids by keyed hashes (the key stays in the
+                server's database: a machine keeps its pseudonym from report
+                to report). The vendor answers with a pool refresh to
+                install with activate (a pool license may require one every
+                P days: past that and its grace, no new seats are granted,
+                report_overdue).
+    report show Show a report as the vendor will read it, before it leaves.
     init        Make the state folder: installation key, database, admin token.
 
 Options:
@@ -42,7 +64,8 @@ Options:
     --db URL            Keep the seats in PostgreSQL (postgres://…, or
                         $AIRLOCK_SERVER_DB) instead of server.db in the
                         state; given once (init or the first serve), kept.
-                        One server per database.
+                        One server per database, except the nodes of a pool
+                        license that names several (request --nodes).
     --listen ADDR       Where serve listens (default 127.0.0.1:8743; use
                         0.0.0.0:8743 to serve the network).
     --auth MODE         none (default: clients prove their installation key),

@@ -74,8 +74,8 @@ type command func(a *app, args []string) error
 
 // commands is the desk's table of commands, one file per family (keys.go,
 // license.go, product.go, sign.go, audit.go, ledgercmd.go, receipt.go,
-// inspect.go): they parse flags, call the desk and ledger packages, and
-// print.
+// report.go, inspect.go, serve.go): they parse flags, call the desk and
+// ledger packages, and print.
 var commands = map[string]command{
 	"init":   (*app).cmdInit,
 	"pubkey": (*app).cmdPubkey,
@@ -87,7 +87,10 @@ var commands = map[string]command{
 	"audit":   (*app).cmdAudit,
 	"ledger":  (*app).cmdLedger,
 	"receipt": family("receipt", "import", map[string]command{"import": (*app).cmdReceiptImport}),
+	"report": family("report", "import, list or show", map[string]command{
+		"import": (*app).cmdReportImport, "list": (*app).cmdReportList, "show": (*app).cmdReportShow}),
 	"inspect": (*app).cmdInspect,
+	"serve":   (*app).cmdServe,
 }
 
 // family is a command made of subcommands ("license create").

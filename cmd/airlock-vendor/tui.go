@@ -20,6 +20,22 @@ Commands:
     sign [REQUEST|-]        check a request and sign its license
     receipt import [FILE|-] import a deactivation receipt: frees its seat
                             (--qr-image FILE, --interactive as for sign)
+    report import [FILE|-] [--refresh DUR [--product P] [-o FILE]]
+                            import a floating server's usage report: checks
+                            its signature (the key of a pool license in the
+                            ledger) and its place in the server's chain, and
+                            stores it; a report that skips a number
+                            (report_sequence_gap), was imported before
+                            (report_repeated) or shows a cloned server
+                            (report_cloned) is stored, flagged, and exits 1.
+                            --refresh 90d answers it with a pool refresh:
+                            the pool license signed again now, its lease
+                            running 90 days, which restarts the days before
+                            the next report is due (--force: also for a
+                            flagged report)
+    report list [--json]    the usage reports in the ledger, flags included
+    report show HASH [--json]
+                            one report as the server wrote it
     audit verify [--head H | --checkpoint FILE]
                             check the hash-chained audit log and the signed
                             checkpoints it keeps; prints its head; with
@@ -41,6 +57,15 @@ Commands:
                             pg_dump
     inspect [FILE|-]        say what an airlock file is, who signed it and
                             whether it verifies (no secrets shown)
+    serve                   the desk console in a browser: scan a request
+                            off the webcam (or drop a file or photo), see the
+                            ledger's answer, sign with one click, show the
+                            license as QR codes; receipts too. Opens the key
+                            at start (passphrase or PIN) and prints a one-time
+                            sign-in link; --listen ADDR (default
+                            127.0.0.1:8470, loopback only unless
+                            --allow-remote), --max-request-age,
+                            --attestation-roots as for sign
 
 Global options:
     --version               print the version (and VCS revision) and exit
@@ -156,7 +181,10 @@ sign options:
                             [,borrow-days=D][,borrow-max=M]
                             [,feature-seats=NAME:N]… [,consumption=MAX[+OVER]]
                             [,feature-consumption=NAME:MAX[+OVER]]…
-                            (the server takes one machine of the license)
+                            [,report-every=DAYS[,report-grace=DAYS]]
+                            (the server takes one machine of the license;
+                            report-every: no new seats once a usage report
+                            has not been answered for that long plus grace)
     --json                  print the outcome as JSON on stdout (needs -o
                             FILE or --batch): result (SIGNED,
                             LICENSE_NOT_WRITTEN or the refusal's code),

@@ -32,7 +32,10 @@ Seats from a floating license server (airlock-server). A seat is a lease
 signed by the server's key, which the vendor's pool license certifies: it
 is checked here from the pinned vendor key alone, and kept in the state
 folder, where airlock verify accepts it as the product's license until it
-ends. --server may repeat (tried in order) or come from $AIRLOCK_SERVERS.
+ends. --server may repeat or list several (--server a:8443,b:8443: the
+nodes of one pool, tried in order, the next one when a node is down) or
+come from $AIRLOCK_SERVERS; the list is kept in the state, so renew,
+release, return and consume for the product need none.
 
     acquire   take a seat (and one of each --feature's seats); --hold keeps
               it, renewing every heartbeat, until interrupted, then releases
@@ -79,7 +82,7 @@ func (a *app) cmdFloating(args []string) int {
 	}
 	sub := args[0]
 	fs := a.newFlags("floating " + sub)
-	servers := fs.StringArray("server", nil, "")
+	servers := fs.StringSlice("server", nil, "")
 	product := fs.String("product", "", "")
 	features := fs.StringArray("feature", nil, "")
 	asJSON := fs.Bool("json", false, "")
@@ -208,13 +211,25 @@ func (a *app) floating(sub string, nargs int, fa *floatingArgs, out *floatingOut
 		a.ui.Infof("seat %s for %q valid until %s%s", out.LeaseID, fa.product, out.Expires.Format(time.RFC3339), borrowedNote(out.Borrowed))
 		return nil
 	}
-	if len(fa.servers) == 0 {
+	given := len(fa.servers) > 0
+	if !given {
 		if env := os.Getenv("AIRLOCK_SERVERS"); env != "" {
-			fa.servers = strings.Split(env, ",")
+			fa.servers, given = strings.Split(env, ","), true
+		}
+	}
+	if !given && sub != "acquire" && sub != "borrow" {
+		// The nodes the seat came from, kept in the state.
+		if fa.servers, err = st.Servers(fa.product); err != nil {
+			return err
 		}
 	}
 	if len(fa.servers) == 0 {
 		return cli.Usagef("--server HOST:PORT is needed (or set AIRLOCK_SERVERS)")
+	}
+	if given {
+		if err := st.StoreServers(fa.product, fa.servers); err != nil {
+			return fmt.Errorf("cannot store the server list: %w", err)
+		}
 	}
 	if fa.token == "" {
 		fa.token = os.Getenv("AIRLOCK_SERVER_TOKEN")

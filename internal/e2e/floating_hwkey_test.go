@@ -371,3 +371,115 @@ func TestFloatingHardwareKeyHolderAndLoad(t *testing.T) {
 	}
 	t.Logf("under load: %d actions served, %d refused while the key was away", served.Load(), refused.Load())
 }
+
+// Two nodes on one PostgreSQL serve a pool bound to a hardware key: only
+// the node holding the key grants; the other answers
+// hardware_key_not_accessible (a client that lists it first moves on to
+// the node with the key), or, with --crash-if-no-hardware-key, exits 19.
+// One pcscd serves the whole test machine, so the node without the key is
+// a node whose smart card service is out of reach (libpcsclite reads
+// PCSCLITE_CSOCK_NAME): to it, no key is plugged in.
+func TestFloatingHardwareKeyNodes(t *testing.T) {
+	cardemu.SkipUnlessStack(t)
+	target, _ := postgresLedger(t)
+	s := newSlot(t)
+	s.insert(cardemu.New(cardemu.Config{OpenPGP: &cardemu.OpenPGPConfig{Manufacturer: 0xFFFE, Serial: 0x0A0B0C0D, AuthKey: edKey("floating server key")}}))
+	e := newEnv(t).with("AIRLOCK_TEST_NOW", "", "AIRLOCK_PIN", "123456")
+	desk, vk := initDesk(t, e)
+	o := e.vendor("--dir", desk, "license", "create", "--product", "acme-cad", "--licensee", "ACME Corp", "--match", "hardware-key", "--max-machines", "1")
+	expectOK(t, o)
+	key := strings.TrimSpace(o.stdout)
+	nodes := make([]*floatingSetup, 2)
+	for i := range nodes {
+		nodes[i] = &floatingSetup{e: e, desk: desk, vendorKey: vk, state: filepath.Join(t.TempDir(), fmt.Sprint("node-", i)), bin: airlockServer(t), key: key}
+		expectOK(t, nodes[i].server("init", "--vendor-key", vk, "--db", target))
+	}
+	req := filepath.Join(t.TempDir(), "nodes-request.txt")
+	o = nodes[0].server("request", "--hardware-key", "--product", "acme-cad", "--license-key", key,
+		"--nodes", "@"+filepath.Join(nodes[1].state, "installation.pub"), "-o", req)
+	expectOK(t, o)
+	expectContains(t, "request stderr", o.stderr, "hardware key enrolled: openpgp card FFFE 0A0B0C0D")
+	expectOK(t, nodes[1].server("cosign", req))
+	lic := filepath.Join(t.TempDir(), "pool.txt")
+	expectOK(t, e.vendor("--dir", desk, "sign", "--pool", "seats=3,ttl=60,heartbeat=20", req, "-o", lic))
+	for _, n := range nodes {
+		expectOK(t, n.server("activate", lic))
+	}
+	nodes[1].e = e.with("PCSCLITE_CSOCK_NAME", filepath.Join(t.TempDir(), "no-pcscd.comm"))
+	addr0, _ := nodes[0].serve(t)
+	addr1, _ := nodes[1].serve(t)
+	h0, h1 := &hwServer{floatingSetup: nodes[0]}, &hwServer{floatingSetup: nodes[1]}
+	h0.waitStatus(t, "node 0 with the key", func(s hwStatus) bool { return s.HardwareID == serverKeySerial && s.HardwareKey.Present })
+	st := h1.waitStatus(t, "node 1 without the key", func(s hwStatus) bool { return s.HardwareKey.Required && s.HardwareKey.Code != "" })
+	if st.HardwareKey.Present || st.HardwareID == serverKeySerial || st.HardwareKey.Code != floating.CodeHWKeyNotAccessible {
+		t.Fatalf("node 1: %+v", st)
+	}
+
+	acquire := func(addr string) (out, floatingJSON) {
+		o := e.airlock("--state", filepath.Join(e.work, "c-"+addr), "floating", "acquire", "--server", addr, "--product", "acme-cad",
+			"--vendor-key", vk, "--plaintext-key", "--json")
+		var j floatingJSON
+		_ = json.Unmarshal([]byte(o.stdout), &j)
+		return o, j
+	}
+	o, j := acquire(addr1)
+	expect(t, o, 1)
+	if j.Result != floating.CodeHWKeyNotAccessible || j.Message != "No available valid hardware key to perform the action: registering a user" {
+		t.Fatalf("node without the key: %+v\n%s", j, o)
+	}
+	o, _ = acquire(addr0)
+	expectOK(t, o)
+	// A client that lists the node without the key first gets its seat
+	// from the node with it.
+	vendorPub, err := crypto.ParsePublic(strings.TrimSpace(string(readFile(t, strings.TrimPrefix(vk, "@")))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := crypto.Generate(crypto.RoleInstallation, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := &client.Floating{Servers: []string{addr1, addr0}, Product: "acme-cad", VendorKeys: []*crypto.Public{vendorPub}, Installation: inst, Timeout: 5 * time.Second}
+	seat, err := fc.Acquire(context.Background())
+	if err != nil || seat.Server != addr0 {
+		t.Fatalf("failover to the node with the key: %v (%+v)", err, seat)
+	}
+	o = nodes[0].server("leases", "--json")
+	var ls []floating.LeaseInfo
+	if err := json.Unmarshal([]byte(o.stdout), &ls); err != nil || len(ls) != 2 {
+		t.Fatalf("leases: %v\n%s", err, o)
+	}
+
+	// The seed's high-availability set-up: the node without the key stops.
+	stopServe(t, nodes[1])
+	crash := exec.Command(nodes[1].bin, "--state", nodes[1].state, "serve", "--listen", "127.0.0.1:0", "--crash-if-no-hardware-key")
+	crash.Env = nodes[1].e.environ()
+	b, err := crash.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 19 {
+		t.Fatalf("node without the key, --crash-if-no-hardware-key: %v\n%s", err, b)
+	}
+}
+
+// stopServe stops the serve process of f (SIGTERM) and waits until its
+// address file is gone.
+func stopServe(t *testing.T, f *floatingSetup) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(f.state, "serve.json"))
+	if err != nil {
+		return
+	}
+	var info struct{ PID int }
+	if json.Unmarshal(b, &info) != nil || info.PID <= 0 {
+		return
+	}
+	if p, err := os.FindProcess(info.PID); err == nil {
+		p.Signal(syscall.SIGTERM)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(f.state, "serve.json")); err != nil {
+			return
+		}
+	}
+	t.Fatalf("serve of %s did not stop", f.state)
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"
+	"github.com/airlock-offline/airlock/usage"
 )
 
 // Field is one line of a report.
@@ -63,6 +64,8 @@ func Describe(data []byte, trusted []*crypto.Public) (*Report, error) {
 		return describeLicense(payload, trusted)
 	case armor.Receipt:
 		return describeReceipt(payload)
+	case armor.UsageReport:
+		return describeUsage(payload)
 	case armor.SecretKey:
 		return &Report{Kind: "plaintext secret key file", Note: "unencrypted private key: keep it secret, or re-create it encrypted"}, nil
 	}
@@ -93,6 +96,34 @@ func describeReceipt(payload []byte) (*Report, error) {
 	return r, nil
 }
 
+func describeUsage(payload []byte) (*Report, error) {
+	r := &Report{Kind: "usage report"}
+	s, err := usage.Verify(payload)
+	if err != nil {
+		r.Result = string(result.CodeOf(err))
+		r.Note = err.Error()
+		return r, nil
+	}
+	u := s.Report
+	r.SignedBy = u.ServerID().String()
+	r.Verified = true
+	r.Result = string(result.Valid)
+	r.Note = "signed by the floating server it names (self-signed); the desk's ledger decides whether that server holds a pool license"
+	r.add("server key id", "%s", u.ServerID())
+	r.add("sequence", "%d", u.Seq)
+	r.add("follows", "%x", u.Prev)
+	r.add("hash", "%x", s.Hash)
+	r.add("period", "%s to %s", ts(u.FromTime()), ts(u.ToTime()))
+	for _, p := range u.Products {
+		r.add("product", "%q (license %s): peak %d of %d seats, %d denials", p.Product, p.LicenseKey, p.Usage.Peak, p.Seats, p.Usage.Denials)
+	}
+	if u.Pseudonymised {
+		r.add("pseudonymised", "yes")
+	}
+	r.add("size", "%d bytes", len(payload))
+	return r, nil
+}
+
 func ts(t time.Time) string {
 	if t.IsZero() {
 		return "never"
@@ -101,6 +132,9 @@ func ts(t time.Time) string {
 }
 
 func describeRequest(payload []byte) (*Report, error) {
+	if request.IsNodeRequest(payload) {
+		return describeNodeRequest(payload)
+	}
 	r := &Report{Kind: "activation request"}
 	s, err := request.Verify(payload)
 	if err != nil {
@@ -108,6 +142,45 @@ func describeRequest(payload []byte) (*Report, error) {
 		r.Note = err.Error()
 		return r, nil
 	}
+	return requestFields(r, s, payload), nil
+}
+
+// describeNodeRequest shows a request of several floating-server nodes:
+// the first node's request, the nodes, and which have co-signed.
+func describeNodeRequest(payload []byte) (*Report, error) {
+	r := &Report{Kind: "activation request of several floating-server nodes"}
+	n, s, err := request.ParseNodeRequest(payload)
+	if err != nil {
+		r.Result = string(result.CodeOf(err))
+		r.Note = err.Error()
+		return r, nil
+	}
+	requestFields(r, s, payload)
+	missing, err := n.Missing()
+	if err != nil {
+		r.Result, r.Verified, r.Note = string(result.Malformed), false, err.Error()
+		return r, nil
+	}
+	for i, k := range n.Nodes {
+		signed := "co-signed"
+		for _, m := range missing {
+			if string(m) == string(k) {
+				signed = "not co-signed yet"
+			}
+		}
+		r.add(fmt.Sprintf("node %d", i+1), "%s, %s", crypto.KeyIDOf(k), signed)
+	}
+	if len(missing) > 0 {
+		r.Verified = false
+		r.Result = string(result.SignatureInvalid)
+		r.Note = fmt.Sprintf("%d of the %d nodes have co-signed; the desk signs it once every node has", len(n.Nodes)-len(missing), len(n.Nodes))
+	} else {
+		r.Note = "signed by the first node's installation key, and co-signed by every node it names"
+	}
+	return r, nil
+}
+
+func requestFields(r *Report, s *request.Signed, payload []byte) *Report {
 	q := s.Request
 	inst, _ := q.Installation()
 	r.SignedBy = inst.ID().String()
@@ -130,7 +203,7 @@ func describeRequest(payload []byte) (*Report, error) {
 		r.add("sealed fields", "%d bytes, for the vendor only", len(q.Sealed))
 	}
 	r.add("size", "%d bytes", len(payload))
-	return r, nil
+	return r
 }
 
 func describeLicense(payload []byte, trusted []*crypto.Public) (*Report, error) {
@@ -197,6 +270,12 @@ func licenseFields(r *Report, l *response.License, payload []byte) *Report {
 		r.add("bound to", "the hardware key alone (portable: valid on any machine where the key proves itself)")
 	}
 	r.add("answers request", "%x", l.RequestHash)
+	if l.Pool != nil {
+		r.add("pool", "%s", l.Pool)
+		for i, k := range l.Pool.Nodes {
+			r.add(fmt.Sprintf("pool node %d", i+1), "%s", crypto.KeyIDOf(k))
+		}
+	}
 	if len(l.Sealed) > 0 {
 		r.add("sealed fields", "%d bytes, for the installation only", len(l.Sealed))
 	}

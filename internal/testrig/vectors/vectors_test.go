@@ -23,6 +23,7 @@ import (
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/result"
+	"github.com/airlock-offline/airlock/usage"
 )
 
 var update = flag.Bool("update", false, "regenerate testdata/vectors")
@@ -75,6 +76,9 @@ func Run(v Vector) (outcome, error) {
 		return outcome{result.CodeOf(err), err}, nil
 	case "receipt":
 		_, err := receipt.ParseText(v.Body)
+		return outcome{result.CodeOf(err), err}, nil
+	case "usage":
+		_, err := usage.ParseText(v.Body)
 		return outcome{result.CodeOf(err), err}, nil
 	case "license":
 		e := &response.Expect{Product: h["product"]}
@@ -344,6 +348,17 @@ func TestGenerate(t *testing.T) {
 	write("receipt-bad-signature", "receipt", "SIGNATURE_INVALID", "one bit of the signature flipped", "", armor.Encode(armor.Receipt, flip(rc.Bytes, len(rc.Bytes)-1)))
 	write("receipt-signed-by-other-key", "receipt", "SIGNATURE_INVALID", "payload names one installation key, another key signed it", "", armor.Encode(armor.Receipt, resign(inst2, crypto.TagReceipt, payloadOf(rc.Bytes))))
 	write("receipt-request-tag", "receipt", "MALFORMED", "receipt payload signed under the request domain tag", "", armor.Encode(armor.Receipt, resign(inst, crypto.TagRequest, payloadOf(rc.Bytes))))
+
+	ur := must(usage.Sign(inst, &usage.Report{Seq: 1, From: t0.Unix(), To: t0.AddDate(0, 0, 30).Unix(), Products: []usage.Product{{
+		Product: "acme-cad", LicenseKey: "51NKE-B51YC-93SW3-MNXGX-C", Seats: 25,
+		Usage:    usage.Usage{Peak: 23, AverageMilli: 11500, Borrowed: 2, Denials: 4, Consumed: 900, OverageUsed: 12},
+		Features: []usage.Feature{{Name: "render", Usage: usage.Usage{Peak: 5, AverageMilli: 2250, Denials: 1}}},
+		Holders:  []usage.Holder{{Host: "ws-17", Installation: "0123456789abcdef", Grants: 40}},
+	}}, Events: []usage.EventCount{{Kind: "clock.back", Count: 1}}, ClockJumps: []usage.ClockJump{{At: t0.AddDate(0, 0, 3).Unix(), Seconds: -7200}}}))
+	write("usage-valid", "usage", "VALID", "a floating server's usage report 1, as airlock-server report writes it", "", ur.Text())
+	write("usage-bad-signature", "usage", "SIGNATURE_INVALID", "one bit of the signature flipped", "", armor.Encode(armor.UsageReport, flip(ur.Bytes, len(ur.Bytes)-1)))
+	write("usage-signed-by-other-key", "usage", "SIGNATURE_INVALID", "payload names one server key, another key signed it", "", armor.Encode(armor.UsageReport, resign(inst2, usage.Tag, payloadOf(ur.Bytes))))
+	write("usage-receipt-tag", "usage", "MALFORMED", "usage report payload signed under the receipt domain tag", "", armor.Encode(armor.UsageReport, resign(inst, crypto.TagReceipt, payloadOf(ur.Bytes))))
 	long := bytes.Clone(lic.Bytes)
 	if long[2] != 0x58 {
 		t.Fatal("unexpected COSE layout")

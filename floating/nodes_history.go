@@ -1,0 +1,65 @@
+package floating
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// The usage history of a pool served by several nodes.
+//
+// Its seats live in the shared database, not in any node's memory, so one
+// node at a time — the one holding the advisory lock pgHistoryLockKey, a
+// session lock PostgreSQL frees when that node dies — reads the database's
+// counts every sweep and records them; the next node to try the lock takes
+// over. Denials and consumption are recorded by the node that saw them:
+// the history's rows add those up across nodes (history.go), and usage
+// reports count them from the shared event log.
+
+// pgHistoryLockKey is the advisory lock of the node that records the
+// seats of shared pools in the history.
+const pgHistoryLockKey = 0x61697273_68697331 // "airhis1"
+
+// sampleShared records the seats in use of every shared pool, if this node
+// records them (see above).
+func (s *Server) sampleShared(now time.Time) {
+	s.mu.Lock()
+	pools := s.sharedPools()
+	s.mu.Unlock()
+	if len(pools) == 0 || s.hist == nil || s.st.lock == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
+	defer cancel()
+	if !s.histLeader {
+		var got bool
+		if err := s.st.lock.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, int64(pgHistoryLockKey)).Scan(&got); err != nil || !got {
+			return
+		}
+		s.histLeader = true
+	}
+	for _, pl := range pools {
+		var ps PoolStatus
+		if err := s.statusShared(ctx, pl.lic, &ps, now.Unix()); err != nil {
+			continue
+		}
+		s.histAt(now, func(ms int64) {
+			s.setSeats(histKey{pl.product, ""}, ms, ps.Held, ps.Borrowed)
+			for f := range pl.lic.Pool.FeatureSeats {
+				s.setSeats(histKey{pl.product, f}, ms, ps.FeatureSeats[f], 0)
+			}
+		})
+	}
+}
+
+// recordSharedDenial is recordDenial for a shared pool: full names the
+// feature whose seats were all taken ("" for the pool's own seats).
+func (s *Server) recordSharedDenial(pl *pool, e *Error, full string, t time.Time) {
+	s.st.enqueue(eventStmt(t.Unix(), "grant.denied", pl.product, strings.TrimSpace(e.Code+" "+full)))
+	s.histAt(t, func(ms int64) {
+		s.bucket(histKey{pl.product, ""}, ms).denials++
+		if full != "" {
+			s.bucket(histKey{pl.product, full}, ms).denials++
+		}
+	})
+}
