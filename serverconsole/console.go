@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/floating"
 	"github.com/airlock-offline/airlock/internal/web"
 	"github.com/airlock-offline/airlock/result"
@@ -41,6 +42,7 @@ type Floating interface {
 	Reload() error
 	HardwareKey() floating.HardwareKeyStatus
 	HardwareID() string
+	KeyID() crypto.KeyID
 	History(product string, since time.Time) []floating.HistoryPoint
 	MakeReport(opt floating.ReportOptions) (*usage.Signed, error)
 }
@@ -53,8 +55,6 @@ type Config struct {
 	Activator floating.Activator
 	// Auth is the server's authentication mode (floating.AuthNone, …).
 	Auth string
-	// ServerKeyID names the server's installation key.
-	ServerKeyID string
 	// Insecure drops the Secure flag of the session cookie: only for tests
 	// over plain HTTP. The console is served over TLS.
 	Insecure bool

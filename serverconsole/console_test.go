@@ -60,7 +60,7 @@ func pool() *response.Pool {
 
 // signed makes a request of server for product and the vendor's pool
 // license answering it.
-func signed(t testing.TB, vendor, server *crypto.Identity, product string) (*request.Signed, *response.Signed) {
+func signed(t testing.TB, vendor, server *crypto.Identity, product string, pl ...*response.Pool) (*request.Signed, *response.Signed) {
 	t.Helper()
 	key, err := licensekey.New(testkeys.Rand("key " + product))
 	if err != nil {
@@ -72,7 +72,7 @@ func signed(t testing.TB, vendor, server *crypto.Identity, product string) (*req
 		t.Fatal(err)
 	}
 	lic, err := response.New(vendor, req, response.Params{LicenseKey: key, ActivationID: bytes.Repeat([]byte{1}, 16), Product: product,
-		Licensee: "ACME Corp", Features: map[string]uint64{"render": 0}, Issued: t0.Add(-time.Hour), Pool: pool()})
+		Licensee: "ACME Corp", Features: map[string]uint64{"render": 0}, Issued: t0.Add(-time.Hour), Pool: append(pl, pool())[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func newFixture(t testing.TB, mod ...func(*Config)) *fixture {
 	}
 	t.Cleanup(func() { srv.Close() })
 	f.srv = srv
-	f.cfg = Config{Server: srv, Activator: f.act, Auth: floating.AuthNone, ServerKeyID: srv.KeyID().String(), Now: f.clock.Now}
+	f.cfg = Config{Server: srv, Activator: f.act, Auth: floating.AuthNone, Now: f.clock.Now}
 	for _, m := range mod {
 		m(&f.cfg)
 	}
@@ -697,5 +697,36 @@ func TestUploadTooLarge(t *testing.T) {
 	}
 	if len(f.act.installed) != 1 {
 		t.Fatal("something was installed")
+	}
+}
+
+// A pool license that wants usage reports: the overview says when the
+// next is due, and once grants stop the product's state is report_overdue.
+func TestReportOverdueShown(t *testing.T) {
+	vendor, server := testkeys.Identity(crypto.RoleVendor, "vendor"), testkeys.Identity(crypto.RoleInstallation, "server")
+	pl := pool()
+	pl.ReportEvery, pl.ReportGrace = 1, 1
+	_, lic := signed(t, vendor, server, "acme-cad", pl)
+	clk := new(clock)
+	clk.t.Store(t0.UnixNano())
+	srv, err := floating.New(floating.Config{Identity: server, Licenses: [][]byte{lic.Bytes}, DB: filepath.Join(t.TempDir(), "s.db"), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := New(Config{Server: srv, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &user{s: &session{id: "x"}, role: floating.RoleUser}
+	r := httptest.NewRequest("GET", "/", nil)
+	d := c.overviewData(r, u).(overviewPage)
+	if len(d.Products) != 1 || d.Products[0].State != "serving" || d.Products[0].ReportDue == nil {
+		t.Fatalf("before: %+v", d.Products)
+	}
+	clk.t.Store(t0.Add(3 * 24 * time.Hour).UnixNano())
+	d = c.overviewData(r, u).(overviewPage)
+	if d.Products[0].State != floating.CodeReportOverdue {
+		t.Fatalf("after the grace: state %q", d.Products[0].State)
 	}
 }

@@ -185,7 +185,7 @@ type productRow struct {
 }
 
 func (c *Console) overviewData(r *http.Request, u *user) any {
-	d := overviewPage{page: c.page(u, "Overview", "/"), ServerKeyID: c.cfg.ServerKeyID}
+	d := overviewPage{page: c.page(u, "Overview", "/"), ServerKeyID: c.srv.KeyID().String()}
 	d.Flash = flash(r)
 	d.HardwareID = c.cfg.HardwareID()
 	k := c.cfg.HardwareKey()
@@ -196,8 +196,12 @@ func (c *Console) overviewData(r *http.Request, u *user) any {
 	for _, st := range c.srv.Status() {
 		row := productRow{PoolStatus: st, State: "serving", HardwareKey: st.HardwareKey != ""}
 		switch {
+		case st.Error != "":
+			row.State = st.Error
 		case st.Expires != nil && !st.Expires.After(now):
 			row.State = "expired"
+		case st.GrantsStop != nil && !st.GrantsStop.After(now):
+			row.State = floating.CodeReportOverdue
 		case row.HardwareKey && d.Key != nil && d.Key.Code != "":
 			row.State = d.Key.Code
 		case st.Held >= int(st.Seats) && st.Seats > 0:
@@ -486,10 +490,14 @@ func (c *Console) scan(w http.ResponseWriter, r *http.Request, u *user) {
 type seatsPage struct {
 	page
 	Seats []floating.LeaseInfo
+	Nodes bool // a seat names the node that granted it
 }
 
 func (c *Console) seatsData(r *http.Request, u *user) any {
 	d := seatsPage{page: c.page(u, "Seats", "/seats"), Seats: c.srv.Leases()}
+	for _, l := range d.Seats {
+		d.Nodes = d.Nodes || l.Node != ""
+	}
 	d.Flash = flash(r)
 	return d
 }

@@ -86,7 +86,7 @@ func (a *app) cmdServe(args []string) error {
 		return cli.Usagef("%v", err)
 	}
 	defer srv.Close()
-	con, err := serverconsole.New(serverconsole.Config{Server: srv, Activator: act, Auth: *auth, ServerKeyID: srv.KeyID().String(), Now: cli.NowFunc()})
+	con, err := serverconsole.New(serverconsole.Config{Server: srv, Activator: act, Auth: *auth, Now: cli.NowFunc()})
 	if err != nil {
 		return err
 	}

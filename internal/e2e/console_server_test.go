@@ -51,6 +51,9 @@ func serverConsolePage(t *testing.T, ctx context.Context, dir, name string) {
 		t.Fatal(err)
 	}
 	tabReachesAll(t, ctx, name)
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)`)); err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(dir, name)
 	if err := browser.Screenshot(ctx, path); err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
