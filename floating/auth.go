@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -49,7 +50,55 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(tok), ok && tok != ""
 }
 
-func (s *Server) authMode() string { return s.auth }
+func (s *Server) authMode() string { return *s.auth.Load() }
+
+// AuthMode is how clients authenticate now: AuthNone, AuthLicenseKey or
+// AuthUsers.
+func (s *Server) AuthMode() string { return s.authMode() }
+
+// metaAuthMode is the database's record of the authentication mode.
+const metaAuthMode = "auth_mode"
+
+// SetAuthMode changes how clients authenticate, at once and for every
+// later start that names no mode (Config.Auth ""): the admin's choice on
+// the console or the API. Leases already granted are kept; the next
+// renewal is checked under the new mode. The change is an event.
+func (s *Server) SetAuthMode(mode string) error {
+	if !validAuth(mode) {
+		return errorf(CodeMalformed, "unknown authentication mode: want %s, %s or %s", AuthNone, AuthLicenseKey, AuthUsers)
+	}
+	old := s.authMode()
+	if err := <-s.st.enqueue(setMeta(metaAuthMode, mode), eventStmt(s.now().Unix(), "auth.changed", "", old+" -> "+mode)); err != nil {
+		return s.failed(err)
+	}
+	s.auth.Store(&mode)
+	return nil
+}
+
+// initAuth sets the mode at start: mode when one is named (and kept for
+// later starts), else the mode kept in the database, else AuthNone.
+func (s *Server) initAuth(mode string) error {
+	kept, err := s.meta(metaAuthMode)
+	if err != nil {
+		return err
+	}
+	switch {
+	case mode != "" && mode != kept:
+		if err := <-s.st.enqueue(setMeta(metaAuthMode, mode)); err != nil {
+			return fmt.Errorf("floating: cannot keep the authentication mode: %w", err)
+		}
+	case mode == "" && validAuth(kept):
+		mode = kept
+	case mode == "":
+		mode = AuthNone
+	}
+	s.auth.Store(&mode)
+	return nil
+}
+
+func validAuth(mode string) bool {
+	return mode == AuthNone || mode == AuthLicenseKey || mode == AuthUsers
+}
 
 // Token lifetimes.
 const (

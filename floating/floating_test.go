@@ -693,3 +693,50 @@ func TestTwoProducts(t *testing.T) {
 		t.Fatalf("status: %+v", st)
 	}
 }
+
+// The admin changes the authentication mode while the server runs (the
+// console's form, PUT /auth): it applies to the next grant at once, is
+// kept for a start that names no mode, and a start that names one wins.
+func TestAuthModeChanged(t *testing.T) {
+	f := newFixture(t, defaultPool())
+	ctx := context.Background()
+	if f.srv.AuthMode() != floating.AuthNone {
+		t.Fatalf("mode at first start: %s", f.srv.AuthMode())
+	}
+	if _, err := f.client("a").Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := f.srv.CreateToken("admin", floating.RoleAdmin, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := floating.NewAdmin(f.addr, f.server.Public().Sign, tok)
+	if err := admin.Do(ctx, "PUT", "/auth", map[string]string{"mode": "password"}, nil); code(err) != floating.CodeMalformed {
+		t.Fatalf("an unknown mode: %v", err)
+	}
+	var got floating.AuthRequest
+	if err := admin.Do(ctx, "PUT", "/auth", floating.AuthRequest{Mode: floating.AuthLicenseKey}, &got); err != nil || got.Mode != floating.AuthLicenseKey {
+		t.Fatalf("PUT /auth: %+v %v", got, err)
+	}
+	if _, err := f.client("b").Acquire(ctx); code(err) != floating.CodeLicenseKey {
+		t.Fatalf("a grant without the key after the change: %v", err)
+	}
+	user := floating.NewAdmin(f.addr, f.server.Public().Sign, "")
+	if err := user.Do(ctx, "PUT", "/auth", floating.AuthRequest{Mode: floating.AuthNone}, nil); code(err) != floating.CodeUnauthorized {
+		t.Fatalf("a change without the admin token: %v", err)
+	}
+	f.stop()
+	f.start(t) // no mode named: the kept one
+	if f.srv.AuthMode() != floating.AuthLicenseKey {
+		t.Fatalf("mode after a restart: %s", f.srv.AuthMode())
+	}
+	f.stop()
+	f.auth = floating.AuthUsers
+	f.start(t)
+	f.stop()
+	f.auth = ""
+	f.start(t)
+	if f.srv.AuthMode() != floating.AuthUsers {
+		t.Fatalf("a mode named at start is not kept: %s", f.srv.AuthMode())
+	}
+}

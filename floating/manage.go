@@ -165,6 +165,12 @@ func (s *Server) Reload() error {
 	return nil
 }
 
+// AuthRequest sets how clients authenticate (PUT /auth, admin): "none",
+// "license-key" or "users".
+type AuthRequest struct {
+	Mode string `json:"mode"`
+}
+
 // ProductRequest is the body of POST /products (the seed's addProduct).
 type ProductRequest struct {
 	Product    string `json:"product"`
@@ -192,6 +198,19 @@ type LicenseRequest struct {
 // manageRoutes adds the admin calls of the server's own activation.
 func (s *Server) manageRoutes(h func(string, func(*http.Request) (any, error))) {
 	p := APIPrefix
+	h("PUT "+p+"/auth", func(r *http.Request) (any, error) {
+		if _, err := s.authorize(r, RoleAdmin); err != nil {
+			return nil, err
+		}
+		var req AuthRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		if err := s.SetAuthMode(req.Mode); err != nil {
+			return nil, err
+		}
+		return &AuthRequest{Mode: s.AuthMode()}, nil
+	})
 	h("POST "+p+"/products", func(r *http.Request) (any, error) {
 		if _, err := s.authorize(r, RoleAdmin); err != nil {
 			return nil, err

@@ -658,6 +658,10 @@ func (s *Server) leasesShared(ctx context.Context, products []string, t int64) (
 // sweepShared deletes the expired leases of the shared pools (their seat
 // rows are free already: a row whose expiry passed is free).
 func (s *Server) sweepShared(t int64) {
+	// Another node's admin may have changed the authentication mode.
+	if mode, err := s.meta(metaAuthMode); err == nil && validAuth(mode) && mode != s.authMode() {
+		s.auth.Store(&mode)
+	}
 	s.mu.Lock()
 	var products []string
 	for _, pl := range s.sharedPools() {

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/airlock-offline/airlock/crypto"
@@ -31,7 +32,9 @@ type Config struct {
 	// DB is the SQLite database file.
 	DB string
 	// Auth is how clients authenticate beyond the proof of their
-	// installation key: AuthNone (the default), AuthLicenseKey or AuthUsers.
+	// installation key: AuthNone, AuthLicenseKey or AuthUsers; it is kept
+	// in the database. "" means the mode kept there (SetAuthMode), else
+	// AuthNone.
 	Auth string
 	// AllowedClients, when not nil, are the only installation keys (Ed25519
 	// public keys) that may take seats; others get client_not_allowed.
@@ -66,7 +69,7 @@ type Server struct {
 	st      *store
 	now     func() time.Time
 	rand    io.Reader
-	auth    string
+	auth    atomic.Pointer[string] // the authentication mode (authMode, SetAuthMode)
 	rate    rateLimiter
 	act     Activator
 	allowed map[[32]byte]bool // nil: every client
@@ -121,7 +124,7 @@ func New(c Config) (*Server, error) {
 		return nil, errors.New("floating: no server identity")
 	}
 	s := &Server{
-		id: c.Identity, kid: c.Identity.ID(), now: c.Now, rand: c.Rand, auth: c.Auth, act: c.Activator,
+		id: c.Identity, kid: c.Identity.ID(), now: c.Now, rand: c.Rand, act: c.Activator,
 		pools: map[string]*pool{}, byID: map[[LeaseIDLen]byte]*lease{}, stop: make(chan struct{}),
 		clockTol: c.ClockTolerance, clockFloor: c.ClockFloor,
 	}
@@ -131,12 +134,8 @@ func New(c Config) (*Server, error) {
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}
-	switch s.auth {
-	case "":
-		s.auth = AuthNone
-	case AuthNone, AuthLicenseKey, AuthUsers:
-	default:
-		return nil, fmt.Errorf("floating: unknown authentication mode %q (want %s, %s or %s)", s.auth, AuthNone, AuthLicenseKey, AuthUsers)
+	if c.Auth != "" && !validAuth(c.Auth) {
+		return nil, fmt.Errorf("floating: unknown authentication mode %q (want %s, %s or %s)", c.Auth, AuthNone, AuthLicenseKey, AuthUsers)
 	}
 	s.nonces.init()
 	if c.AllowedClients != nil {
@@ -178,6 +177,10 @@ func New(c Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.startHistory(); err != nil {
+		st.close()
+		return nil, err
+	}
+	if err := s.initAuth(c.Auth); err != nil {
 		st.close()
 		return nil, err
 	}
@@ -411,7 +414,7 @@ func (s *Server) check(proof []byte, op string, c Credentials) (*Proof, *pool, e
 	if pl == nil {
 		return nil, nil, errorf(CodeUnknownProduct, "this server holds no license for product %q", p.Product)
 	}
-	switch s.auth {
+	switch s.authMode() {
 	case AuthLicenseKey:
 		if subtle.ConstantTimeCompare([]byte(c.LicenseKey), []byte(pl.lic.LicenseKey)) != 1 {
 			return nil, nil, errorf(CodeLicenseKey, "the license key is missing or wrong")

@@ -45,6 +45,8 @@ type Floating interface {
 	KeyID() crypto.KeyID
 	History(product string, since time.Time) []floating.HistoryPoint
 	MakeReport(opt floating.ReportOptions) (*usage.Signed, error)
+	AuthMode() string
+	SetAuthMode(mode string) error
 }
 
 // Config configures a Console.
@@ -53,8 +55,6 @@ type Config struct {
 	// Activator makes the server's activation requests and installs its
 	// pool licenses (nil: the console cannot add products).
 	Activator floating.Activator
-	// Auth is the server's authentication mode (floating.AuthNone, …).
-	Auth string
 	// Insecure drops the Secure flag of the session cookie: only for tests
 	// over plain HTTP. The console is served over TLS.
 	Insecure bool
@@ -162,6 +162,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /seats", c.view(c.show("seats", c.seatsData)))
 	mux.HandleFunc("GET /live/seats", c.view(c.live("seats", c.seatsData)))
 	mux.HandleFunc("POST /seats/release", c.change(c.release, true))
+	mux.HandleFunc("POST /auth", c.change(c.setAuth, true))
 	mux.HandleFunc("GET /features", c.view(c.show("features", c.featuresData)))
 	mux.HandleFunc("GET /live/features", c.view(c.live("features", c.featuresData)))
 	mux.HandleFunc("GET /charts", c.view(c.show("charts", c.chartsData)))

@@ -121,7 +121,7 @@ func newFixture(t testing.TB, mod ...func(*Config)) *fixture {
 	}
 	t.Cleanup(func() { srv.Close() })
 	f.srv = srv
-	f.cfg = Config{Server: srv, Activator: f.act, Auth: floating.AuthNone, Now: f.clock.Now}
+	f.cfg = Config{Server: srv, Activator: f.act, Now: f.clock.Now}
 	for _, m := range mod {
 		m(&f.cfg)
 	}
@@ -728,5 +728,44 @@ func TestReportOverdueShown(t *testing.T) {
 	d = c.overviewData(r, u).(overviewPage)
 	if d.Products[0].State != floating.CodeReportOverdue {
 		t.Fatalf("after the grace: state %q", d.Products[0].State)
+	}
+}
+
+// The overview's authentication form: admin and CSRF only, an unknown
+// mode refused with its code, the change applied to the server at once.
+func TestChangeAuthMethod(t *testing.T) {
+	f := newFixture(t)
+	csrf := f.signIn(t, floating.RoleUser)
+	if p := f.get(t, "/"); strings.Contains(p.body, `action="/auth"`) {
+		t.Fatal("a user sees the authentication form")
+	}
+	if p := f.post(t, "/auth", url.Values{"csrf": {csrf}, "mode": {floating.AuthUsers}}); p.status != http.StatusForbidden {
+		t.Fatalf("a user's change: %d", p.status)
+	}
+	f.jar, _ = cookiejar.New(nil)
+	f.hc.Jar = f.jar
+	csrf = f.signIn(t, floating.RoleAdmin)
+	p := f.get(t, "/")
+	if !strings.Contains(p.body, `<option value="none" selected>`) || !strings.Contains(p.body, `<label for="auth-mode">`) {
+		t.Fatalf("the form does not show the mode in force:\n%s", p.body)
+	}
+	if p = f.post(t, "/auth", url.Values{"mode": {floating.AuthUsers}}); p.status != http.StatusForbidden || !strings.Contains(p.body, CodeCSRF) {
+		t.Fatalf("a change without the CSRF token: %d", p.status)
+	}
+	if p = f.post(t, "/auth", url.Values{"csrf": {csrf}, "mode": {"<b>magic</b>"}}); p.status != http.StatusBadRequest || !strings.Contains(p.body, floating.CodeMalformed) || strings.Contains(p.body, "<b>magic") {
+		t.Fatalf("an unknown mode: %d\n%s", p.status, p.body)
+	}
+	if f.srv.AuthMode() != floating.AuthNone {
+		t.Fatalf("refused changes changed the mode to %s", f.srv.AuthMode())
+	}
+	if p = f.post(t, "/auth", url.Values{"csrf": {csrf}, "mode": {floating.AuthLicenseKey}}); p.status != http.StatusSeeOther {
+		t.Fatalf("change: %d\n%s", p.status, p.body)
+	}
+	if f.srv.AuthMode() != floating.AuthLicenseKey {
+		t.Fatalf("mode after the change: %s", f.srv.AuthMode())
+	}
+	p = f.get(t, "/?done=auth")
+	if !strings.Contains(p.body, "The authentication method is changed.") || !strings.Contains(p.body, `<option value="license-key" selected>`) {
+		t.Fatalf("after the change:\n%s", p.body)
 	}
 }

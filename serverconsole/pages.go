@@ -47,11 +47,26 @@ func (c *Console) page(u *user, title, here string) page {
 	return p
 }
 
-func (c *Console) authMode() string {
-	if c.cfg.Auth == "" {
-		return floating.AuthNone
+func (c *Console) authMode() string { return c.srv.AuthMode() }
+
+// authModes are the choices of the overview's authentication form, in the
+// seed's words.
+var authModes = []authChoice{
+	{floating.AuthNone, "none (the proof of the installation key only)"},
+	{floating.AuthLicenseKey, "key auth (the pool's license key)"},
+	{floating.AuthUsers, "user auth (user name and password)"},
+}
+
+// setAuth changes how clients authenticate (admin).
+func (c *Console) setAuth(w http.ResponseWriter, r *http.Request, u *user) {
+	if err := c.srv.SetAuthMode(r.PostFormValue("mode")); err != nil {
+		code, msg := codeOf(err)
+		d := c.overviewData(r, u).(overviewPage)
+		d.Error, d.ErrorCode = msg, code
+		c.render(w, "overview", http.StatusBadRequest, d)
+		return
 	}
-	return c.cfg.Auth
+	http.Redirect(w, r, "/?done=auth", http.StatusSeeOther)
 }
 
 // authNote says in plain words what the authentication mode means.
@@ -175,7 +190,10 @@ type overviewPage struct {
 	KeyCode     string // what is wrong with the hardware key
 	KeyProblem  string
 	Products    []productRow
+	Modes       []authChoice // the authentication form's choices
 }
+
+type authChoice struct{ Value, Label string }
 
 // productRow is one pool license as the overview shows it.
 type productRow struct {
@@ -185,7 +203,7 @@ type productRow struct {
 }
 
 func (c *Console) overviewData(r *http.Request, u *user) any {
-	d := overviewPage{page: c.page(u, "Overview", "/"), ServerKeyID: c.srv.KeyID().String()}
+	d := overviewPage{page: c.page(u, "Overview", "/"), ServerKeyID: c.srv.KeyID().String(), Modes: authModes}
 	d.Flash = flash(r)
 	d.HardwareID = c.cfg.HardwareID()
 	k := c.cfg.HardwareKey()
@@ -255,6 +273,8 @@ func flash(r *http.Request) string {
 		return "The license is installed and served."
 	case "released":
 		return "The seat is released."
+	case "auth":
+		return "The authentication method is changed."
 	}
 	return ""
 }

@@ -37,7 +37,7 @@ type serveInfo struct {
 func (a *app) cmdServe(args []string) error {
 	fs := a.newFlags("serve")
 	listen := fs.String("listen", DefaultListen, "")
-	auth := fs.String("auth", floating.AuthNone, "")
+	auth := fs.String("auth", "", "")
 	certFile := fs.String("tls-cert", "", "")
 	keyFile := fs.String("tls-key", "", "")
 	names := fs.StringArray("name", nil, "")
@@ -86,7 +86,7 @@ func (a *app) cmdServe(args []string) error {
 		return cli.Usagef("%v", err)
 	}
 	defer srv.Close()
-	con, err := serverconsole.New(serverconsole.Config{Server: srv, Activator: act, Auth: *auth, Now: cli.NowFunc()})
+	con, err := serverconsole.New(serverconsole.Config{Server: srv, Activator: act, Now: cli.NowFunc()})
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func (a *app) cmdServe(args []string) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          nil,
 	}
-	a.ui.Infof("airlock-server listening on https://%s (server key %s, auth %s, state %s)", addr, id.ID(), *auth, cli.Abs(s.dir))
+	a.ui.Infof("airlock-server listening on https://%s (server key %s, auth %s, state %s)", addr, id.ID(), srv.AuthMode(), cli.Abs(s.dir))
 	a.ui.Infof("console: https://%s/ (sign in with a user, or the token in %s)", addr, cli.Abs(s.path("admin.token")))
 	if consoleFP != "" {
 		a.ui.Infof("  its certificate is made at every start: SHA-256 %s", consoleFP)

@@ -70,7 +70,9 @@ Options:
                         0.0.0.0:8743 to serve the network).
     --auth MODE         none (default: clients prove their installation key),
                         license-key (they also send the pool's license key),
-                        or users (they also log in).
+                        or users (they also log in). Kept in the database:
+                        without --auth, serve uses the mode last set (here,
+                        on the console or with the API), else none.
     --allow-clients F   Only the installations whose public keys (AI1…, one
                         per line; airlock status shows a machine's) are in
                         F may take seats; others get client_not_allowed.

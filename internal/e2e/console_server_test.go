@@ -204,6 +204,13 @@ func TestConsoleServer(t *testing.T) {
 		t.Fatalf("before the product: hardware ID %q (%v)", machineHWID, err)
 	}
 
+	// Select the authentication method (the seed's dropdown): key auth,
+	// applied at once; then back to none for the clients below.
+	for _, mode := range []string{"license-key", "none"} {
+		run("choose "+mode, chromedp.SetValue("#auth-mode", mode), chromedp.Click("#auth-change"))
+		wait("the method changed", `document.body.innerText.includes("The authentication method is changed.") && document.getElementById("auth-method").innerText.startsWith("`+mode+`")`)
+	}
+
 	// Add the product that requires the hardware key; the request comes as
 	// QR codes, a download and text.
 	run("add a product", chromedp.Navigate(base+"/products"))
