@@ -22,6 +22,11 @@ import (
 // HistoryKeep is how long day rows of the usage history are kept.
 const HistoryKeep = 5 * 366 * 24 * time.Hour
 
+// HistoryFlush is how often the minute being filled is written to the
+// database as far as it goes: a server killed outright (kill -9, power
+// loss) loses at most this much of its usage history.
+const HistoryFlush = 5 * time.Second
+
 // Bucket sizes of the usage history, in seconds.
 const (
 	histMinute = 60
@@ -95,6 +100,7 @@ type history struct {
 	open    map[histKey]*histOpen
 	rolled  int64 // the hour last rolled up
 	minute  int64 // the minute of the last tick
+	flushed int64 // Unix seconds of the last HistoryFlush
 	holders map[holderKey]int64
 	report  sync.Mutex // one usage report at a time
 }
@@ -264,8 +270,19 @@ func (s *Server) historyTick(now time.Time) {
 	}
 	ms := now.UnixMilli()
 	h.mu.Lock()
+	flush := now.Unix()-h.flushed >= int64(HistoryFlush/time.Second)
+	if flush {
+		h.flushed = now.Unix()
+	}
 	for k := range h.open {
-		s.bucket(k, ms)
+		b := s.bucket(k, ms)
+		if flush {
+			// What the minute holds so far: its row takes the seat time,
+			// denials and consumption as they add up, and the peaks as
+			// maxima, so the rest of the minute adds to it later.
+			s.writeBucket(k, b)
+			b.area, b.denials, b.consumed = 0, 0, 0
+		}
 	}
 	if m := floorDiv(now.Unix(), histMinute); m != h.minute {
 		h.minute = m

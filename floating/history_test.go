@@ -308,3 +308,42 @@ func TestClockTurnedBack(t *testing.T) {
 		t.Fatalf("clock jumps recorded: %v %v", jumps, err)
 	}
 }
+
+// The minute being filled reaches the database every HistoryFlush while
+// the server runs, so a server killed outright loses at most that much;
+// the rest of the minute adds to the same row, counted once.
+func TestHistoryWrittenWhileRunning(t *testing.T) {
+	f := newFixtureOn(t, defaultPool(), filepath.Join(t.TempDir(), "server.db"))
+	ctx := context.Background()
+	for _, c := range []string{"a", "b"} {
+		if _, err := f.client(c).Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sql.Open("sqlite", f.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	minute := f.clock.Now().Truncate(time.Minute)
+	f.clock.Add(2 * floating.HistoryFlush)
+	var peak, area int64
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		err := db.QueryRow(`SELECT peak, area FROM floating_history WHERE product = ? AND feature = '' AND at = ?`, product, minute.Unix()).Scan(&peak, &area)
+		if err == nil && peak == 2 && area > 0 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the running server's minute is not in the database: peak %d, area %d, %v", peak, area, err)
+		}
+	}
+	// The rest of the minute, then a clean stop: one minute, 2 seats on
+	// average, not more.
+	f.clock.Add(time.Minute)
+	f.stop()
+	f.start(t)
+	u := f.srv.Usage(product, "", minute, minute.Add(time.Minute-time.Millisecond))
+	if u.Peak != 2 || math.Abs(u.Average-2) > 0.01 {
+		t.Fatalf("the minute: %+v, want peak 2 and average 2", u)
+	}
+}
