@@ -140,6 +140,12 @@ func (r *rig) addLicense(max int) string {
 // varies with id) and installation inst.
 func (r *rig) request(key, id string, inst *crypto.Identity) string {
 	r.t.Helper()
+	return r.requestWith(key, id, inst, nil)
+}
+
+// requestWith is request with a hardware key in it (nil: none).
+func (r *rig) requestWith(key, id string, inst *crypto.Identity, hk *request.HardwareKey) string {
+	r.t.Helper()
 	root := r.t.TempDir()
 	if err := copyFixture(root, id); err != nil {
 		r.t.Fatal(err)
@@ -155,7 +161,7 @@ func (r *rig) request(key, id string, inst *crypto.Identity) string {
 	}
 	r.n++
 	s, err := request.New(request.Params{Product: product, LicenseKey: key, Fingerprint: bytes.Clone(fp.ID[:]), Components: comps,
-		Env: uint16(fp.Env), Vendor: r.vendor.Public(), Now: t0.Add(-time.Hour), Rand: testkeys.Rand(fmt.Sprintf("nonce %d", r.n))}, inst)
+		Env: uint16(fp.Env), HardwareKey: hk, Vendor: r.vendor.Public(), Now: t0.Add(-time.Hour), Rand: testkeys.Rand(fmt.Sprintf("nonce %d", r.n))}, inst)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -528,4 +534,19 @@ func copyFixture(root, id string) error {
 		}
 	}
 	return nil
+}
+
+// The review names the hardware key a request brings, and says when the
+// key cannot prove itself (no public key in the request).
+func TestReviewShowsHardwareKey(t *testing.T) {
+	r := newRig(t)
+	r.signIn()
+	key := r.addLicense(1)
+	hk := &request.HardwareKey{Type: request.HWGeneric, Serial: []byte{0x04, 0xa2, 0x2b, 0x91, 0x6c, 0x5d, 0x80}}
+	req := r.requestWith(key, "a", testkeys.Identity(crypto.RoleInstallation, "inst hk"), hk)
+	res, body := r.post("/request/review", r.form("text", req))
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("review: %s\n%s", res.Status, text(body))
+	}
+	want(t, "the review", body, "Hardware key generic card (UID only), serial 04A22B916C5D80 (cannot prove itself)", "Phone code no")
 }
