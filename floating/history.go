@@ -226,10 +226,9 @@ func (s *Server) histAt(t time.Time, record func(ms int64)) {
 	record(t.UnixMilli())
 }
 
-// recordDenial records a grant refused for want of a seat (of the pool,
-// or of one of the features asked for), in the history and as a
-// "grant.denied" event. Called with s.mu held.
-func (s *Server) recordDenial(pl *pool, features []string, e *Error, t time.Time) {
+// fullFeatures names the features asked for whose own seats are all
+// taken (for a CodeFeatureSeats refusal). Called with s.mu held.
+func fullFeatures(pl *pool, features []string, e *Error) []string {
 	var full []string
 	if e.Code == CodeFeatureSeats {
 		for _, f := range features {
@@ -238,13 +237,18 @@ func (s *Server) recordDenial(pl *pool, features []string, e *Error, t time.Time
 			}
 		}
 	}
-	// The detail is the code and the full features: usage reports count
-	// denials from these events.
-	s.st.enqueue(eventStmt(t.Unix(), "grant.denied", pl.product, strings.TrimSpace(e.Code+" "+strings.Join(full, ","))))
+	return full
+}
+
+// recordDenial records a grant of product refused for want of a seat (of
+// the pool, or of the features full), in the history and as a
+// "grant.denied" event: usage reports count denials from these events.
+func (s *Server) recordDenial(product string, e *Error, full []string, t time.Time) {
+	s.st.enqueue(eventStmt(t.Unix(), "grant.denied", product, strings.TrimSpace(e.Code+" "+strings.Join(full, ","))))
 	s.histAt(t, func(ms int64) {
-		s.bucket(histKey{pl.product, ""}, ms).denials++
+		s.bucket(histKey{product, ""}, ms).denials++
 		for _, f := range full {
-			s.bucket(histKey{pl.product, f}, ms).denials++
+			s.bucket(histKey{product, f}, ms).denials++
 		}
 	})
 }

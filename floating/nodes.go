@@ -298,7 +298,11 @@ func (s *Server) takeSharedOnce(p *Proof, pl *pool, borrowUntil int64) (*Grant, 
 		if errors.Is(err, sql.ErrNoRows) {
 			e := nd.fail()
 			if e.Code == CodeNoSeat || e.Code == CodeFeatureSeats {
-				s.recordSharedDenial(pl, e, strings.TrimPrefix(nd.kind, kindFeat), time.Unix(t, 0))
+				var full []string
+				if f, ok := strings.CutPrefix(nd.kind, kindFeat); ok {
+					full = []string{f}
+				}
+				s.recordDenial(pl.product, e, full, time.Unix(t, 0))
 			}
 			return nil, e
 		}
@@ -658,10 +662,6 @@ func (s *Server) leasesShared(ctx context.Context, products []string, t int64) (
 // sweepShared deletes the expired leases of the shared pools (their seat
 // rows are free already: a row whose expiry passed is free).
 func (s *Server) sweepShared(t int64) {
-	// Another node's admin may have changed the authentication mode.
-	if mode, err := s.meta(metaAuthMode); err == nil && validAuth(mode) && mode != s.authMode() {
-		s.auth.Store(&mode)
-	}
 	s.mu.Lock()
 	var products []string
 	for _, pl := range s.sharedPools() {
@@ -670,6 +670,10 @@ func (s *Server) sweepShared(t int64) {
 	s.mu.Unlock()
 	if len(products) == 0 {
 		return
+	}
+	// Another node's admin may have changed the authentication mode.
+	if mode, err := s.meta(metaAuthMode); err == nil && validAuth(mode) && mode != s.authMode() {
+		s.auth.Store(&mode)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
 	defer cancel()

@@ -2,7 +2,6 @@ package floating
 
 import (
 	"context"
-	"strings"
 	"time"
 )
 
@@ -12,7 +11,8 @@ import (
 // node at a time — the one holding the advisory lock pgHistoryLockKey, a
 // session lock PostgreSQL frees when that node dies — reads the database's
 // counts every sweep and records them; the next node to try the lock takes
-// over. Denials and consumption are recorded by the node that saw them:
+// over. Denials and consumption are recorded by the node that saw them
+// (recordDenial, recordConsumed):
 // the history's rows add those up across nodes (history.go), and usage
 // reports count them from the shared event log.
 
@@ -50,16 +50,4 @@ func (s *Server) sampleShared(now time.Time) {
 			}
 		})
 	}
-}
-
-// recordSharedDenial is recordDenial for a shared pool: full names the
-// feature whose seats were all taken ("" for the pool's own seats).
-func (s *Server) recordSharedDenial(pl *pool, e *Error, full string, t time.Time) {
-	s.st.enqueue(eventStmt(t.Unix(), "grant.denied", pl.product, strings.TrimSpace(e.Code+" "+full)))
-	s.histAt(t, func(ms int64) {
-		s.bucket(histKey{pl.product, ""}, ms).denials++
-		if full != "" {
-			s.bucket(histKey{pl.product, full}, ms).denials++
-		}
-	})
 }

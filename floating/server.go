@@ -542,7 +542,7 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 			old = nil
 		}
 		if e = need(); e != nil {
-			s.recordDenial(pl, p.Features, e, now)
+			s.recordDenial(pl.product, e, fullFeatures(pl, p.Features, e), now)
 			s.mu.Unlock()
 			return nil, e
 		}
