@@ -74,10 +74,12 @@ func hwType(t uint8) string {
 	switch t {
 	case request.HWOpenPGP:
 		return "OpenPGP card"
+	case request.HWPIV:
+		return "PIV token"
 	case request.HWGeneric:
 		return "generic card (UID only)"
 	}
-	return fmt.Sprintf("PIV token (type %d)", t)
+	return fmt.Sprintf("hardware key of type %d", t)
 }
 
 // answer is the ledger's answer: the license, its seats, and whether this
