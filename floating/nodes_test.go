@@ -450,3 +450,20 @@ func TestNodesHistory(t *testing.T) {
 	}
 	t.Fatalf("history of the first minute: %+v, want peak 2 and 3 denials on both nodes", got)
 }
+
+// The authentication mode an admin sets on one node reaches the other
+// nodes of the pool (they read the shared database every 10 s).
+func TestNodesShareAuthMode(t *testing.T) {
+	a, b := twoNodes(t, defaultPool())
+	if err := a.srv.SetAuthMode(floating.AuthLicenseKey); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(15 * time.Second); b.srv.AuthMode() != floating.AuthLicenseKey; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("node b still authenticates with %q", b.srv.AuthMode())
+		}
+	}
+	if _, err := b.client("c").Acquire(context.Background()); code(err) != floating.CodeLicenseKey {
+		t.Fatalf("a grant on node b without the license key: %v", err)
+	}
+}
