@@ -569,7 +569,7 @@ func (s *syncBuffer) String() string {
 // with a wrong password, nothing.
 func TestFloatingUsersMode(t *testing.T) {
 	f := newFloating(t, "seats=2")
-	addr, _ := f.serve(t, "--auth", "users")
+	addr, cmd := f.serve(t, "--auth", "users")
 	pw := filepath.Join(t.TempDir(), "pw")
 	writeFile(t, pw, []byte("correct horse battery staple\n"))
 	expectOK(t, f.server("user", "add", "alice", "--role", "user", "--password-file", pw))
@@ -596,4 +596,21 @@ func TestFloatingUsersMode(t *testing.T) {
 	}
 	expectNotContains(t, "login output", o.stdout+o.stderr, "correct horse")
 	expectOK(t, acquire("--token", tok))
+
+	// The mode is kept in the database: serve without --auth keeps users
+	// (README, docs/floating.md "Authentication"); --auth none changes it.
+	restart := func(extra ...string) {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		addr, cmd = f.serve(t, extra...)
+	}
+	restart()
+	state = filepath.Join(f.e.work, "bob")
+	o = acquire()
+	expect(t, o, 1)
+	if j := decodeJSON[floatingJSON](t, o); j.Result != floating.CodeUnauthorized {
+		t.Fatalf("serve without --auth after --auth users: %+v", j)
+	}
+	restart("--auth", "none")
+	expectOK(t, acquire())
 }
