@@ -35,12 +35,7 @@ var (
 func airlockServer(t *testing.T) string {
 	t.Helper()
 	serverOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "airlock-server-e2e-")
-		if err != nil {
-			serverErr = err
-			return
-		}
-		serverBin = filepath.Join(dir, "airlock-server")
+		serverBin = filepath.Join(buildDir, "server", "airlock-server")
 		serverErr = goBuild(moduleDir, "-tags", "airlocktest", "-o", serverBin, "./cmd/airlock-server")
 	})
 	if serverErr != nil {

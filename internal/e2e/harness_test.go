@@ -27,6 +27,7 @@ var (
 	airlockBin        string // airlock, built with -tags airlocktest
 	vendorBin         string // airlock-vendor, built with -tags airlocktest
 	releaseAirlockBin string // airlock, release build (no test hooks)
+	buildDir          string // where TestMain builds the binaries; removed at the end
 )
 
 // passphrase is the key passphrase of every encrypted key the tests make.
@@ -69,6 +70,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	moduleDir = root
+	buildDir = tmp
 	airlockBin = filepath.Join(testDir, "airlock"+exe)
 	vendorBin = filepath.Join(testDir, "airlock-vendor"+exe)
 	releaseAirlockBin = filepath.Join(relDir, "airlock"+exe)
