@@ -20,6 +20,7 @@ import (
 	"github.com/airlock-offline/airlock/floating"
 	"github.com/airlock-offline/airlock/internal/testrig/testkeys"
 	"github.com/airlock-offline/airlock/response"
+	"github.com/airlock-offline/airlock/usage"
 )
 
 // twoNodes starts two nodes of one pool on one PostgreSQL database.
@@ -465,5 +466,55 @@ func TestNodesShareAuthMode(t *testing.T) {
 	}
 	if _, err := b.client("c").Acquire(context.Background()); code(err) != floating.CodeLicenseKey {
 		t.Fatalf("a grant on node b without the license key: %v", err)
+	}
+}
+
+// Two nodes making usage reports at the same time still make one chain:
+// every number once, each report chained to the one before (the number is
+// a compare-and-set in the shared database; the loser makes its report
+// again after the winner's).
+func TestNodesReportAtOnce(t *testing.T) {
+	a, b := twoNodes(t, defaultPool())
+	const each = 8
+	var (
+		mu   sync.Mutex
+		all  = map[uint64]*usage.Signed{}
+		wg   sync.WaitGroup
+		errs = make(chan error, 2*each)
+	)
+	for _, f := range []*fixture{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				r, err := f.srv.MakeReport(floating.ReportOptions{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				if _, dup := all[r.Report.Seq]; dup {
+					errs <- fmt.Errorf("report %d made twice", r.Report.Seq)
+				}
+				all[r.Report.Seq] = r
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var chain []usage.Link
+	for n := uint64(1); n <= 2*each; n++ {
+		r := all[n]
+		if r == nil {
+			t.Fatalf("report %d is missing (made: %d)", n, len(all))
+		}
+		if flag, msg := usage.CheckChain(chain, usage.LinkOf(r)); flag != "" {
+			t.Fatalf("report %d: %s %s", n, flag, msg)
+		}
+		chain = append(chain, usage.LinkOf(r))
 	}
 }

@@ -67,6 +67,28 @@ const PGConns = 16
 // pgSchemaLockKey serialises schema creation by nodes starting together.
 const pgSchemaLockKey = 0x61697273_63686d31 // "airschm1"
 
+// pgReportLockKey serialises the making of usage reports by the nodes of a
+// shared pool (the report's number is also a compare-and-set: report.go).
+const pgReportLockKey = 0x61697272_65706f31 // "airrepo1"
+
+// serialise holds the advisory lock key, on PostgreSQL, until release is
+// called: the nodes of a shared pool take turns. On SQLite, one server per
+// file, there is nothing to take turns with.
+func (s *store) serialise(ctx context.Context, key int64) (release func(), err error) {
+	if !s.pg {
+		return func() {}, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	return func() { _ = tx.Rollback() }, nil // ends the transaction, and its lock
+}
+
 // ErrDatabaseInUse means another airlock-server serves the database.
 var ErrDatabaseInUse = errors.New("another airlock-server serves this database (one server per database, unless its pool license names several nodes)")
 

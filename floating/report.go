@@ -1,10 +1,12 @@
 package floating
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -91,6 +93,29 @@ func (s *Server) MakeReport(opt ReportOptions) (*usage.Signed, error) {
 	if err := s.st.exec(); err != nil { // everything queued so far is in
 		return nil, err
 	}
+	// The nodes of a shared pool take turns; and should one make a report
+	// regardless, the number is a compare-and-set in the database, and the
+	// loser makes its report again after the winner's.
+	release, err := s.st.serialise(context.Background(), pgReportLockKey)
+	if err != nil {
+		return nil, s.failed(err)
+	}
+	defer release()
+	now = s.now()
+	for range 5 {
+		signed, err := s.makeReport(opt, now)
+		if err != errReportRace {
+			return signed, err
+		}
+		now = s.now()
+	}
+	return nil, errorf(CodeInternal, "other nodes kept making usage reports at the same time: try again")
+}
+
+// errReportRace: another node took the report's number first.
+var errReportRace = errors.New("another node made a report first")
+
+func (s *Server) makeReport(opt ReportOptions, now time.Time) (*usage.Signed, error) {
 	var seq uint64
 	var prev []byte
 	var from int64
@@ -201,10 +226,14 @@ func (s *Server) MakeReport(opt ReportOptions) (*usage.Signed, error) {
 	if err != nil {
 		return nil, errorf(CodeInternal, "cannot sign the usage report: %v", err)
 	}
-	err = s.st.exec(setMeta(metaReportSeq, strconv.FormatUint(r.Seq, 10)), setMeta(metaReportHash, hex.EncodeToString(signed.Hash[:])),
-		setMeta(metaReportTo, strconv.FormatInt(to, 10)), eventStmt(now.Unix(), "report.made", "", fmt.Sprintf("report %d, %x", r.Seq, signed.Hash[:8])))
+	won, err := s.st.swap(metaReportSeq, vals[metaReportSeq], strconv.FormatUint(r.Seq, 10),
+		setMeta(metaReportHash, hex.EncodeToString(signed.Hash[:])), setMeta(metaReportTo, strconv.FormatInt(to, 10)),
+		eventStmt(now.Unix(), "report.made", "", fmt.Sprintf("report %d, %x", r.Seq, signed.Hash[:8])))
 	if err != nil {
 		return nil, s.failed(err)
+	}
+	if !won {
+		return nil, errReportRace
 	}
 	return signed, nil
 }

@@ -198,6 +198,38 @@ func (s *store) enqueue(stmts ...stmt) chan error {
 	return w.err
 }
 
+// swap sets the floating_meta value name to new if it still holds old
+// ("": absent), and then runs more, in one transaction of its own: a
+// compare-and-set that other nodes of a shared database cannot interleave
+// with. False, and nothing written, when the value had changed.
+func (s *store) swap(name, old, new string, more ...stmt) (bool, error) {
+	tx, err := s.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		return false, fmt.Errorf("cannot begin a transaction: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	first := stmt{`UPDATE floating_meta SET value = ? WHERE name = ? AND value = ?`, []any{new, name, old}}
+	if old == "" {
+		first = stmt{`INSERT INTO floating_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, []any{name, new}}
+	}
+	res, err := tx.Exec(s.q(first.q), first.args...)
+	if err != nil {
+		return false, fmt.Errorf("cannot write to the database: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return false, err
+	}
+	for _, st := range more {
+		if _, err := tx.Exec(s.q(st.q), st.args...); err != nil {
+			return false, fmt.Errorf("cannot write to the database: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("cannot commit to the database: %w", err)
+	}
+	return true, nil
+}
+
 // exec writes stmts durably and waits.
 func (s *store) exec(stmts ...stmt) error { return <-s.enqueue(stmts...) }
 
