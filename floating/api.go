@@ -100,6 +100,12 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(pattern string, f func(*http.Request) (any, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet {
+				if err := s.checkTaken(); err != nil {
+					writeError(w, err)
+					return
+				}
+			}
 			v, err := f(r)
 			if err != nil {
 				writeError(w, err)

@@ -94,6 +94,7 @@ var statusOf = map[string]int{
 	CodeInternal:           http.StatusInternalServerError,
 	CodeClockTampered:      http.StatusServiceUnavailable,
 	CodeReportOverdue:      http.StatusServiceUnavailable,
+	CodeDatabaseTaken:      http.StatusServiceUnavailable,
 }
 
 func errorf(code, format string, a ...any) *Error {

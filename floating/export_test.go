@@ -18,3 +18,19 @@ func (s *Server) SyncHistory() {
 	s.historyTick(now)
 	_ = s.st.exec()
 }
+
+// PGLockKey is the advisory lock a server holds on PostgreSQL.
+const PGLockKey = pgLockKey
+
+// PGHistoryLockKey is the advisory lock of the node recording the seats of
+// shared pools.
+const PGHistoryLockKey = pgHistoryLockKey
+
+// ErrorCodes lists every error code the server sends.
+func ErrorCodes() []string {
+	out := []string{CodeHWKeyNotAccessible, CodeHWKeyMismatch, CodeHWKeyProofFailed} // 400, the default status
+	for c := range statusOf {
+		out = append(out, c)
+	}
+	return out
+}

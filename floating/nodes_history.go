@@ -2,6 +2,7 @@ package floating
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -26,14 +27,17 @@ func (s *Server) sampleShared(now time.Time) {
 	s.mu.Lock()
 	pools := s.sharedPools()
 	s.mu.Unlock()
-	if len(pools) == 0 || s.hist == nil || s.st.lock == nil {
+	if len(pools) == 0 || s.hist == nil || !s.st.pg {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
 	defer cancel()
 	if !s.histLeader {
 		var got bool
-		if err := s.st.lock.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, int64(pgHistoryLockKey)).Scan(&got); err != nil || !got {
+		err := s.st.onLock(func(c *sql.Conn) error {
+			return c.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, int64(pgHistoryLockKey)).Scan(&got)
+		})
+		if err != nil || !got {
 			return
 		}
 		s.histLeader = true

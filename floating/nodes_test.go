@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -366,15 +365,8 @@ func TestThreeNodes(t *testing.T) {
 // failover of PostgreSQL does): the nodes open new ones and carry on, and
 // every client renews with no error and no seat lost.
 func TestNodesSurviveLostConnections(t *testing.T) {
-	u, err := url.Parse(postgresDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := fmt.Sprintf("airlock-nodes-%d", time.Now().UnixNano())
-	q := u.Query()
-	q.Set("application_name", app)
-	u.RawQuery = q.Encode()
-	ns := startNodesOn(t, u.String(), 2, &response.Pool{Seats: 20, LeaseTTL: 60, Heartbeat: 20})
+	db, app := withApp(t, postgresDB(t))
+	ns := startNodesOn(t, db, 2, &response.Pool{Seats: 20, LeaseTTL: 60, Heartbeat: 20})
 	ctx := context.Background()
 	type held struct {
 		c *client.Floating
@@ -395,13 +387,7 @@ func TestNodesSurviveLostConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	var killed int
-	if err := admin.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&killed); err != nil {
-		t.Fatal(err)
-	}
-	if killed < 2 {
-		t.Fatalf("%d connections terminated", killed)
-	}
+	terminate(t, admin, app)
 	// At once: each node's pooled connections are dead now.
 	for i, h := range hs {
 		s, err := h.c.Renew(ctx, h.s)
@@ -411,6 +397,14 @@ func TestNodesSurviveLostConnections(t *testing.T) {
 	}
 	if st := ns[0].srv.Status()[0]; st.Held != 20 || st.Error != "" {
 		t.Fatalf("status: %+v", st)
+	}
+	// PostgreSQL freed the nodes' locks with their connections: both take
+	// the shared lock again, and one of them the history's.
+	if !eventually(3*floating.LockCheckTicks*floating.SweepInterval, func() bool {
+		return lockHolders(t, admin, app, floating.PGLockKey) == 2 && lockHolders(t, admin, app, floating.PGHistoryLockKey) == 1
+	}) {
+		t.Fatalf("after the lost connections, %d nodes hold the shared lock and %d the history's",
+			lockHolders(t, admin, app, floating.PGLockKey), lockHolders(t, admin, app, floating.PGHistoryLockKey))
 	}
 }
 

@@ -177,9 +177,61 @@ func pgSetup(ctx context.Context, db *sql.DB) error {
 	return tx.Commit()
 }
 
+// ErrDatabaseTaken means that the server's connection to PostgreSQL was
+// lost (a restart, a failover, a terminated backend: PostgreSQL then frees
+// the connection's advisory lock), and another airlock-server took the
+// database before this one could take its lock again.
+var ErrDatabaseTaken = errors.New("another airlock-server took this database while this server's connection was lost")
+
+// keepLock checks that the connection holding the server's advisory lock
+// is alive, and where it is not, takes the lock again, in the same mode, on
+// a new connection: true when it did. ErrDatabaseTaken when the lock is
+// held elsewhere now; any other error means the database cannot be
+// reached yet (the next call tries again).
+func (s *store) keepLock(ctx context.Context) (retaken bool, err error) {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	if s.lock == nil {
+		return false, nil
+	}
+	var one int
+	if err := s.lock.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err == nil {
+		return false, nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	fn := `SELECT pg_try_advisory_lock($1)`
+	if s.shared {
+		fn = `SELECT pg_try_advisory_lock_shared($1)`
+	}
+	var got bool
+	if err := conn.QueryRowContext(ctx, fn, int64(pgLockKey)).Scan(&got); err != nil {
+		conn.Close()
+		return false, err
+	}
+	if !got {
+		conn.Close()
+		return false, ErrDatabaseTaken
+	}
+	_ = s.lock.Close()
+	s.lock = conn
+	return true, nil
+}
+
+// onLock runs f with the connection that holds the server's lock.
+func (s *store) onLock(f func(*sql.Conn) error) error {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	return f(s.lock)
+}
+
 // share turns the store's lock from exclusive to shared, when a pool
 // license naming several nodes arrives at a running server.
 func (s *store) share() error {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
 	if s.shared || s.lock == nil {
 		return nil
 	}

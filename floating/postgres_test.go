@@ -6,9 +6,12 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/floating"
@@ -94,5 +97,105 @@ func TestPostgres(t *testing.T) {
 	}
 	if _, _, err := f.srv.CreateToken("t", floating.RoleAdmin, 0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// withApp is the database URL db with an application_name of its own, so
+// that a test can terminate the connections of one server alone.
+func withApp(t *testing.T, db string) (string, string) {
+	u, err := url.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := fmt.Sprintf("airlock-%d", time.Now().UnixNano())
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	return u.String(), app
+}
+
+// terminate ends every connection of app, as a PostgreSQL restart or
+// failover would, which frees their advisory locks.
+func terminate(t *testing.T, admin *sql.DB, app string) {
+	var killed int
+	if err := admin.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&killed); err != nil || killed == 0 {
+		t.Fatalf("terminated %d connections: %v", killed, err)
+	}
+}
+
+// lockHolders counts the sessions of app holding the advisory lock key.
+func lockHolders(t *testing.T, admin *sql.DB, app string, key int64) int {
+	var n int
+	if err := admin.QueryRow(`SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND a.application_name = $2
+		AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`, key, app).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// eventually waits up to d for ok.
+func eventually(d time.Duration, ok func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if ok() {
+			return true
+		}
+	}
+	return ok()
+}
+
+// A server whose database connections were lost (a restart, a failover)
+// takes its lock again and serves on; one whose database another server
+// took in the meantime stops granting with database_taken, and says so in
+// its status, while the other serves.
+func TestPostgresLockAfterLostConnection(t *testing.T) {
+	base := postgresDB(t)
+	db, app := withApp(t, base)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	f := newFixtureOn(t, defaultPool(), db)
+	ctx := context.Background()
+	a := f.client("a")
+	if _, err := a.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := lockHolders(t, admin, app, floating.PGLockKey); n != 1 {
+		t.Fatalf("%d holders of the server's lock", n)
+	}
+	terminate(t, admin, app)
+	if n := lockHolders(t, admin, app, floating.PGLockKey); n != 0 {
+		t.Fatalf("%d holders of the lock after the connections ended", n)
+	}
+	if !eventually(3*floating.LockCheckTicks*floating.SweepInterval, func() bool { return lockHolders(t, admin, app, floating.PGLockKey) == 1 }) {
+		t.Fatal("the server did not take its lock again")
+	}
+	if _, err := f.client("b").Acquire(ctx); err != nil {
+		t.Fatalf("a grant after the lock was taken again: %v", err)
+	}
+	// Now another server takes the database before this one notices.
+	terminate(t, admin, app)
+	otherDB, otherApp := withApp(t, base)
+	other, err := floating.New(floating.Config{Identity: f.server, DB: otherDB, Now: f.clock.Now})
+	if err != nil {
+		t.Fatalf("the second server could not take the free database: %v", err)
+	}
+	defer other.Close()
+	if !eventually(3*floating.LockCheckTicks*floating.SweepInterval, func() bool {
+		_, err := f.client("c").Acquire(ctx)
+		return code(err) == floating.CodeDatabaseTaken
+	}) {
+		t.Fatal("the first server goes on granting beside the server that took its database")
+	}
+	if _, err := a.Consume(ctx, "", 1); code(err) != floating.CodeDatabaseTaken {
+		t.Fatalf("consume: %v", err)
+	}
+	if st := f.srv.Status()[0]; !strings.Contains(st.Error, "took this database") {
+		t.Fatalf("status: %+v", st)
+	}
+	if n, m := lockHolders(t, admin, app, floating.PGLockKey), lockHolders(t, admin, otherApp, floating.PGLockKey); n != 0 || m != 1 {
+		t.Fatalf("the lock is held by %d sessions of the first server and %d of the second", n, m)
 	}
 }

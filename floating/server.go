@@ -363,10 +363,45 @@ func (s *Server) sweeper() {
 			if tick%10 == 0 {
 				s.sweepShared(now.Unix())
 			}
+			if tick%LockCheckTicks == 0 {
+				s.keepLock(now)
+			}
 			s.sampleShared(now)
 			s.historyTick(now)
 		}
 	}
+}
+
+// LockCheckTicks: every this many sweeps, the server checks that its
+// database connection still holds its advisory lock (keepLock).
+const LockCheckTicks = 3
+
+// keepLock takes the server's database lock again after a lost
+// connection (store.keepLock), and stops the server's changes for good
+// when another server took the database meanwhile: two servers counting
+// seats in memory would grant a seat twice.
+func (s *Server) keepLock(now time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), SharedTimeout)
+	defer cancel()
+	retaken, err := s.st.keepLock(ctx)
+	switch {
+	case errors.Is(err, ErrDatabaseTaken):
+		s.st.taken.Store(true)
+	case retaken:
+		s.histLeader = false // the history's lock went with the connection
+		_ = s.st.exec(eventStmt(now.Unix(), "database.reconnected", "", "the connection to the database was lost; the server's lock is taken again"))
+	}
+}
+
+// CodeDatabaseTaken is the refusal of every change once another server
+// took this server's database (ErrDatabaseTaken).
+const CodeDatabaseTaken = "database_taken"
+
+func (s *Server) checkTaken() error {
+	if s.st.taken.Load() {
+		return errorf(CodeDatabaseTaken, "%s: this server stops granting and changing anything; restart it once the other one is stopped", ErrDatabaseTaken)
+	}
+	return nil
 }
 
 func eventStmt(at int64, kind, product, detail string) stmt {
@@ -889,6 +924,11 @@ func (s *Server) Status() []PoolStatus {
 			out[i].Error = "the shared database cannot be read: " + err.Error()
 		}
 		cancel()
+	}
+	if err := s.checkTaken(); err != nil {
+		for i := range out {
+			out[i].Error = err.(*Error).Message
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Product < out[j].Product })
 	return out

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	_ "modernc.org/sqlite" // the embedded database
 )
@@ -20,6 +22,11 @@ type store struct {
 	db   *sql.DB
 	pg   bool      // PostgreSQL: placeholders are $n
 	lock *sql.Conn // PostgreSQL: holds the advisory lock of the one node (or, shared, of the nodes)
+	// lockMu guards lock, which keepLock replaces after a lost connection.
+	lockMu sync.Mutex
+	// taken: another server took the database while this one's connection
+	// was lost (keepLock); nothing more is written.
+	taken atomic.Bool
 	// shared: pools served by several nodes live here (nodes.go); the
 	// lock is held shared.
 	shared bool
@@ -171,6 +178,9 @@ func (s *store) writer() {
 }
 
 func (s *store) commit(group []*write) error {
+	if s.taken.Load() {
+		return ErrDatabaseTaken
+	}
 	tx, err := s.db.BeginTx(context.Background(), nil)
 	if err != nil {
 		return fmt.Errorf("cannot begin a transaction: %w", err)
@@ -203,6 +213,9 @@ func (s *store) enqueue(stmts ...stmt) chan error {
 // compare-and-set that other nodes of a shared database cannot interleave
 // with. False, and nothing written, when the value had changed.
 func (s *store) swap(name, old, new string, more ...stmt) (bool, error) {
+	if s.taken.Load() {
+		return false, ErrDatabaseTaken
+	}
 	tx, err := s.db.BeginTx(context.Background(), nil)
 	if err != nil {
 		return false, fmt.Errorf("cannot begin a transaction: %w", err)
@@ -236,8 +249,10 @@ func (s *store) exec(stmts ...stmt) error { return <-s.enqueue(stmts...) }
 func (s *store) close() error {
 	close(s.queue)
 	<-s.done
+	s.lockMu.Lock()
 	if s.lock != nil {
 		s.lock.Close()
 	}
+	s.lockMu.Unlock()
 	return s.db.Close()
 }
