@@ -72,6 +72,8 @@ const (
 	codeSignInRefused = "SIGN_IN_REFUSED"
 	codeCSRF          = "CSRF_REFUSED"
 	codeHostRefused   = "HOST_REFUSED"
+	codeNoSuchPage    = "NO_SUCH_PAGE"
+	codeMethod        = "METHOD_NOT_ALLOWED"
 )
 
 // Config is what a console needs.
@@ -307,6 +309,14 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /usage", s.authed(s.usageList))
 	m.HandleFunc("POST /usage/import", s.authed(s.importUsage))
 	m.HandleFunc("GET /usage/{hash}", s.authed(s.usageReport))
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := web.Allowed(m, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.fail(w, r, http.StatusMethodNotAllowed, codeMethod, "This page answers "+strings.Join(allow, " and ")+" only.")
+			return
+		}
+		s.fail(w, r, http.StatusNotFound, codeNoSuchPage, "There is no such page.")
+	})
 	s.mux = m
 }
 

@@ -550,3 +550,28 @@ func TestReviewShowsHardwareKey(t *testing.T) {
 	}
 	want(t, "the review", body, "Hardware key generic card (UID only), serial 04A22B916C5D80 (cannot prove itself)", "Phone code no")
 }
+
+// A page asked with a method it does not answer is a 405 naming the ones
+// it does (Allow header too); a page that does not exist, a 404; both are
+// the console's own pages with a stable code.
+func TestWrongMethodAndNoSuchPage(t *testing.T) {
+	r := newRig(t)
+	r.signIn()
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow, code  string
+	}{
+		{http.MethodPost, "/licenses", http.StatusMethodNotAllowed, "GET", codeMethod},
+		{http.MethodGet, "/request/sign", http.StatusMethodNotAllowed, "POST", codeMethod},
+		{http.MethodDelete, "/receipts", http.StatusMethodNotAllowed, "GET", codeMethod},
+		{http.MethodGet, "/no-such-page", http.StatusNotFound, "", codeNoSuchPage},
+		{http.MethodPost, "/no/such/page", http.StatusNotFound, "", codeNoSuchPage},
+	} {
+		req, _ := http.NewRequest(c.method, r.srv.URL+c.path, nil)
+		res, body := r.do(req)
+		if res.StatusCode != c.status || res.Header.Get("Allow") != c.allow || !strings.Contains(body, c.code) {
+			t.Errorf("%s %s: %s, Allow %q, want %d, %q, %s", c.method, c.path, res.Status, res.Header.Get("Allow"), c.status, c.allow, c.code)
+		}
+	}
+}

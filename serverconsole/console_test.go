@@ -769,3 +769,40 @@ func TestChangeAuthMethod(t *testing.T) {
 		t.Fatalf("after the change:\n%s", p.body)
 	}
 }
+
+// A page asked with a method it does not answer is a 405 that names the
+// methods it does (Allow header too); a page that does not exist, a 404.
+func TestWrongMethod(t *testing.T) {
+	f := newFixture(t)
+	f.signIn(t, floating.RoleAdmin)
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{http.MethodPost, "/seats", http.StatusMethodNotAllowed, "GET"},
+		{http.MethodDelete, "/reports", http.StatusMethodNotAllowed, "GET, POST"},
+		{http.MethodGet, "/licenses", http.StatusMethodNotAllowed, "POST"},
+		{http.MethodPut, "/products", http.StatusMethodNotAllowed, "GET, POST"},
+		{http.MethodGet, "/no-such-page", http.StatusNotFound, ""},
+		{http.MethodPost, "/no-such-page", http.StatusNotFound, ""},
+	} {
+		req, err := http.NewRequest(c.method, f.ts.URL+c.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := f.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		code := floating.CodeNotFound
+		if c.status == http.StatusMethodNotAllowed {
+			code = floating.CodeMethod
+		}
+		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow || !strings.Contains(string(b), code) {
+			t.Errorf("%s %s: %d, Allow %q, want %d, %q, %s", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), c.status, c.allow, code)
+		}
+	}
+}

@@ -171,3 +171,21 @@ func Static() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
 	return http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
 }
+
+// Allowed lists the methods mux has a route for at r's path, other than
+// the catch-all pattern "/": a catch-all handler answers 405 with them
+// (and an Allow header) rather than 404 when the page exists.
+func Allowed(mux *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
