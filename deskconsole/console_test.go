@@ -29,6 +29,7 @@ import (
 	"github.com/airlock-offline/airlock/internal/web"
 	"github.com/airlock-offline/airlock/ledger"
 	"github.com/airlock-offline/airlock/licensekey"
+	"github.com/airlock-offline/airlock/phonecode"
 	"github.com/airlock-offline/airlock/qr"
 	"github.com/airlock-offline/airlock/receipt"
 	"github.com/airlock-offline/airlock/request"
@@ -146,6 +147,12 @@ func (r *rig) request(key, id string, inst *crypto.Identity) string {
 // requestWith is request with a hardware key in it (nil: none).
 func (r *rig) requestWith(key, id string, inst *crypto.Identity, hk *request.HardwareKey) string {
 	r.t.Helper()
+	return armor.Text(armor.Request, r.signedRequest(key, id, inst, func(p *request.Params) { p.HardwareKey = hk }).Bytes)
+}
+
+// signedRequest is a request of machine id for key, as set changes it.
+func (r *rig) signedRequest(key, id string, inst *crypto.Identity, set func(*request.Params)) *request.Signed {
+	r.t.Helper()
 	root := r.t.TempDir()
 	if err := copyFixture(root, id); err != nil {
 		r.t.Fatal(err)
@@ -160,12 +167,14 @@ func (r *rig) requestWith(key, id string, inst *crypto.Identity, hk *request.Har
 		comps[uint8(d.ID)] = bytes.Clone(d.Sum[:])
 	}
 	r.n++
-	s, err := request.New(request.Params{Product: product, LicenseKey: key, Fingerprint: bytes.Clone(fp.ID[:]), Components: comps,
-		Env: uint16(fp.Env), HardwareKey: hk, Vendor: r.vendor.Public(), Now: t0.Add(-time.Hour), Rand: testkeys.Rand(fmt.Sprintf("nonce %d", r.n))}, inst)
+	p := request.Params{Product: product, LicenseKey: key, Fingerprint: bytes.Clone(fp.ID[:]), Components: comps,
+		Env: uint16(fp.Env), Vendor: r.vendor.Public(), Now: t0.Add(-time.Hour), Rand: testkeys.Rand(fmt.Sprintf("nonce %d", r.n))}
+	set(&p)
+	s, err := request.New(p, inst)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return armor.Text(armor.Request, s.Bytes)
+	return s
 }
 
 func (r *rig) form(kv ...string) url.Values {
@@ -573,5 +582,39 @@ func TestWrongMethodAndNoSuchPage(t *testing.T) {
 		if res.StatusCode != c.status || res.Header.Get("Allow") != c.allow || !strings.Contains(body, c.code) {
 			t.Errorf("%s %s: %s, Allow %q, want %d, %q, %s", c.method, c.path, res.Status, res.Header.Get("Allow"), c.status, c.allow, c.code)
 		}
+	}
+}
+
+// A request asking for a phone code (its seed sealed to the vendor) says
+// so in the review, and once signed the page shows the code to read out:
+// the one the machine accepts (phonecode.Valid with the machine's seed)
+// at the desk's time.
+func TestReviewAndSignPhoneCode(t *testing.T) {
+	r := newRig(t)
+	r.signIn()
+	key := r.addLicense(1)
+	seed := bytes.Repeat([]byte{0x5a}, phonecode.SeedSize)
+	s := r.signedRequest(key, "a", testkeys.Identity(crypto.RoleInstallation, "inst phone"), func(p *request.Params) {
+		p.Confidential = &request.Confidential{CodeSeed: seed}
+	})
+	req := armor.Text(armor.Request, s.Bytes)
+	res, body := r.post("/request/review", r.form("text", req))
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("review: %s\n%s", res.Status, text(body))
+	}
+	want(t, "the review", body, "Phone code yes: a short code to read out is shown after signing")
+	res, body = r.post("/request/sign", r.form("text", req))
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("sign: %s\n%s", res.Status, text(body))
+	}
+	m := regexp.MustCompile(`<strong id="phone-code">([0-9 ]+)</strong>`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no phone code on the signed page:\n%s", text(body))
+	}
+	if !phonecode.Valid(m[1], seed, s.Hash, t0) {
+		t.Fatalf("the page's code %q is not the machine's", m[1])
+	}
+	if phonecode.Valid(m[1], bytes.Repeat([]byte{0xa5}, phonecode.SeedSize), s.Hash, t0) {
+		t.Fatal("the code is valid for another seed too")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/web"
 	"github.com/airlock-offline/airlock/ledger"
+	"github.com/airlock-offline/airlock/phonecode"
 	"github.com/airlock-offline/airlock/result"
 )
 
@@ -245,7 +246,7 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request, sess string) {
 		Fresh:    true,
 	}
 	if iss.PhoneCode != "" {
-		p.PhoneCode = formatCode(iss.PhoneCode)
+		p.PhoneCode = phonecode.Format(iss.PhoneCode)
 	}
 	s.showIssued(w, p)
 }
@@ -294,14 +295,6 @@ func (s *Server) activation(w http.ResponseWriter, r *http.Request) (*ledger.Act
 		return nil, false
 	}
 	return a, true
-}
-
-// formatCode groups a phone code for reading out.
-func formatCode(c string) string {
-	if len(c) > 4 {
-		return c[:len(c)/2] + " " + c[len(c)/2:]
-	}
-	return c
 }
 
 // licenseRow is one license in the list.
