@@ -19,12 +19,14 @@ func (s *Server) SyncHistory() {
 	_ = s.st.exec()
 }
 
-// PGLockKey is the advisory lock a server holds on PostgreSQL.
-const PGLockKey = pgLockKey
+// LockKey is the advisory lock key of name (LockServer, LockHistory) in
+// the server's schema.
+func (s *Server) LockKey(name string) int64 { return s.st.key(name) }
 
-// PGHistoryLockKey is the advisory lock of the node recording the seats of
-// shared pools.
-const PGHistoryLockKey = pgHistoryLockKey
+const (
+	LockServer  = lockServer
+	LockHistory = lockHistory
+)
 
 // ErrorCodes lists every error code the server sends.
 func ErrorCodes() []string {

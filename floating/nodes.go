@@ -17,10 +17,8 @@ package floating
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -188,16 +186,9 @@ func borrowSlots(p *response.Pool) uint32 {
 	return p.Seats
 }
 
-// clientLock is the advisory lock that serialises one client's grants of
+// lockClient is the advisory lock that serialises one client's grants of
 // one product across the nodes (so a client never holds two leases).
-func clientLock(product string, client []byte) int64 {
-	h := sha256.New()
-	h.Write([]byte("airlock floating client\x00"))
-	h.Write([]byte(product))
-	h.Write([]byte{0})
-	h.Write(client)
-	return int64(binary.BigEndian.Uint64(h.Sum(nil)))
-}
+const lockClient = "client"
 
 // errDamagedLease is a lease row whose id or client key has the wrong
 // size: skipped.
@@ -239,7 +230,7 @@ func (s *Server) takeSharedOnce(p *Proof, pl *pool, borrowUntil int64) (*Grant, 
 		return nil, err
 	}
 	defer done()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, clientLock(p.Product, p.Client)); err != nil {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, s.st.key(lockClient, []byte(p.Product), p.Client)); err != nil {
 		return nil, s.sharedFailed(err)
 	}
 	old, err := scanLease(tx.QueryRowContext(ctx, `SELECT `+sharedLeaseCols+` FROM floating_leases WHERE product = $1 AND client = $2 AND expires > $3 ORDER BY expires DESC LIMIT 1 FOR UPDATE`,

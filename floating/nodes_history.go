@@ -9,17 +9,13 @@ import (
 // The usage history of a pool served by several nodes.
 //
 // Its seats live in the shared database, not in any node's memory, so one
-// node at a time — the one holding the advisory lock pgHistoryLockKey, a
+// node at a time — the one holding the advisory lock lockHistory, a
 // session lock PostgreSQL frees when that node dies — reads the database's
 // counts every sweep and records them; the next node to try the lock takes
 // over. Denials and consumption are recorded by the node that saw them
 // (recordDenial, recordConsumed):
 // the history's rows add those up across nodes (history.go), and usage
 // reports count them from the shared event log.
-
-// pgHistoryLockKey is the advisory lock of the node that records the
-// seats of shared pools in the history.
-const pgHistoryLockKey = 0x61697273_68697331 // "airhis1"
 
 // sampleShared records the seats in use of every shared pool, if this node
 // records them (see above).
@@ -35,7 +31,7 @@ func (s *Server) sampleShared(now time.Time) {
 	if !s.histLeader {
 		var got bool
 		err := s.st.onLock(func(c *sql.Conn) error {
-			return c.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, int64(pgHistoryLockKey)).Scan(&got)
+			return c.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, s.st.key(lockHistory)).Scan(&got)
 		})
 		if err != nil || !got {
 			return

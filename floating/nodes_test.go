@@ -401,10 +401,10 @@ func TestNodesSurviveLostConnections(t *testing.T) {
 	// PostgreSQL freed the nodes' locks with their connections: both take
 	// the shared lock again, and one of them the history's.
 	if !eventually(3*floating.LockCheckTicks*floating.SweepInterval, func() bool {
-		return lockHolders(t, admin, app, floating.PGLockKey) == 2 && lockHolders(t, admin, app, floating.PGHistoryLockKey) == 1
+		return lockHolders(t, admin, app, ns[0].srv.LockKey(floating.LockServer)) == 2 && lockHolders(t, admin, app, ns[0].srv.LockKey(floating.LockHistory)) == 1
 	}) {
 		t.Fatalf("after the lost connections, %d nodes hold the shared lock and %d the history's",
-			lockHolders(t, admin, app, floating.PGLockKey), lockHolders(t, admin, app, floating.PGHistoryLockKey))
+			lockHolders(t, admin, app, ns[0].srv.LockKey(floating.LockServer)), lockHolders(t, admin, app, ns[0].srv.LockKey(floating.LockHistory)))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -52,29 +53,48 @@ CREATE TABLE IF NOT EXISTS floating_events (
 );
 `
 
-// pgLockKey is the advisory lock a server holds on its PostgreSQL
-// database for as long as it runs. A server of single-node pools holds it
-// exclusively: one node per database (it counts the seats in its memory).
-// The nodes of a pool served by several nodes hold it shared (the database
-// counts the seats: nodes.go), so they run together, and never beside a
-// single-node server.
-const pgLockKey = 0x61697273_65727631 // "airserv1"
+// The advisory locks. PostgreSQL's advisory locks belong to a database,
+// not a schema, so each key is derived from its name and the schema the
+// server's tables live in (current_schema(): the URL's search_path):
+// servers in separate schemas of one database never meet.
+//
+// lockServer is the lock a server holds for as long as it runs. A server
+// of single-node pools holds it exclusively: one node per schema (it
+// counts the seats in its memory). The nodes of a pool served by several
+// nodes hold it shared (the database counts the seats: nodes.go), so they
+// run together, and never beside a single-node server.
+const (
+	lockServer  = "server"
+	lockSetup   = "setup"   // schema creation by nodes starting together
+	lockReport  = "report"  // usage reports by the nodes of a shared pool
+	lockHistory = "history" // the node recording the seats of shared pools (nodes_history.go)
+)
+
+// lockKey is the advisory lock key of name in schema.
+func lockKey(schema, name string, more ...[]byte) int64 {
+	h := sha256.New()
+	h.Write([]byte("airlock advisory lock v1\x00"))
+	h.Write([]byte(schema))
+	h.Write([]byte{0})
+	h.Write([]byte(name))
+	for _, m := range more {
+		h.Write([]byte{0})
+		h.Write(m)
+	}
+	return int64(binary.BigEndian.Uint64(h.Sum(nil)))
+}
+
+// key is the advisory lock key of name in the store's schema.
+func (s *store) key(name string, more ...[]byte) int64 { return lockKey(s.schema, name, more...) }
 
 // PGConns is how many PostgreSQL connections a server uses for its work
 // (each node of a pool: mind max_connections when running several).
 const PGConns = 16
 
-// pgSchemaLockKey serialises schema creation by nodes starting together.
-const pgSchemaLockKey = 0x61697273_63686d31 // "airschm1"
-
-// pgReportLockKey serialises the making of usage reports by the nodes of a
-// shared pool (the report's number is also a compare-and-set: report.go).
-const pgReportLockKey = 0x61697272_65706f31 // "airrepo1"
-
 // serialise holds the advisory lock key, on PostgreSQL, until release is
 // called: the nodes of a shared pool take turns. On SQLite, one server per
 // file, there is nothing to take turns with.
-func (s *store) serialise(ctx context.Context, key int64) (release func(), err error) {
+func (s *store) serialise(ctx context.Context, name string) (release func(), err error) {
 	if !s.pg {
 		return func() {}, nil
 	}
@@ -82,7 +102,7 @@ func (s *store) serialise(ctx context.Context, key int64) (release func(), err e
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, s.key(name)); err != nil {
 		_ = tx.Rollback()
 		return nil, err
 	}
@@ -90,7 +110,7 @@ func (s *store) serialise(ctx context.Context, key int64) (release func(), err e
 }
 
 // ErrDatabaseInUse means another airlock-server serves the database.
-var ErrDatabaseInUse = errors.New("another airlock-server serves this database (one server per database, unless its pool license names several nodes)")
+var ErrDatabaseInUse = errors.New("another airlock-server serves this database (one server per schema of it, unless its pool license names several nodes)")
 
 func openPostgres(target string, shared bool) (*store, error) {
 	cfg, err := pgx.ParseConfig(target)
@@ -114,12 +134,21 @@ func openPostgres(target string, shared bool) (*store, error) {
 		db.Close()
 		return nil, fmt.Errorf("cannot connect to PostgreSQL at %s:%d: %w", cfg.Host, cfg.Port, errors.Unwrap(err))
 	}
+	var schema sql.NullString
+	if err := lock.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil || !schema.Valid {
+		lock.Close()
+		db.Close()
+		if err == nil {
+			return nil, errors.New("no schema of the PostgreSQL search_path exists: create the server's schema first")
+		}
+		return nil, fmt.Errorf("cannot read the database's schema: %w", err)
+	}
 	fn := `SELECT pg_try_advisory_lock($1)`
 	if shared {
 		fn = `SELECT pg_try_advisory_lock_shared($1)`
 	}
 	var got bool
-	if err := lock.QueryRowContext(ctx, fn, int64(pgLockKey)).Scan(&got); err != nil {
+	if err := lock.QueryRowContext(ctx, fn, lockKey(schema.String, lockServer)).Scan(&got); err != nil {
 		lock.Close()
 		db.Close()
 		return nil, fmt.Errorf("cannot lock the database: %w", err)
@@ -129,24 +158,24 @@ func openPostgres(target string, shared bool) (*store, error) {
 		db.Close()
 		return nil, ErrDatabaseInUse
 	}
-	if err := pgSetup(ctx, db); err != nil {
+	if err := pgSetup(ctx, db, lockKey(schema.String, lockSetup)); err != nil {
 		lock.Close()
 		db.Close()
 		return nil, fmt.Errorf("cannot set up the database: %w", err)
 	}
 	st := newStore(db, true, lock)
-	st.shared = shared
+	st.shared, st.schema = shared, schema.String
 	return st, nil
 }
 
 // pgSetup creates the tables, one node at a time.
-func pgSetup(ctx context.Context, db *sql.DB) error {
+func pgSetup(ctx context.Context, db *sql.DB, key int64) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(pgSchemaLockKey)); err != nil {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
 		return err
 	}
 	// Set up already with this very schema: no DDL, whose table locks would
@@ -207,7 +236,7 @@ func (s *store) keepLock(ctx context.Context) (retaken bool, err error) {
 		fn = `SELECT pg_try_advisory_lock_shared($1)`
 	}
 	var got bool
-	if err := conn.QueryRowContext(ctx, fn, int64(pgLockKey)).Scan(&got); err != nil {
+	if err := conn.QueryRowContext(ctx, fn, s.key(lockServer)).Scan(&got); err != nil {
 		conn.Close()
 		return false, err
 	}
@@ -237,10 +266,10 @@ func (s *store) share() error {
 	}
 	ctx := context.Background()
 	var got bool
-	if err := s.lock.QueryRowContext(ctx, `SELECT pg_try_advisory_lock_shared($1)`, int64(pgLockKey)).Scan(&got); err != nil || !got {
+	if err := s.lock.QueryRowContext(ctx, `SELECT pg_try_advisory_lock_shared($1)`, s.key(lockServer)).Scan(&got); err != nil || !got {
 		return fmt.Errorf("cannot share the database lock: %v", err)
 	}
-	if _, err := s.lock.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, int64(pgLockKey)); err != nil {
+	if _, err := s.lock.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, s.key(lockServer)); err != nil {
 		return fmt.Errorf("cannot share the database lock: %w", err)
 	}
 	s.shared = true

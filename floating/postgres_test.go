@@ -56,7 +56,7 @@ func postgresDB(t *testing.T) string {
 }
 
 // The same seats on PostgreSQL: shared, refused, kept across a restart,
-// and one server per database.
+// and one server per schema.
 func TestPostgres(t *testing.T) {
 	db := postgresDB(t)
 	f := &fixture{vendor: testkeys.Identity(crypto.RoleVendor, "vendor"), server: testkeys.Identity(crypto.RoleInstallation, "server"),
@@ -162,14 +162,11 @@ func TestPostgresLockAfterLostConnection(t *testing.T) {
 	if _, err := a.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := lockHolders(t, admin, app, floating.PGLockKey); n != 1 {
+	if n := lockHolders(t, admin, app, f.srv.LockKey(floating.LockServer)); n != 1 {
 		t.Fatalf("%d holders of the server's lock", n)
 	}
-	terminate(t, admin, app)
-	if n := lockHolders(t, admin, app, floating.PGLockKey); n != 0 {
-		t.Fatalf("%d holders of the lock after the connections ended", n)
-	}
-	if !eventually(3*floating.LockCheckTicks*floating.SweepInterval, func() bool { return lockHolders(t, admin, app, floating.PGLockKey) == 1 }) {
+	terminate(t, admin, app) // PostgreSQL frees the lock with the connection
+	if !eventually(3*floating.LockCheckTicks*floating.SweepInterval, func() bool { return lockHolders(t, admin, app, f.srv.LockKey(floating.LockServer)) == 1 }) {
 		t.Fatal("the server did not take its lock again")
 	}
 	if _, err := f.client("b").Acquire(ctx); err != nil {
@@ -195,7 +192,37 @@ func TestPostgresLockAfterLostConnection(t *testing.T) {
 	if st := f.srv.Status()[0]; !strings.Contains(st.Error, "took this database") {
 		t.Fatalf("status: %+v", st)
 	}
-	if n, m := lockHolders(t, admin, app, floating.PGLockKey), lockHolders(t, admin, otherApp, floating.PGLockKey); n != 0 || m != 1 {
+	if n, m := lockHolders(t, admin, app, f.srv.LockKey(floating.LockServer)), lockHolders(t, admin, otherApp, f.srv.LockKey(floating.LockServer)); n != 0 || m != 1 {
 		t.Fatalf("the lock is held by %d sessions of the first server and %d of the second", n, m)
+	}
+}
+
+// Servers whose tables live in separate schemas of one database (the
+// URL's search_path) run side by side: PostgreSQL's advisory locks belong
+// to the database, so their keys name the schema. In one schema, the
+// second server is refused.
+func TestPostgresSchemasSideBySide(t *testing.T) {
+	first, second := postgresDB(t), postgresDB(t)
+	f := newFixtureOn(t, defaultPool(), first)
+	if _, err := f.client("a").Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	other, err := floating.New(floating.Config{Identity: f.server, DB: second, Now: f.clock.Now})
+	if err != nil {
+		t.Fatalf("a server in another schema of the database: %v", err)
+	}
+	defer other.Close()
+	if _, err := floating.New(floating.Config{Identity: f.server, DB: first, Now: f.clock.Now}); !errors.Is(err, floating.ErrDatabaseInUse) {
+		t.Fatalf("a second server in the first one's schema: %v", err)
+	}
+	if other.LockKey(floating.LockServer) == f.srv.LockKey(floating.LockServer) {
+		t.Fatal("one lock key for two schemas")
+	}
+	u, _ := url.Parse(first)
+	q := u.Query()
+	q.Set("search_path", "airlock_no_such_schema")
+	u.RawQuery = q.Encode()
+	if _, err := floating.New(floating.Config{Identity: f.server, DB: u.String(), Now: f.clock.Now}); err == nil || !strings.Contains(err.Error(), "create the server's schema first") {
+		t.Fatalf("a search_path naming no schema: %v", err)
 	}
 }

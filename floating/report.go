@@ -96,7 +96,7 @@ func (s *Server) MakeReport(opt ReportOptions) (*usage.Signed, error) {
 	// The nodes of a shared pool take turns; and should one make a report
 	// regardless, the number is a compare-and-set in the database, and the
 	// loser makes its report again after the winner's.
-	release, err := s.st.serialise(context.Background(), pgReportLockKey)
+	release, err := s.st.serialise(context.Background(), lockReport)
 	if err != nil {
 		return nil, s.failed(err)
 	}

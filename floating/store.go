@@ -30,6 +30,7 @@ type store struct {
 	// shared: pools served by several nodes live here (nodes.go); the
 	// lock is held shared.
 	shared bool
+	schema string // PostgreSQL: the schema of the tables, in every advisory lock's key
 	queue  chan *write
 	done   chan struct{}
 }
