@@ -106,6 +106,7 @@ func TestUsageReportCharts(t *testing.T) {
 				Usage:    usage.Usage{Peak: peak, AverageMilli: avgMilli, Borrowed: 1, Denials: denials},
 				Features: []usage.Feature{{Name: "render", Usage: usage.Usage{Peak: 2}}, {Name: "export", Usage: usage.Usage{Consumed: 40}}},
 				Holders:  []usage.Holder{{Host: "cad-ws-07", Installation: "c1e6eb3b15c98198", Grants: 12}},
+				Events:   []usage.EventCount{{Kind: "hwkey.present", Count: 2}, {Kind: "hwkey.missing", Count: 1}},
 			}}}
 		s, err := usage.Sign(server, rep)
 		if err != nil {
@@ -118,7 +119,8 @@ func TestUsageReportCharts(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("import: %s\n%s", res.Status, text(body))
 	}
-	want(t, "the report page", body, "Imported report 1 of server", "the first report of this server", "cad-ws-07", "Denied 3 time(s)")
+	want(t, "the report page", body, "Imported report 1 of server", "the first report of this server", "cad-ws-07", "Denied 3 time(s)",
+		"Events of its hardware key: hwkey.present 2, hwkey.missing 1.")
 	c := charts(t, body)
 	seats := c["Seats of "+product+" in use, of 5"]
 	checkBar(t, seats, "peak in use", 4, 5)

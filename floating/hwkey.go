@@ -527,7 +527,7 @@ func (m *hwMonitor) prove(k *keyState) proofResult {
 	k.code, k.reason, k.holder, k.lost, k.logged = "", "", "", false, ""
 	if k.reported != EventHWKeyPresent {
 		k.reported = EventHWKeyPresent
-		m.record(k, now, EventHWKeyPresent, fmt.Sprintf("%s in reader %q proved itself", k.label, reader))
+		m.record(k, EventHWKeyPresent, fmt.Sprintf("%s in reader %q proved itself", k.label, reader))
 		m.logf("hardware key %s is present (reader %q): pools %s are served", k.label, reader, strings.Join(k.products, ", "))
 	}
 	return ""
@@ -585,7 +585,7 @@ func (m *hwMonitor) fail(k *keyState, now time.Time, code, reason, holder string
 	var wait chan error
 	if k.reported != kind {
 		k.reported = kind
-		wait = m.record(k, now, kind, reason)
+		wait = m.record(k, kind, reason)
 	}
 	if k.logged != code+holder {
 		k.logged = code + holder
@@ -610,13 +610,16 @@ func (m *hwMonitor) fail(k *keyState, now time.Time, code, reason, holder string
 // record writes an event per product bound to k, not waited for: the
 // returned channel (nil when there is nothing to write) says when it is
 // committed.
-func (m *hwMonitor) record(k *keyState, now time.Time, kind, detail string) chan error {
+func (m *hwMonitor) record(k *keyState, kind, detail string) chan error {
 	if len(detail) > 500 {
 		detail = detail[:500]
 	}
+	// Dated by the server's clock, like every event, so that it falls in
+	// the report of its period (the monitor's clock ages proofs).
+	at := m.s.now().Unix()
 	stmts := make([]stmt, 0, len(k.products))
 	for _, p := range k.products {
-		stmts = append(stmts, eventStmt(now.Unix(), kind, p, k.label+": "+detail))
+		stmts = append(stmts, eventStmt(at, kind, p, k.label+": "+detail))
 	}
 	if len(stmts) == 0 {
 		return nil

@@ -25,6 +25,7 @@ import (
 	"github.com/airlock-offline/airlock/licensekey"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
+	"github.com/airlock-offline/airlock/usage"
 )
 
 // fakeCard is a hardware key in a fake reader.
@@ -350,6 +351,23 @@ func TestHardwareKeyPool(t *testing.T) {
 	ev := f.events(t)
 	if ev[floating.EventHWKeyPresent] != 2 || ev[floating.EventHWKeyMissing] != 1 {
 		t.Fatalf("events: %v", ev)
+	}
+	// The usage report counts them for the key-bound product, and none for
+	// the plain one.
+	rep, err := f.srv.MakeReport(floating.ReportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range rep.Report.Products {
+		got[p.Product] = fmt.Sprint(p.Events)
+	}
+	if want := fmt.Sprint([]usage.EventCount{{Kind: floating.EventHWKeyPresent, Count: 2}, {Kind: floating.EventHWKeyMissing, Count: 1}}); got[product] != want || got["plain-cad"] != "[]" {
+		t.Fatalf("the report's events by product: %v, want %s for %s and none for plain-cad", got, want, product)
+	}
+	var text strings.Builder
+	if err := rep.WriteText(&text); err != nil || !strings.Contains(text.String(), "  events: hwkey.present 2, hwkey.missing 1\n") {
+		t.Fatalf("report show: %v\n%s", err, text.String())
 	}
 }
 

@@ -384,8 +384,15 @@ func (s *Server) reportEvents(r *usage.Report, from, to time.Time) error {
 		return err
 	}
 	counts := map[string]uint64{}
+	byProduct := map[string]map[string]uint64{}
 	for _, e := range evs {
 		counts[e.Kind]++
+		if e.Product != "" {
+			if byProduct[e.Product] == nil {
+				byProduct[e.Product] = map[string]uint64{}
+			}
+			byProduct[e.Product][e.Kind]++
+		}
 		if strings.HasPrefix(e.Kind, "clock.") {
 			if n, err := strconv.ParseInt(strings.Fields(e.Detail + " x")[0], 10, 64); err == nil && n != 0 && len(r.ClockJumps) < usage.MaxEvents {
 				r.ClockJumps = append(r.ClockJumps, usage.ClockJump{At: e.At.Unix(), Seconds: n})
@@ -400,12 +407,22 @@ func (s *Server) reportEvents(r *usage.Report, from, to time.Time) error {
 			r.Listed = append(r.Listed, usage.Event{At: e.At.Unix(), Kind: e.Kind, Product: e.Product, Detail: cleanText(d)})
 		}
 	}
-	for _, k := range usage.Kinds {
-		if counts[k] > 0 {
-			r.Events = append(r.Events, usage.EventCount{Kind: k, Count: counts[k]})
-		}
+	r.Events = countList(counts)
+	for i := range r.Products {
+		r.Products[i].Events = countList(byProduct[r.Products[i].Product])
 	}
 	return nil
+}
+
+// countList lists counts in the order of usage.Kinds.
+func countList(counts map[string]uint64) []usage.EventCount {
+	var out []usage.EventCount
+	for _, k := range usage.Kinds {
+		if counts[k] > 0 {
+			out = append(out, usage.EventCount{Kind: k, Count: counts[k]})
+		}
+	}
+	return out
 }
 
 // cleanText makes a detail valid report text: control characters become

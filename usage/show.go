@@ -27,6 +27,17 @@ func (s *Signed) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  feature %s\n", f.Name)
 			writeUsage(&b, "    ", f.Usage)
 		}
+		if len(p.Events) > 0 {
+			fmt.Fprintf(&b, "  events:")
+			for i, e := range p.Events {
+				sep := ","
+				if i == 0 {
+					sep = ""
+				}
+				fmt.Fprintf(&b, "%s %s %d", sep, e.Kind, e.Count)
+			}
+			b.WriteByte('\n')
+		}
 		if len(p.Holders) > 0 {
 			fmt.Fprintf(&b, "  holders:\n")
 			for _, h := range p.Holders {

@@ -84,6 +84,10 @@ type Product struct {
 	Usage      Usage     `cbor:"4,keyasint" json:"usage"`
 	Features   []Feature `cbor:"5,keyasint,omitempty" json:"features,omitempty"`
 	Holders    []Holder  `cbor:"6,keyasint,omitempty" json:"holders,omitempty"`
+	// Events counts the events of the period that concern this pool
+	// license (the hardware-key events of the key it is bound to), by
+	// kind.
+	Events []EventCount `cbor:"7,keyasint,omitempty" json:"event_counts,omitempty"`
 }
 
 // Usage is what was used of a pool (or a feature's pool).
@@ -257,8 +261,6 @@ func (r *Report) validate() error {
 		return bad("period", "missing or ends before it starts")
 	case len(r.Products) > MaxProducts:
 		return bad("products", "too many")
-	case len(r.Events) > len(Kinds):
-		return bad("event counts", "too many")
 	case len(r.Listed) > MaxEvents || len(r.ClockJumps) > MaxEvents:
 		return bad("events", "too many")
 	case r.Anchor < 0:
@@ -279,6 +281,9 @@ func (r *Report) validate() error {
 		if len(p.Features) > MaxFeatures || len(p.Holders) > MaxHolders {
 			return bad("product "+p.Product, "too many features or holders")
 		}
+		if !validCounts(p.Events) {
+			return bad("product "+p.Product, "event counts: unknown, repeated or empty kind")
+		}
 		names := map[string]bool{}
 		for _, f := range p.Features {
 			if e := request.ValidText(f.Name, MaxName); e != "" {
@@ -298,12 +303,8 @@ func (r *Report) validate() error {
 			}
 		}
 	}
-	kinds := map[string]bool{}
-	for _, e := range r.Events {
-		if !knownKind(e.Kind) || kinds[e.Kind] || e.Count == 0 {
-			return bad("event counts", "unknown, repeated or empty kind")
-		}
-		kinds[e.Kind] = true
+	if !validCounts(r.Events) {
+		return bad("event counts", "unknown, repeated or empty kind")
 	}
 	for _, e := range r.Listed {
 		if !knownKind(e.Kind) || e.At <= 0 || len(e.Detail) > MaxDetail || (e.Detail != "" && request.ValidText(e.Detail, MaxDetail) != "") ||
@@ -317,6 +318,21 @@ func (r *Report) validate() error {
 		}
 	}
 	return nil
+}
+
+// validCounts: each kind known, once, with a count.
+func validCounts(counts []EventCount) bool {
+	if len(counts) > len(Kinds) {
+		return false
+	}
+	kinds := map[string]bool{}
+	for _, e := range counts {
+		if !knownKind(e.Kind) || kinds[e.Kind] || e.Count == 0 {
+			return false
+		}
+		kinds[e.Kind] = true
+	}
+	return true
 }
 
 func knownKind(k string) bool {

@@ -3,6 +3,7 @@ package usage_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ func sample(seq uint64, prev []byte) *usage.Report {
 			Usage:    usage.Usage{Peak: 23, AverageMilli: 11500, Borrowed: 2, Denials: 4, Consumed: 900, OverageUsed: 12},
 			Features: []usage.Feature{{Name: "render", Usage: usage.Usage{Peak: 5, AverageMilli: 2250, Denials: 1}}},
 			Holders:  []usage.Holder{{Host: "ws-17", Installation: "AI1ABCD", Grants: 40}},
+			Events:   []usage.EventCount{{Kind: "hwkey.missing", Count: 2}},
 		}},
 		Events:     []usage.EventCount{{Kind: "hwkey.missing", Count: 2}, {Kind: "clock.back", Count: 1}},
 		Listed:     []usage.Event{{At: t0.Add(time.Hour).Unix(), Kind: "hwkey.missing", Product: "acme-cad", Detail: "reader empty"}},
@@ -48,7 +50,8 @@ func TestSignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Hash != s1.Hash || got.Report.Products[0].Usage != s1.Report.Products[0].Usage || got.Report.Seq != 1 {
+	if got.Hash != s1.Hash || got.Report.Products[0].Usage != s1.Report.Products[0].Usage || got.Report.Seq != 1 ||
+		fmt.Sprint(got.Report.Products[0].Events) != "[{hwkey.missing 2}]" {
 		t.Fatalf("round trip: %+v", got.Report)
 	}
 	if !bytes.Equal(got.Report.Prev, make([]byte, 32)) {
@@ -58,7 +61,7 @@ func TestSignVerify(t *testing.T) {
 	if err := got.WriteText(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"usage report 1 of server", "product acme-cad", "peak 23 seats, average 11.500, borrowed up to 2; denials 4; consumed 900 (overage used 12)", "feature render", "ws-17", "hwkey.missing", "back 2h0m0s"} {
+	for _, want := range []string{"usage report 1 of server", "product acme-cad", "peak 23 seats, average 11.500, borrowed up to 2; denials 4; consumed 900 (overage used 12)", "feature render", "ws-17", "  events: hwkey.missing 2\n", "hwkey.missing", "back 2h0m0s"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("show lacks %q:\n%s", want, b.String())
 		}
@@ -79,13 +82,20 @@ func TestSignVerify(t *testing.T) {
 	}
 
 	for name, r := range map[string]*usage.Report{
-		"report 1 with a prev": sample(1, bytes.Repeat([]byte{1}, 32)),
-		"no number":            sample(0, make([]byte, 32)),
-		"short prev":           sample(2, []byte{1}),
-		"period backwards":     func() *usage.Report { r := sample(2, make([]byte, 32)); r.To = r.From - 1; return r }(),
-		"unknown event kind":   func() *usage.Report { r := sample(1, nil); r.Events[0].Kind = "nope"; return r }(),
-		"product twice":        func() *usage.Report { r := sample(1, nil); r.Products = append(r.Products, r.Products[0]); return r }(),
-		"control character":    func() *usage.Report { r := sample(1, nil); r.Products[0].Holders[0].Host = "a\nb"; return r }(),
+		"report 1 with a prev":       sample(1, bytes.Repeat([]byte{1}, 32)),
+		"no number":                  sample(0, make([]byte, 32)),
+		"short prev":                 sample(2, []byte{1}),
+		"period backwards":           func() *usage.Report { r := sample(2, make([]byte, 32)); r.To = r.From - 1; return r }(),
+		"unknown event kind":         func() *usage.Report { r := sample(1, nil); r.Events[0].Kind = "nope"; return r }(),
+		"product twice":              func() *usage.Report { r := sample(1, nil); r.Products = append(r.Products, r.Products[0]); return r }(),
+		"unknown product event kind": func() *usage.Report { r := sample(1, nil); r.Products[0].Events[0].Kind = "nope"; return r }(),
+		"product event kind twice": func() *usage.Report {
+			r := sample(1, nil)
+			r.Products[0].Events = append(r.Products[0].Events, r.Products[0].Events[0])
+			return r
+		}(),
+		"product event counted 0": func() *usage.Report { r := sample(1, nil); r.Products[0].Events[0].Count = 0; return r }(),
+		"control character":       func() *usage.Report { r := sample(1, nil); r.Products[0].Holders[0].Host = "a\nb"; return r }(),
 	} {
 		if _, err := usage.Sign(testkeys.Identity(crypto.RoleInstallation, "server"), r); err == nil {
 			t.Errorf("%s: signed", name)
