@@ -213,6 +213,20 @@ func TestFloatingHardwareKey(t *testing.T) {
 	o, _ = fl("c1", "renew")
 	expectOK(t, o)
 
+	// The usage report counts the key's events for each pool bound to it:
+	// acme-cad saw it present at the start, removed, and back.
+	rep := filepath.Join(t.TempDir(), "usage.txt")
+	expectOK(t, h.server("report", "-o", rep))
+	o = h.server("report", "show", "--json", rep)
+	expectOK(t, o)
+	events := map[string]string{}
+	for _, p := range decodeJSON[reportShow](t, o).Report.Products {
+		events[p.Product] = fmt.Sprint(p.Events)
+	}
+	if events["acme-cad"] != "[{hwkey.present 2} {hwkey.missing 1}]" || events["acme-cax"] != "[{hwkey.present 1} {hwkey.missing 1}]" {
+		t.Fatalf("the report's hardware-key events by pool: %v", events)
+	}
+
 	// Restarted without the key: the pools are loaded and refuse.
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
