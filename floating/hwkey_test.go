@@ -495,6 +495,21 @@ func TestHardwareKeyRestartWithoutKeyTwoLicenses(t *testing.T) {
 			t.Fatalf("pool status: %+v", ps)
 		}
 	}
+	// The report counts the key's events for each pool, and each event
+	// once for the server (missing at the start, then present).
+	rep, err := f.srv.MakeReport(floating.ReportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprint([]usage.EventCount{{Kind: floating.EventHWKeyPresent, Count: 1}, {Kind: floating.EventHWKeyMissing, Count: 1}})
+	for _, p := range rep.Report.Products {
+		if fmt.Sprint(p.Events) != want {
+			t.Errorf("%s: events %v, want %s", p.Product, p.Events, want)
+		}
+	}
+	if got := fmt.Sprint(rep.Report.Events); got != want {
+		t.Errorf("the server's events %s, want %s (one event of a key bound to two pools counts once)", got, want)
+	}
 }
 
 // fakeActivator records the admin API's requests.

@@ -385,8 +385,14 @@ func (s *Server) reportEvents(r *usage.Report, from, to time.Time) error {
 	}
 	counts := map[string]uint64{}
 	byProduct := map[string]map[string]uint64{}
+	var last Event
 	for _, e := range evs {
-		counts[e.Kind]++
+		// A key's event is written once for each pool bound to the key, in
+		// consecutive rows: the server's count has it once.
+		if !(e.Seq == last.Seq+1 && e.At.Equal(last.At) && e.Kind == last.Kind && e.Detail == last.Detail && e.Product != last.Product) {
+			counts[e.Kind]++
+		}
+		last = e
 		if e.Product != "" {
 			if byProduct[e.Product] == nil {
 				byProduct[e.Product] = map[string]uint64{}
