@@ -166,6 +166,11 @@ func TestPostgresLockAfterLostConnection(t *testing.T) {
 		t.Fatalf("%d holders of the server's lock", n)
 	}
 	terminate(t, admin, app) // PostgreSQL frees the lock with the connection
+	// At once, on a pool of dead connections: the grant's transaction runs
+	// again on a new one.
+	if _, err := f.client("b").Acquire(ctx); err != nil {
+		t.Fatalf("a grant right after the connections were lost: %v", err)
+	}
 	if !eventually(3*floating.LockCheckTicks*floating.SweepInterval, func() bool { return lockHolders(t, admin, app, f.srv.LockKey(floating.LockServer)) == 1 }) {
 		t.Fatal("the server did not take its lock again")
 	}

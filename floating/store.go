@@ -3,6 +3,7 @@ package floating
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -182,15 +183,41 @@ func (s *store) commit(group []*write) error {
 	if s.taken.Load() {
 		return ErrDatabaseTaken
 	}
+	// A transaction that lost its connection before its commit (a
+	// restarted or failed-over PostgreSQL: the pool's idle connections are
+	// dead) did not happen: it runs again on a new connection, as many
+	// times as the pool may hold dead ones. A commit whose answer was lost
+	// is not run again, since it may have happened.
+	for i := 0; ; i++ {
+		err := s.apply(group)
+		var re *retryError
+		if !errors.As(err, &re) {
+			return err
+		}
+		if !s.pg || i == PGConns+1 {
+			return re.err
+		}
+	}
+}
+
+// apply runs one transaction of the group's statements; an error before
+// the commit that a new connection may cure is a *retryError.
+func (s *store) apply(group []*write) error {
+	again := func(err error) error {
+		if retryable(err) {
+			return &retryError{err}
+		}
+		return err
+	}
 	tx, err := s.db.BeginTx(context.Background(), nil)
 	if err != nil {
-		return fmt.Errorf("cannot begin a transaction: %w", err)
+		return again(fmt.Errorf("cannot begin a transaction: %w", err))
 	}
 	for _, w := range group {
 		for _, st := range w.stmts {
 			if _, err := tx.Exec(s.q(st.q), st.args...); err != nil {
 				_ = tx.Rollback()
-				return fmt.Errorf("cannot write to the database: %w", err)
+				return again(fmt.Errorf("cannot write to the database: %w", err))
 			}
 		}
 	}
