@@ -142,6 +142,18 @@ func (d *Desk) RefreshPool(ctx context.Context, rep *usage.Signed, product strin
 	if err != nil {
 		return nil, result.Wrap(result.LicenseUnknown, "the server's pool license is not active in the ledger", err)
 	}
+	prev, _, err := response.ParseUnverified(act.License)
+	if err != nil {
+		return nil, result.Wrap(result.Internal, "the ledger holds an invalid license", err)
+	}
+	// A report answers one refresh: the same old report, shown again each
+	// period, must not keep a pool running without new reports. Answered
+	// means a refresh or renewal (a license with a previous lease) issued
+	// since the import, compared in seconds, a license's grain. A refresh
+	// that failed (nothing issued since) can be asked again.
+	if !force && prev.PrevLease != nil && act.Issued.Unix() >= stored.Imported.Unix() {
+		return nil, result.Wrap(result.LicenseSuspended, fmt.Sprintf("usage report %d was answered by the pool license issued %s", rep.Report.Seq, act.Issued.UTC().Format(time.RFC3339)), ErrReportAnswered)
+	}
 	lic, err := d.Ledger.GetLicense(ctx, prod.LicenseKey)
 	if err != nil {
 		return nil, result.Wrap(result.Internal, "cannot read the ledger", err)
@@ -152,10 +164,6 @@ func (d *Desk) RefreshPool(ctx context.Context, rep *usage.Signed, product strin
 	now := d.now().UTC().Truncate(time.Second)
 	if !lic.Expires.IsZero() && !lic.Expires.After(now) {
 		return nil, result.New(result.Expired, "license expired on "+lic.Expires.UTC().Format(time.RFC3339))
-	}
-	prev, _, err := response.ParseUnverified(act.License)
-	if err != nil {
-		return nil, result.Wrap(result.Internal, "the ledger holds an invalid license", err)
 	}
 	if period == 0 {
 		period = lic.LeasePeriod
@@ -190,6 +198,11 @@ func (d *Desk) RefreshPool(ctx context.Context, rep *usage.Signed, product strin
 	_ = d.Ledger.Audit(ctx, "pool.refreshed", prod.LicenseKey, fmt.Sprintf("floating server %x answered usage report %d with activation %x", rep.Report.Server[:8], rep.Report.Seq, id))
 	return signed, nil
 }
+
+// ErrReportAnswered means a refresh was asked for a usage report that a
+// pool license issued since its import already answered: a new refresh
+// needs a newer report (or force).
+var ErrReportAnswered = errors.New("a new refresh needs a newer report from the server (or force it)")
 
 // ErrReportMissing means a renewal of a pool license that asks for usage
 // reports came with no report imported from the server since the license

@@ -92,6 +92,15 @@ func TestImportReportAndRefresh(t *testing.T) {
 	if len(acts) != 1 || !bytes.Equal(acts[0].License, ref.Bytes) {
 		t.Fatalf("the ledger does not hold the refresh: %+v", acts)
 	}
+	// The same report again, a period later: it answered its refresh
+	// already, so it is refused unless forced.
+	e.desk.Now = func() time.Time { return t0.Add(70 * day) }
+	if _, err := e.desk.RefreshPool(ctx, r2, "", 90*day, false); result.CodeOf(err) != result.LicenseSuspended || !errors.Is(err, desk.ErrReportAnswered) {
+		t.Fatalf("report 2 answered twice: %v", err)
+	}
+	if _, err := e.desk.RefreshPool(ctx, r2, "", 90*day, true); err != nil {
+		t.Fatalf("forced: %v", err)
+	}
 }
 
 // A pool license that asks for usage reports is not renewed (the renewal

@@ -571,8 +571,15 @@ func (s *Server) consumeSharedOnce(p *Proof, pl *pool, a *response.Allowance) (u
 		return 0, errorf(CodeConsumptionCap, "consuming %d would take the counter to %d, past its allowance of %s; nothing was counted", p.Amount, uint64(now)+p.Amount, a)
 	}
 	if err != nil {
-		return 0, s.sharedFailed(err)
+		// One statement that commits itself: run again only when it
+		// surely did not happen (a lost answer may hide a count).
+		var pe *pgconn.PgError
+		if pgconn.SafeToRetry(err) || errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001") {
+			return 0, &retryError{err}
+		}
+		return 0, errorf(CodeInternal, "the server cannot use its shared database: %v", err)
 	}
+	s.recordConsumed(p.Product, p.Feature, p.Amount, time.Unix(t, 0))
 	return uint64(used), nil
 }
 

@@ -424,6 +424,9 @@ func TestNodesHistory(t *testing.T) {
 			t.Fatalf("a third seat: %v", err)
 		}
 	}
+	if _, err := b.client("holder0").Consume(ctx, "", 3); err != nil {
+		t.Fatal(err)
+	}
 	// Let a sweep sample the seats, then move past the minute so that
 	// both nodes write their buckets to the shared database.
 	time.Sleep(2 * floating.SweepInterval)
@@ -432,7 +435,7 @@ func TestNodesHistory(t *testing.T) {
 	both := func() bool {
 		for _, f := range []*fixture{a, b} {
 			got = f.srv.Usage(product, "", t0.Add(-time.Minute), t0.Add(time.Minute))
-			if got.Peak != 2 || got.Denials != 3 {
+			if got.Peak != 2 || got.Denials != 3 || got.Consumed != 3 {
 				return false
 			}
 		}
@@ -443,7 +446,7 @@ func TestNodesHistory(t *testing.T) {
 			return
 		}
 	}
-	t.Fatalf("history of the first minute: %+v, want peak 2 and 3 denials on both nodes", got)
+	t.Fatalf("history of the first minute: %+v, want peak 2, 3 denials and 3 consumed on both nodes", got)
 }
 
 // The authentication mode an admin sets on one node reaches the other

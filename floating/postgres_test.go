@@ -199,6 +199,11 @@ func TestPostgresLockAfterLostConnection(t *testing.T) {
 	if _, err := a.Consume(ctx, "", 1); code(err) != floating.CodeDatabaseTaken {
 		t.Fatalf("consume: %v", err)
 	}
+	// Changes that do not come through the API (the console, the report
+	// command) are refused with the same code.
+	if err := f.srv.SetAuthMode(floating.AuthLicenseKey); code(err) != floating.CodeDatabaseTaken {
+		t.Fatalf("an auth change: %v", err)
+	}
 	if st := f.srv.Status()[0]; !strings.Contains(st.Error, "took this database") {
 		t.Fatalf("status: %+v", st)
 	}

@@ -612,6 +612,9 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 // memory may hold changes the database does not) and reports an internal
 // error.
 func (s *Server) failed(err error) error {
+	if errors.Is(err, ErrDatabaseTaken) {
+		return s.checkTaken() // nothing is written: nothing to reload
+	}
 	_ = s.load()
 	return errorf(CodeInternal, "the server cannot write its database: %v", err)
 }
