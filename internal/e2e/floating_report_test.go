@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/airlock-offline/airlock/floating"
+	"github.com/airlock-offline/airlock/result"
 	"github.com/airlock-offline/airlock/usage"
 )
 
@@ -195,4 +196,33 @@ func TestFloatingUsageReports(t *testing.T) {
 	if len(r7.Report.ClockJumps) == 0 || r7.Report.ClockJumps[0].Seconds > -2*3600+60 {
 		t.Fatalf("report 7 shows no jump back: %+v", r7.Report.ClockJumps)
 	}
+
+	// Report 6 answered its refresh: shown again, it gets none, unless
+	// forced; a flagged report (the clone's) likewise.
+	o = f.e.vendor("--dir", f.desk, "report", "import", file("r6.txt"), "--refresh", "90d", "-o", file("refresh3.txt"))
+	expect(t, o, result.LicenseSuspended.ExitCode())
+	expectContains(t, "an answered report again", o.stderr, "usage report 6 was answered by the pool license issued")
+	expectNoFile(t, file("refresh3.txt"))
+	o = f.e.vendor("--dir", f.desk, "report", "import", file("r3-clone.txt"), "--refresh", "90d", "-o", file("refresh3.txt"))
+	expect(t, o, result.LicenseSuspended.ExitCode())
+	expectContains(t, "a flagged report", o.stderr, "flagged report_cloned")
+	expectOK(t, f.e.vendor("--dir", f.desk, "report", "import", file("r6.txt"), "--refresh", "90d", "--force", "-o", file("refresh3.txt")))
+	expectOK(t, f.server("activate", file("refresh3.txt")))
+
+	// The desk shows a stored report by the first digits of its hash.
+	o = f.e.vendor("--dir", f.desk, "report", "list", "--json")
+	expectOK(t, o)
+	var r6hash string
+	for _, r := range decodeJSON[[]struct {
+		Seq  uint64 `json:"seq"`
+		Hash string `json:"hash"`
+		Flag string `json:"flag"`
+	}](t, o) {
+		if r.Seq == 6 {
+			r6hash = r.Hash
+		}
+	}
+	o = f.e.vendor("--dir", f.desk, "report", "show", r6hash[:16])
+	expectOK(t, o)
+	expectContains(t, "report show", o.stdout, "usage report 6 of server")
 }
