@@ -41,6 +41,10 @@ func TestSignPoolNodes(t *testing.T) {
 	if _, err := e.desk.Sign(ctx, full); result.CodeOf(err) != result.Malformed {
 		t.Fatalf("a node request signed as a plain license: %v", err)
 	}
+	// The review (the desk console's) reads it, and says how to sign it.
+	if rv := e.desk.Review(ctx, full); rv.Request == nil || result.CodeOf(rv.Problem) != result.Malformed || !strings.Contains(rv.Problem.Error(), "sign it with `airlock-vendor sign --pool") {
+		t.Fatalf("the review of a node request: %+v", rv)
+	}
 	iss, err := e.desk.SignPool(ctx, full, pool)
 	if err != nil {
 		t.Fatal(err)

@@ -85,13 +85,17 @@ func (d *Desk) ReviewText(ctx context.Context, text []byte) *Review {
 func (d *Desk) Review(ctx context.Context, reqBytes []byte) *Review {
 	ctx = context.WithValue(ctx, previewKey{}, true)
 	rv := &Review{}
-	s, err := request.Verify(reqBytes)
+	s, nodes, err := request.VerifyNodes(reqBytes)
 	if err != nil {
 		rv.Problem = err
 		return rv
 	}
 	r := s.Request
 	rv.Request = s
+	if len(nodes) > 0 {
+		rv.Problem = result.New(result.Malformed, fmt.Sprintf("a request of %d floating-server nodes is for a pool license: sign it with `airlock-vendor sign --pool …`", len(nodes)))
+		return rv
+	}
 	rv.Renewal = r.Kind == request.KindRenew
 	if hk := r.HardwareKey; hk != nil {
 		switch {

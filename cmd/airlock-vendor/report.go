@@ -85,14 +85,21 @@ func (a *app) cmdReportImport(args []string) error {
 	}
 	defer l.Close()
 	d := &desk.Desk{Ledger: l, Now: cli.NowFunc()}
+	// The key (asked for once, and its hardware key attached) signs the
+	// refresh and the audit log's checkpoints.
+	checkpoint := func() { a.checkpointLedger(l) }
 	if *refresh != "" {
 		if d.Key, err = a.loadKey(); err != nil {
 			return err
 		}
+		if err := a.attachCard(d.Key); err != nil {
+			return err
+		}
+		checkpoint = func() { a.checkpoint(d) }
 	}
 	ctx := context.Background()
 	imp, err := d.ImportReport(ctx, text)
-	a.checkpointLedger(l)
+	checkpoint()
 	if err != nil {
 		return err
 	}
@@ -110,7 +117,7 @@ func (a *app) cmdReportImport(args []string) error {
 	// at the flag it was stored with).
 	if *refresh != "" && (flagErr == nil || *force || imp.Already) {
 		signed, err := d.RefreshPool(ctx, imp.Report, *product, period, *force)
-		a.checkpointLedger(l)
+		checkpoint()
 		if err != nil {
 			return err
 		}
