@@ -68,6 +68,8 @@ type Config struct {
 	// usage reports (tests).
 	History func(product string, since time.Time) []HistoryPoint
 	Report  func(pseudonymise bool) (name string, text []byte, err error)
+	// Logf receives the failures the pages do not show (nil: nowhere).
+	Logf func(format string, a ...any)
 }
 
 // Console serves the pages.
@@ -327,19 +329,24 @@ func (c *Console) newSession(token, name string, own bool) *session {
 	return s
 }
 
-// codeOf returns an error's stable code and a message that is safe to
-// show: the floating server's own codes, the result codes of a license
-// check (lower case, as the API writes them), internal_error otherwise.
-func codeOf(err error) (code, msg string) {
+// problem returns an error's stable code and a message that is safe to
+// show: the floating server's own refusals, the result codes of a license
+// check (lower case, as the API writes them). A failure of the server
+// itself (a database, a file) is internal_error with a fixed sentence; its
+// text, which may name paths or the database, goes to the log.
+func (c *Console) problem(err error) (code, msg string) {
 	var fe *floating.Error
-	if errors.As(err, &fe) {
+	if errors.As(err, &fe) && fe.Code != floating.CodeInternal {
 		return fe.Code, fe.Message
 	}
 	var re *result.Error
-	if errors.As(err, &re) {
-		return lower(string(re.Code)), err.Error()
+	if errors.As(err, &re) && re.Code != result.Internal {
+		return strings.ToLower(string(re.Code)), err.Error()
 	}
-	return floating.CodeInternal, err.Error()
+	if c.cfg.Logf != nil {
+		c.cfg.Logf("console: %v", err)
+	}
+	return floating.CodeInternal, "the server could not finish this; its log says why"
 }
 
 // statusFor is the HTTP status of the floating server's refusal, def for
@@ -350,16 +357,6 @@ func statusFor(err error, def int) int {
 		return fe.Status
 	}
 	return def
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, ch := range b {
-		if 'A' <= ch && ch <= 'Z' {
-			b[i] = ch + 'a' - 'A'
-		}
-	}
-	return string(b)
 }
 
 // report makes the server's next usage report.

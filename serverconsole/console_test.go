@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -27,6 +28,7 @@ import (
 	"github.com/airlock-offline/airlock/licensekey"
 	"github.com/airlock-offline/airlock/request"
 	"github.com/airlock-offline/airlock/response"
+	"github.com/airlock-offline/airlock/result"
 	"github.com/airlock-offline/airlock/usage"
 )
 
@@ -93,13 +95,15 @@ func (a *fakeActivator) Request(product, licenseKey string, renew bool) ([]byte,
 }
 
 func (a *fakeActivator) Install(text []byte) (string, error) {
+	// What is not a license is MALFORMED, as the real activator says
+	// (client.Verifier.Activate).
 	raw, err := armor.DecodeKind(text, armor.License)
 	if err != nil {
-		return "", err
+		return "", result.Wrap(result.Malformed, "not a valid license", err)
 	}
 	lic, _, err := response.ParseUnverified(raw)
 	if err != nil {
-		return "", err
+		return "", result.Wrap(result.Malformed, "not a valid license", err)
 	}
 	a.installed = append(a.installed, raw)
 	return lic.Product, nil
@@ -804,5 +808,26 @@ func TestWrongMethod(t *testing.T) {
 		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow || !strings.Contains(string(b), code) {
 			t.Errorf("%s %s: %d, Allow %q, want %d, %q, %s", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), c.status, c.allow, code)
 		}
+	}
+}
+
+// A failure of the server itself (here the report, failing on a file) is
+// internal_error with a fixed sentence on the page; its text, which names
+// a path, goes to the log only.
+func TestInternalErrorNotShown(t *testing.T) {
+	var logged []string
+	f := newFixture(t, func(c *Config) {
+		c.Report = func(bool) (string, []byte, error) {
+			return "", nil, errors.New("open /var/lib/airlock/secret-state.db: permission denied")
+		}
+		c.Logf = func(format string, a ...any) { logged = append(logged, fmt.Sprintf(format, a...)) }
+	})
+	csrf := f.signIn(t, floating.RoleAdmin)
+	p := f.post(t, "/reports", url.Values{"csrf": {csrf}})
+	if p.status != http.StatusInternalServerError || !strings.Contains(p.body, floating.CodeInternal) || strings.Contains(p.body, "secret-state.db") {
+		t.Fatalf("report failure: %d\n%s", p.status, p.body)
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0], "/var/lib/airlock/secret-state.db") {
+		t.Fatalf("logged: %q", logged)
 	}
 }

@@ -60,7 +60,7 @@ var authModes = []authChoice{
 // setAuth changes how clients authenticate (admin).
 func (c *Console) setAuth(w http.ResponseWriter, r *http.Request, u *user) {
 	if err := c.srv.SetAuthMode(r.PostFormValue("mode")); err != nil {
-		code, msg := codeOf(err)
+		code, msg := c.problem(err)
 		d := c.overviewData(r, u).(overviewPage)
 		d.Error, d.ErrorCode = msg, code
 		c.render(w, "overview", http.StatusBadRequest, d)
@@ -147,7 +147,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	var s *session
 	if tok := strings.TrimSpace(r.PostFormValue("token")); tok != "" {
 		if _, err := c.srv.TokenRole(tok); err != nil {
-			code, msg := codeOf(err)
+			code, msg := c.problem(err)
 			again(http.StatusUnauthorized, code, msg)
 			return
 		}
@@ -156,7 +156,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		name := r.PostFormValue("username")
 		lr, err := c.srv.Login(remoteHost(r), name, r.PostFormValue("password"))
 		if err != nil {
-			code, msg := codeOf(err)
+			code, msg := c.problem(err)
 			again(http.StatusUnauthorized, code, msg)
 			return
 		}
@@ -354,11 +354,12 @@ func (c *Console) addProduct(w http.ResponseWriter, r *http.Request, u *user) {
 	}
 	text, err := c.request(d.Product, d.LicenseKey, d.Renew, d.HardwareKey)
 	if err != nil {
-		code, msg := codeOf(err)
+		code, msg := c.problem(err)
+		status := statusFor(err, http.StatusBadRequest)
 		if code == floating.CodeInternal {
-			code, msg = floating.CodeMalformed, "cannot make the request: "+msg
+			status = http.StatusInternalServerError
 		}
-		bad(statusFor(err, http.StatusBadRequest), code, msg)
+		bad(status, code, msg)
 		return
 	}
 	d.Request = string(text)
@@ -436,15 +437,16 @@ func (c *Console) installLicense(w http.ResponseWriter, r *http.Request, u *user
 	}
 	product, err := c.cfg.Activator.Install([]byte(text))
 	if err != nil {
-		code, msg := codeOf(err)
+		code, msg := c.problem(err)
+		status := http.StatusBadRequest
 		if code == floating.CodeInternal {
-			code = floating.CodeMalformed
+			status = http.StatusInternalServerError
 		}
-		bad(http.StatusBadRequest, code, "the license was not installed: "+msg)
+		bad(status, code, "the license was not installed: "+msg)
 		return
 	}
 	if err := c.srv.Reload(); err != nil {
-		code, msg := codeOf(err)
+		code, msg := c.problem(err)
 		bad(http.StatusInternalServerError, code, msg)
 		return
 	}
@@ -529,7 +531,7 @@ func (c *Console) release(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	if err := c.srv.ForceRelease(id); err != nil {
-		code, msg := codeOf(err)
+		code, msg := c.problem(err)
 		d := seatsPage{page: c.page(u, "Seats", "/seats"), Seats: c.srv.Leases()}
 		d.Error, d.ErrorCode = msg, code
 		c.render(w, "seats", http.StatusConflict, d)

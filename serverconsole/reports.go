@@ -31,7 +31,7 @@ func (c *Console) makeReport(w http.ResponseWriter, r *http.Request, u *user) {
 	d.Pseudonymise = r.PostFormValue("pseudonymise") != ""
 	name, text, err := c.cfg.Report(d.Pseudonymise)
 	if err != nil {
-		code, msg := codeOf(err)
+		code, msg := c.problem(err)
 		d.Error, d.ErrorCode = msg, code
 		c.render(w, "reports", http.StatusInternalServerError, d)
 		return

@@ -86,7 +86,7 @@ func (a *app) cmdServe(args []string) error {
 		return cli.Usagef("%v", err)
 	}
 	defer srv.Close()
-	con, err := serverconsole.New(serverconsole.Config{Server: srv, Activator: act, Now: cli.NowFunc()})
+	con, err := serverconsole.New(serverconsole.Config{Server: srv, Activator: act, Now: cli.NowFunc(), Logf: a.ui.Warnf})
 	if err != nil {
 		return err
 	}
