@@ -105,12 +105,9 @@ type history struct {
 	report  sync.Mutex // one usage report at a time
 }
 
-// startHistory sets up the history tables and starts recording from the
-// seats loaded from the database.
+// startHistory starts recording from the seats loaded from the database
+// (its tables are made with the store's: openStore, pgSetup).
 func (s *Server) startHistory() error {
-	if _, err := s.st.db.Exec(historySchema); err != nil {
-		return fmt.Errorf("cannot set up the usage history: %w", err)
-	}
 	s.hist = &history{open: map[histKey]*histOpen{}}
 	if err := s.startClock(); err != nil {
 		return err

@@ -515,3 +515,38 @@ func TestNodesReportAtOnce(t *testing.T) {
 		chain = append(chain, usage.LinkOf(r))
 	}
 }
+
+// Nodes started at the same moment on a fresh schema all come up: the
+// tables, history's too, are made under the setup lock, one node at a
+// time.
+func TestNodesStartTogether(t *testing.T) {
+	db := postgresDB(t)
+	pool := defaultPool()
+	const n = 5
+	vendor := testkeys.Identity(crypto.RoleVendor, "vendor")
+	ids := make([]*crypto.Identity, n)
+	for i := range ids {
+		ids[i] = testkeys.Identity(crypto.RoleInstallation, fmt.Sprintf("node %c", 'a'+i))
+		pool.Nodes = append(pool.Nodes, ids[i].Public().Sign)
+	}
+	lic := poolLicense(t, vendor, ids[0], pool, map[string]uint64{"render": 0})
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			srv, err := floating.New(floating.Config{Identity: id, Licenses: [][]byte{lic}, DB: db, Now: newClock(t0).Now})
+			if err != nil {
+				errs <- err
+				return
+			}
+			srv.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -180,7 +180,7 @@ func pgSetup(ctx context.Context, db *sql.DB, key int64) error {
 	}
 	// Set up already with this very schema: no DDL, whose table locks would
 	// stall, or deadlock with, the nodes already serving.
-	ddl := pgSchema + pgNodesSchema
+	ddl := pgSchema + pgNodesSchema + historySchema
 	sum := sha256.Sum256([]byte(ddl))
 	version := hex.EncodeToString(sum[:])
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS floating_schema (version TEXT NOT NULL)`); err != nil {

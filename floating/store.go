@@ -122,7 +122,7 @@ func openStore(path string, shared bool) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the database: %w", err)
 	}
-	if _, err := db.Exec(schema); err != nil {
+	if _, err := db.Exec(schema + historySchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cannot set up the database: %w", err)
 	}
