@@ -318,6 +318,7 @@ func (s *Server) takeSharedOnce(p *Proof, pl *pool, borrowUntil int64) (*Grant, 
 	if err := tx.Commit(); err != nil {
 		return nil, s.sharedFailed(err)
 	}
+	s.recordHolder(l, time.Unix(t, 0))
 	return g, gerr
 }
 
@@ -460,6 +461,7 @@ func (s *Server) renewSharedOnce(p *Proof, pl *pool) (*Grant, error) {
 	if err := tx.Commit(); err != nil {
 		return nil, s.sharedFailed(err)
 	}
+	s.recordHolder(l, time.Unix(t, 0))
 	return g, gerr
 }
 

@@ -550,3 +550,37 @@ func TestNodesStartTogether(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A shared pool's report names the machines that held its seats, whichever
+// node granted them, and the overage of its counters, which live in the
+// database.
+func TestNodesReportHoldersAndOverage(t *testing.T) {
+	a, b := twoNodes(t, defaultPool()) // consumption: 100 + 10 overage
+	ctx := context.Background()
+	c := a.client("ws-1")
+	if _, err := c.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.client("ws-2").Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Consume(ctx, "", 104); err != nil {
+		t.Fatal(err)
+	}
+	// Each node writes its holders as its minute ends (node b writes its
+	// own as it makes the report).
+	a.clock.Add(2 * time.Minute)
+	time.Sleep(2 * floating.SweepInterval)
+	rep, err := b.srv.MakeReport(floating.ReportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rep.Report.Products[0]
+	hosts := map[string]uint32{}
+	for _, h := range p.Holders {
+		hosts[h.Host] += h.Grants
+	}
+	if p.Usage.Consumed != 104 || p.Usage.OverageUsed != 4 || hosts["ws-1"] != 1 || hosts["ws-2"] != 1 {
+		t.Fatalf("the shared pool's report: usage %+v, holders %+v", p.Usage, p.Holders)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/airlock-offline/airlock/crypto"
+	"github.com/airlock-offline/airlock/response"
 	"github.com/airlock-offline/airlock/usage"
 )
 
@@ -48,8 +49,14 @@ type holderKey struct{ product, host, client string }
 // that took it (for the report's holders). Called with s.mu held.
 func (s *Server) recordGrant(pl *pool, l *lease, t time.Time) {
 	s.recordSeats(pl, t)
+	s.recordHolder(l, t)
+}
+
+// recordHolder counts a grant to the machine of lease l (a shared pool's
+// seats are sampled from the database instead: nodes_history.go).
+func (s *Server) recordHolder(l *lease, t time.Time) {
 	s.histAt(t, func(int64) {
-		k := holderKey{pl.product, l.host, crypto.KeyIDOf(l.client[:]).String()}
+		k := holderKey{l.product, l.host, crypto.KeyIDOf(l.client[:]).String()}
 		if s.hist.holders == nil {
 			s.hist.holders = map[holderKey]int64{}
 		}
@@ -162,11 +169,15 @@ func (s *Server) makeReport(opt ReportOptions, now time.Time) (*usage.Signed, er
 		product, key string
 		seats        uint32
 		features     []string
-		overage      map[string]uint64
+		pool         *response.Pool
+		counters     map[string]uint64 // nil for a shared pool: the database's
 	}
 	var pools []pinfo
 	for _, pl := range s.pools {
-		pi := pinfo{product: pl.product, key: pl.lic.LicenseKey, seats: pl.lic.Pool.Seats, overage: map[string]uint64{}}
+		pi := pinfo{product: pl.product, key: pl.lic.LicenseKey, seats: pl.lic.Pool.Seats, pool: pl.lic.Pool}
+		if !pl.shared {
+			pi.counters = maps(pl.counters)
+		}
 		names := map[string]bool{}
 		for f := range pl.lic.Pool.FeatureSeats {
 			names[f] = true
@@ -178,17 +189,18 @@ func (s *Server) makeReport(opt ReportOptions, now time.Time) (*usage.Signed, er
 			pi.features = append(pi.features, f)
 		}
 		sort.Strings(pi.features)
-		if a := pl.lic.Pool.Consumption; a != nil && pl.counters[""] > a.Max {
-			pi.overage[""] = pl.counters[""] - a.Max
-		}
-		for f, a := range pl.lic.Pool.FeatureConsumption {
-			if pl.counters[f] > a.Max {
-				pi.overage[f] = pl.counters[f] - a.Max
-			}
-		}
 		pools = append(pools, pi)
 	}
 	s.mu.Unlock()
+	for i := range pools {
+		if pools[i].counters == nil {
+			c, err := s.readCounters(context.Background(), pools[i].product)
+			if err != nil {
+				return nil, err
+			}
+			pools[i].counters = c
+		}
+	}
 	sort.Slice(pools, func(i, j int) bool { return pools[i].product < pools[j].product })
 	if len(pools) > usage.MaxProducts {
 		pools = pools[:usage.MaxProducts]
@@ -199,12 +211,12 @@ func (s *Server) makeReport(opt ReportOptions, now time.Time) (*usage.Signed, er
 	}
 	for _, pi := range pools {
 		p := usage.Product{Product: pi.product, LicenseKey: pi.key, Seats: pi.seats,
-			Usage: usageOf(s.Usage(pi.product, "", fromT, toT), counts[histKey{pi.product, ""}], pi.overage[""])}
+			Usage: usageOf(s.Usage(pi.product, "", fromT, toT), counts[histKey{pi.product, ""}], overage(pi.pool.Consumption, pi.counters[""]))}
 		for _, f := range pi.features {
 			if len(p.Features) == usage.MaxFeatures {
 				break
 			}
-			p.Features = append(p.Features, usage.Feature{Name: f, Usage: usageOf(s.Usage(pi.product, f, fromT, toT), counts[histKey{pi.product, f}], pi.overage[f])})
+			p.Features = append(p.Features, usage.Feature{Name: f, Usage: usageOf(s.Usage(pi.product, f, fromT, toT), counts[histKey{pi.product, f}], featureOverage(pi.pool, f, pi.counters[f]))})
 		}
 		holders, err := s.holders(pi.product, from, key)
 		if err != nil {
@@ -236,6 +248,22 @@ func (s *Server) makeReport(opt ReportOptions, now time.Time) (*usage.Signed, er
 		return nil, errReportRace
 	}
 	return signed, nil
+}
+
+// overage is how far a counter is past its allowance's base (none
+// without an allowance).
+func overage(a *response.Allowance, used uint64) uint64 {
+	if a != nil && used > a.Max {
+		return used - a.Max
+	}
+	return 0
+}
+
+func featureOverage(p *response.Pool, f string, used uint64) uint64 {
+	if a, ok := p.FeatureConsumption[f]; ok {
+		return overage(&a, used)
+	}
+	return 0
 }
 
 // trimReport drops the least needed part of a report too large to sign:
