@@ -66,19 +66,28 @@ func NewNodeRequest(req *Signed, inst *crypto.Identity, others [][]byte) (*NodeR
 	return n, n.Cosign(inst)
 }
 
-func (n *NodeRequest) validate() error {
-	if len(n.Nodes) < MinNodes || len(n.Nodes) > MaxNodes {
-		return &FieldError{"nodes", fmt.Sprintf("must be %d to %d keys", MinNodes, MaxNodes)}
+// ValidNodeKeys checks a set of node keys (the field's name for the
+// error): MinNodes to MaxNodes Ed25519 keys, none twice.
+func ValidNodeKeys(keys [][]byte, field string) error {
+	if len(keys) < MinNodes || len(keys) > MaxNodes {
+		return &FieldError{field, fmt.Sprintf("must be %d to %d keys", MinNodes, MaxNodes)}
 	}
-	for i, k := range n.Nodes {
+	for i, k := range keys {
 		if len(k) != ed25519.PublicKeySize {
-			return &FieldError{"nodes", "a node key is not an Ed25519 public key"}
+			return &FieldError{field, "a node key is not an Ed25519 public key"}
 		}
-		for _, o := range n.Nodes[:i] {
+		for _, o := range keys[:i] {
 			if bytes.Equal(o, k) {
-				return &FieldError{"nodes", "a node key is named twice"}
+				return &FieldError{field, "a node key is named twice"}
 			}
 		}
+	}
+	return nil
+}
+
+func (n *NodeRequest) validate() error {
+	if err := ValidNodeKeys(n.Nodes, "nodes"); err != nil {
+		return err
 	}
 	if len(n.Cosigns) > len(n.Nodes) {
 		return &FieldError{"cosigns", "more than the nodes"}
