@@ -143,12 +143,8 @@ func openPostgres(target string, shared bool) (*store, error) {
 		}
 		return nil, fmt.Errorf("cannot read the database's schema: %w", err)
 	}
-	fn := `SELECT pg_try_advisory_lock($1)`
-	if shared {
-		fn = `SELECT pg_try_advisory_lock_shared($1)`
-	}
-	var got bool
-	if err := lock.QueryRowContext(ctx, fn, lockKey(schema.String, lockServer)).Scan(&got); err != nil {
+	got, err := tryServerLock(ctx, lock, schema.String, shared)
+	if err != nil {
 		lock.Close()
 		db.Close()
 		return nil, fmt.Errorf("cannot lock the database: %w", err)
@@ -231,12 +227,8 @@ func (s *store) keepLock(ctx context.Context) (retaken bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	fn := `SELECT pg_try_advisory_lock($1)`
-	if s.shared {
-		fn = `SELECT pg_try_advisory_lock_shared($1)`
-	}
-	var got bool
-	if err := conn.QueryRowContext(ctx, fn, s.key(lockServer)).Scan(&got); err != nil {
+	got, err := tryServerLock(ctx, conn, s.schema, s.shared)
+	if err != nil {
 		conn.Close()
 		return false, err
 	}
@@ -247,6 +239,18 @@ func (s *store) keepLock(ctx context.Context) (retaken bool, err error) {
 	_ = s.lock.Close()
 	s.lock = conn
 	return true, nil
+}
+
+// tryServerLock tries the server's lock in schema on conn: shared for the
+// nodes of a pool, else exclusive.
+func tryServerLock(ctx context.Context, conn *sql.Conn, schema string, shared bool) (bool, error) {
+	fn := `SELECT pg_try_advisory_lock($1)`
+	if shared {
+		fn = `SELECT pg_try_advisory_lock_shared($1)`
+	}
+	var got bool
+	err := conn.QueryRowContext(ctx, fn, lockKey(schema, lockServer)).Scan(&got)
+	return got, err
 }
 
 // onLock runs f with the connection that holds the server's lock.
@@ -265,9 +269,12 @@ func (s *store) share() error {
 		return nil
 	}
 	ctx := context.Background()
-	var got bool
-	if err := s.lock.QueryRowContext(ctx, `SELECT pg_try_advisory_lock_shared($1)`, s.key(lockServer)).Scan(&got); err != nil || !got {
-		return fmt.Errorf("cannot share the database lock: %v", err)
+	got, err := tryServerLock(ctx, s.lock, s.schema, true)
+	if err != nil {
+		return fmt.Errorf("cannot share the database lock: %w", err)
+	}
+	if !got {
+		return errors.New("cannot share the database lock: another server holds it")
 	}
 	if _, err := s.lock.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, s.key(lockServer)); err != nil {
 		return fmt.Errorf("cannot share the database lock: %w", err)

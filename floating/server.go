@@ -548,11 +548,7 @@ func (s *Server) take(p *Proof, pl *pool, borrowUntil int64) (*Grant, error) {
 			return errorf(CodeNoSeat, "all %d seats of %q are taken; try again later", pol.Seats, p.Product)
 		}
 		if borrowUntil != 0 {
-			max := int(pol.BorrowMax)
-			if max == 0 {
-				max = int(pol.Seats)
-			}
-			if borrowed >= max {
+			if borrowed >= int(borrowSlots(pol)) {
 				return errorf(CodeBorrowLimit, "%d seats of %q are borrowed already, the most the pool license allows", borrowed, p.Product)
 			}
 		}
