@@ -139,8 +139,11 @@ func (d *Desk) RefreshPool(ctx context.Context, rep *usage.Signed, product strin
 		return nil, result.New(result.ProductMismatch, fmt.Sprintf("the report does not cover product %q", product))
 	}
 	act, err := d.poolActivation(ctx, prod.LicenseKey, prod.Product, rep.Report.Server)
-	if err != nil {
+	if errors.Is(err, ErrUnknownServer) {
 		return nil, result.Wrap(result.LicenseUnknown, "the server's pool license is not active in the ledger", err)
+	}
+	if err != nil {
+		return nil, err // the ledger could not be read: INTERNAL
 	}
 	prev, _, err := response.ParseUnverified(act.License)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/internal/chart"
 	"github.com/airlock-offline/airlock/internal/web"
 	"github.com/airlock-offline/airlock/ledger"
@@ -43,7 +44,7 @@ func (s *Server) usageList(w http.ResponseWriter, r *http.Request, sess string) 
 	}
 	page := usageListPage{scanPage: scanPage{Page: p, Kind: "usage", Noun: "usage report", Action: "/usage/import"}}
 	for _, u := range reps {
-		page.Reports = append(page.Reports, reportRow{Hash: hex.EncodeToString(u.Hash), Server: usage.ServerKeyID(u.ServerKey).String(),
+		page.Reports = append(page.Reports, reportRow{Hash: hex.EncodeToString(u.Hash), Server: crypto.KeyIDOf(u.ServerKey).String(),
 			License: u.LicenseKey, Flag: u.Flag, Seq: u.Seq, From: u.From, To: u.To})
 	}
 	sort.SliceStable(page.Reports, func(i, j int) bool { return page.Reports[i].To.After(page.Reports[j].To) })

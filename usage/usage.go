@@ -343,6 +343,3 @@ func knownKind(k string) bool {
 	}
 	return false
 }
-
-// ServerKeyID is the key id of a server's public key.
-func ServerKeyID(server []byte) crypto.KeyID { return crypto.KeyIDOf(server) }

@@ -37,12 +37,6 @@ func (a *app) admin(s *server) (*floating.Admin, error) {
 	return floating.NewAdmin(info.Address, pub.Sign, strings.TrimSpace(string(tok))), nil
 }
 
-func (a *app) printJSON(v any) error {
-	e := json.NewEncoder(a.ui.Stdout)
-	e.SetIndent("", "  ")
-	return e.Encode(v)
-}
-
 func (a *app) cmdStatus(args []string) error {
 	fs := a.newFlags("status")
 	asJSON := fs.Bool("json", false, "")
@@ -78,7 +72,7 @@ func (a *app) cmdStatus(args []string) error {
 		}
 	}
 	if *asJSON {
-		return a.printJSON(out)
+		return a.ui.PrintJSON(out)
 	}
 	w := a.ui.Stdout
 	fmt.Fprintf(w, "server key:  %s\n", pub.ID())
@@ -148,7 +142,7 @@ func (a *app) cmdLeases(args []string) error {
 		return err
 	}
 	if *asJSON {
-		return a.printJSON(leases)
+		return a.ui.PrintJSON(leases)
 	}
 	tw := tabwriter.NewWriter(a.ui.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LEASE\tPRODUCT\tCLIENT\tHOST\tEXPIRES\tBORROWED\tFEATURES")

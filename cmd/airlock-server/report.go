@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -105,14 +104,10 @@ func (a *app) cmdReportShow(args []string) error {
 		return err
 	}
 	if *asJSON {
-		e := json.NewEncoder(a.ui.Stdout)
-		e.SetIndent("", "  ")
-		return e.Encode(struct {
+		return a.ui.PrintJSON(struct {
 			Hash   string              `json:"hash"`
 			Report *usagereport.Report `json:"report"`
-		}{hexOf(rep.Hash[:]), rep.Report})
+		}{hex.EncodeToString(rep.Hash[:]), rep.Report})
 	}
 	return rep.WriteText(a.ui.Stdout)
 }
-
-func hexOf(b []byte) string { return hex.EncodeToString(b) }

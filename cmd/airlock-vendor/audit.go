@@ -49,7 +49,7 @@ func (a *app) cmdAudit(args []string) error {
 			for _, e := range entries {
 				out = append(out, entry{e.Seq, e.At.Format(time.RFC3339Nano), e.Action, e.LicenseKey, e.Detail, fmt.Sprintf("%x", e.Hash)})
 			}
-			return writeJSON(a.ui, out)
+			return a.ui.PrintJSON(out)
 		}
 		for _, e := range entries {
 			fmt.Fprintf(a.ui.Stdout, "%6d  %s  %-20s %-29s %s\n", e.Seq, e.At.Format(time.RFC3339), e.Action, e.LicenseKey, e.Detail)

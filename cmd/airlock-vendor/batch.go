@@ -107,7 +107,7 @@ func (a *app) signOneJSON(out string, args []string, sign func() (*desk.Issued, 
 		j.Request = args[0]
 	}
 	j.License = out
-	if werr := writeJSON(a.ui, j); werr != nil && err == nil {
+	if werr := a.ui.PrintJSON(j); werr != nil && err == nil {
 		return werr
 	}
 	return err
@@ -266,7 +266,7 @@ func (a *app) signBatch(dir, maxAge, roots string, asJSON bool) error {
 	}
 	a.ui.Infof("signed %d of %d requests; licenses are beside them as NAME.license.txt", out.Signed, out.Total)
 	if asJSON {
-		if err := writeJSON(a.ui, out); err != nil && ret == nil {
+		if err := a.ui.PrintJSON(out); err != nil && ret == nil {
 			return err
 		}
 	}

@@ -132,7 +132,7 @@ func (a *app) cmdPubkey(args []string) error {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(a.ui, map[string]string{"public_key": pub.String(), "key_id": pub.ID().String()})
+		return a.ui.PrintJSON(map[string]string{"public_key": pub.String(), "key_id": pub.ID().String()})
 	}
 	fmt.Fprintln(a.ui.Stdout, pub.String())
 	return nil

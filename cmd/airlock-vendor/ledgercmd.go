@@ -203,7 +203,7 @@ func (a *app) cmdLedgerCheck(args []string) error {
 		if rep.Audit == nil && rep.AuditSeq > 0 {
 			j.AuditHead = fmt.Sprintf("%d:%x", rep.AuditSeq, rep.AuditHash)
 		}
-		if err := writeJSON(a.ui, j); err != nil {
+		if err := a.ui.PrintJSON(j); err != nil {
 			return err
 		}
 	} else {

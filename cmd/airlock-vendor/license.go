@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -82,12 +81,6 @@ func activationsJSON(acts []ledger.Activation) (list []activationJSON, used int)
 		list = append(list, aj)
 	}
 	return list, used
-}
-
-func writeJSON(ui *cli.UI, v any) error {
-	e := json.NewEncoder(ui.Stdout)
-	e.SetIndent("", "  ")
-	return e.Encode(v)
 }
 
 func (a *app) cmdLicenseCreate(args []string) error {
@@ -172,7 +165,7 @@ func (a *app) cmdLicenseCreate(args []string) error {
 	}
 	a.checkpointLedger(l)
 	if *asJSON {
-		return writeJSON(a.ui, toJSON(lic))
+		return a.ui.PrintJSON(toJSON(lic))
 	}
 	a.ui.Infof("license created for %q, product %q, %d machine(s)", lic.Licensee, lic.Product, lic.MaxMachines)
 	fmt.Fprintln(a.ui.Stdout, lic.Key)
@@ -206,7 +199,7 @@ func (a *app) cmdLicenseList(args []string) error {
 		out = append(out, j)
 	}
 	if *asJSON {
-		return writeJSON(a.ui, out)
+		return a.ui.PrintJSON(out)
 	}
 	if len(out) == 0 {
 		a.ui.Infof("no licenses yet: create one with `airlock-vendor license create`")
@@ -257,7 +250,7 @@ func (a *app) cmdLicenseShow(args []string) error {
 	list, used := activationsJSON(acts)
 	j.SeatsUsed = &used
 	if *asJSON {
-		return writeJSON(a.ui, struct {
+		return a.ui.PrintJSON(struct {
 			licenseJSON
 			Activations []activationJSON `json:"activations"`
 		}{j, list})

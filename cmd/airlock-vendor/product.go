@@ -207,7 +207,7 @@ func (a *app) cmdProductSet(args []string) error {
 	}
 	a.checkpointLedger(l)
 	if *asJSON {
-		return writeJSON(a.ui, productToJSON(p))
+		return a.ui.PrintJSON(productToJSON(p))
 	}
 	if !p.AutoCreate {
 		a.ui.Infof("product %q set: licenses are created at the desk only (license create)", p.Name)
@@ -245,7 +245,7 @@ func (a *app) cmdProductList(args []string) error {
 		out = append(out, productToJSON(&products[i]))
 	}
 	if *asJSON {
-		return writeJSON(a.ui, out)
+		return a.ui.PrintJSON(out)
 	}
 	if len(out) == 0 {
 		a.ui.Infof("no product settings yet: licenses are created at the desk only; see `airlock-vendor product set`")
@@ -292,7 +292,7 @@ func (a *app) cmdProductShow(args []string) error {
 	}
 	j := productToJSON(p)
 	if *asJSON {
-		return writeJSON(a.ui, j)
+		return a.ui.PrintJSON(j)
 	}
 	w := a.ui.Stdout
 	fmt.Fprintf(w, "product:        %q\n", j.Name)

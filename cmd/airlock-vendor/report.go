@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/airlock-offline/airlock/crypto"
 	"github.com/airlock-offline/airlock/desk"
 	"github.com/airlock-offline/airlock/internal/armor"
 	"github.com/airlock-offline/airlock/internal/cli"
@@ -35,14 +35,8 @@ type reportJSON struct {
 }
 
 func reportOf(r *ledger.UsageReport) reportJSON {
-	return reportJSON{Server: usagereport.ServerKeyID(r.ServerKey).String(), Seq: r.Seq, Hash: hex.EncodeToString(r.Hash), Prev: hex.EncodeToString(r.Prev),
+	return reportJSON{Server: crypto.KeyIDOf(r.ServerKey).String(), Seq: r.Seq, Hash: hex.EncodeToString(r.Hash), Prev: hex.EncodeToString(r.Prev),
 		License: r.LicenseKey, From: r.From, To: r.To, Imported: r.Imported, Flag: r.Flag, Message: r.Message}
-}
-
-func (a *app) printJSON(v any) error {
-	e := json.NewEncoder(a.ui.Stdout)
-	e.SetIndent("", "  ")
-	return e.Encode(v)
 }
 
 func (a *app) cmdReportImport(args []string) error {
@@ -138,7 +132,7 @@ func (a *app) cmdReportImport(args []string) error {
 		}
 	}
 	if *asJSON {
-		if err := a.printJSON(res); err != nil {
+		if err := a.ui.PrintJSON(res); err != nil {
 			return err
 		}
 	}
@@ -168,7 +162,7 @@ func (a *app) cmdReportList(args []string) error {
 		out[i] = reportOf(&reps[i])
 	}
 	if *asJSON {
-		return a.printJSON(out)
+		return a.ui.PrintJSON(out)
 	}
 	w := tabwriter.NewWriter(a.ui.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "SERVER\tSEQ\tFROM\tTO\tLICENSE\tHASH\tFLAG")
@@ -229,7 +223,7 @@ func (a *app) cmdReportShow(args []string) error {
 	if *asJSON {
 		res := reportOf(found)
 		res.Report = s.Report
-		return a.printJSON(res)
+		return a.ui.PrintJSON(res)
 	}
 	if err := s.WriteText(a.ui.Stdout); err != nil {
 		return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/airlock-offline/airlock/dongle"
@@ -85,12 +84,10 @@ func (a *app) cmdDongle(args []string) int {
 		}
 	}
 	if *asJSON {
-		e := json.NewEncoder(a.ui.Stdout)
-		e.SetIndent("", "  ")
 		if out == nil {
 			out = []card{}
 		}
-		e.Encode(out)
+		a.ui.PrintJSON(out)
 		return 0
 	}
 	for _, c := range out {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -72,9 +71,7 @@ func (a *app) cmdFingerprint(args []string) error {
 		if *explain {
 			out["components"] = comps
 		}
-		e := json.NewEncoder(a.ui.Stdout)
-		e.SetIndent("", "  ")
-		return e.Encode(out)
+		return a.ui.PrintJSON(out)
 	}
 	if hwID != "" {
 		fmt.Fprintln(a.ui.Stdout, hwID)

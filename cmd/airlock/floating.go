@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -120,9 +119,7 @@ func (a *app) cmdFloating(args []string) int {
 		} else {
 			out.Result = "ok"
 		}
-		e := json.NewEncoder(a.ui.Stdout)
-		e.SetIndent("", "  ")
-		_ = e.Encode(out)
+		_ = a.ui.PrintJSON(out)
 		if err != nil {
 			return exitOf(err)
 		}
@@ -442,9 +439,7 @@ func (a *app) floatingLogin(servers []string, product, user, passFile string, as
 		return fail(err)
 	}
 	if asJSON {
-		e := json.NewEncoder(a.ui.Stdout)
-		e.SetIndent("", "  ")
-		_ = e.Encode(lr)
+		_ = a.ui.PrintJSON(lr)
 		return 0
 	}
 	fmt.Fprintln(a.ui.Stdout, lr.Token)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -84,9 +83,7 @@ func (a *app) cmdVerify(args []string) int {
 	lic, err := v.Verify()
 	j := describe(*product, lic, err, v.Provisional > 0)
 	if *asJSON {
-		e := json.NewEncoder(a.ui.Stdout)
-		e.SetIndent("", "  ")
-		if werr := e.Encode(j); werr != nil {
+		if werr := a.ui.PrintJSON(j); werr != nil {
 			return cli.ExitError
 		}
 		return j.ExitCode
@@ -143,9 +140,7 @@ func (a *app) cmdStatus(args []string) error {
 		s.Licenses = append(s.Licenses, describe(p, lic, err, v.Provisional > 0))
 	}
 	if *asJSON {
-		e := json.NewEncoder(a.ui.Stdout)
-		e.SetIndent("", "  ")
-		return e.Encode(s)
+		return a.ui.PrintJSON(s)
 	}
 	w := a.ui.Stdout
 	fmt.Fprintf(w, "state:        %s\n", s.State)

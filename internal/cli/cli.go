@@ -31,6 +31,7 @@ package cli
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -96,6 +97,13 @@ func (u *UI) Hintf(format string, a ...any) { u.line("hint: ", format, a...) }
 
 // Infof prints an informational line on stderr: "PROG: …".
 func (u *UI) Infof(format string, a ...any) { u.line("", format, a...) }
+
+// PrintJSON writes v on stdout as indented JSON (the commands' --json).
+func (u *UI) PrintJSON(v any) error {
+	e := json.NewEncoder(u.Stdout)
+	e.SetIndent("", "  ")
+	return e.Encode(v)
+}
 
 // ExitError is an error that carries an exit code.
 type ExitErr struct {
