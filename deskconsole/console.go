@@ -106,6 +106,7 @@ type Server struct {
 	scanner *web.Scanner
 	static  http.Handler
 	mux     *http.ServeMux
+	handler http.Handler // mux behind the headers and the Host check
 
 	mu        sync.Mutex
 	tokenUsed bool
@@ -136,6 +137,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.pages = pages
 	s.routes()
+	s.handler = web.Secure(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.cfg.Remote && !loopbackHost(r.Host) {
+			http.Error(w, codeHostRefused+": this console answers on 127.0.0.1, [::1] or localhost only", http.StatusMisdirectedRequest)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	}))
 	return s, nil
 }
 
@@ -152,15 +160,7 @@ func (s *Server) SignInURL(addr string) string {
 	return fmt.Sprintf("%s://%s/signin?token=%s", scheme, addr, s.token)
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	web.Secure(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.cfg.Remote && !loopbackHost(r.Host) {
-			http.Error(w, codeHostRefused+": this console answers on 127.0.0.1, [::1] or localhost only", http.StatusMisdirectedRequest)
-			return
-		}
-		s.mux.ServeHTTP(w, r)
-	})).ServeHTTP(w, r)
-}
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // loopbackHost reports whether a Host header names this machine's
 // loopback interface.
@@ -310,9 +310,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /usage/import", s.authed(s.importUsage))
 	m.HandleFunc("GET /usage/{hash}", s.authed(s.usageReport))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if allow := web.Allowed(m, r); len(allow) > 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			s.fail(w, r, http.StatusMethodNotAllowed, codeMethod, "This page answers "+strings.Join(allow, " and ")+" only.")
+		if msg, ok := web.MethodNotAllowed(m, w, r); ok {
+			s.fail(w, r, http.StatusMethodNotAllowed, codeMethod, msg)
 			return
 		}
 		s.fail(w, r, http.StatusNotFound, codeNoSuchPage, "There is no such page.")

@@ -2,7 +2,6 @@ package deskconsole
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -121,15 +120,15 @@ func (s *Server) scan(w http.ResponseWriter, r *http.Request, sess string) {
 	}
 	img, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxFrame))
 	if err != nil {
-		writeJSON(w, http.StatusRequestEntityTooLarge, web.ScanResult{Status: fmt.Sprintf("a camera frame is larger than %d bytes", MaxFrame)})
+		web.WriteJSON(w, http.StatusRequestEntityTooLarge, web.ScanResult{Status: fmt.Sprintf("a camera frame is larger than %d bytes", MaxFrame)})
 		return
 	}
 	res, err := s.scanner.Frame(sess+"/"+kind, img)
 	if err != nil {
-		writeJSON(w, http.StatusUnprocessableEntity, web.ScanResult{Status: "this frame could not be read; hold the code steady"})
+		web.WriteJSON(w, http.StatusUnprocessableEntity, web.ScanResult{Status: "this frame could not be read; hold the code steady"})
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	web.WriteJSON(w, http.StatusOK, res)
 }
 
 // message reads the message a form brings: a dropped file or photo
@@ -374,8 +373,3 @@ func (s *Server) importReceipt(w http.ResponseWriter, r *http.Request, sess stri
 }
 
 // writeJSON answers a camera frame.
-func writeJSON(w http.ResponseWriter, status int, v web.ScanResult) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}

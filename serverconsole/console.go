@@ -173,9 +173,8 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("POST /reports", c.change(c.makeReport, true))
 	mux.HandleFunc("GET /reports/download", c.view(c.reportDownload))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if allow := web.Allowed(mux, r); len(allow) > 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			c.fail(w, r, nil, http.StatusMethodNotAllowed, floating.CodeMethod, "this page answers "+strings.Join(allow, " and ")+" only")
+		if msg, ok := web.MethodNotAllowed(mux, w, r); ok {
+			c.fail(w, r, nil, http.StatusMethodNotAllowed, floating.CodeMethod, msg)
 			return
 		}
 		c.fail(w, r, nil, http.StatusNotFound, floating.CodeNotFound, "there is no such page")

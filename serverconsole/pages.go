@@ -86,7 +86,7 @@ func authNote(mode string) string {
 // with its stable code.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, u *user, status int, code, msg string) {
 	if r.URL.Path == "/scan" {
-		writeJSON(w, status, web.ScanResult{Status: msg, Code: code})
+		web.WriteJSON(w, status, web.ScanResult{Status: msg, Code: code})
 		return
 	}
 	if u == nil && status == http.StatusUnauthorized {
@@ -496,15 +496,15 @@ func licenseText(r *http.Request) (string, error) {
 func (c *Console) scan(w http.ResponseWriter, r *http.Request, u *user) {
 	img, err := io.ReadAll(r.Body)
 	if err != nil {
-		writeJSON(w, http.StatusRequestEntityTooLarge, web.ScanResult{Status: "frame too large", Code: floating.CodeTooLarge})
+		web.WriteJSON(w, http.StatusRequestEntityTooLarge, web.ScanResult{Status: "frame too large", Code: floating.CodeTooLarge})
 		return
 	}
 	res, err := c.scanner.Frame(u.s.id, img)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, res)
+		web.WriteJSON(w, http.StatusBadRequest, res)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	web.WriteJSON(w, http.StatusOK, res)
 }
 
 // Seats.

@@ -1,7 +1,6 @@
 package serverconsole
 
 import (
-	"encoding/json"
 	"net/http"
 )
 
@@ -61,9 +60,3 @@ func (c *Console) reportDownload(w http.ResponseWriter, r *http.Request, u *user
 }
 
 type namedText struct{ name, text string }
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}

@@ -17,9 +17,11 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/json"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -173,8 +175,7 @@ func Static() http.Handler {
 }
 
 // Allowed lists the methods mux has a route for at r's path, other than
-// the catch-all pattern "/": a catch-all handler answers 405 with them
-// (and an Allow header) rather than 404 when the page exists.
+// the catch-all pattern "/".
 func Allowed(mux *http.ServeMux, r *http.Request) []string {
 	var out []string
 	for _, m := range []string{http.MethodGet, http.MethodPost} {
@@ -188,4 +189,23 @@ func Allowed(mux *http.ServeMux, r *http.Request) []string {
 		}
 	}
 	return out
+}
+
+// MethodNotAllowed is for a catch-all handler: where the page exists for
+// other methods, it sets the Allow header and returns the sentence that
+// says so (a 405 then, rather than a 404).
+func MethodNotAllowed(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) (string, bool) {
+	allow := Allowed(mux, r)
+	if len(allow) == 0 {
+		return "", false
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	return "This page answers " + strings.Join(allow, " and ") + " only.", true
+}
+
+// WriteJSON answers with v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }
