@@ -132,7 +132,13 @@ func (s *Server) showReport(w http.ResponseWriter, r *http.Request, sess string,
 	if rec.Flag != "" {
 		p.ErrorCode, p.Error = rec.Flag, "This report is out of its server's chain: "+rec.Message
 	}
-	history, _ := s.cfg.Desk.Ledger.UsageReports(r.Context(), rep.Server)
+	stored, _ := s.cfg.Desk.Ledger.UsageReports(r.Context(), rep.Server)
+	var history []*usage.Report // verified once for every product's charts
+	for _, h := range stored {
+		if v, err := usage.Verify(h.Report); err == nil {
+			history = append(history, v.Report)
+		}
+	}
 	for _, prod := range rep.Products {
 		pool, _ := s.cfg.Desk.PoolOf(r.Context(), prod.LicenseKey, prod.Product, rep.Server)
 		v := productView{Product: prod}
@@ -207,20 +213,16 @@ func allowance(pool *response.Pool, feature string) float64 {
 
 // trendCharts draws the server's reports for one pool over time: peak and
 // average seats in use, and denials, one point a report at its end.
-func trendCharts(p usage.Product, history []ledger.UsageReport) (seats, denials template.HTML) {
+func trendCharts(p usage.Product, history []*usage.Report) (seats, denials template.HTML) {
 	peak := chart.Series{Name: "peak in use"}
 	avg := chart.Series{Name: "average in use"}
 	den := chart.Series{Name: "denials"}
 	for _, h := range history {
-		s, err := usage.Verify(h.Report)
-		if err != nil {
-			continue
-		}
-		for _, q := range s.Report.Products {
+		for _, q := range h.Products {
 			if q.LicenseKey != p.LicenseKey || q.Product != p.Product {
 				continue
 			}
-			at := s.Report.ToTime()
+			at := h.ToTime()
 			peak.Points = append(peak.Points, chart.Point{At: at, V: float64(q.Usage.Peak)})
 			avg.Points = append(avg.Points, chart.Point{At: at, V: q.Usage.Average()})
 			den.Points = append(den.Points, chart.Point{At: at, V: float64(q.Usage.Denials)})
