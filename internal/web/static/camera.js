@@ -34,8 +34,18 @@
         fetch(sec.dataset.scan, {
           method: "POST", credentials: "same-origin", body: blob,
           headers: { "Content-Type": "image/jpeg", "X-CSRF-Token": csrf() }
-        }).then(function (r) { return r.json(); }).then(function (a) {
+        }).then(function (r) {
+          if (r.status === 401 || r.status === 403) { return null; }
+          return r.json();
+        }).then(function (a) {
           busy = false;
+          if (!a) {
+            // Signed out, or the page's token is stale: scanning on would
+            // only be refused again.
+            stop();
+            say("signed out, or this page is out of date: reload it");
+            return;
+          }
           say(a.status || "");
           if (a.done && target) {
             stop();

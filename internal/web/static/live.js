@@ -9,7 +9,12 @@
       return;
     }
     fetch(el.dataset.live, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (r) {
+        // Signed out (the session ended or was revoked): the page itself
+        // says so once it is loaded again, instead of polling on.
+        if (r.status === 401) { window.location.reload(); }
+        return r.ok ? r.text() : Promise.reject(r.status);
+      })
       .then(function (html) {
         if (!el.contains(document.activeElement) || document.activeElement === document.body) {
           el.innerHTML = html;
