@@ -585,9 +585,9 @@ func (s *Server) consumeSharedOnce(p *Proof, pl *pool, a *response.Allowance) (u
 	return uint64(used), nil
 }
 
-// statusShared fills ps from the shared database: the held rows are the
-// truth, whichever node granted them.
-func (s *Server) statusShared(ctx context.Context, lic *response.License, ps *PoolStatus, t int64) error {
+// seatsShared fills ps's seat counts from the shared database: the held
+// rows are the truth, whichever node granted them.
+func (s *Server) seatsShared(ctx context.Context, lic *response.License, ps *PoolStatus, t int64) error {
 	rows, err := s.st.db.QueryContext(ctx, `SELECT kind, count(*) FROM floating_seats
 		WHERE product = $1 AND lease IS NOT NULL AND expires > $2 GROUP BY kind`, lic.Product, t)
 	if err != nil {
@@ -617,6 +617,15 @@ func (s *Server) statusShared(ctx context.Context, lic *response.License, ps *Po
 	}
 	if lic.Pool.BorrowDays == 0 {
 		ps.Borrowed = 0
+	}
+	return nil
+}
+
+// statusShared fills ps from the shared database: the seats
+// (seatsShared) and the counters.
+func (s *Server) statusShared(ctx context.Context, lic *response.License, ps *PoolStatus, t int64) error {
+	if err := s.seatsShared(ctx, lic, ps, t); err != nil {
+		return err
 	}
 	c, err := s.readCounters(ctx, lic.Product)
 	if err != nil {

@@ -40,7 +40,7 @@ func (s *Server) sampleShared(now time.Time) {
 	}
 	for _, pl := range pools {
 		var ps PoolStatus
-		if err := s.statusShared(ctx, pl.lic, &ps, now.Unix()); err != nil {
+		if err := s.seatsShared(ctx, pl.lic, &ps, now.Unix()); err != nil {
 			continue
 		}
 		s.histAt(now, func(ms int64) {
