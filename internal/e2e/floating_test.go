@@ -388,6 +388,21 @@ func TestFloatingPostgres(t *testing.T) {
 	st := f.server("status")
 	expectOK(t, st)
 	expectContains(t, "status", st.stdout, "1 of 1 held")
+	// A copy of the server's state, pointed at the same database while it
+	// serves, is refused at start, as docs/floating.md says.
+	twin := filepath.Join(t.TempDir(), "twin")
+	if err := exec.Command("cp", "-a", f.state, twin).Run(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(twin, "serve.json"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	second := exec.CommandContext(ctx, f.bin, "--state", twin, "serve", "--listen", "127.0.0.1:0")
+	second.Env = f.e.environ()
+	b, err := second.CombinedOutput()
+	if err == nil || ctx.Err() != nil || !strings.Contains(string(b), "another airlock-server serves this database") {
+		t.Fatalf("a second server on the database: %v\n%s", err, b)
+	}
 	if password != "" {
 		for _, x := range []out{o, st} {
 			expectNotContains(t, "output", x.stdout+x.stderr, password)
