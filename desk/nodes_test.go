@@ -42,7 +42,7 @@ func TestSignPoolNodes(t *testing.T) {
 		t.Fatalf("a node request signed as a plain license: %v", err)
 	}
 	// The review (the desk console's) reads it, and says how to sign it.
-	if rv := e.desk.Review(ctx, full); rv.Request == nil || result.CodeOf(rv.Problem) != result.Malformed || !strings.Contains(rv.Problem.Error(), "sign it with `airlock-vendor sign --pool") {
+	if rv := e.desk.Review(ctx, full); rv.Request == nil || result.CodeOf(rv.Problem) != result.Malformed || !strings.Contains(rv.Problem.Error(), "is for a pool license only: sign it as one, with the pool's terms") {
 		t.Fatalf("the review of a node request: %+v", rv)
 	}
 	iss, err := e.desk.SignPool(ctx, full, pool)

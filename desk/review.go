@@ -93,7 +93,7 @@ func (d *Desk) Review(ctx context.Context, reqBytes []byte) *Review {
 	r := s.Request
 	rv.Request = s
 	if len(nodes) > 0 {
-		rv.Problem = result.New(result.Malformed, fmt.Sprintf("a request of %d floating-server nodes is for a pool license: sign it with `airlock-vendor sign --pool …`", len(nodes)))
+		rv.Problem = result.New(result.Malformed, fmt.Sprintf("a request of %d floating-server nodes is for a pool license only: sign it as one, with the pool's terms", len(nodes)))
 		return rv
 	}
 	rv.Renewal = r.Kind == request.KindRenew
